@@ -1,0 +1,1 @@
+"""Subcommands of the aktui CLI: each module has configure(parser) and run(args)."""

@@ -1,0 +1,1 @@
+"""Textual screens of aktui (installed as aktui.screens)."""

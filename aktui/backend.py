@@ -1,0 +1,87 @@
+"""What one aktui run talks to: an authentik context, the outpost runtime, and its settings.
+
+Built from the config file, or from the embedded demo lab. The CLI and the TUI share it so both
+see the same server, the same containers and the same read-only rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aktui.authentik import AuthentikClient
+from aktui.config import Config, ContextConfig, LogsConfig, load_config, resolve_token
+from aktui.errors import Secret
+from aktui.runtime import OutpostRuntime
+
+
+@dataclass
+class Backend:
+    name: str  # context name, or "demo"
+    config: Config
+    context: ContextConfig
+    read_only: bool
+    runtime: OutpostRuntime | None = None
+    lab: Any = None  # aktui.lab.Lab while the demo runs
+    _token: Secret = field(default_factory=lambda: Secret(""), repr=False)
+
+    def client(self) -> AuthentikClient:
+        """A fresh client: each event loop (CLI run, TUI worker) owns its own connections."""
+        verify: bool | str = self.context.ca_file or self.context.verify_tls
+        return AuthentikClient(
+            self.context.url, self._token, verify=verify, timeout=self.context.timeout
+        )
+
+    def close(self) -> None:
+        if self.lab is not None:
+            self.lab.stop()
+            self.lab = None
+
+
+def open_backend(
+    config_path: str | None, context_name: str | None, *, read_only: bool = False
+) -> Backend:
+    config = load_config(config_path)
+    name, ctx = config.context(context_name)
+    token = resolve_token(ctx, name, config.source)
+    runtime = _docker_runtime(config, name)
+    return Backend(
+        name=name,
+        config=config,
+        context=ctx,
+        read_only=read_only or config.read_only or ctx.read_only,
+        runtime=runtime,
+        _token=token,
+    )
+
+
+def _docker_runtime(config: Config, context_name: str) -> OutpostRuntime | None:
+    try:
+        from aktui.containers import DockerRuntime
+    except ImportError:
+        return None
+    return DockerRuntime.from_config(config, context_name)
+
+
+def open_demo(*, read_only: bool = False, chaos: bool = True, **lab_options: Any) -> Backend:
+    from aktui.lab import Lab
+
+    lab = Lab(chaos=chaos, **lab_options)
+    lab.start()
+    ctx = ContextConfig(url=lab.url, token=Secret(lab.token))
+    config = Config(
+        source="<demo>",
+        default_context="demo",
+        refresh_interval=2.0,
+        contexts={"demo": ctx},
+        logs=LogsConfig(),
+    )
+    return Backend(
+        name="demo",
+        config=config,
+        context=ctx,
+        read_only=read_only,
+        runtime=lab.runtime,
+        lab=lab,
+        _token=Secret(lab.token),
+    )

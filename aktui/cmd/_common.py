@@ -1,0 +1,25 @@
+"""Shared plumbing for subcommands that talk to a live (or demo) setup."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aktui.backend import Backend, open_backend, open_demo
+
+
+@contextmanager
+def backend_from_args(args: argparse.Namespace, *, chaos: bool = False) -> Iterator[Backend]:
+    if getattr(args, "demo", False):
+        backend = open_demo(read_only=bool(getattr(args, "read_only", False)), chaos=chaos)
+    else:
+        backend = open_backend(
+            getattr(args, "config", None),
+            getattr(args, "context", None),
+            read_only=bool(getattr(args, "read_only", False)),
+        )
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -257,9 +257,7 @@ def parse_instance(raw: Mapping[str, Any]) -> OutpostInstance:
     )
 
 
-def parse_outpost(
-    raw: Mapping[str, Any], health: Iterable[Mapping[str, Any]] | None
-) -> Outpost:
+def parse_outpost(raw: Mapping[str, Any], health: Iterable[Mapping[str, Any]] | None) -> Outpost:
     config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     return Outpost(
         pk=_s(raw, "pk"),

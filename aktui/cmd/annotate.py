@@ -1,15 +1,197 @@
-"""`aktui annotate` (not built yet)."""
+"""`aktui annotate [FILE ...]`: each log line back, with the cheat sheet's cause and fix under it.
+
+Reads the files (``-`` or none: stdin) line by line, so memory stays flat however long the log,
+and ``tail -f ... | aktui annotate`` works. Plain output writes every line unchanged and adds
+``  ↳ [severity] title — cause: ... fix: ... [rule-id]`` under matched ones. ``--json`` writes
+exactly one object per input line, in input order. Exit 0 even when failures were found (the
+job is to explain them); ``--fail-on SEVERITY`` exits 1 when a line at or above it was seen.
+
+On a terminal, control characters are shown escaped (``\\x1b``) so that a hostile log line
+cannot move the cursor, retitle the window or hide text; pipes and files get the bytes as read.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
+import re
 import sys
+from collections.abc import Iterator
+from typing import IO, TextIO
+
+from aktui.annotate import SEVERITIES, Annotation, RuleSet, load_rules
+from aktui.errors import AktuiError
+
+# C0 (except tab), DEL, C1 (0x9b is a one-byte CSI on some terminals) and the bidi overrides
+# that can make a line read differently from what it contains ("trojan source").
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_JSON_KEYS = ("rule", "title", "severity", "cause", "fix")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="log files; - or none: stdin")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per input line, in input order"
+    )
+    parser.add_argument(
+        "--only-annotated", action="store_true", help="write only the lines a rule matched"
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        metavar="SEVERITY",
+        help="exit 1 if a line of this severity or worse was seen (info, warning, error)",
+    )
+    parser.add_argument(
+        "--rules",
+        metavar="FILE",
+        help="extra rules (YAML), tried before the built-in ones; default: logs.rules_file",
+    )
+    parser.add_argument("--list-rules", action="store_true", help="print the rules in use and exit")
 
 
-def run(args: argparse.Namespace) -> int:
-    print("aktui annotate: not available yet", file=sys.stderr)
-    return 2
+def escape(text: str) -> str:
+    """Control characters made visible, e.g. ESC as ``\\x1b``, for writing to a terminal."""
+    return _UNSAFE.sub(_escape_char, text)
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def format_annotation(annotation: Annotation) -> str:
+    a = annotation
+    return f"  ↳ [{a.severity}] {a.title} — cause: {a.cause} fix: {a.fix} [{a.rule}]"
+
+
+def _rules_file(args: argparse.Namespace) -> str | None:
+    if getattr(args, "rules", None):
+        return str(args.rules)
+    # The config's logs.rules_file applies here as in the TUI's log view; without a config
+    # file the built-in rules are enough, so a missing one is not an error.
+    from aktui.config import load_config
+
+    return load_config(getattr(args, "config", None), required=False).logs.rules_file or None
+
+
+def _inputs(files: list[str], stdin: IO[str] | None) -> Iterator[tuple[str, IO[str] | None]]:
+    for name in files or ["-"]:
+        if name == "-":
+            yield "<stdin>", stdin if stdin is not None else _stdin()
+            continue
+        try:
+            handle = open(name, "rb")  # noqa: SIM115 - closed below, after streaming
+        except OSError as e:
+            print(f"aktui annotate: {name}: {e.strerror or e}", file=sys.stderr)
+            yield name, None
+            continue
+        with handle:
+            yield name, _reader(handle)
+
+
+def _stdin() -> IO[str]:
+    # Reconfigured rather than re-wrapped: a second wrapper would close stdin when collected.
+    with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace", newline="\n")  # type: ignore[union-attr]
+    return sys.stdin
+
+
+def _reader(binary: IO[bytes]) -> IO[str]:
+    # Invalid UTF-8 is replaced, never fatal; only "\n" ends a line, so a stray "\r" inside
+    # a hostile line cannot split it, and "\r\n" stays as it was read.
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n")
+
+
+def run(
+    args: argparse.Namespace, *, stdin: IO[str] | None = None, stdout: TextIO | None = None
+) -> int:
+    out = stdout if stdout is not None else sys.stdout
+    rules = load_rules(_rules_file(args))
+    if getattr(args, "list_rules", False):
+        return _list_rules(rules, out)
+    threshold = SEVERITIES.index(args.fail_on) if getattr(args, "fail_on", None) else None
+    tty = bool(getattr(out, "isatty", lambda: False)())
+    worst = -1
+    failed_input = False
+    for name, stream in _inputs(list(getattr(args, "files", []) or []), stdin):
+        if stream is None:
+            failed_input = True
+            continue
+        try:
+            worst = max(worst, _annotate_stream(stream, out, rules, args, tty))
+        except OSError as e:  # a directory, or a read error mid-file
+            print(f"aktui annotate: {name}: {e.strerror or e}", file=sys.stderr)
+            failed_input = True
+    out.flush()
+    if failed_input:
+        return 2
+    return 1 if threshold is not None and worst >= threshold else 0
+
+
+def _annotate_stream(
+    stream: IO[str], out: TextIO, rules: RuleSet, args: argparse.Namespace, tty: bool
+) -> int:
+    """Annotate one stream; returns the worst severity index seen (-1: none)."""
+    as_json = bool(getattr(args, "json", False))
+    only = bool(getattr(args, "only_annotated", False))
+    annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
+    worst = -1
+    for line in stream:
+        text = line[:-1] if line.endswith("\n") else line
+        if text.endswith("\r"):
+            text = text[:-1]
+        found = annotate(text)
+        if found is not None:
+            worst = max(worst, rank(found.severity))
+        elif only:
+            continue
+        if as_json:
+            write(_json_line(text, found, tty))
+        elif found is None:
+            # The hot path: an unmatched line goes out exactly as it came in.
+            write(escape(text) + "\n" if tty else line if line.endswith("\n") else line + "\n")
+        else:
+            shown = escape(text) if tty else text
+            note = format_annotation(found)
+            write(f"{shown}\n{escape(note) if tty else note}\n")
+    return worst
+
+
+def _json_line(text: str, found: Annotation | None, tty: bool) -> str:
+    record: dict[str, str | None] = {"line": text}
+    for key in _JSON_KEYS:
+        record[key] = getattr(found, key) if found is not None else None
+    # json.dumps escapes C0 controls; on a terminal also escape DEL, C1 and non-ASCII.
+    encoded = json.dumps(record, ensure_ascii=tty)
+    return (encoded.replace("\x7f", "\\u007f") if tty else encoded) + "\n"
+
+
+def _list_rules(rules: RuleSet, out: TextIO) -> int:
+    for rule in rules.rules:
+        a = rule.annotation
+        sources = ",".join(sorted(rule.sources))
+        out.write(f"{a.rule:34} {a.severity:8} {sources:22} {a.title}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aktui annotate", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", metavar="PATH", help="config file")
+    configure(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except AktuiError as e:
+        print(f"aktui: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""One log line in, one ``LogRecord`` out: the formats an operator meets when forward auth breaks.
+
+Detected per line, because one ``docker logs`` of the authentik server mixes Go (logrus) and
+Python (structlog) JSON, and a pasted incident log mixes NGINX, outposts and browser text:
+
+- docker's ``-t`` timestamp prefix, ``docker compose logs`` ``name  | `` prefix, and the
+  json-file driver's ``{"log": ..., "stream": ..., "time": ...}`` wrapper;
+- authentik Go/logrus JSON (keys sorted, no spaces, ``event``/``level``/``logger``/``timestamp``);
+- authentik Python structlog JSON (``", "`` separators, local time with microseconds);
+- the Rust outpost's tracing JSON (``target``/``filename``, message under ``fields``);
+- logfmt (``AUTHENTIK_DEBUG=true`` switches logrus to text: ``level=warning msg="..."``);
+- NGINX error and access (combined) logs; anything else is plain text.
+
+Pure and total: garbage, binary, invalid UTF-8 and megabyte lines give a ``text`` record, never an
+exception. No Textual or rich here: the docker log reader and the TUI both import this.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["FORMATS", "LEVELS", "LogRecord", "normalise_level", "parse_line", "quick_event"]
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+FORMATS = ("logrus", "structlog", "rust", "logfmt", "json", "nginx-error", "nginx-access", "text")
+
+# json.loads on a hostile 1 MB line costs milliseconds and builds a huge dict; real authentik
+# lines are under 4 KiB even with a stack trace, so anything bigger is treated as text.
+MAX_JSON = 64 * 1024
+# Kept in ``message`` for display and matching; ``raw`` always keeps the whole line.
+MESSAGE_CAP = 4096
+
+_LEVEL_MAP = {
+    "trace": "debug",
+    "debug": "debug",
+    "info": "info",
+    "notice": "info",
+    "warn": "warning",
+    "warning": "warning",
+    "error": "error",
+    "err": "error",
+    "fatal": "critical",
+    "panic": "critical",
+    "critical": "critical",
+    "crit": "critical",
+    "alert": "critical",
+    "emerg": "critical",
+}
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def normalise_level(value: object) -> str | None:
+    """logrus/structlog/tracing/NGINX level names folded onto ``LEVELS``."""
+    if not isinstance(value, str):
+        return None
+    return _LEVEL_MAP.get(value.strip().lower())
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    raw: str
+    format: str
+    time: datetime | None = None
+    level: str | None = None
+    message: str = ""
+    fields: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, hash=False)
+    status: int | None = None
+    logger: str | None = None
+    # ``docker compose logs`` service name (``outpost-single-1``), when the prefix was there.
+    container: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Which component wrote the line: outpost, server, nginx, or text (unknown)."""
+        if self.format in ("nginx-error", "nginx-access"):
+            return "nginx"
+        if self.format == "structlog":
+            return "server"
+        if self.format in ("logrus", "logfmt", "rust"):
+            logger = (self.logger or "").replace("::", ".")
+            # The server container's embedded outpost logs as authentik.outpost.*; its Go
+            # router as authentik.router; refresh failures carry no logger at all (FACTS c).
+            if not logger or logger.startswith("authentik.outpost"):
+                return "outpost"
+            return "server"
+        return "text"
+
+
+_DOCKER_TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ")
+_COMPOSE = re.compile(r"([A-Za-z0-9][\w.-]*)\s+\| ")
+_NGINX_ERROR = re.compile(
+    r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) \[([a-z]+)\] (\d+)#(\d+): (?:\*(\d+) )?(.*)", re.S
+)
+_NGINX_CONTEXT = re.compile(r'(\w+): ("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)')
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_NGINX_ACCESS = re.compile(
+    rf"(\S+) (\S+) (\S+) \[([^\]]{{1,64}})\] {_QUOTED} (\d{{3}}) (\d+|-)"
+    rf"(?: {_QUOTED} {_QUOTED})?(.*)",
+    re.S,
+)
+_LOGFMT_PAIR = re.compile(r'([\w.-]+)=("(?:[^"\\]|\\.)*"|\S*)')
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+
+
+def parse_line(text: str | bytes, *, naive_tz: tzinfo = UTC) -> LogRecord:
+    """Parse one line (trailing newline optional) into a ``LogRecord``; never raises.
+
+    ``naive_tz`` is the zone assumed for timestamps written without one (structlog's local
+    time, NGINX's ``2026/03/29 08:40:20``). authentik and NGINX containers run in UTC unless
+    TZ is set, hence the default. A docker ``-t`` prefix, when present, is preferred: it is
+    always UTC with nanoseconds, so merged streams from several containers order correctly.
+    """
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("utf-8", errors="replace")
+    elif not isinstance(text, str):
+        text = str(text)
+    raw = text.rstrip("\r\n")
+    body, docker_time, container = strip_prefixes(raw)
+    record = _parse_body(raw, body, naive_tz, depth=0)
+    if docker_time is not None or container is not None:
+        record = replace(record, time=docker_time or record.time, container=container)
+    return record
+
+
+def strip_prefixes(raw: str) -> tuple[str, datetime | None, str | None]:
+    """Remove ``docker compose logs``' ``name  | `` and ``docker logs -t``' timestamp."""
+    container = None
+    if raw[:1] != "{":
+        m = _COMPOSE.match(raw, 0, 128)
+        if m:
+            container = m.group(1)
+            raw = raw[m.end() :]
+    docker_time = None
+    if raw[4:5] == "-" and raw[10:11] == "T":
+        m = _DOCKER_TS.match(raw, 0, 48)
+        if m:
+            docker_time = _iso_time(m.group(1), UTC)
+            raw = raw[m.end() :]
+    return raw, docker_time, container
+
+
+def _parse_body(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord:
+    stripped = body.strip()
+    if stripped[:1] == "{" and stripped[-1:] == "}" and len(stripped) <= MAX_JSON:
+        record = _parse_json(raw, stripped, naive_tz, depth)
+        if record is not None:
+            return record
+    if body[4:5] == "/" and body[7:8] == "/":
+        record = _parse_nginx_error(raw, body, naive_tz)
+        if record is not None:
+            return record
+    if '] "' in body[:256]:
+        record = _parse_nginx_access(raw, body)
+        if record is not None:
+            return record
+    if "msg=" in body and "level=" in body:
+        record = _parse_logfmt(raw, body, naive_tz)
+        if record is not None:
+            return record
+    return LogRecord(raw=raw, format="text", message=_cap(stripped))
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= MESSAGE_CAP else text[:MESSAGE_CAP] + "…"
+
+
+def _iso_time(value: object, naive_tz: tzinfo) -> datetime | None:
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=naive_tz)
+
+
+def _status(value: object) -> int | None:
+    if isinstance(value, str) and len(value) == 3 and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+        return value
+    return None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return "" if value is None else json.dumps(value, ensure_ascii=False)[:MESSAGE_CAP]
+
+
+def _parse_json(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # malformed, or hostile nesting depth
+        return None
+    if not isinstance(data, dict):
+        return None
+    if depth == 0 and isinstance(data.get("log"), str) and "stream" in data:
+        # docker's json-file driver: the real line is inside, the time is docker's (UTC).
+        inner = data["log"].rstrip("\r\n")
+        inner_body, _, _ = strip_prefixes(inner)
+        record = _parse_body(raw, inner_body, naive_tz, depth + 1)
+        return replace(record, raw=raw, time=_iso_time(data.get("time"), UTC) or record.time)
+    if "target" in data or str(data.get("filename", "")).endswith(".rs"):
+        return _parse_rust(raw, data, naive_tz)
+    if "event" in data:
+        colon = body.find('":')
+        fmt = "structlog" if body[colon + 2 : colon + 3] == " " else "logrus"
+        message_key, time_key = "event", "timestamp"
+    else:
+        fmt = "json"
+        # "Message": the outpost's 400 body; "detail"/"error": authentik API and router bodies.
+        keys = ("msg", "message", "Message", "error", "detail")
+        message_key = next((k for k in keys if isinstance(data.get(k), str)), "")
+        time_key = next((k for k in ("timestamp", "time", "ts", "@timestamp") if k in data), "")
+    promoted = {message_key, "level", "logger", time_key}
+    fields = {k: v for k, v in data.items() if k not in promoted}
+    return LogRecord(
+        raw=raw,
+        format=fmt,
+        time=_iso_time(data.get(time_key), naive_tz) if time_key else None,
+        level=normalise_level(data.get("level")),
+        message=_cap(_text(data.get(message_key)) if message_key else body),
+        fields=MappingProxyType(fields),
+        status=_status(data.get("status")),
+        logger=data["logger"] if isinstance(data.get("logger"), str) else None,
+    )
+
+
+def _parse_rust(raw: str, data: dict[str, Any], naive_tz: tzinfo) -> LogRecord:
+    # tracing-subscriber's JSON layer nests the event under "fields" unless flattened; the
+    # Rust outpost (2026.8+, FACTS e) is not verified from source, so accept both shapes.
+    nested = data.get("fields") if isinstance(data.get("fields"), dict) else {}
+    fields = {k: v for k, v in data.items() if k not in ("fields", "level", "target", "timestamp")}
+    fields.update(nested)
+    message: object = ""
+    for key in ("message", "msg", "event"):
+        if key in fields:
+            message = fields.pop(key)
+            break
+    return LogRecord(
+        raw=raw,
+        format="rust",
+        time=_iso_time(data.get("timestamp"), naive_tz),
+        level=normalise_level(data.get("level")),
+        message=_cap(_text(message)),
+        fields=MappingProxyType(fields),
+        status=_status(fields.get("status")),
+        logger=data["target"] if isinstance(data.get("target"), str) else None,
+    )
+
+
+def _naive(parts: tuple[str, ...], naive_tz: tzinfo) -> datetime | None:
+    try:
+        y, mo, d, h, mi, s = (int(p) for p in parts)
+        return datetime(y, mo, d, h, mi, s, tzinfo=naive_tz)
+    except ValueError:
+        return None
+
+
+def _parse_nginx_error(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
+    m = _NGINX_ERROR.match(body)
+    if m is None:
+        return None
+    rest = m.group(11)
+    fields: dict[str, Any] = {"pid": int(m.group(8)), "tid": int(m.group(9))}
+    if m.group(10):
+        fields["connection"] = int(m.group(10))
+    # The context NGINX appends (", client: ..., server: ..., request: "...") starts at the
+    # first ", client: "; the message before it may itself contain commas.
+    cut = rest.find(", client: ")
+    message = rest if cut < 0 else rest[:cut]
+    if cut >= 0:
+        for key, value in _NGINX_CONTEXT.findall(rest, cut + 2, cut + 2 + MESSAGE_CAP):
+            if len(value) >= 2 and value[0] == '"' == value[-1]:
+                value = value[1:-1]
+            fields.setdefault(key, value)
+    return LogRecord(
+        raw=raw,
+        format="nginx-error",
+        time=_naive(m.groups()[:6], naive_tz),
+        level=normalise_level(m.group(7)),
+        message=_cap(message.strip()),
+        fields=MappingProxyType(fields),
+    )
+
+
+def _parse_nginx_access(raw: str, body: str) -> LogRecord | None:
+    m = _NGINX_ACCESS.match(body)
+    if m is None:
+        return None
+    remote, _, user, when, request, status, size, referer, agent, extra = m.groups()
+    parts = request.split(" ")
+    path = parts[1] if len(parts) == 3 else request
+    fields: dict[str, Any] = {
+        "remote_addr": remote,
+        "remote_user": user,
+        "request": request,
+        "body_bytes_sent": int(size) if size.isdigit() else 0,
+    }
+    if len(parts) == 3:
+        fields["method"], fields["protocol"] = parts[0], parts[2]
+    if referer is not None:
+        fields["http_referer"], fields["http_user_agent"] = referer, agent
+    if extra.strip():
+        fields["extra"] = _cap(extra.strip())
+    code = int(status)
+    return LogRecord(
+        raw=raw,
+        format="nginx-access",
+        time=_access_time(when),
+        level="error" if code >= 500 else "warning" if code >= 400 else "info",
+        message=_cap(path),
+        fields=MappingProxyType(fields),
+        status=_status(code),
+    )
+
+
+def _access_time(value: str) -> datetime | None:
+    # "29/Mar/2026:08:40:20 +0000"; strptime's %b depends on the locale, so map months here.
+    try:
+        day, mon, rest = value.split("/", 2)
+        year, h, mi, s_zone = rest.split(":", 3)
+        s, zone = s_zone.split(" ")
+        sign = -1 if zone[0] == "-" else 1
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])) * sign
+        return datetime(
+            int(year), _MONTHS[mon], int(day), int(h), int(mi), int(s), tzinfo=timezone(offset)
+        )
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
+def _parse_logfmt(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
+    data: dict[str, str] = {}
+    for key, value in _LOGFMT_PAIR.findall(body, 0, MESSAGE_CAP * 2):
+        if len(value) >= 2 and value[0] == '"' == value[-1]:
+            value = value[1:-1].replace('\\"', '"')
+        data.setdefault(key, value)
+    if "msg" not in data or "level" not in data:
+        return None
+    fields = {k: v for k, v in data.items() if k not in ("msg", "level", "time", "logger")}
+    return LogRecord(
+        raw=raw,
+        format="logfmt",
+        time=_iso_time(data.get("time"), naive_tz),
+        level=normalise_level(data["level"]),
+        message=_cap(data["msg"]),
+        fields=MappingProxyType(fields),
+        status=_status(data.get("status")),
+        logger=data.get("logger"),
+    )
+
+
+_QUICK_STATUS = re.compile(r' ?("?)(\d{3})\1 ?[,}]')
+
+
+def quick_event(text: str) -> tuple[str, int | None] | None:
+    """``(message, status)`` of an authentik JSON line without ``json.loads``, else None.
+
+    The annotator's pre-filter: most lines of a busy log are logrus/structlog request lines,
+    and a few ``str.find`` calls are ~10x cheaper than parsing them. It must agree with
+    ``parse_line`` whenever it answers (tests check this), so it gives up (None) on anything
+    it cannot read exactly: escapes in the event, nested objects, repeated keys, the Rust and
+    docker json-file shapes. Syntactically broken JSON is assumed valid here; ``parse_line``
+    would make it a text line.
+    """
+    body, _, _ = strip_prefixes(text.rstrip("\r\n"))
+    body = body.strip()
+    if body[:2] != '{"' or body[-1:] != "}" or len(body) > MAX_JSON or body.find("{", 1) >= 0:
+        return None
+    start = body.find('"event":"')
+    if start >= 0:
+        start += 9
+    else:
+        start = body.find('"event": "')
+        if start < 0:
+            return None
+        start += 10
+    end = body.find('"', start)
+    message = body[start:end]
+    if (
+        end < 0
+        or "\\" in message
+        or len(message) > MESSAGE_CAP
+        or body.find('"event":', end) >= 0
+        or '"target":' in body
+        or '"filename":' in body
+        or '"stream":' in body
+    ):
+        return None
+    at = body.find('"status":')
+    if at < 0:
+        return message, None
+    if body.find('"status":', at + 9) >= 0:
+        return None
+    m = _QUICK_STATUS.match(body, at + 9)
+    return message, (_status(m.group(2)) if m else None)

@@ -1,0 +1,335 @@
+"""Checks about the locations authentik protects: the signin error_page and redirect, the
+session cookie, the auth variables, and paths that should stay public or stay protected."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from aktui.nginx.config import Directive
+from aktui.nginx.facts import (
+    START_URI,
+    Env,
+    anchor,
+    authentik_auth,
+    dropped,
+    error_codes,
+    finding,
+    is_outpost,
+    label,
+    protected,
+    signin_pages,
+)
+from aktui.nginx.locations import Level, Location, Server
+from aktui.nginx.report import LintFinding
+
+SIGNIN = "error_page 401 403 = @goauthentik_proxy_signin;"
+RETURN = "return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;"
+COOKIE = "auth_request_set $auth_cookie $upstream_http_set_cookie;"
+ACME = "/.well-known/acme-challenge/"
+_PUBLIC_WORDS = re.compile(r"webhook|hooks?\b|status|health|ping\b", re.IGNORECASE)
+_ACME_CERT = re.compile(r"letsencrypt|certbot|acme|dehydrated", re.IGNORECASE)
+# What a request under a protected prefix may look like; a regex location taking one of them
+# takes it away from the prefix location and from its auth_request.
+_PROBE_SUFFIXES = ("index.php", "wp-login.php", "app.js", "style.css", "logo.png", "data.json")
+
+
+def _uses(value: str, var: str) -> bool:
+    return re.search(re.escape(var) + r"(?![A-Za-z0-9_])", value) is not None
+
+
+def _auth(level: Level) -> Directive:
+    d = authentik_auth(level)
+    assert d is not None  # protected() only returns levels where it is set
+    return d
+
+
+def error_page(server: Server, env: Env) -> Iterator[LintFinding]:
+    """error-page-401-only, and error-page-missing where auth runs without a signin page."""
+    for level in protected(server):
+        pages = level.effective("error_page")[0]
+        c401 = [d for d in pages if "401" in error_codes(d)]
+        if c401:
+            if not any("403" in error_codes(d) for d in pages):
+                for d in c401:
+                    yield finding(
+                        server,
+                        "error-page-401-only",
+                        "error",
+                        d,
+                        f"`{d.text()}` catches 401 but not 403: the outpost answers 403 for "
+                        "unauthenticated requests in some configurations, and visitors then "
+                        "see a raw NGINX 403 page instead of the login",
+                        f"Change it to `{SIGNIN}`",
+                    )
+            continue
+        hidden = dropped(level, "error_page", lambda d: "401" in error_codes(d))
+        if hidden is not None:
+            hiding, lost = hidden
+            own = hiding.own("error_page")[0]
+            yield finding(
+                server,
+                "error-page-missing",
+                "warning",
+                own,
+                f"{label(hiding)} has its own `{own.text()}`, which replaces `{lost.text()}` "
+                f"({lost.where()}): where auth fails here, visitors get a bare 401 instead of "
+                "the login",
+                f"Repeat `{SIGNIN}` in this location: error_page is not merged, a location "
+                "with its own error_page inherits none.",
+            )
+        elif not server.incomplete:
+            d = _auth(level)
+            yield finding(
+                server,
+                "error-page-missing",
+                "warning",
+                d,
+                f"`{d.text()}` applies in {label(level)} but no error_page sends 401/403 to "
+                "the signin location: visitors get a bare 401 instead of the login",
+                f"Add `{SIGNIN}` next to it (authentik-forward-auth.conf).",
+            )
+
+
+def _redirect(ret: Directive) -> tuple[int | None, str]:
+    """(status, url) of a `return` directive; `return URL;` means 302."""
+    if len(ret.args) >= 2:
+        return (int(ret.args[0]) if ret.args[0].isdigit() else None), ret.args[1]
+    if ret.args and ret.args[0].startswith(("http://", "https://", "$scheme")):
+        return 302, ret.args[0]
+    return (int(ret.args[0]) if ret.args and ret.args[0].isdigit() else None), ""
+
+
+def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
+    for ep in signin_pages(server):
+        loc = server.named.get(ep.args[-1])
+        if loc is None or loc.directive is None:
+            continue  # a missing one is missing-outpost-locations
+        rets = loc.own("return")
+        if not rets:
+            yield finding(
+                server,
+                "signin-redirect-wrong",
+                "error",
+                loc.directive,
+                f"{loc.label()} (the target of `{ep.text()}`) does not redirect to the outpost",
+                f"End it with `{RETURN}`",
+            )
+            continue
+        ret = rets[0]
+        code, url = _redirect(ret)
+        path = url
+        if url.startswith(("http://", "https://", "$scheme://")):
+            # Absolute, e.g. to auth.example.dev in domain-level mode: only the path matters.
+            path = "/" + url.split("://", 1)[1].partition("/")[2]
+        problem, severity = "", "error"
+        if code not in (302, 303, 307):
+            problem = (
+                f"status {code} is permanent and browsers cache it"
+                if code in (301, 308)
+                else f"status {code} is not a temporary redirect"
+            )
+        elif not path.startswith(START_URI):
+            problem = f"it redirects to {url or 'nothing'}, not to {START_URI}"
+        else:
+            query = urlsplit(path).query
+            severity = "warning"
+            if "rd=" not in query:
+                problem = "without ?rd=, visitors land on the site's root after login"
+            elif "$request_uri" not in query:
+                problem = "rd= lacks $request_uri, so visitors lose the page they asked for"
+        if problem:
+            yield finding(
+                server,
+                "signin-redirect-wrong",
+                severity,
+                ret,
+                f"`{ret.text()}` in {loc.label()}: {problem}",
+                f"Use `{RETURN}`",
+            )
+
+
+def _is_cookie_set(d: Directive) -> bool:
+    return len(d.args) >= 2 and "$upstream_http_set_cookie" in d.args[1]
+
+
+def cookie_not_passed(server: Server, env: Env) -> Iterator[LintFinding]:
+    """auth_request_set $auth_cookie / add_header Set-Cookie, as inheritance really applies."""
+    for level in protected(server):
+        sets = level.effective("auth_request_set")[0]
+        cookie_vars = [d.args[0] for d in sets if _is_cookie_set(d)]
+        if not cookie_vars:
+            hidden = dropped(level, "auth_request_set", _is_cookie_set)
+            if hidden is not None:
+                hiding, lost = hidden
+                own = hiding.own("auth_request_set")[0]
+                yield finding(
+                    server,
+                    "cookie-not-passed",
+                    "warning",
+                    own,
+                    f"{label(hiding)} has its own auth_request_set, which replaces `{lost.text()}`"
+                    f" ({lost.where()}): {lost.args[0]} is empty here, so the outpost's "
+                    "Set-Cookie (session refresh) never reaches the browser",
+                    f"Repeat `{COOKIE}` in this location: a location with its own "
+                    "auth_request_set inherits none from the server.",
+                )
+            elif not server.incomplete:
+                d = _auth(level)
+                yield finding(
+                    server,
+                    "cookie-not-passed",
+                    "warning",
+                    d,
+                    f"`{d.text()}` applies in {label(level)} without `{COOKIE}`: the outpost's "
+                    "Set-Cookie from the auth subrequest is dropped",
+                    f"Add `{COOKIE}` and `add_header Set-Cookie $auth_cookie;` after auth_request "
+                    "(authentik-forward-auth.conf).",
+                )
+            continue
+
+        def sends(d: Directive, names: list[str] = cookie_vars) -> bool:
+            return (
+                len(d.args) >= 2
+                and d.args[0].lower() == "set-cookie"
+                and any(_uses(d.args[1], v) for v in names)
+            )
+
+        if any(sends(d) for d in level.effective("add_header")[0]):
+            continue
+        hidden = dropped(level, "add_header", sends)
+        if hidden is not None:
+            hiding, lost = hidden
+            own = hiding.own("add_header")[0]
+            yield finding(
+                server,
+                "cookie-not-passed",
+                "warning",
+                own,
+                f"{label(hiding)} has its own `{own.text()}`, which drops the inherited "
+                f"`{lost.text()}` ({lost.where()}): the session cookie is not sent from here",
+                "Repeat `add_header Set-Cookie $auth_cookie;` in this location: a location "
+                "with any add_header of its own inherits none from the server.",
+            )
+        elif not server.incomplete:
+            d = _auth(level)
+            yield finding(
+                server,
+                "cookie-not-passed",
+                "warning",
+                d,
+                f"{cookie_vars[0]} captures the outpost's cookie in {label(level)} but no "
+                f"`add_header Set-Cookie {cookie_vars[0]};` sends it to the browser",
+                f"Add `add_header Set-Cookie {cookie_vars[0]};` after the auth_request_set "
+                "(authentik-forward-auth.conf).",
+            )
+
+
+def auth_vars_unset(server: Server, env: Env) -> Iterator[LintFinding]:
+    """auth-header-var-unset: fastcgi_param/proxy_set_header using an X-authentik-* variable
+    where the auth_request_set that fills it is not in force (PHP-FPM params, field guide 2e)."""
+    setters: dict[str, Directive] = {}
+    for level in [server, *server.all_locations()]:
+        for d in level.own("auth_request_set"):
+            if len(d.args) >= 2 and not _is_cookie_set(d):
+                setters.setdefault(d.args[0], d)
+    if not setters:
+        return
+    for level in protected(server):
+        in_force = {d.args[0] for d in level.effective("auth_request_set")[0] if d.args}
+        for name in ("fastcgi_param", "proxy_set_header", "uwsgi_param"):
+            for d in level.effective(name)[0]:
+                if len(d.args) < 2:
+                    continue
+                for var, setter in setters.items():
+                    if _uses(d.args[1], var) and var not in in_force:
+                        yield finding(
+                            server,
+                            "auth-header-var-unset",
+                            "warning",
+                            d,
+                            f"`{d.text()}` in {label(level)} uses {var}, but `{setter.text()}` "
+                            f"({setter.where()}) is not in force there: the app gets it empty",
+                            "Put the auth_request_set lines in the same location as the "
+                            "fastcgi_param lines (field guide 2e: inside `location ~ \\.php$`).",
+                        )
+                        break
+
+
+def public_path_protected(server: Server, env: Env) -> Iterator[LintFinding]:
+    """Webhooks, status pages and ACME challenges behind forward auth (info)."""
+    guarded = {id(level) for level in protected(server)}
+    if not guarded:
+        return
+    for loc in server.all_locations():
+        if id(loc) in guarded and loc.directive and _PUBLIC_WORDS.search(loc.pattern):
+            yield finding(
+                server,
+                "public-path-protected",
+                "info",
+                loc.directive,
+                f"{loc.label()} is behind auth_request: webhook senders and status checkers "
+                "cannot log in",
+                "If it should stay public, add `auth_request off;` in that location.",
+            )
+    acme = any(_ACME_CERT.search(" ".join(d.args)) for d in _cert_lines(server))
+    acme = acme or any(not loc.is_named and ACME in loc.pattern for loc in server.all_locations())
+    if acme and (80 in server.listen_ports or not server.listen_known):
+        winner = server.match(ACME + "probe")
+        level: Level = winner or server
+        if id(level) in guarded:
+            yield finding(
+                server,
+                "public-path-protected",
+                "info",
+                anchor(level, _auth(level)),
+                f"{ACME} is answered by {label(level)}, behind auth_request: ACME HTTP-01 "
+                "validation is sent to the login page and certificate renewal fails",
+                f"Add `location ^~ {ACME} {{ auth_request off; root /var/www/html; }}`.",
+            )
+
+
+def _cert_lines(server: Server) -> list[Directive]:
+    return [d for level in server.chain() for d in level.own("ssl_certificate")]
+
+
+def auth_bypassed_by_regex(server: Server, env: Env) -> Iterator[LintFinding]:
+    """Subdirectory-only auth (field guide part 4) undone by a regex location: `location
+    /admin { auth_request ...; }` does not protect /admin/index.php if `location ~ \\.php$`
+    (which has no auth_request) answers it."""
+    if authentik_auth(server) is not None:
+        return  # server-wide auth: regex locations inherit it unless they turn it off
+    for loc in server.all_locations():
+        if loc.modifier != "" or is_outpost(loc) or loc.directive is None:
+            continue
+        if authentik_auth(loc) is None:
+            continue
+        base = loc.pattern if loc.pattern.endswith("/") else loc.pattern + "/"
+        inside = {id(x) for x in loc.walk()}
+        for suffix in _PROBE_SUFFIXES:
+            uri = base + suffix
+            winner = server.match(uri)
+            if winner is None or id(winner) in inside or not winner.is_regex:
+                continue
+            if _deliberately_open(winner):
+                continue
+            yield finding(
+                server,
+                "auth-bypassed-by-regex",
+                "error",
+                loc.directive,
+                f"{uri} is answered by {label(winner)}, which has no auth_request: a regex "
+                f"location wins over the plain prefix {loc.label()}, so its auth is bypassed",
+                f"Use `location ^~ {loc.pattern} {{ auth_request ...; location ~ \\.php$ "
+                "{ ... } }` (nest the regex location inside), or add the auth_request lines "
+                "to the regex location too.",
+            )
+            break
+
+
+def _deliberately_open(loc: Location) -> bool:
+    """Explicit `auth_request off` (static assets), or nothing served (deny/return)."""
+    return bool(loc.own("auth_request") or loc.own("deny") or loc.own("return")) or (
+        authentik_auth(loc) is not None
+    )

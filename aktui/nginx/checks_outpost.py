@@ -1,0 +1,289 @@
+"""Checks about the outpost's own locations and the auth subrequest.
+
+Each check is ``check(server, env) -> Iterator[LintFinding]``; the fix texts use the field
+guide's words and snippet file names (shared/seeds/001: authentik-forward-auth.conf and
+authentik-outpost-single.conf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aktui.nginx.config import Directive
+from aktui.nginx.facts import (
+    CALLBACK_URI,
+    HOST_VAR,
+    START_URI,
+    Env,
+    auth_request,
+    auth_uris,
+    finding,
+    headers,
+    is_outpost,
+    label,
+    non_default_port,
+    signin_pages,
+)
+from aktui.nginx.locations import OUTPOST_PREFIX, Location, Server
+from aktui.nginx.report import LintFinding
+
+CARET_FIX = (
+    "Use the ^~ modifier on the outpost location: `location ^~ /outpost.goauthentik.io { ... }`. "
+    "^~ tells NGINX to use this location and stop checking regex patterns "
+    "(authentik-outpost-single.conf)."
+)
+AUTH_LOCATION = (
+    "location = /outpost.goauthentik.io/auth/nginx { proxy_pass http://TAILSCALE_IP:9001; "
+    "proxy_set_header Host $host; "
+    "proxy_set_header X-Original-URL $scheme://$http_host$request_uri; "
+    'proxy_pass_request_body off; proxy_set_header Content-Length ""; }'
+)
+
+
+def _effect(loc: Location) -> str:
+    if loc.own("deny"):
+        return "denies it (403) before the outpost is reached"
+    if loc.own("return"):
+        return f"answers `{loc.own('return')[0].text()}` before the outpost is reached"
+    return "serves it instead of the outpost"
+
+
+def outpost_location(server: Server, env: Env) -> Iterator[LintFinding]:
+    """outpost-location-shadowed / outpost-location-no-caret, by nginx's matching order."""
+    probes = [START_URI, CALLBACK_URI, *auth_uris(server)]
+    for loc in server.all_locations():
+        if not is_outpost(loc) or loc.modifier == "=" or loc.directive is None:
+            continue
+        shadow = None
+        for uri in probes:
+            if not loc.matches(uri):
+                continue
+            winner = server.match(uri)
+            if winner is not None and winner is not loc and not is_outpost(winner):
+                shadow = (uri, winner)
+                break
+        if shadow is not None:
+            uri, winner = shadow
+            fix = CARET_FIX
+            if loc.is_regex:
+                fix = "Replace it with a prefix location that regexes cannot override: " + fix
+            yield finding(
+                server,
+                "outpost-location-shadowed",
+                "error",
+                loc.directive,
+                f"for {uri}, {label(winner)} wins over {loc.label()} "
+                f"(a regex location beats a plain prefix) and {_effect(winner)}",
+                fix,
+            )
+        elif loc.modifier == "":
+            yield finding(
+                server,
+                "outpost-location-no-caret",
+                "warning",
+                loc.directive,
+                f"{loc.label()} is a plain prefix location: nothing shadows it yet, but any "
+                "regex location that matches these paths (an app route like `location ~ /auth/`,"
+                " a broad deny rule) will win over it",
+                CARET_FIX,
+            )
+
+
+def _proxies(loc: Location | None, server: Server) -> bool:
+    return loc is not None and bool(loc.own("proxy_pass"))
+
+
+def _covered_by_outpost(server: Server, uri: str) -> bool:
+    return any(is_outpost(loc) and loc.matches(uri) for loc in server.all_locations())
+
+
+def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]:
+    """auth_request to a URI nothing proxies; a signin target that does not exist."""
+    if server.incomplete:
+        return  # the missing location may be in the include we could not read
+    for uri, d in auth_uris(server).items():
+        winner = server.match(uri)
+        if winner is not None and not is_outpost(winner) and _covered_by_outpost(server, uri):
+            continue  # reported as outpost-location-shadowed
+        if _proxies(winner, server):
+            continue
+        seen = f"it is answered by {label(winner)}" if winner else "no location matches it"
+        yield finding(
+            server,
+            "missing-outpost-locations",
+            "error",
+            d,
+            f"{d.text()} but nothing proxies {uri} to the outpost ({seen}): the auth "
+            "subrequest fails and NGINX answers 500",
+            "Include the outpost snippet (authentik-outpost-single.conf) in this server: "
+            + AUTH_LOCATION,
+        )
+    uses_relative_start = False
+    for ep in signin_pages(server):
+        target = ep.args[-1]
+        if target.startswith("@") and target not in server.named:
+            yield finding(
+                server,
+                "missing-outpost-locations",
+                "error",
+                ep,
+                f"{ep.text()} but this server has no `location {target}`: NGINX answers "
+                "500 instead of sending visitors to the login",
+                "Include authentik-outpost-single.conf, which defines `location "
+                "@goauthentik_proxy_signin { internal; add_header Set-Cookie $auth_cookie; "
+                "return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host"
+                "$request_uri; }`",
+            )
+        elif target.startswith(START_URI):
+            uses_relative_start = True
+        elif target in server.named:
+            for ret in server.named[target].own("return"):
+                if ret.args and ret.args[-1].startswith(START_URI):
+                    uses_relative_start = True
+    if uses_relative_start:
+        winner = server.match(START_URI)
+        covered = winner is not None and winner.is_regex and _covered_by_outpost(server, START_URI)
+        if not _proxies(winner, server) and not covered:
+            at = server.directive or next(iter(auth_uris(server).values()), None)
+            if at is not None:
+                seen = f"{label(winner)} answers it" if winner else "no location matches it"
+                yield finding(
+                    server,
+                    "missing-outpost-locations",
+                    "error",
+                    at,
+                    f"the signin redirect goes to {START_URI} on this server, but no location "
+                    f"proxies it to the outpost ({seen})",
+                    "Include authentik-outpost-single.conf: `location ^~ /outpost.goauthentik.io "
+                    "{ proxy_pass http://TAILSCALE_IP:9001; ... }` serves /start and /callback.",
+                )
+
+
+def auth_locations(server: Server) -> list[tuple[str, Location]]:
+    out = []
+    for uri in auth_uris(server):
+        winner = server.match(uri)
+        if winner is None or not _proxies(winner, server):
+            continue  # missing-outpost-locations
+        if not is_outpost(winner) and _covered_by_outpost(server, uri):
+            continue  # outpost-location-shadowed: the winner is not meant for the outpost
+        out.append((uri, winner))
+    return out
+
+
+def auth_subrequest(server: Server, env: Env) -> Iterator[LintFinding]:
+    """x-original-url-missing and auth-body-passed on the location answering auth_request."""
+    for uri, loc in auth_locations(server):
+        if loc.directive is None:
+            continue
+        hdrs, source = headers(loc)
+        if "x-original-url" not in hdrs and "x-original-uri" not in hdrs:
+            why = ""
+            for outer in loc.chain():
+                if outer is source:
+                    continue
+                hidden = [
+                    d
+                    for d in outer.own("proxy_set_header")
+                    if d.args and d.args[0].lower() in ("x-original-url", "x-original-uri")
+                ]
+                if hidden and source is not None:
+                    why = (
+                        f" ({label(source)} has its own proxy_set_header lines, which "
+                        f"replace the one at {hidden[0].where()})"
+                    )
+                    break
+            yield finding(
+                server,
+                "x-original-url-missing",
+                "error",
+                loc.directive,
+                f"{loc.label()} answers the auth subrequest {uri} without an X-Original-URL "
+                f"header{why}: the outpost cannot tell which URL was asked for and answers 500",
+                "Add `proxy_set_header X-Original-URL $scheme://$http_host$request_uri;` to the "
+                "auth location (authentik-outpost-single.conf).",
+            )
+        body_off = loc.effective("proxy_pass_request_body")[0]
+        missing = []
+        if not body_off or body_off[-1].args[:1] != ("off",):
+            missing.append("proxy_pass_request_body off;")
+        if hdrs.get("content-length", ("x",))[0] != "":
+            missing.append('proxy_set_header Content-Length "";')
+        if missing:
+            yield finding(
+                server,
+                "auth-body-passed",
+                "warning",
+                loc.directive,
+                f"{loc.label()} passes the request body to the outpost with every auth "
+                f"subrequest (no {' / '.join(missing)}): POSTs and uploads stall or time out",
+                f"Add {' '.join(missing)} to the auth location (authentik-outpost-single.conf).",
+            )
+
+
+def host_vs_http_host(server: Server, env: Env) -> Iterator[LintFinding]:
+    """`$host` (no port) where the site's URL has a port, or another proxy sits in front."""
+    reason = non_default_port(server)
+    if not reason:
+        return
+    suspects: dict[Directive, str] = {}
+    for loc in server.all_locations():
+        if is_outpost(loc):
+            hdrs, _ = headers(loc)
+            for name in ("host", "x-forwarded-host", "x-original-url", "x-original-uri"):
+                value, d = hdrs.get(name, ("", None))
+                if d is not None and HOST_VAR.search(value):
+                    suspects[d] = name
+        elif loc.is_named:
+            for ret in loc.own("return"):
+                if ret.args and "rd=" in ret.args[-1] and HOST_VAR.search(ret.args[-1]):
+                    suspects[ret] = "rd"
+    for d in suspects:
+        yield finding(
+            server,
+            "host-vs-http-host",
+            "warning",
+            d,
+            f"`{d.text()}` uses $host, which drops the port, while {reason}: the outpost "
+            "matches and redirects to a URL without it (redirect loop after login)",
+            "Use $http_host (includes the port) instead of $host: "
+            "`proxy_set_header Host $http_host;`, "
+            "`X-Original-URL $scheme://$http_host$request_uri`, "
+            "`?rd=$scheme://$http_host$request_uri`.",
+        )
+
+
+def auth_on_outpost_paths(server: Server, env: Env) -> Iterator[LintFinding]:
+    """auth_request on the outpost's own locations.
+
+    A server-level auth_request inherited by them is fine: the outpost answers 200 on
+    /auth/nginx when the forwarded path itself is under /outpost.goauthentik.io (and access
+    handlers do not run for the auth subrequest). One set in the location itself, or one to
+    another auth service, makes /start and /callback need a login first.
+    """
+    auth_targets = {id(loc) for _, loc in auth_locations(server)}
+    for loc in server.all_locations():
+        if not is_outpost(loc) or id(loc) in auth_targets or loc.directive is None:
+            continue
+        d = auth_request(loc)
+        if d is None:
+            continue
+        _, source = loc.effective("auth_request")
+        other = not d.args[0].startswith(OUTPOST_PREFIX)
+        if not other and not isinstance(source, Location):
+            continue
+        yield finding(
+            server,
+            "auth-on-outpost-paths",
+            "error" if other else "warning",
+            d if isinstance(source, Location) else loc.directive,
+            f"{d.text()} ({d.where()}) applies to {loc.label()}: "
+            + (
+                "the login pages need a login from another auth service first (login loop)"
+                if other
+                else "set on the outpost's own paths, it only works while the outpost "
+                "waves its own paths through"
+            ),
+            f"Add `auth_request off;` to {loc.label()}; keep auth_request at server level "
+            "(authentik-forward-auth.conf) or in the protected locations only.",
+        )

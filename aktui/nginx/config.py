@@ -1,0 +1,400 @@
+"""Load NGINX config for the linter: files, directories, `nginx -T` dumps and pasted fragments.
+
+Tokenising is crossplane's (NGINX's own Python parser: quotes, escapes, `#` comments,
+`${var}`), and every directive is checked against crossplane's table of where it is allowed.
+We build the tree ourselves instead of calling ``crossplane.parse`` because that only reads the
+real file system: a `nginx -T` dump is a set of virtual files, includes must stay inside the
+roots the operator gave, and hostile input (deep nesting, huge or binary files) must be refused
+in bounded time. Every directive keeps the file and line it came from, through includes.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from crossplane.analyzer import analyze, enter_block_ctx
+from crossplane.errors import NgxParserBaseException
+
+# crossplane only exposes `lex(filename)`; the file-object lexer underneath is what lets us lex
+# dump sections and stdin. The dependency is pinned to <0.6, where these names are stable.
+from crossplane.lexer import _balance_braces, _lex_file_object
+
+from aktui.nginx.sources import (
+    MAX_FILE_BYTES,
+    MAX_TOTAL_BYTES,
+    DumpSource,
+    FileSource,
+    Overlay,
+    Source,
+    candidate_files,
+    split_dump,
+)
+
+# Limits against hostile or accidental input (file sizes: see sources.py).
+MAX_DEPTH = 32  # nginx configs nest http > server > location > location > if; 32 is generous
+MAX_FILES = 2000
+MAX_STATEMENTS = 500_000  # bounds an include fan-out (one snippet included by every server)
+
+# Directives that only exist in nginx's main context: their presence makes a file a full config.
+_MAIN_ONLY = frozenset({"http", "events", "stream", "mail", "worker_processes", "pid", "user"})
+# Directories whose files nginx includes from the level above (the conf prefix), e.g.
+# /etc/nginx/sites-enabled/app including `snippets/x.conf` means /etc/nginx/snippets/x.conf.
+_INCLUDE_DIRS = frozenset(
+    {"sites-enabled", "sites-available", "conf.d", "snippets", "vhosts", "http.d", "servers"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """One statement; ``block`` is None for `name args;` and a tuple for `name args { ... }`."""
+
+    name: str
+    args: tuple[str, ...]
+    file: str
+    line: int
+    block: tuple[Directive, ...] | None = None
+    # Set on an `include` kept in the tree because nothing could be read for it: checks that
+    # look for something missing must not trust a server with a hole in it.
+    unresolved: bool = False
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def text(self) -> str:
+        """The directive as written (args re-quoted when needed), for evidence lines."""
+        parts = [self.name, *(_quote(a) for a in self.args)]
+        return " ".join(parts) + (" {" if self.block is not None else ";")
+
+    def children(self, name: str) -> Iterator[Directive]:
+        for d in self.block or ():
+            if d.name == name:
+                yield d
+
+
+def _quote(arg: str) -> str:
+    if arg == "" or any(c in arg for c in " \t;{}\"'"):
+        return '"' + arg.replace('"', '\\"') + '"'
+    return arg
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProblem:
+    """Something that kept part of the config from being read. ``kind`` becomes a check id."""
+
+    kind: str  # config-unparseable | config-refused | include-unresolved | include-outside-roots
+    file: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """One configuration as nginx would assemble it from its main file (or a fragment)."""
+
+    name: str
+    # "main": a full nginx.conf; "http": server/upstream blocks (conf.d, sites-enabled);
+    # "server": location blocks and directives, e.g. Nginx Proxy Manager's advanced tab.
+    context: str
+    statements: tuple[Directive, ...]
+    files: tuple[str, ...]
+    problems: tuple[LoadProblem, ...] = ()
+
+
+@dataclass
+class _Loader:
+    source: Source
+    prefixes: tuple[str, ...]
+    problems: list[LoadProblem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+    statements: int = 0
+    _tokens: dict[str, list[tuple[str, int, bool]] | None] = field(default_factory=dict)
+
+    def problem(self, kind: str, file: str, line: int, message: str) -> None:
+        self.problems.append(LoadProblem(kind, file, line, message))
+
+    def tokens(self, path: str) -> list[tuple[str, int, bool]] | None:
+        """Lex a file once (it may be included from many servers); None if unusable."""
+        if path in self._tokens:
+            return self._tokens[path]
+        self._tokens[path] = None
+        data = self.source.read(path)
+        if data is None:
+            return None
+        if path not in self.files:
+            self.files.append(path)
+        if len(data) > MAX_FILE_BYTES or self.total_bytes + len(data) > MAX_TOTAL_BYTES:
+            self.problem(
+                "config-refused", path, 0, f"larger than {MAX_FILE_BYTES // 2**20} MiB, not read"
+            )
+            return None
+        self.total_bytes += len(data)
+        if b"\x00" in data:
+            self.problem("config-refused", path, 0, "binary data (NUL bytes), not an nginx config")
+            return None
+        text = data.decode("utf-8", "replace")
+        try:
+            toks = list(_balance_braces(_lex_file_object(io.StringIO(text)), path))
+        except NgxParserBaseException as e:
+            self.problem("config-unparseable", path, e.lineno or 0, e.strerror)
+            return None
+        self._tokens[path] = toks
+        return toks
+
+    def load(self, path: str, context: str | None = None) -> tuple[str, tuple[Directive, ...]]:
+        toks = self.tokens(path)
+        if toks is None:
+            return context or "http", ()
+        context = context or _guess_context(toks)
+        ctx = {"main": (), "http": ("http",), "server": ("http", "server")}[context]
+        return context, tuple(self._build(path, iter(toks), ctx, 0, (path,)))
+
+    def _build(
+        self,
+        path: str,
+        tokens: Iterator[tuple[str, int, bool]],
+        ctx: tuple[str, ...],
+        depth: int,
+        stack: tuple[str, ...],
+    ) -> list[Directive]:
+        out: list[Directive] = []
+        for token, line, quoted in tokens:
+            if token == "}" and not quoted:
+                break
+            if token.startswith("#") and not quoted:
+                continue
+            args: list[str] = []
+            term, _, tquoted = next(tokens, (";", line, False))
+            while term not in ("{", ";", "}") or tquoted:
+                if not (term.startswith("#") and not tquoted):
+                    args.append(term)
+                term, _, tquoted = next(tokens, (";", line, False))
+            name = token
+            stmt = {"directive": name, "line": line, "args": args}
+            if name == "if":
+                _strip_if_parens(args)
+            self.statements += 1
+            if self.statements > MAX_STATEMENTS:
+                self.problem("config-refused", path, line, "too many directives, rest not read")
+                _skip(tokens, term)
+                return out
+            try:
+                analyze(path, stmt, term, ctx=ctx, strict=False)
+            except NgxParserBaseException as e:
+                self.problem("config-unparseable", path, line, e.strerror)
+                if term == "{":
+                    _skip(tokens, term)
+                continue
+            if term == "{":
+                if depth >= MAX_DEPTH:
+                    self.problem("config-refused", path, line, f"nested deeper than {MAX_DEPTH}")
+                    _skip(tokens, term)
+                    continue
+                inner = enter_block_ctx(stmt, ctx)
+                block = tuple(self._build(path, tokens, inner, depth + 1, stack))
+                out.append(Directive(name, tuple(args), path, line, block))
+            elif name == "include" and args:
+                out.extend(self._include(path, line, args[0], ctx, depth, stack))
+            else:
+                out.append(Directive(name, tuple(args), path, line))
+        return out
+
+    def _include(
+        self, path: str, line: int, pattern: str, ctx: tuple[str, ...], depth: int, stack: tuple
+    ) -> list[Directive]:
+        hole = [Directive("include", (pattern,), path, line, unresolved=True)]
+        names = self._resolve(pattern)
+        if names is None:
+            self.problem(
+                "include-unresolved", path, line, f"include {pattern}: no such file was given"
+            )
+            return hole
+        out: list[Directive] = []
+        for name in names:
+            if not self.source.allowed(name):
+                self.problem(
+                    "include-outside-roots",
+                    path,
+                    line,
+                    f"include {pattern}: {name} is outside the given paths, not read",
+                )
+                out.extend(hole)
+                continue
+            if name in stack:
+                self.problem("config-unparseable", path, line, f"include cycle through {name}")
+                continue
+            if len(self.files) >= MAX_FILES and name not in self.files:
+                self.problem("config-refused", path, line, f"more than {MAX_FILES} files")
+                return out
+            toks = self.tokens(name)
+            if toks is None:
+                out.extend(hole)
+                continue
+            out.extend(self._build(name, iter(toks), ctx, depth, (*stack, name)))
+        return out
+
+    def _resolve(self, pattern: str) -> list[str] | None:
+        """Files an include names. nginx resolves relative paths against its conf prefix, which
+        a linted site file does not tell us: try each candidate prefix, nearest first."""
+        candidates = (
+            [pattern]
+            if os.path.isabs(pattern)
+            else [os.path.join(p, pattern) for p in self.prefixes]
+        )
+        for cand in candidates:
+            cand = os.path.normpath(cand)
+            if glob.has_magic(cand):
+                hits = self.source.glob(cand)
+                if hits:
+                    return hits
+            elif self.source.exists(cand):
+                return [cand]
+        # A glob that matches nothing is fine for nginx (an empty conf.d); a plain name is not.
+        return [] if glob.has_magic(pattern) else None
+
+
+def _skip(tokens: Iterator[tuple[str, int, bool]], term: str) -> None:
+    """Consume the rest of a block we refuse to build."""
+    if term != "{":
+        return
+    depth = 1
+    for token, _, quoted in tokens:
+        if quoted:
+            continue
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+            if depth == 0:
+                return
+
+
+def _strip_if_parens(args: list[str]) -> None:
+    if args and args[0].startswith("(") and args[-1].endswith(")"):
+        args[0] = args[0][1:].lstrip()
+        args[-1] = args[-1][:-1].rstrip()
+        args[:] = [a for a in args if a]
+
+
+def _guess_context(tokens: list[tuple[str, int, bool]]) -> str:
+    """Which context a file's top level is: people lint nginx.conf, a conf.d file holding
+    server blocks, or what they pasted into Nginx Proxy Manager's advanced tab (locations)."""
+    names: set[str] = set()
+    depth = 0
+    expect_directive = True
+    for token, _, quoted in tokens:
+        if not quoted and token in ("{", "}", ";"):
+            depth += {"{": 1, "}": -1, ";": 0}[token]
+            expect_directive = True
+            continue
+        if token.startswith("#") and not quoted:
+            continue
+        if depth == 0 and expect_directive:
+            names.add(token)
+        expect_directive = False
+    if names & _MAIN_ONLY:
+        return "main"
+    if "location" in names or not names & {"server", "upstream", "map", "geo"}:
+        return "server"
+    return "http"
+
+
+def _root_of(path: str) -> str:
+    """The directory a file's includes may read from: its own, or the conf prefix above a
+    sites-enabled/conf.d style directory."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(parent) in _INCLUDE_DIRS:
+        return os.path.dirname(parent)
+    return parent
+
+
+def _prefixes(main: str, root: str, explicit: str | None) -> tuple[str, ...]:
+    if explicit:
+        return (os.path.abspath(explicit),)
+    out = []
+    here = os.path.dirname(os.path.abspath(main))
+    while True:
+        out.append(here)
+        if here == root or len(here) <= len(root) or here == os.path.dirname(here):
+            break
+        here = os.path.dirname(here)
+    return tuple(out)
+
+
+def load_paths(
+    paths: Iterable[str],
+    *,
+    roots: Iterable[str] = (),
+    prefix: str | None = None,
+    follow_any_include: bool = False,
+) -> list[Config]:
+    """One Config per main file. A directory with an nginx.conf is that config; otherwise each
+    file in it is linted on its own, except files another one includes (snippets)."""
+    configs: list[Config] = []
+    for path in paths:
+        if os.path.isdir(path):
+            main = os.path.join(path, "nginx.conf")
+            if os.path.isfile(main):
+                configs.append(_load_file(main, path, roots, prefix, follow_any_include))
+                continue
+            loaded = [
+                _load_file(f, path, roots, prefix, follow_any_include)
+                for f in candidate_files(path)
+            ]
+            included = {f for c in loaded for f in c.files[1:]}
+            configs.extend(c for c in loaded if c.name not in included)
+        elif os.path.exists(path):
+            configs.append(_load_file(path, None, roots, prefix, follow_any_include))
+        else:
+            problem = LoadProblem("config-unparseable", path, 0, "no such file or directory")
+            configs.append(Config(path, "http", (), (), (problem,)))
+    return configs
+
+
+def _load_file(
+    path: str,
+    given_dir: str | None,
+    roots: Iterable[str],
+    prefix: str | None,
+    follow_any: bool,
+) -> Config:
+    root = os.path.abspath(given_dir) if given_dir else _root_of(path)
+    if given_dir and os.path.basename(root.rstrip(os.sep)) in _INCLUDE_DIRS:
+        root = os.path.dirname(root.rstrip(os.sep))
+    all_roots = (root, *roots)
+    loader = _Loader(FileSource(all_roots, follow_any), _prefixes(path, root, prefix))
+    context, stmts = loader.load(path)
+    return Config(path, context, stmts, tuple(loader.files), tuple(loader.problems))
+
+
+def load_text(
+    text: str,
+    name: str = "<stdin>",
+    *,
+    roots: Iterable[str] = (),
+    prefix: str | None = None,
+) -> list[Config]:
+    """A `nginx -T` dump (findings name the original files), or one pasted file/fragment.
+    Includes in pasted text are only read from disk when ``roots`` allow it."""
+    if len(text) > MAX_TOTAL_BYTES:
+        problem = LoadProblem(
+            "config-refused", name, 0, f"larger than {MAX_TOTAL_BYTES // 2**20} MiB, not read"
+        )
+        return [Config(name, "http", (), (), (problem,))]
+    files = split_dump(text)
+    if files:
+        main = next(iter(files))
+        loader = _Loader(DumpSource(files), (prefix or os.path.dirname(main),))
+        context, stmts = loader.load(main)
+        return [Config(main, context, stmts, tuple(loader.files), tuple(loader.problems))]
+    source: Source = DumpSource({name: text})
+    roots = tuple(roots)
+    if roots:
+        source = Overlay(name, text, FileSource(roots))
+    loader = _Loader(source, (prefix or (roots[0] if roots else os.getcwd()),))
+    context, stmts = loader.load(name)
+    return [Config(name, context, stmts, tuple(loader.files), tuple(loader.problems))]

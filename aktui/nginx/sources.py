@@ -1,0 +1,150 @@
+"""Where config text comes from: the file system (within the given roots), a `nginx -T` dump
+split back into its files, or pasted text. Nothing here parses nginx syntax."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+
+# A real `nginx -T` of 500 sites is about 1 MB; these refuse accidents and hostile input.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_TOTAL_BYTES = 16 * 1024 * 1024
+MAX_LISTED_FILES = 2000
+
+_DUMP_MARKER = re.compile(r"^# configuration file (.+):\r?$", re.MULTILINE)
+
+_SKIP_SUFFIXES = (
+    "~",
+    ".bak",
+    ".swp",
+    ".orig",
+    ".old",
+    ".dpkg-old",
+    ".dpkg-dist",
+    ".dpkg-new",
+    ".rpmsave",
+    ".rpmnew",
+)
+
+
+class Source:
+    """Where file text and include globs come from: the file system or a dump."""
+
+    def read(self, path: str) -> bytes | None:
+        raise NotImplementedError
+
+    def glob(self, pattern: str) -> list[str]:
+        raise NotImplementedError
+
+    def allowed(self, path: str) -> bool:
+        return True
+
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+
+class FileSource(Source):
+    def __init__(self, roots: Iterable[str], follow_any: bool = False) -> None:
+        self.roots = tuple(os.path.realpath(r) for r in roots)
+        self.follow_any = follow_any
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(path, "rb") as f:
+                # Read one byte past the limit so an oversize file is detected without
+                # loading all of it.
+                return f.read(MAX_FILE_BYTES + 1)
+        except OSError:
+            return None
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+
+    def exists(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def allowed(self, path: str) -> bool:
+        if self.follow_any:
+            return True
+        real = os.path.realpath(path)
+        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots)
+
+
+class DumpSource(Source):
+    """The files of a `nginx -T` dump (or one pasted text), by absolute path."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def read(self, path: str) -> bytes | None:
+        text = self.files.get(os.path.normpath(path))
+        return None if text is None else text.encode("utf-8", "surrogateescape")
+
+    def glob(self, pattern: str) -> list[str]:
+        # glob(3) semantics: `*` does not cross `/`, so match component by component.
+        want = os.path.normpath(pattern).split("/")
+        hits = []
+        for name in self.files:
+            parts = name.split("/")
+            if len(parts) == len(want) and all(
+                fnmatchcase(p, w) for p, w in zip(parts, want, strict=True)
+            ):
+                hits.append(name)
+        return sorted(hits)
+
+    def exists(self, path: str) -> bool:
+        return os.path.normpath(path) in self.files
+
+
+class Overlay(Source):
+    """Pasted text as one virtual file, its includes from the file system within roots."""
+
+    def __init__(self, name: str, text: str, disk: FileSource) -> None:
+        self.name, self.text, self.disk = name, text, disk
+
+    def read(self, path: str) -> bytes | None:
+        return self.text.encode() if path == self.name else self.disk.read(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        return self.disk.glob(pattern)
+
+    def exists(self, path: str) -> bool:
+        return path == self.name or self.disk.exists(path)
+
+    def allowed(self, path: str) -> bool:
+        return path == self.name or self.disk.allowed(path)
+
+
+def split_dump(text: str) -> dict[str, str] | None:
+    """The files of a `nginx -T` dump by path, or None if ``text`` is not a dump.
+
+    nginx prints each file after a `# configuration file PATH:` line, in the order it read
+    them, main file first; anything before the first marker (the `syntax is ok` lines when
+    stderr was merged) is dropped. Line 1 of a file is the line after its marker.
+    """
+    marks = list(_DUMP_MARKER.finditer(text))
+    if not marks:
+        return None
+    files: dict[str, str] = {}
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        body = text[m.end() + 1 : end]
+        files.setdefault(os.path.normpath(m.group(1).strip()), body)
+    return files
+
+
+def candidate_files(directory: str) -> list[str]:
+    """Files of a directory worth linting: no hidden files, editor or package backups."""
+    found: list[str] = []
+    for base, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for n in sorted(names):
+            if n.startswith(".") or n.endswith(_SKIP_SUFFIXES):
+                continue
+            found.append(os.path.join(base, n))
+            if len(found) >= MAX_LISTED_FILES:
+                return found
+    return found

@@ -1,0 +1,247 @@
+"""Push over real SSH to real nginx: diff, backup, atomic write, nginx -t, reload, rollback."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aktui.config import Config, OutpostMapping
+from aktui.model import Outpost, ProxyProvider, Snapshot
+from aktui.remote import (
+    BACKUP_DIR,
+    LOCK_NAME,
+    WebServer,
+    apply_host,
+    apply_hosts,
+    plan_host,
+    plan_hosts,
+    redirect_verifier,
+)
+from aktui.snippets import FORWARD_AUTH_FILE, build_snippets
+from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, free_port, keygen
+
+pytestmark = pytest.mark.integration
+
+OUTPOST_FILE = "authentik-outpost-single.conf"
+
+
+def snippet_files(outpost: FakeOutpost) -> dict[str, str]:
+    snap = Snapshot(
+        datetime(2026, 1, 1, tzinfo=UTC),
+        "https://auth.example.com",
+        "2026.2.0",
+        (Outpost("s", "outpost-single", "proxy", (1,)),),
+        (ProxyProvider(1, "app", "forward_single", "https://app.example.com"),),
+        (),
+        (),
+    )
+    config = Config(
+        outposts={"outpost-single": OutpostMapping(address=outpost.address, port=outpost.port)}
+    )
+    return build_snippets(snap, config).files
+
+
+@pytest.fixture
+def host(webhost: WebHost) -> WebHost:
+    webhost.reset()
+    return webhost
+
+
+@pytest.fixture
+def files(fake_outpost: FakeOutpost) -> dict[str, str]:
+    return snippet_files(fake_outpost)
+
+
+def on_disk(host: WebHost) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(host.snippet_dir.glob("*.conf"))}
+
+
+def reloads(host: WebHost) -> int:
+    return host.error_log.read_text(errors="replace").count("signal 1 (SIGHUP) received")
+
+
+def push(host: WebHost, files: dict[str, str | bytes], **options):
+    cfg = host.web_server_config()
+    plan = plan_host(host.name, cfg, files)
+    return plan, apply_host(plan, cfg, **options)
+
+
+def test_first_push_then_no_change(host, files):
+    cfg = host.web_server_config()
+    plan = plan_host(host.name, cfg, files)
+    assert plan.status == "ready" and plan.changed
+    diff = plan.diff()
+    assert f"--- /dev/null\n+++ {host.name}:{host.snippet_dir}/{OUTPOST_FILE} (new)" in diff
+    assert "+auth_request /outpost.goauthentik.io/auth/nginx;" in diff
+    assert on_disk(host) == {}  # the plan wrote nothing
+
+    before = reloads(host)
+    result = apply_host(plan, cfg, verify=redirect_verifier(host.url("/")))
+    assert result.status == "pushed+verified", result
+    assert on_disk(host) == {k: v.encode() for k, v in files.items()}
+    assert reloads(host) == before + 1
+    backups = list((host.snippet_dir / BACKUP_DIR).iterdir())
+    assert len(backups) == 1
+    assert sorted(p.name for p in backups[0].iterdir()) == sorted(f + ".absent" for f in files)
+    assert not (host.snippet_dir / LOCK_NAME).exists()
+    assert not list(host.snippet_dir.glob(".*.tmp"))
+    assert [s.split(" ")[0] for s in result.steps] == [
+        "locked", "backed", "wrote", "wrote", "nginx", "reloaded:", "verified",
+    ]  # fmt: skip
+
+    again = plan_host(host.name, cfg, files)
+    assert again.status == "unchanged" and again.diff() == ""
+    nothing = apply_host(again, cfg)
+    assert nothing.status == "unchanged" and nothing.steps == ()
+    assert reloads(host) == before + 1
+    assert len(list((host.snippet_dir / BACKUP_DIR).iterdir())) == 1
+
+
+def test_end_to_end_redirect_to_start(host, files, fake_outpost):
+    assert httpx.get(host.url("/")).status_code == 200  # unprotected before the push
+    _, result = push(host, files, verify=redirect_verifier(host.url("/")))
+    assert result.ok, result
+
+    r = httpx.get(host.url("/index.html"))
+    assert r.status_code == 302
+    assert r.headers["location"] == (
+        f"http://127.0.0.1:{host.http_port}/outpost.goauthentik.io/start"
+        f"?rd=http://127.0.0.1:{host.http_port}/index.html"
+    )
+    # The outpost's redirect cookie is passed through to the browser.
+    assert r.headers["set-cookie"].startswith("authentik_proxy_test=redirect")
+    _, headers = next(
+        (p, h) for p, h in reversed(fake_outpost.requests) if p.endswith("/auth/nginx")
+    )
+    assert headers["X-Original-URL"] == f"http://127.0.0.1:{host.http_port}/index.html"
+    assert "Content-Length" not in headers or headers["Content-Length"] == "0"
+
+    start = httpx.get(host.url("/outpost.goauthentik.io/start?rd=/"))
+    assert start.status_code == 302 and "/application/o/authorize/" in start.headers["location"]
+    signed_in = httpx.get(host.url("/index.html"), headers={"Cookie": COOKIE_OK})
+    assert signed_in.status_code == 200 and signed_in.text == f"hello from {host.name}\n"
+
+
+def test_broken_config_rolls_back_byte_for_byte(host, files):
+    _, first = push(host, files)
+    assert first.ok, first
+    good = on_disk(host)
+    before = reloads(host)
+
+    broken = {**files, FORWARD_AUTH_FILE: files[FORWARD_AUTH_FILE] + "auth_request_bogus on;\n"}
+    broken["authentik-extra.conf"] = "# a new file that must disappear again\n"
+    plan, result = push(host, broken)
+    assert "+auth_request_bogus on;" in plan.diff()
+    assert result.status == "rolled-back", result
+    assert 'unknown directive "auth_request_bogus"' in result.nginx_output
+    assert "nginx -t rejected the new config" in result.detail
+    assert on_disk(host) == good  # same names, same bytes: the new file is gone
+    assert "old config: nginx -t passed" in result.steps
+    assert reloads(host) == before  # never reloaded with the broken file
+    assert httpx.get(host.url("/")).status_code == 302  # still serving the old config
+    backup = Path(result.backup_dir)
+    assert (backup / FORWARD_AUTH_FILE).read_bytes() == good[FORWARD_AUTH_FILE]
+    assert (backup / "authentik-extra.conf.absent").exists()
+
+
+def test_changed_since_plan_is_not_overwritten(host, files):
+    cfg = host.web_server_config()
+    plan = plan_host(host.name, cfg, files)
+    (host.snippet_dir / FORWARD_AUTH_FILE).write_text("# edited by hand meanwhile\n")
+    result = apply_host(plan, cfg)
+    assert result.status == "failed" and "changed since the diff was shown" in result.detail
+    assert on_disk(host) == {FORWARD_AUTH_FILE: b"# edited by hand meanwhile\n"}
+    assert not (host.snippet_dir / LOCK_NAME).exists()
+
+
+def test_lock_held_by_another_push(host, files):
+    (host.snippet_dir / LOCK_NAME).mkdir()
+    (host.snippet_dir / LOCK_NAME / "owner").write_text("ops@laptop pid 42 since 2026-01-01\n")
+    _, result = push(host, files)
+    assert result.status == "locked"
+    assert "ops@laptop pid 42" in result.detail and on_disk(host) == {}
+    assert (host.snippet_dir / LOCK_NAME).exists()  # someone else's lock is left alone
+
+
+def test_missing_snippet_dir_fails_cleanly(host, files):
+    cfg = host.web_server_config(snippet_dir=str(host.root / "no-such-dir"))
+    plan = plan_host(host.name, cfg, files)
+    assert plan.status == "ready"
+    result = apply_host(plan, cfg)
+    assert result.status == "failed" and "no-such-dir" in result.detail
+    assert not (host.root / "no-such-dir").exists()
+
+
+def ssh_fingerprint(host: WebHost) -> str:
+    out = subprocess.run(
+        ["ssh-keygen", "-lf", str(host.root / "ssh_host_ed25519_key.pub")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return re.search(r"SHA256:\S+", out).group(0)
+
+
+def test_unknown_host_key_refused_with_fingerprint(host, files, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    plan = plan_host(host.name, host.web_server_config(known_hosts=str(known)), files)
+    assert plan.status == "refused"
+    assert f"ssh-ed25519 {ssh_fingerprint(host)}" in plan.error
+    assert "host key not in" in plan.error
+    assert known.read_text() == ""
+
+
+def test_accept_new_host_key(host, files, tmp_path):
+    known = tmp_path / "ssh" / "known_hosts"
+    cfg = host.web_server_config(known_hosts=str(known), accept_new_host_key=True)
+    assert plan_host(host.name, cfg, files).status == "ready"
+    assert known.read_text() == host.known_hosts_line
+    # From now on the key is known: a strict connection works and nothing more is appended.
+    strict = host.web_server_config(known_hosts=str(known))
+    assert plan_host(host.name, strict, files).status == "ready"
+    assert known.read_text() == host.known_hosts_line
+
+
+def test_changed_host_key_always_refused(host, files, tmp_path):
+    other = keygen(tmp_path / "other_key", "impostor")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{host.ssh_port} {other}\n")
+    cfg = host.web_server_config(known_hosts=str(known), accept_new_host_key=True)
+    plan = plan_host(host.name, cfg, files)
+    assert plan.status == "refused"
+    assert "HOST KEY CHANGED" in plan.error and ssh_fingerprint(host) in plan.error
+    assert known.read_text() == f"[127.0.0.1]:{host.ssh_port} {other}\n"
+
+
+def test_ssh_config_alias(host, files, tmp_path):
+    ssh_config = tmp_path / "config"
+    ssh_config.write_text(
+        f"Host web-alias\n  HostName 127.0.0.1\n  Port {host.ssh_port}\n  User {host.user}\n"
+        f"  IdentityFile {host.client_key}\n  UserKnownHostsFile {host.known_hosts}\n"
+    )
+    cfg = host.web_server_config(host="web-alias", port=0, user="", key_file="", known_hosts="")
+    plan = plan_host(
+        host.name, cfg, files, opener=lambda n, c: WebServer(n, c, ssh_config=str(ssh_config))
+    )
+    assert plan.status == "ready", plan.error
+    assert plan.target == f"{host.user}@127.0.0.1:{host.ssh_port}"
+
+
+def test_several_hosts_one_unreachable(webhosts, files):
+    for h in webhosts:
+        h.reset()
+    servers = {h.name: h.web_server_config() for h in webhosts}
+    servers["down"] = webhosts[0].web_server_config(port=free_port())
+    plans = plan_hosts(servers, lambda name, cfg: files)
+    assert [p.status for p in plans] == ["ready", "ready", "unreachable"]
+    assert "cannot connect" in plans[2].error
+    results = apply_hosts(plans, servers)
+    assert [r.status for r in results] == ["pushed", "pushed", "unreachable"]
+    for h in webhosts:
+        assert on_disk(h) == {k: v.encode() for k, v in files.items()}

@@ -1,0 +1,423 @@
+"""The one action registry: every command of the control panel, declared once.
+
+Key bindings, the footer, the ``?`` help screen, the command palette and the config ``keys:``
+overrides are all generated from ``COMMANDS``, so they cannot drift apart (harlequin's
+``actions.py``, posting's binding ids, k9s's hint-driven help). No Textual here: the registry is
+plain data that unit tests and ``aktui`` subcommands can read without starting a UI.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from aktui.errors import ConfigError
+
+# Where a command applies. "global" commands work on every screen.
+SCOPES = (
+    "global",
+    "dashboard",
+    "providers",
+    "applications",
+    "logs",
+    "detail",
+    "history",
+    "confirm",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: str  # stable; config `keys:` overrides refer to it
+    keys: str  # Textual key names, comma separated ("question_mark", "R", "ctrl+p")
+    action: str  # resolved as action_<name> on the screen ("app." prefix: on the app)
+    label: str
+    scope: str
+    mutates: bool = False  # refused (greyed out, explained) in read-only mode
+    footer: bool = True  # shown in the footer; 80 columns fit about eight hints
+    description: str = ""  # one line for the help screen and the palette
+
+    @property
+    def key_list(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.keys.split(",") if k.strip())
+
+    @property
+    def key_display(self) -> str:
+        return " ".join(display_key(k) for k in self.key_list)
+
+
+_C = Command
+
+COMMANDS: tuple[Command, ...] = (
+    # --- global -------------------------------------------------------------------------
+    _C(
+        "global.help",
+        "question_mark",
+        "app.show_help",
+        "Help",
+        "global",
+        description="keys of this screen",
+    ),
+    _C(
+        "global.palette",
+        "colon",
+        "app.command_palette",
+        "Command",
+        "global",
+        footer=False,
+        description="command mode: type a command name (Ctrl+P opens it too)",
+    ),
+    _C(
+        "global.back",
+        "escape",
+        "app.back",
+        "Back",
+        "global",
+        footer=False,
+        description="close this screen or clear the filter",
+    ),
+    _C(
+        "global.quit",
+        "q",
+        "app.back_or_quit",
+        "Quit",
+        "global",
+        description="back to the previous screen; quit on the dashboard",
+    ),
+    _C(
+        "global.dashboard",
+        "1",
+        "app.goto('dashboard')",
+        "Outposts",
+        "global",
+        footer=False,
+        description="dashboard: outposts, cookie domains, findings",
+    ),
+    _C(
+        "global.providers",
+        "2",
+        "app.goto('providers')",
+        "Providers",
+        "global",
+        footer=False,
+        description="proxy providers table",
+    ),
+    _C(
+        "global.applications",
+        "3",
+        "app.goto('applications')",
+        "Applications",
+        "global",
+        footer=False,
+        description="applications table with who can reach them",
+    ),
+    _C(
+        "global.history",
+        "h",
+        "app.show_history",
+        "History",
+        "global",
+        footer=False,
+        description="outcome of every action taken in this session",
+    ),
+    _C(
+        "global.refresh",
+        "ctrl+r",
+        "app.refresh_now",
+        "Refresh",
+        "global",
+        footer=False,
+        description="fetch authentik and container state now",
+    ),
+    _C(
+        "global.context",
+        "c",
+        "app.switch_context",
+        "Context",
+        "global",
+        footer=False,
+        description="switch to another authentik context from the config",
+    ),
+    _C(
+        "global.snippets",
+        "s",
+        "app.show_snippets",
+        "Snippets",
+        "global",
+        footer=False,
+        description="NGINX snippets for each outpost",
+    ),
+    _C(
+        "global.push",
+        "p",
+        "app.show_push",
+        "Push",
+        "global",
+        mutates=True,
+        footer=False,
+        description="push snippets to web servers (diff, confirm, test, reload)",
+    ),
+    _C(
+        "global.doctor",
+        "d",
+        "app.show_doctor",
+        "Doctor",
+        "global",
+        footer=False,
+        description="check the live setup for every field-guide pitfall",
+    ),
+    # --- dashboard ----------------------------------------------------------------------
+    _C(
+        "outposts.fix",
+        "r",
+        "fix_selected",
+        "Fix",
+        "dashboard",
+        mutates=True,
+        description="reload the selected outpost (restart when reload cannot help)",
+    ),
+    _C(
+        "outposts.restart",
+        "ctrl+x",
+        "restart_selected",
+        "Restart",
+        "dashboard",
+        mutates=True,
+        footer=False,
+        description="restart the selected outpost's container (logs its users out)",
+    ),
+    _C(
+        "outposts.fix_all",
+        "R",
+        "fix_all_stale",
+        "Fix stale",
+        "dashboard",
+        mutates=True,
+        description="reload every stale outpost (one confirmation lists them)",
+    ),
+    _C(
+        "outposts.logs",
+        "l",
+        "logs_selected",
+        "Logs",
+        "dashboard",
+        description="live log of the selected outpost (or all outposts of a cookie domain)",
+    ),
+    _C(
+        "outposts.details",
+        "enter",
+        "details",
+        "Details",
+        "dashboard",
+        footer=False,
+        description="details of the selected outpost, cookie domain or finding",
+    ),
+    _C(
+        "outposts.filter",
+        "slash",
+        "filter",
+        "Filter",
+        "dashboard",
+        description="filter the outposts table",
+    ),
+    _C(
+        "outposts.next_panel",
+        "tab",
+        "app.focus_next",
+        "Next panel",
+        "dashboard",
+        footer=False,
+        description="move between outposts, cookie domains and findings",
+    ),
+    # --- providers / applications -------------------------------------------------------
+    _C(
+        "providers.filter",
+        "slash",
+        "filter",
+        "Filter",
+        "providers",
+        description="filter rows (any column contains the text)",
+    ),
+    _C(
+        "providers.sort",
+        "o",
+        "sort",
+        "Sort",
+        "providers",
+        description="sort: each press walks the columns, ascending then descending",
+    ),
+    _C(
+        "providers.details",
+        "enter",
+        "details",
+        "Details",
+        "providers",
+        description="outpost, group bindings (who can reach it) and findings",
+    ),
+    _C(
+        "providers.logs",
+        "l",
+        "logs_selected",
+        "Logs",
+        "providers",
+        description="merged logs of the outposts serving this provider",
+    ),
+    _C(
+        "applications.filter",
+        "slash",
+        "filter",
+        "Filter",
+        "applications",
+        description="filter rows (any column contains the text)",
+    ),
+    _C(
+        "applications.sort",
+        "o",
+        "sort",
+        "Sort",
+        "applications",
+        description="sort: each press walks the columns, ascending then descending",
+    ),
+    _C(
+        "applications.details",
+        "enter",
+        "details",
+        "Details",
+        "applications",
+        description="provider, outpost, group bindings and findings",
+    ),
+    _C(
+        "applications.logs",
+        "l",
+        "logs_selected",
+        "Logs",
+        "applications",
+        description="merged logs of the outposts serving this application",
+    ),
+    # --- logs ---------------------------------------------------------------------------
+    _C(
+        "logs.follow",
+        "end,f",
+        "follow",
+        "Follow",
+        "logs",
+        description="jump to the newest line and keep following",
+    ),
+    _C("logs.find", "slash", "find", "Find", "logs", description="highlight and jump to text"),
+    _C(
+        "logs.find_next",
+        "n",
+        "find_next",
+        "Next",
+        "logs",
+        footer=False,
+        description="next match of the find text",
+    ),
+    _C(
+        "logs.find_prev",
+        "N",
+        "find_prev",
+        "Prev",
+        "logs",
+        footer=False,
+        description="previous match of the find text",
+    ),
+    _C(
+        "logs.annotated",
+        "a",
+        "toggle_annotated",
+        "Annotated",
+        "logs",
+        description="show only lines the cheat sheet explains",
+    ),
+    _C(
+        "logs.window",
+        "w",
+        "cycle_window",
+        "Window",
+        "logs",
+        description="time window: all, 5 min, 15 min, 1 h",
+    ),
+    _C(
+        "logs.fix",
+        "r",
+        "fix_source",
+        "Fix",
+        "logs",
+        mutates=True,
+        footer=False,
+        description="reload the outpost of this log (restart when reload cannot help)",
+    ),
+    # --- detail / history ---------------------------------------------------------------
+    _C(
+        "detail.logs",
+        "l",
+        "logs_selected",
+        "Logs",
+        "detail",
+        description="logs of the outposts of this object",
+    ),
+    _C(
+        "history.details",
+        "enter",
+        "details",
+        "Details",
+        "history",
+        description="full outcome of the selected action",
+    ),
+    # --- confirmation -------------------------------------------------------------------
+    _C("confirm.yes", "y,enter", "confirm", "Yes", "confirm", description="do it"),
+    _C("confirm.no", "n,escape", "cancel", "No", "confirm", description="cancel"),
+)
+
+BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
+
+_KEY_DISPLAY = {
+    "question_mark": "?",
+    "slash": "/",
+    "colon": ":",
+    "escape": "esc",
+    "enter": "⏎",
+    "tab": "tab",
+    "end": "end",
+}
+
+
+def display_key(key: str) -> str:
+    if key in _KEY_DISPLAY:
+        return _KEY_DISPLAY[key]
+    if key.startswith("ctrl+"):
+        return "^" + key[5:]
+    return key
+
+
+def for_scope(scope: str, commands: Iterable[Command] = COMMANDS) -> tuple[Command, ...]:
+    return tuple(c for c in commands if c.scope == scope)
+
+
+def find_action(
+    action: str, scopes: Iterable[str], commands: Iterable[Command] = COMMANDS
+) -> Command | None:
+    """The command an action string belongs to, among the given scopes."""
+    wanted = set(scopes)
+    return next((c for c in commands if c.action == action and c.scope in wanted), None)
+
+
+def check_keymap(overrides: Mapping[str, str], source: str = "config") -> dict[str, str]:
+    """Validate ``keys:`` overrides (command id -> keys); unknown ids name the close ones."""
+    for cid, keys in overrides.items():
+        if cid not in BY_ID:
+            close = difflib.get_close_matches(cid, list(BY_ID), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{source}: keys.{cid}: unknown command id{hint}")
+        if not isinstance(keys, str) or not keys.strip():
+            raise ConfigError(f"{source}: keys.{cid}: expected keys like 'r' or 'ctrl+r'")
+    return dict(overrides)
+
+
+def apply_keymap(
+    overrides: Mapping[str, str], commands: Iterable[Command] = COMMANDS
+) -> tuple[Command, ...]:
+    """The registry with the user's keys in place of the defaults."""
+    return tuple(replace(c, keys=overrides[c.id]) if c.id in overrides else c for c in commands)

@@ -1,0 +1,247 @@
+"""Row builders: AppData in, table cells and tree items out (rich Text, no widgets).
+
+Every string that came from authentik or docker goes through ``literal``. Findings show as
+icon + word + colour, never colour alone, so they survive monochrome terminals and screenshots.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aktui.screens._data import SEVERITY_ICON, AppData, age, worst
+from aktui.screens.widgets.sync import TreeItem
+from aktui.screens.widgets.text import literal
+from rich.text import Text
+
+from aktui.model import MODE_LABELS, Finding, Outpost, Snapshot
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+OK_STYLE = "green"
+STALE_STYLE = "bold yellow"
+
+OUTPOST_COLUMNS = (
+    ("flag", "!"),
+    ("name", "Outpost"),
+    ("stale", "Config"),
+    ("container", "Container"),
+    ("inst", "Conn"),
+    ("version", "Version"),
+    ("seen", "Seen"),
+    ("port", "Port"),
+    ("domains", "Cookie domain(s)"),
+    ("type", "Type"),
+)
+FINDING_COLUMNS = (("sev", "Sev"), ("title", "Finding"))
+
+
+def severity_cell(findings: tuple[Finding, ...]) -> Text:
+    top = worst(findings)
+    if top is None:
+        return Text("✔ ok", OK_STYLE)
+    return Text(f"{SEVERITY_ICON.get(top, '?')} {len(findings)}", SEVERITY_STYLE.get(top, ""))
+
+
+def outpost_domains(snap: Snapshot, o: Outpost) -> str:
+    keys: list[str] = []
+    for pk in o.provider_pks:
+        p = snap.provider(pk)
+        if p is None:
+            continue
+        key = p.group_key if p.mode == "forward_domain" else f"{p.host or p.name} (single)"
+        if key not in keys:
+            keys.append(key)
+    return ", ".join(keys) or "—"
+
+
+def outpost_row(data: AppData, o: Outpost, now: datetime) -> list[object]:
+    snap = data.snapshot
+    assert snap is not None
+    findings = snap.findings_for(f"outpost:{o.pk}")
+    verdict = data.verdicts.get(o.pk)
+    if verdict is None:
+        stale = Text("—", "dim")
+    elif verdict.stale:
+        # The reason is long; it is shown under the table for the selected row.
+        stale = Text("⟳ STALE", STALE_STYLE)
+    else:
+        stale = Text("✔ fresh", OK_STYLE)
+    container = data.container_for(o)
+    if container is None:
+        cont = Text("—" if not data.containers else "not found", "dim")
+        port = "—"
+    else:
+        state = container.state + (f" ({container.health})" if container.health else "")
+        cont = literal(state, OK_STYLE if container.state == "running" else "bold red")
+        port = ",".join(str(p) for p in container.ports) or "—"
+    if not o.health_known:
+        inst = Text("?", "dim")
+    elif o.instances:
+        inst = Text(f"✔ {len(o.instances)}", OK_STYLE)
+    else:
+        inst = Text("✖ 0", "bold red" if o.provider_pks else "dim")
+    versions = ", ".join(o.versions) or "—"
+    should = next((i.version_should for i in o.instances if i.version_should), "")
+    if any(i.outdated for i in o.instances):
+        version = Text.assemble(literal(versions, "yellow"), (f" ≠ {should}", "yellow"))
+    else:
+        version = literal(versions)
+    return [
+        severity_cell(findings),
+        literal(o.name, "bold"),
+        stale,
+        cont,
+        inst,
+        version,
+        Text(age(o.last_seen, now)),
+        Text(port),
+        literal(outpost_domains(snap, o)),
+        Text("embedded" if o.embedded else o.type),
+    ]
+
+
+def outpost_rows(data: AppData, now: datetime, needle: str = "") -> dict[str, list[object]]:
+    if data.snapshot is None:
+        return {}
+    rows = {o.pk: outpost_row(data, o, now) for o in data.snapshot.outposts}
+    return filter_rows(rows, needle)
+
+
+def filter_rows(rows: dict[str, list[object]], needle: str) -> dict[str, list[object]]:
+    needle = needle.strip().lower()
+    if not needle:
+        return rows
+    return {
+        k: cells
+        for k, cells in rows.items()
+        if any(needle in (c.plain if isinstance(c, Text) else str(c)).lower() for c in cells)
+    }
+
+
+def outpost_summary(data: AppData, pk: str | None) -> Text:
+    """One line under the outposts table: what is wrong with the selected outpost, and the fix."""
+    snap = data.snapshot
+    o = snap.outpost(pk) if snap and pk else None
+    if o is None or snap is None:
+        return Text("")
+    text = Text.assemble(literal(o.name, "bold"), ": ")
+    verdict = data.verdicts.get(o.pk)
+    if verdict is not None and verdict.stale:
+        text.append("⟳ stale — ", STALE_STYLE)
+        text.append_text(literal(verdict.reason))
+        if verdict.action == "restart":
+            text.append(" → r restarts it (users are logged out)", "bold")
+        else:
+            text.append(" → r reloads it", "bold")
+    elif verdict is not None:
+        text.append("✔ config fresh (", OK_STYLE)
+        text.append_text(literal(verdict.reason))
+        text.append(")", OK_STYLE)
+    else:
+        text.append("no container evidence for staleness", "dim")
+    return text
+
+
+def finding_key(f: Finding) -> str:
+    return f"{f.code}|{'|'.join(f.subjects)}"
+
+
+def finding_rows(snap: Snapshot | None) -> dict[str, list[object]]:
+    if snap is None:
+        return {}
+    return {
+        finding_key(f): [
+            Text(
+                f"{SEVERITY_ICON.get(f.severity, '?')} {f.severity}",
+                SEVERITY_STYLE.get(f.severity, ""),
+            ),
+            literal(f.title),
+        ]
+        for f in snap.findings
+    }
+
+
+def finding_text(f: Finding) -> Text:
+    return Text.assemble(
+        (
+            f"{SEVERITY_ICON.get(f.severity, '?')} {f.severity}: ",
+            SEVERITY_STYLE.get(f.severity, ""),
+        ),
+        literal(f.title, "bold"),
+        "\n",
+        literal(f.evidence),
+        "\n",
+        ("fix: ", "bold"),
+        literal(f.fix),
+    )
+
+
+def _flag(findings: tuple[Finding, ...]) -> Text:
+    top = worst(findings)
+    if top is None:
+        return Text("")
+    return Text(f" {SEVERITY_ICON.get(top, '?')} {top}", SEVERITY_STYLE.get(top, ""))
+
+
+def domain_tree(data: AppData) -> list[TreeItem]:
+    """cookie domain -> provider (mode, external host) -> application -> outpost."""
+    snap = data.snapshot
+    if snap is None:
+        return []
+    items = []
+    for g in snap.groups:
+        providers = []
+        for pk in g.provider_pks:
+            p = snap.provider(pk)
+            if p is None:
+                continue
+            outposts = snap.outposts_serving(p.pk)
+            outpost_items = tuple(
+                TreeItem(
+                    f"o:{o.pk}",
+                    Text.assemble(
+                        "outpost ",
+                        literal(o.name),
+                        (" ⟳ stale", STALE_STYLE)
+                        if (v := data.verdicts.get(o.pk)) and v.stale
+                        else "",
+                    ),
+                    data=("outpost", o.pk),
+                )
+                for o in outposts
+            ) or (TreeItem(f"none:{p.pk}", Text("no outpost", "bold red")),)
+            app = snap.application_for(p.pk)
+            if app is not None:
+                app_item = TreeItem(
+                    f"a:{app.slug}",
+                    Text.assemble(
+                        "app ",
+                        literal(app.slug),
+                        (" · " + app.reach, "dim"),
+                        _flag(snap.findings_for(f"app:{app.slug}")),
+                    ),
+                    outpost_items,
+                    data=("application", app.slug),
+                )
+                children: tuple[TreeItem, ...] = (app_item,)
+            else:
+                children = (TreeItem(f"noapp:{p.pk}", Text("no application", "yellow")),)
+            providers.append(
+                TreeItem(
+                    f"p:{p.pk}",
+                    Text.assemble(
+                        literal(p.name, "bold"),
+                        (f"  {MODE_LABELS.get(p.mode, p.mode)} ", "dim"),
+                        literal(p.external_host),
+                        _flag(snap.findings_for(f"provider:{p.pk}")),
+                    ),
+                    children,
+                    data=("provider", p.pk),
+                )
+            )
+        label = Text.assemble(
+            ("◆ " if g.kind == "domain" else "◇ ", "bold"),
+            literal(g.key, "bold"),
+            (f"  {g.kind}", "dim"),
+        )
+        items.append(TreeItem(f"g:{g.key}", label, tuple(providers), data=("group", g.key)))
+    return items

@@ -1,0 +1,266 @@
+"""The aktui control panel: one App, data refreshed by workers, screens reading ``AppData``.
+
+All I/O runs in workers: the authentik snapshot in an exclusive async worker (a slow API never
+stacks requests), container state in a thread worker (the docker SDK blocks). A failed refresh
+keeps the last good data on screen, marked stale with its age; the UI stays usable whatever
+is down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from aktui.screens._data import AppData, compute_verdicts
+from aktui.screens._fixing import ActionRecord, FixMixin
+from aktui.screens._keys import action_name, bindings, refusal
+from aktui.screens.palette import RegistryCommands
+from aktui.screens.widgets.text import plain
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import var
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from aktui.actions import Command, apply_keymap, check_keymap, for_scope
+from aktui.errors import AktuiError
+
+Clock = Callable[[], datetime]
+
+
+def describe(error: BaseException) -> str:
+    """One line for the operator; library exceptions never reach a screen raw."""
+    if isinstance(error, AktuiError):
+        return plain(str(error))
+    return plain(f"unexpected {type(error).__name__}: {error}")
+
+
+class AktuiApp(FixMixin, App[int]):
+    CSS_PATH = "../styles/app.tcss"
+    TITLE = "aktui"
+    BINDINGS: ClassVar[list[Binding]] = bindings("global")  # type: ignore[assignment]
+    COMMANDS = App.COMMANDS | {RegistryCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    data: var[AppData] = var(AppData, always_update=True)
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        clock: Clock | None = None,
+        live_refresh: bool = True,
+    ) -> None:
+        overrides = check_keymap(backend.config.keys, backend.config.source)
+        super().__init__()
+        self.backend = backend
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.live_refresh = live_refresh
+        self.commands: tuple[Command, ...] = apply_keymap(overrides)
+        self.history: list[ActionRecord] = []
+        self._overrides = overrides
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.backend.read_only)
+
+    @property
+    def context_name(self) -> str:
+        return str(self.backend.name)
+
+    def on_mount(self) -> None:
+        if self._overrides:
+            self.set_keymap(self._overrides)
+        self.title = f"aktui · {self.context_name}"
+        self.action_refresh_now()
+        if self.live_refresh:
+            interval = max(0.5, float(self.backend.config.refresh_interval or 5.0))
+            self.set_interval(interval, self.action_refresh_now, name="refresh")
+
+    def get_default_screen(self) -> Screen[Any]:
+        from aktui.screens.dashboard import DashboardScreen
+
+        return DashboardScreen()
+
+    def _set_data(self, **changes: Any) -> None:
+        data = replace(self.data, **changes)
+        if data.snapshot is not None:
+            data = replace(
+                data, verdicts=compute_verdicts(data.snapshot, data.containers, data.acted)
+            )
+        self.data = data
+
+    # --- workers --------------------------------------------------------------------------
+
+    def action_refresh_now(self) -> None:
+        self._load_snapshot()
+        if self.backend.runtime is not None:
+            self._load_containers()
+
+    @work(exclusive=True, group="refresh", exit_on_error=False, description="authentik")
+    async def _load_snapshot(self) -> None:
+        try:
+            async with self.backend.client() as client:
+                snapshot = await client.snapshot()
+        except Exception as e:
+            self._set_data(error=describe(e))
+            return
+        self._set_data(snapshot=snapshot, last_ok=self.clock(), error="")
+
+    @work(thread=True, exclusive=True, group="containers", exit_on_error=False)
+    def _load_containers(self) -> None:
+        runtime = self.backend.runtime
+        try:
+            containers = tuple(runtime.containers())
+        except Exception as e:
+            self.call_from_thread(self._set_data, containers_error=describe(e))
+            return
+        self.call_from_thread(self._set_data, containers=containers, containers_error="")
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        # Workers catch what they expect; anything else is a bug, shown but never fatal.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(describe(event.worker.error), title="error", severity="error", markup=False)
+
+    # --- navigation -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        for c in for_scope("global", self.commands):
+            if action_name(c) == action and c.mutates and self.read_only:
+                return None
+        return True
+
+    def action_back(self) -> None:
+        handle_back = getattr(self.screen, "handle_back", None)
+        if handle_back is not None and handle_back():
+            return
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_back_or_quit(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        else:
+            self.exit(0)
+
+    def _base_screens(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_goto(self, name: str) -> None:
+        from aktui.screens.providers import ApplicationsScreen, ProvidersScreen
+
+        self._base_screens()
+        if name == "providers":
+            self.push_screen(ProvidersScreen())
+        elif name == "applications":
+            self.push_screen(ApplicationsScreen())
+
+    def action_show_help(self) -> None:
+        from aktui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_show_history(self) -> None:
+        from aktui.screens.history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen())
+
+    def action_switch_context(self) -> None:
+        from aktui.screens.context import ContextScreen
+
+        names = list(self.backend.config.contexts)
+        if len(names) < 2:
+            self.notify(
+                f"only one context configured ({self.context_name}); add more under contexts:",
+                title="context",
+                markup=False,
+            )
+            return
+        self.push_screen(ContextScreen(names, self.context_name), self._context_chosen)
+
+    def _context_chosen(self, name: str | None) -> None:
+        if name and name != self.context_name:
+            self._open_context(name)
+
+    @work(thread=True, exclusive=True, group="context", exit_on_error=False)
+    def _open_context(self, name: str) -> None:
+        from aktui.backend import open_backend
+
+        source = self.backend.config.source
+        try:
+            backend = open_backend(
+                None if source.startswith("<") else source, name, read_only=self.read_only
+            )
+        except Exception as e:
+            self.call_from_thread(
+                self.notify, describe(e), title="context", severity="error", markup=False
+            )
+            return
+        self.call_from_thread(self._swap_backend, backend)
+
+    def _swap_backend(self, backend: Any) -> None:
+        old, self.backend = self.backend, backend
+        old.close()
+        self.data = AppData()
+        self.title = f"aktui · {self.context_name}"
+        self.record("context", self.context_name, True, f"switched to context {self.context_name}")
+        self.action_refresh_now()
+
+    def action_show_snippets(self) -> None:
+        self._feature_screen("snippets")
+
+    def action_show_push(self) -> None:
+        if self.read_only:
+            self.notify(refusal(self._command("global.push")), severity="warning", markup=False)
+            return
+        self._feature_screen("push")
+
+    def action_show_doctor(self) -> None:
+        self._feature_screen("doctor")
+
+    def _feature_screen(self, name: str) -> None:
+        from aktui.screens.features import open_feature
+
+        open_feature(self, name)
+
+    def _command(self, cid: str) -> Command:
+        return next(c for c in self.commands if c.id == cid)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Entry point from ``aktui`` without a subcommand."""
+    from aktui.backend import open_backend, open_demo
+
+    read_only = bool(getattr(args, "read_only", False))
+    try:
+        if getattr(args, "demo", False):
+            backend = open_demo(read_only=read_only, chaos=True)
+        else:
+            backend = open_backend(
+                getattr(args, "config", None), getattr(args, "context", None), read_only=read_only
+            )
+    except AktuiError as e:
+        print(f"aktui: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"aktui: this build lacks a part it needs ({e.name})", file=sys.stderr)
+        return 2
+    try:
+        app = AktuiApp(backend)
+        return int(app.run() or 0)
+    except AktuiError as e:
+        print(f"aktui: {e}", file=sys.stderr)
+        return 2
+    finally:
+        backend.close()

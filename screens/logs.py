@@ -1,0 +1,269 @@
+"""Live logs of one outpost, or of every outpost of a cookie domain merged by time.
+
+One reader thread per container follows ``runtime.stream_logs`` (which re-attaches across
+restarts and marks the gap), parses and annotates each line there, and drops entries into a
+bounded deque; a 20 Hz timer on the UI side drains it in one batch. A flood therefore costs
+one render per tick, never a message per line, and memory is capped by ``logs.max_lines``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens._logstore import (
+    WINDOWS,
+    Annotator,
+    Entry,
+    LogStore,
+    default_annotator,
+    keep,
+    make_entry,
+)
+from aktui.screens.widgets.logpane import LogPane
+from aktui.screens.widgets.text import literal, plain
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from aktui.model import Outpost
+from aktui.runtime import LogLine
+
+if TYPE_CHECKING:
+    from aktui.screens.app import AktuiApp
+
+DRAIN_INTERVAL = 0.05  # 20 Hz: smooth to the eye, one render per tick under a flood
+
+
+@dataclass(frozen=True, slots=True)
+class LogSource:
+    label: str  # shown in merged views (outpost name)
+    target: str  # what the runtime streams: container name, else the outpost name
+
+
+def open_logs(app: AktuiApp, outposts: Sequence[Outpost], title: str) -> None:
+    if not outposts:
+        app.notify("select an outpost or a cookie domain first", title="logs", markup=False)
+        return
+    if app.backend.runtime is None:
+        app.notify(
+            "no container runtime: add docker_hosts to the config to read outpost logs",
+            title="logs",
+            severity="error",
+            markup=False,
+        )
+        return
+    sources = []
+    for o in outposts:
+        container = app.data.container_for(o)
+        sources.append(LogSource(o.name, container.name if container else o.name))
+    app.push_screen(LogsScreen(sources, title))
+
+
+class LogsScreen(GuardedScreen):
+    SCOPE = "logs"
+    CSS_PATH = "../styles/logs.tcss"
+    BINDINGS: ClassVar[list[Binding]] = bindings("logs")  # type: ignore[assignment]
+    AUTO_FOCUS = "#log"
+
+    app: AktuiApp
+
+    def __init__(
+        self, sources: Sequence[LogSource], title: str, *, annotator: Annotator | None = None
+    ) -> None:
+        super().__init__()
+        self.sources = list(sources)
+        self.title_text = title
+        self._annotator = annotator
+        self._stop = threading.Event()
+        self._inbox: deque[Entry] = deque()
+        self.store: LogStore
+        self.annotated_only = False
+        self.window_index = 0
+        self.stream_errors: dict[str, str] = {}
+
+    @property
+    def max_lines(self) -> int:
+        return int(self.app.backend.config.logs.max_lines)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="log-status")
+        yield LogPane(max_rows=self.max_lines * 3, multi=len(self.sources) > 1, id="log")
+        yield Input(placeholder="find (enter: next, esc: close)", id="find", classes="-hidden")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.store = LogStore(self.max_lines)
+        # Bounded like the store: if the UI falls behind a flood, the oldest unseen go first.
+        self._inbox = deque(maxlen=self.max_lines)
+        if self._annotator is None:
+            try:
+                self._annotator = default_annotator(self.app.backend.config.logs.rules_file)
+            except Exception as e:
+                self.notify(
+                    plain(str(e)), title="annotation rules", severity="warning", markup=False
+                )
+        for source in self.sources:
+            self._stream(source)
+        self.set_interval(DRAIN_INTERVAL, self._drain, name="drain")
+        self._update_status()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # --- reading --------------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="logs", description="log stream")
+    def _stream(self, source: LogSource) -> None:
+        runtime = self.app.backend.runtime
+        logs = self.app.backend.config.logs
+        worker = get_current_worker()
+        since = time.time() - logs.since_minutes * 60 if logs.since_minutes else None
+        try:
+            stream = runtime.stream_logs(
+                source.target, since=since, tail=logs.tail, stop=self._stop
+            )
+            for line in stream:
+                if worker.is_cancelled or self._stop.is_set():
+                    break
+                self._inbox.append(make_entry(source.label, line, self._annotator))
+        except Exception as e:
+            from aktui.screens.app import describe
+
+            message = describe(e)
+            self.stream_errors[source.label] = message
+            marker = LogLine(source.label, None, "", marker=f"stream ended: {message}")
+            self._inbox.append(make_entry(source.label, marker, None))
+
+    def _drain(self) -> None:
+        if not self._inbox:
+            return
+        batch = []
+        while self._inbox:
+            try:
+                batch.append(self._inbox.popleft())
+            except IndexError:
+                break
+        added = self.store.add(batch)
+        cutoff = self._cutoff()
+        pane = self.query_one(LogPane)
+        pane.append(e for e in added if keep(e, annotated_only=self.annotated_only, cutoff=cutoff))
+        self._update_status()
+
+    # --- view state -----------------------------------------------------------------------
+
+    def _cutoff(self):  # type: ignore[no-untyped-def]
+        from datetime import timedelta
+
+        window = WINDOWS[self.window_index]
+        return self.app.clock() - timedelta(minutes=window) if window else None
+
+    def _rebuild(self) -> None:
+        pane = self.query_one(LogPane)
+        pane.set_entries(
+            self.store.visible(
+                annotated_only=self.annotated_only,
+                window_min=WINDOWS[self.window_index],
+                now=self.app.clock(),
+            )
+        )
+        self._update_status()
+
+    def _update_status(self) -> None:
+        pane = self.query_one(LogPane)
+        window = WINDOWS[self.window_index]
+        notes = sum(1 for e in self.store.entries if e.note is not None)
+        text = Text.assemble(("Logs ", "bold"), literal(self.title_text, "bold"))
+        text.append(f" · {len(self.store)} lines · {notes} explained")
+        if pane.following:
+            text.append(" · following", "green")
+        else:
+            text.append(f" · PAUSED +{pane.pending} (end resumes)", "bold yellow")
+        if self.annotated_only:
+            text.append(" · annotated only", "bold")
+        if window:
+            text.append(f" · last {window} min", "bold")
+        if self.store.dropped:
+            text.append(f" · {self.store.dropped} oldest dropped (max {self.max_lines})", "dim")
+        if pane.find:
+            text.append(" · find: ")
+            text.append_text(literal(pane.find, "reverse"))
+        self.query_one("#log-status", Static).update(text)
+
+    @on(LogPane.FollowChanged)
+    def _follow_changed(self) -> None:
+        self._update_status()
+
+    # --- actions --------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        self.query_one(LogPane).following = True
+
+    def action_toggle_annotated(self) -> None:
+        self.annotated_only = not self.annotated_only
+        self._rebuild()
+
+    def action_cycle_window(self) -> None:
+        self.window_index = (self.window_index + 1) % len(WINDOWS)
+        self._rebuild()
+
+    def action_find(self) -> None:
+        box = self.query_one("#find", Input)
+        box.remove_class("-hidden")
+        box.focus()
+
+    @on(Input.Changed, "#find")
+    def _find_changed(self, event: Input.Changed) -> None:
+        pane = self.query_one(LogPane)
+        pane.find = event.value
+        self._jump(1, from_top=True)
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self) -> None:
+        self._jump(1)
+
+    def _jump(self, step: int, *, from_top: bool = False) -> None:
+        pane = self.query_one(LogPane)
+        if not pane.find:
+            self._update_status()
+            return
+        start = len(pane.rows) - 1 if from_top else pane.scroll_y + pane.size.height // 2
+        found = pane.find_row(pane.find, start, step)
+        if found is None:
+            self.notify("no match", markup=False, timeout=2)
+        else:
+            pane.show_row(found)
+        self._update_status()
+
+    def action_find_next(self) -> None:
+        self._jump(1)
+
+    def action_find_prev(self) -> None:
+        self._jump(-1)
+
+    def handle_back(self) -> bool:
+        box = self.query_one("#find", Input)
+        if not box.has_class("-hidden"):
+            box.add_class("-hidden")
+            box.value = ""
+            self.query_one(LogPane).focus()
+            return True
+        return False
+
+    def action_fix_source(self) -> None:
+        snap = self.app.data.snapshot
+        outposts = [o for s in self.sources if snap and (o := snap.outpost(s.label))]
+        if len(outposts) != 1:
+            self.notify(
+                "this log shows several outposts: fix them from the dashboard", markup=False
+            )
+            return
+        self.app.request_fix(outposts)

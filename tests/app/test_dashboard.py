@@ -1,0 +1,266 @@
+"""Dashboard: rows, in-place refresh, stale data, fix keys, read-only, token never shown."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from aktui.screens.capture import screen_text
+from aktui.screens.confirm import ConfirmScreen
+from aktui.screens.detail import DetailScreen
+from textual.widgets import DataTable, Tree
+
+from tests.app.conftest import (
+    EMBEDDED_PK,
+    SINGLE_PK,
+    STALE_PK,
+    TOKEN,
+    FakeBackend,
+    make_app,
+    unreachable,
+)
+
+SIZES = [(80, 24), (120, 36)]
+
+
+async def _ready(app, pilot):  # type: ignore[no-untyped-def]
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _cell(app, key: str, column: str) -> str:  # type: ignore[no-untyped-def]
+    table = app.screen.query_one("#outposts", DataTable)
+    return table.get_cell(key, column).plain
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_outposts_table_shows_recorded_outposts(size: tuple[int, int]) -> None:
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await _ready(app, pilot)
+        table = app.screen.query_one("#outposts", DataTable)
+        assert table.row_count == 3
+        assert _cell(app, STALE_PK, "name") == "outpost-example-dev"
+        assert _cell(app, STALE_PK, "stale") == "⟳ STALE"
+        assert _cell(app, SINGLE_PK, "stale") == "✔ fresh"
+        assert _cell(app, SINGLE_PK, "container") == "running"
+        assert _cell(app, SINGLE_PK, "inst") == "✔ 2"
+        assert _cell(app, SINGLE_PK, "port") == "9001"
+        assert _cell(app, EMBEDDED_PK, "type") == "embedded"
+        assert "≠ 2023.10.7" in _cell(app, STALE_PK, "version")
+        assert "example.dev" in _cell(app, STALE_PK, "domains")
+        text = screen_text(app)
+        assert "1 stale" in text
+        assert TOKEN not in text
+
+
+async def test_tree_and_findings_panel() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _ready(app, pilot)
+        tree = app.screen.query_one("#domains", Tree)
+        labels = [str(n.label) for n in tree.root.children]
+        assert any("example.dev" in label and "domain" in label for label in labels)
+        domain = next(
+            n
+            for n in tree.root.children
+            if "example.dev" in str(n.label) and "domain" in str(n.label)
+        )
+        providers = [str(n.label) for n in domain.children]
+        assert any("beta.example.dev" in p for p in providers)
+        findings = app.screen.query_one("#findings", DataTable)
+        assert findings.row_count == len(app.data.snapshot.findings)
+        assert "▲ warning" in screen_text(app)
+
+
+async def test_refresh_keeps_cursor_on_same_row_key() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        table = app.screen.query_one("#outposts", DataTable)
+        await pilot.press("down", "down")
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        assert key.value == SINGLE_PK
+        # A new outpost sorts first: a rebuild would move the cursor off outpost-single.
+        snap = backend.snapshot
+        extra = replace(snap.outposts[0], pk="0000-new", name="aaa-new-outpost")
+        backend.snapshot = replace(snap, outposts=(extra, *snap.outposts))
+        app.action_refresh_now()
+        await _ready(app, pilot)
+        assert table.row_count == 4
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        assert key.value == SINGLE_PK
+
+
+async def test_api_down_keeps_last_data_marked_stale() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        backend.fail = unreachable()
+        app.action_refresh_now()
+        await _ready(app, pilot)
+        table = app.screen.query_one("#outposts", DataTable)
+        assert table.row_count == 3  # last good data stays
+        assert app.screen.query_one("#status").has_class("-stale")
+        text = screen_text(app)
+        assert "STALE DATA" in text
+        assert "cannot connect" in text
+        # Recovery clears the mark.
+        backend.fail = None
+        app.action_refresh_now()
+        await _ready(app, pilot)
+        assert not app.screen.query_one("#status").has_class("-stale")
+
+
+async def test_api_down_from_start_shows_error_not_crash() -> None:
+    backend = FakeBackend()
+    backend.fail = unreachable()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        assert "no data" in screen_text(app)
+        await pilot.press("r")  # nothing selected: explains, does not crash
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+
+
+async def test_r_reloads_stale_outpost_after_confirm_and_flag_clears() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down")  # outpost-example-dev
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert "Reload outpost-example-dev?" in text
+        assert "users stay signed in" in text
+        await pilot.press("y")
+        await _ready(app, pilot)
+        assert backend.runtime.calls[-1] == ("reload", "outpost-example-dev")
+        assert _cell(app, STALE_PK, "stale") == "✔ fresh"
+        assert app.history[-1].ok and app.history[-1].action == "reload"
+        assert any("SIGUSR1" in str(n.message) for n in app._notifications)
+
+
+async def test_r_cancel_does_nothing() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down", "r")
+        await pilot.press("n")
+        await _ready(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert [c for c in backend.runtime.calls if c[0] != "logs"] == []
+
+
+async def test_restart_confirm_warns_users_are_logged_out() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down", "ctrl+x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert "Restart outpost-example-dev?" in text
+        assert "logged out" in text
+        await pilot.press("enter")
+        await _ready(app, pilot)
+        assert ("restart", "outpost-example-dev") in backend.runtime.calls
+        assert "restarted outpost-example-dev" in app.history[-1].message
+
+
+async def test_stopped_container_is_restarted_not_reloaded() -> None:
+    backend = FakeBackend()
+    rt = backend.runtime
+    rt.items["outpost-single"] = replace(rt.items["outpost-single"], state="exited")
+    app = make_app(backend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down", "down", "r")
+        await pilot.pause()
+        assert "Restart outpost-single?" in screen_text(app)
+
+
+async def test_fix_all_stale_lists_them_in_one_confirm() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert "Reload outpost-example-dev?" in text  # one stale outpost
+        await pilot.press("y")
+        await _ready(app, pilot)
+        assert backend.runtime.calls[-1] == ("reload", "outpost-example-dev")
+        assert app.data.stale_outposts() == ()
+        await pilot.press("R")  # nothing stale left: explains instead of confirming
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_failed_action_is_reported_and_in_history() -> None:
+    from aktui.errors import ActionRefused
+
+    backend = FakeBackend()
+    backend.runtime.fail_reload = ActionRefused("outpost-example-dev is not running")
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down", "r", "y")
+        await _ready(app, pilot)
+        assert not app.history[-1].ok
+        assert "not running" in app.history[-1].message
+        assert _cell(app, STALE_PK, "stale") == "⟳ STALE"
+        await pilot.press("h")
+        await pilot.pause()
+        assert "✖ failed" in screen_text(app)
+
+
+@pytest.mark.parametrize("key", ["r", "R", "ctrl+x"])
+async def test_read_only_refuses_and_explains(key: str) -> None:
+    backend = FakeBackend(read_only=True)
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down", key)
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert [c for c in backend.runtime.calls if c[0] != "logs"] == []
+        assert any("read-only" in str(n.message) for n in app._notifications)
+        assert app.screen.check_action("fix_selected", ()) is None
+        assert "read-only" in screen_text(app)
+
+
+async def test_enter_opens_outpost_detail_and_escape_returns() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        text = screen_text(app)
+        assert "Outpost outpost-example-dev" in text
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "DashboardScreen"
+
+
+async def test_filter_narrows_outposts_and_escape_clears() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("slash", *"single")
+        table = app.screen.query_one("#outposts", DataTable)
+        assert table.row_count == 1
+        await pilot.press("enter", "escape")
+        assert table.row_count == 3
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0

@@ -66,15 +66,16 @@ def embedded_outpost_target(server: Server, env: Env) -> Iterator[LintFinding]:
             continue
         sure = [a for a in addresses if _split(a)[0] in env.server_hosts]
         why: list[str] = []
-        if target.path.startswith(OUTPOST_PREFIX):
-            why.append(
-                "it keeps the /outpost.goauthentik.io path, which only the authentik server's "
-                "embedded outpost needs"
-            )
         for a in addresses:
             why.extend(_looks_like_server(*_split(a)))
         if not sure and not why:
+            # Keeping the path alone proves nothing: a separate outpost serves the same paths,
+            # so `proxy_pass http://100.64.0.10:9001/outpost.goauthentik.io` is fine.
             continue
+        if target.path.startswith(OUTPOST_PREFIX):
+            why.append(
+                "it keeps the /outpost.goauthentik.io path, as the embedded-outpost template does"
+            )
         evidence = (
             f"{target.directive.text()} in {loc.label()} goes to the authentik server "
             f"({', '.join(sure)} is its address), i.e. to its embedded outpost"

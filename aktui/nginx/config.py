@@ -345,8 +345,9 @@ def load_paths(
                 _load_file(f, path, roots, prefix, follow_any_include)
                 for f in candidate_files(path)
             ]
-            included = {f for c in loaded for f in c.files[1:]}
-            configs.extend(c for c in loaded if c.name not in included)
+            # Snippets are checked where they are included, not alone.
+            included = {os.path.abspath(f) for c in loaded for f in c.files[1:]}
+            configs.extend(c for c in loaded if os.path.abspath(c.name) not in included)
         elif os.path.exists(path):
             configs.append(_load_file(path, None, roots, prefix, follow_any_include))
         else:

@@ -137,9 +137,14 @@ def split_dump(text: str) -> dict[str, str] | None:
 
 
 def candidate_files(directory: str) -> list[str]:
-    """Files of a directory worth linting: no hidden files, editor or package backups."""
+    """Files of a directory worth linting: no hidden files, editor or package backups. A
+    subdirectory holding an nginx.conf is one config: only that file is listed for it."""
     found: list[str] = []
     for base, dirs, names in os.walk(directory):
+        if base != directory and "nginx.conf" in names:
+            found.append(os.path.join(base, "nginx.conf"))
+            dirs[:] = []
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for n in sorted(names):
             if n.startswith(".") or n.endswith(_SKIP_SUFFIXES):

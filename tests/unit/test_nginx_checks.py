@@ -1,0 +1,411 @@
+"""The lint checks, table-driven: each pitfall fires exactly where the fixture says, near-misses
+stay quiet, and the field guide's own configs come out clean.
+
+Fixture files mark what they must produce with `# expect: check-id[, check-id]` on the exact
+line; the test collects those markers and compares them with the findings as a set of
+(file, line, check id), so a wrong line number, a missing finding and an extra one all fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from aktui.nginx.lint import RULES, lint_paths, lint_text, make_env
+from aktui.nginx.report import LintReport
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "nginx"
+_MARK = re.compile(r"#\s*expect:\s*(.+)$")
+LOAD_IDS = {"config-unparseable", "config-refused", "include-unresolved", "include-outside-roots"}
+
+
+def expected_marks(root: Path) -> set[tuple[str, int, str]]:
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    out = set()
+    for f in files:
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            m = _MARK.search(line)
+            if m:
+                out |= {(str(f.resolve()), n, cid.strip()) for cid in m.group(1).split(",")}
+    return out
+
+
+def found(report: LintReport) -> set[tuple[str, int, str]]:
+    return {(os.path.realpath(f.file), f.line, f.check_id) for f in report.findings}
+
+
+BROKEN = sorted((DATA / "broken").glob("*.conf"))
+NEARMISS = sorted((DATA / "nearmiss").glob("*.conf"))
+CLEAN = sorted(p for p in (DATA / "clean").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("path", [*BROKEN, *NEARMISS, DATA / "tree_broken"], ids=lambda p: p.stem)
+def test_fixture_findings_are_exactly_the_marked_lines(path: Path) -> None:
+    want = expected_marks(path)
+    if path.parent.name == "broken" or path.name == "tree_broken":
+        assert want, "a broken fixture must say what it expects"
+    assert found(lint_paths([str(path)])) == want
+
+
+def test_every_check_has_a_fixture_where_it_fires() -> None:
+    fired = {cid for p in [*BROKEN, DATA / "tree_broken"] for _, _, cid in expected_marks(p)}
+    assert set(RULES) - LOAD_IDS <= fired, sorted(set(RULES) - LOAD_IDS - fired)
+
+
+# The severity a fixture's finding must have: errors break the login or auth itself.
+SEVERITY = {
+    "outpost_location_shadowed": "error",
+    "outpost_location_no_caret": "warning",
+    "error_page_401_only": "error",
+    "error_page_dropped": "warning",
+    "cookie_not_passed_php": "warning",
+    "x_original_url_missing": "error",
+    "auth_body_passed": "warning",
+    "embedded_outpost_target": "warning",  # a guess from names/ports, not a decision
+    "signin_redirect_wrong": "error",
+    "signin_redirect_no_rd": "warning",
+    "missing_outpost_locations": "error",
+    "public_path_protected": "info",
+    "auth_bypassed_by_regex": "error",
+    "auth_on_outpost_paths": "warning",
+}
+
+
+@pytest.mark.parametrize(("name", "severity"), SEVERITY.items())
+def test_severity(name: str, severity: str) -> None:
+    report = lint_paths([str(DATA / "broken" / f"{name}.conf")])
+    assert {f.severity for f in report.findings} == {severity}
+
+
+@pytest.mark.parametrize("path", CLEAN, ids=lambda p: p.name)
+def test_field_guide_configs_are_clean(path: Path) -> None:
+    report = lint_paths([str(path)])
+    assert report.findings == (), [f"{f.where()} {f.check_id}" for f in report.findings]
+    assert report.servers >= 1 and report.exit_code == 0
+
+
+def test_findings_carry_fix_evidence_and_server() -> None:
+    report = lint_paths([str(DATA / "broken" / "error_page_401_only.conf")])
+    (f,) = report.findings
+    assert f.server_name == "app.example.com"
+    assert "error_page 401 = @goauthentik_proxy_signin;" in f.evidence
+    assert f.fix == "Change it to `error_page 401 403 = @goauthentik_proxy_signin;`"
+
+
+# --- inline near-misses and variants --------------------------------------------------------
+
+FORWARD = """\
+    auth_request /outpost.goauthentik.io/auth/nginx;
+    error_page 401 403 = @goauthentik_proxy_signin;
+    auth_request_set $auth_cookie $upstream_http_set_cookie;
+    add_header Set-Cookie $auth_cookie;
+"""
+AUTH_LOC = """\
+    location = /outpost.goauthentik.io/auth/nginx {
+        proxy_pass UPSTREAM;
+        proxy_set_header Host $host;
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }
+"""
+BROWSER = """\
+    location ^~ /outpost.goauthentik.io {
+        proxy_pass UPSTREAM;
+        proxy_set_header Host $host;
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        proxy_set_header X-Forwarded-Host $host;
+    }
+"""
+SIGNIN = """\
+    location @goauthentik_proxy_signin {
+        internal;
+        add_header Set-Cookie $auth_cookie;
+        return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
+    }
+"""
+
+
+def site(
+    body: str = "",
+    *,
+    listen: str = "80",
+    forward: str = FORWARD,
+    auth_loc: str = AUTH_LOC,
+    browser: str = BROWSER,
+    signin: str = SIGNIN,
+    upstream: str = "http://100.64.0.10:9001",
+) -> str:
+    head = f"server {{\n    listen {listen};\n    server_name app.example.com;\n"
+    parts = head + forward + auth_loc + browser + signin + body + "}\n"
+    return parts.replace("UPSTREAM", upstream)
+
+
+def ids(text: str, **kw: object) -> list[str]:
+    return sorted(f.check_id for f in lint_text(text, "site.conf", **kw).findings)  # type: ignore[arg-type]
+
+
+NPM_PREFIX = """\
+    location /outpost.goauthentik.io {
+        proxy_pass http://100.64.0.10:9001;
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }
+"""
+PHP = "    location ~ \\.php$ { fastcgi_pass unix:/run/php.sock; }\n"
+
+CASES = [
+    ("baseline", site(), []),
+    # outpost-location-shadowed / -no-caret
+    (
+        "regex route steals the auth subrequest from a plain prefix",
+        site(
+            "    location ~ /auth/ { proxy_pass http://127.0.0.1:3000; }\n",
+            auth_loc="",
+            browser=NPM_PREFIX,
+        ),
+        ["outpost-location-shadowed"],
+    ),
+    (
+        "regex deny rule matching /start",
+        site("    location ~ /(start|callback)$ { deny all; }\n", browser=NPM_PREFIX),
+        ["outpost-location-shadowed"],
+    ),
+    (
+        "same regex, but ^~ stops the regex search",
+        site("    location ~ /(start|callback)$ { deny all; }\n"),
+        [],
+    ),
+    (
+        "regex that cannot match the outpost paths: only the missing ^~ is worth saying",
+        site(PHP + "    location ~ /\\.ht { deny all; }\n", browser=NPM_PREFIX),
+        ["outpost-location-no-caret"],
+    ),
+    (
+        "an exact auth location is immune to regexes",
+        site("    location ~ /auth/ { proxy_pass http://127.0.0.1:3000; }\n"),
+        [],
+    ),
+    # error-page
+    (
+        "401 and 403 on separate error_page lines",
+        site(
+            forward=FORWARD.replace(
+                "error_page 401 403 = @goauthentik_proxy_signin;",
+                "error_page 401 = @goauthentik_proxy_signin;\n"
+                "    error_page 403 = @goauthentik_proxy_signin;",
+            )
+        ),
+        [],
+    ),
+    (
+        "own error_page in a location without auth",
+        site("    location /public { auth_request off; error_page 404 /404.html; }\n"),
+        [],
+    ),
+    # cookie-not-passed
+    (
+        "own add_header where auth is off (static assets)",
+        site("    location ~* \\.css$ { auth_request off; add_header Cache-Control public; }\n"),
+        [],
+    ),
+    (
+        "own add_header that repeats Set-Cookie",
+        site(
+            "    location / { add_header X-Frame-Options DENY; "
+            "add_header Set-Cookie $auth_cookie; }\n"
+        ),
+        [],
+    ),
+    (
+        "PHP location with its own auth_request_set that repeats the cookie line",
+        site(
+            "    location ~ \\.php$ {\n"
+            "        auth_request_set $auth_cookie $upstream_http_set_cookie;\n"
+            "        auth_request_set $authentik_username $upstream_http_x_authentik_username;\n"
+            "        fastcgi_param HTTP_X_AUTHENTIK_USERNAME $authentik_username;\n"
+            "        fastcgi_pass unix:/run/php.sock;\n    }\n"
+        ),
+        [],
+    ),
+    (
+        "no add_header Set-Cookie at all",
+        site(forward=FORWARD.replace("    add_header Set-Cookie $auth_cookie;\n", "")),
+        ["cookie-not-passed"],
+    ),
+    # x-original-url-missing
+    (
+        "X-Original-URI is accepted too",
+        site(auth_loc=AUTH_LOC.replace("X-Original-URL", "X-Original-URI")),
+        [],
+    ),
+    # host-vs-http-host
+    (
+        "non-default port, $http_host everywhere",
+        site(
+            listen="8443",
+            auth_loc=AUTH_LOC.replace("$host", "$http_host"),
+            browser=BROWSER.replace("$host", "$http_host"),
+        ),
+        [],
+    ),
+    ("port 443 with $host", site(listen="443 ssl"), []),
+    (
+        "behind another proxy (real_ip) with $host",
+        site("    real_ip_header X-Forwarded-For;\n    set_real_ip_from 10.0.0.0/8;\n"),
+        ["host-vs-http-host"] * 3,
+    ),
+    # auth-body-passed
+    (
+        "body off inherited from the server level",
+        site(
+            "    proxy_pass_request_body off;\n",
+            auth_loc=AUTH_LOC.replace("        proxy_pass_request_body off;\n", ""),
+        ),
+        [],
+    ),
+    # embedded-outpost-target
+    (
+        "outpost container on :9000 named as an outpost",
+        site(upstream="http://ak-outpost-single:9000"),
+        [],
+    ),
+    (
+        "outpost keeping the path on its own port",
+        site(upstream="http://100.64.0.10:9001/outpost.goauthentik.io"),
+        [],
+    ),
+    # auth-path-via-proxy
+    ("outpost by name on an explicit port", site(upstream="http://outpost.example.com:9001"), []),
+    ("Tailscale MagicDNS name", site(upstream="https://authbox.tail1234.ts.net"), []),
+    # signin-redirect-wrong
+    ("303 is a fine temporary redirect", site(signin=SIGNIN.replace("302", "303")), []),
+    (
+        "absolute /start on the domain-level auth host",
+        site(
+            signin=SIGNIN.replace(
+                "return 302 /outpost", "return 302 https://auth.example.dev/outpost"
+            )
+        ),
+        [],
+    ),
+    (
+        "redirect to the authentik flow instead of the outpost",
+        site(
+            signin=SIGNIN.replace(
+                "/outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri",
+                "https://auth.example.com/if/flow/default-authentication-flow/",
+            )
+        ),
+        ["signin-redirect-wrong"],
+    ),
+    # auth-on-outpost-paths
+    (
+        "outpost location turns auth off",
+        site(
+            browser=BROWSER.replace(
+                "    location ^~ /outpost.goauthentik.io {\n",
+                "    location ^~ /outpost.goauthentik.io {\n        auth_request off;\n",
+            )
+        ),
+        [],
+    ),
+    (
+        "server-level auth to another service covers the outpost's login pages",
+        site(forward="    auth_request /oauth2/auth;\n"),
+        ["auth-on-outpost-paths", "auth-on-outpost-paths"],
+    ),
+    # missing-outpost-locations
+    (
+        "unreadable include: no guess about what it holds",
+        "server {\n    listen 80;\n    include snippets/authentik-outpost-single.conf;\n"
+        + FORWARD
+        + "}\n",
+        ["include-unresolved"],
+    ),
+    # public-path-protected
+    ("webhook with auth off", site("    location /api/webhook { auth_request off; }\n"), []),
+    (
+        "no ACME in use: no ACME note",
+        site("    location / { proxy_pass http://127.0.0.1:3000; }\n"),
+        [],
+    ),
+    # auth-bypassed-by-regex
+    (
+        "^~ on the protected prefix keeps regexes out",
+        site("    location ^~ /admin {\n" + FORWARD + "    }\n" + PHP, forward=""),
+        [],
+    ),
+    (
+        "the regex location carries auth too",
+        site(
+            "    location /admin {\n" + FORWARD + "    }\n"
+            "    location ~ \\.php$ {\n" + FORWARD + "        fastcgi_pass unix:/run/php.sock;\n"
+            "    }\n",
+            forward="",
+        ),
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "want"), CASES, ids=[c[0] for c in CASES])
+def test_variants(name: str, text: str, want: list[str]) -> None:
+    assert ids(text) == sorted(want)
+
+
+def test_known_server_address_turns_the_guess_into_an_error() -> None:
+    text = site(upstream="http://10.0.0.5:9000")
+    guess = lint_text(text).findings
+    assert {(f.check_id, f.severity) for f in guess} == {("embedded-outpost-target", "warning")}
+    sure = lint_text(text, env=make_env(["https://10.0.0.5"])).findings
+    assert {(f.check_id, f.severity) for f in sure} == {("embedded-outpost-target", "error")}
+    assert "10.0.0.5" in sure[0].evidence
+
+
+def test_known_outpost_address_is_never_the_embedded_outpost() -> None:
+    text = site(upstream="http://authentik-server:9000")
+    assert ids(text) == ["embedded-outpost-target"] * 2
+    assert ids(text, env=make_env((), ["authentik-server:9000"])) == []
+
+
+def test_fragment_port_unknown_is_only_info() -> None:
+    npm = (DATA / "clean" / "npm_advanced" / "advanced.conf").read_text()
+    report = lint_text(npm.replace("$http_host", "$host"))
+    assert {(f.check_id, f.severity) for f in report.findings} == {("host-vs-http-host", "info")}
+    assert report.exit_code == 0
+
+
+# --- aktui's own generated snippets must pass its own linter ----------------------------
+
+
+def _snippet_cases() -> list[object]:
+    from aktui.snippets import SHAPES
+
+    marks = {
+        "npm-advanced": pytest.mark.xfail(
+            strict=True,
+            reason="aktui/snippets.py npm-advanced: the ^~ outpost location also answers the "
+            "auth subrequest but does not set proxy_pass_request_body off",
+        )
+    }
+    return [pytest.param(s, marks=marks.get(s, ())) for s in SHAPES]
+
+
+@pytest.mark.parametrize("shape", _snippet_cases())
+def test_generated_snippets_pass_the_linter(shape: str, tmp_path: Path) -> None:
+    from aktui.snippets import OutpostTarget, render_example, render_forward_auth, render_outpost
+
+    target = OutpostTarget("outpost-single", "100.64.0.5", 9001)
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "authentik-forward-auth.conf").write_text(render_forward_auth())
+    (tmp_path / "snippets" / target.file_name).write_text(render_outpost(target))
+    (tmp_path / "fastcgi_params").write_text("fastcgi_param QUERY_STRING $query_string;\n")
+    site_file = tmp_path / f"{shape}.conf"
+    site_file.write_text(render_example(shape, "app.example.com", target))
+    report = lint_paths([str(site_file)])
+    assert [f"{f.where()} {f.check_id}" for f in report.findings] == []

@@ -245,3 +245,48 @@ def test_several_hosts_one_unreachable(webhosts, files):
     assert [r.status for r in results] == ["pushed", "pushed", "unreachable"]
     for h in webhosts:
         assert on_disk(h) == {k: v.encode() for k, v in files.items()}
+
+
+def test_cli_push(host, fake_outpost, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from aktui.cli import main
+    from aktui.cmd import push as cmd
+
+    snap = Snapshot(
+        datetime(2026, 1, 1, tzinfo=UTC),
+        "https://auth.example.com",
+        "2026.2.0",
+        (Outpost("s", "outpost-single", "proxy", (1,)),),
+        (ProxyProvider(1, "app", "forward_single", "https://app.example.com"),),
+        (),
+        (),
+    )
+    config = Config(
+        outposts={
+            "outpost-single": OutpostMapping(address=fake_outpost.address, port=fake_outpost.port)
+        },
+        web_servers={"web": host.web_server_config(sites=["app.example.com"])},
+    )
+    backend = SimpleNamespace(config=config, read_only=False)
+    monkeypatch.setattr(cmd, "load", lambda args: (backend, snap, []))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+
+    assert main(["push", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "== web (" in out and "2 file(s) to change" in out and "+++ web:" in out
+    assert "dry run: 1 host(s) would change" in out and on_disk(host) == {}
+
+    assert main(["push"]) == 1  # no TTY to ask, no --yes: nothing applied
+    assert "not applied" in capsys.readouterr().err and on_disk(host) == {}
+
+    assert main(["--read-only", "push"]) == 2
+    assert "read-only mode: push refused" in capsys.readouterr().err
+    assert main(["push", "--host", "nope", "--yes"]) == 2
+    assert "unknown web server(s): nope (known: web)" in capsys.readouterr().err
+
+    assert main(["push", "--yes"]) == 0
+    assert re.search(r"^web\s+pushed\s+2 file\(s\) changed$", capsys.readouterr().out, re.M)
+    assert sorted(on_disk(host)) == [FORWARD_AUTH_FILE, OUTPOST_FILE]
+    assert main(["push", "--yes"]) == 0
+    assert "web (" in (out := capsys.readouterr().out) and "nothing to push" in out

@@ -115,7 +115,7 @@ def _marker(source: str, kind: str, text: str) -> LogLine:
     return LogLine(source=source, at=datetime.now(UTC), text=text, marker=kind)
 
 
-def _fetch(host: Host, cid: str, *, since: float | None, tail: int) -> list[str]:
+def _fetch(host: Host, cid: str, *, since: float | None, tail: int | str) -> list[str]:
     with host.errors("read logs"):
         raw = host.client().api.logs(
             cid, stdout=True, stderr=True, timestamps=True, tail=tail, since=since
@@ -223,14 +223,17 @@ def follow_logs(
     stop: threading.Event,
     idle_check: float = 5.0,
 ) -> Iterator[LogLine]:
-    """``docker logs -f -t`` that survives restarts and daemon drops, with markers."""
+    """``docker logs -f -t`` that survives restarts and daemon drops, with markers.
+
+    ``tail`` past lines first (< 0: all of them, 0: none), from ``since`` (unix seconds).
+    """
     cursor = LogCursor()
     try:
         # Past lines first; with tail=0 one line is read silently as the start point, so a
         # line written before we attach is neither lost nor shown twice.
-        for raw in _fetch(host, cid, since=since, tail=max(tail, 1)):
+        for raw in _fetch(host, cid, since=since, tail="all" if tail < 0 else max(tail, 1)):
             ns, text = split_stamp(raw)
-            if cursor.accept(ns, text) and tail > 0:
+            if cursor.accept(ns, text) and tail != 0:
                 yield LogLine(name, ns_to_datetime(ns) if ns else None, text)
     except ContainerNotFound:
         yield _marker(name, "removed", f"container {name} no longer exists")

@@ -1,0 +1,112 @@
+"""``aktui lab``: run the simulated lab (authentik API simulator + fake proxy outposts) in the
+foreground, for trying aktui against it from another terminal or for benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    scale = parser.add_argument_group("scale (totals; the default lab is the minimum)")
+    scale.add_argument("--providers", type=int, default=0, metavar="N", help="proxy providers")
+    scale.add_argument("--apps", type=int, default=0, metavar="N", help="applications")
+    scale.add_argument("--outposts", type=int, default=0, metavar="N", help="outposts")
+    scale.add_argument(
+        "--processes", type=int, default=16, metavar="N",
+        help="at most N outpost processes; the rest get simulated instances",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latency-ms", type=float, default=0, metavar="MS",
+        help="delay every API answer (a remote server)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--port", type=int, default=9000, metavar="P",
+        help="API port (default 9000, as authentik; a free one if busy)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--base-port", type=int, default=9001, metavar="P",
+        help="first outpost port (outpost-single), then +1 per outpost",
+    )  # fmt: skip
+    parser.add_argument(
+        "--refresh-interval", type=float, default=300, metavar="S",
+        help="outposts reload their config every S seconds (authentik: 300)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duration", type=float, default=0, metavar="S",
+        help="stop after S seconds (default: until Ctrl-C)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--chaos", action="store_true",
+        help="edit config, drop websockets and crash outposts now and then",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workdir", metavar="DIR",
+        help="keep the token, outpost tokens and logs here (else a temp dir)",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from aktui.lab import Lab
+
+    lab = Lab(
+        providers=args.providers,
+        apps=args.apps,
+        outposts=args.outposts,
+        max_processes=args.processes,
+        latency_ms=args.latency_ms,
+        port=args.port,
+        base_port=args.base_port,
+        refresh_interval=args.refresh_interval,
+        chaos=args.chaos,
+        workdir=args.workdir,
+    )
+    done = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    started = time.monotonic()
+    try:
+        lab.start()
+        print(_banner(lab), flush=True)
+        while not done.wait(0.5):
+            if args.duration and time.monotonic() - started >= args.duration:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop()
+        signal.signal(signal.SIGTERM, previous)
+    print("lab stopped", file=sys.stderr)
+    return 0
+
+
+def _banner(lab: object) -> str:
+    from aktui.lab import Lab
+
+    assert isinstance(lab, Lab) and lab.state is not None and lab.runtime is not None
+    st = lab.state
+    outposts = "\n".join(
+        f"  {name:<22} http://127.0.0.1:{port}" for name, port in lab.ports.items()
+    )
+    notes = "".join(f"note: {n}\n" for n in lab.notes)
+    return (
+        f"{notes}authentik {len(st.providers)} providers, {len(st.applications)} applications, "
+        f"{len(st.outposts)} outposts (API simulator, authentik 2023.10.7)\n"
+        f"API:        {lab.url}/api/v3/\n"
+        f"token file: {lab.token_file} (0600)\n"
+        f"logs:       {lab.runtime.workdir / 'logs'}\n"
+        f"outposts:\n{outposts}\n\n"
+        "config for another terminal (aktui --config lab.yaml status):\n"
+        "  contexts:\n"
+        "    lab:\n"
+        f"      url: {lab.url}\n"
+        f"      token_file: {lab.token_file}\n\n"
+        "Ctrl-C stops the lab and every process it started."
+    )

@@ -1,0 +1,311 @@
+"""``LabRuntime``: the fake outposts as 'containers' for aktui (``aktui.runtime.OutpostRuntime``).
+
+Each outpost is a real process (``python -m aktui.lab.fake_outpost``). Like dockerd, the runtime
+reads the process's stdout+stderr, stamps each line on arrival and appends it to a per-container
+log that survives restarts; ``stream_logs`` tails that log and puts a marker where the process
+died or was replaced. Like ``restart: unless-stopped``, a process that dies on its own is
+started again after a second (``restart_count`` counts those, as docker's RestartCount does).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aktui.errors import ActionRefused, AktuiError
+from aktui.runtime import ContainerInfo, LogLine
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass
+class ProcessSpec:
+    name: str  # the 'container' name; the outpost's name in the default lab
+    port: int
+    api_url: str
+    token_file: Path
+    version: str = "2023.10.7"
+    browser_url: str = ""
+    refresh_interval: float = 300.0
+    outpost_name: str | None = None
+    extra_args: list[str] = field(default_factory=list)
+    expect_ready: bool = True  # False: it is meant to fail before serving (revoked token)
+
+
+@dataclass
+class _Proc:
+    spec: ProcessSpec
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    reader: threading.Thread | None = None
+    started_at: datetime | None = None
+    restart_count: int = 0
+    state: str = "created"
+    stopping: bool = False  # set while we stop/restart it on purpose
+    ready: bool = False  # answered /ping since its start
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+def _unstamp(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def ping(port: int, timeout: float = 1.0) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", "/outpost.goauthentik.io/ping")
+        ok = conn.getresponse().status == 204
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+class LabRuntime:
+    """Runs and supervises the fake outposts; every method is safe to call from threads."""
+
+    def __init__(self, workdir: Path, specs: list[ProcessSpec], auto_restart: bool = True) -> None:
+        self.workdir = workdir
+        self.auto_restart = auto_restart
+        (workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self._procs = {s.name: _Proc(s, workdir / "logs" / f"{s.name}.log") for s in specs}
+        self._stop = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True,
+                                            name="aktui-lab-supervisor")  # fmt: skip
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start_all(self, timeout: float = 10.0) -> None:
+        for proc in self._procs.values():
+            self._spawn(proc)
+        deadline = time.monotonic() + timeout
+        waiting = [p for p in self._procs.values() if p.spec.expect_ready]
+        while waiting and time.monotonic() < deadline:
+            waiting = [p for p in waiting if not ping(p.spec.port, 0.5)]
+            if waiting:
+                time.sleep(0.02)
+        for proc in self._procs.values():
+            proc.ready = proc not in waiting and proc.spec.expect_ready
+        if not self._supervisor.is_alive():
+            self._supervisor.start()
+        if waiting:
+            names = ", ".join(p.spec.name for p in waiting)
+            raise AktuiError(f"lab outposts did not start within {timeout:.0f} s: {names}",
+                             hint=f"see their logs in {self.workdir / 'logs'}")  # fmt: skip
+
+    def stop_all(self) -> None:
+        self._stop.set()
+        for proc in self._procs.values():
+            self._kill(proc)
+            proc.state = "exited"
+
+    def _spawn(self, proc: _Proc) -> None:
+        spec = proc.spec
+        cmd = [sys.executable, "-m", "aktui.lab.fake_outpost", "--name", spec.name,
+               "--port", str(spec.port), "--api", spec.api_url,
+               "--token-file", str(spec.token_file), "--version", spec.version,
+               "--refresh-interval", str(spec.refresh_interval),
+               "--browser-url", spec.browser_url, "--exit-on-stdin-eof",
+               *spec.extra_args]  # fmt: skip
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        popen = subprocess.Popen(  # our own module, fixed arguments
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, start_new_session=True,  # Ctrl-C in the terminal reaches aktui only
+        )  # fmt: skip
+        proc.popen = popen
+        proc.started_at = datetime.now(UTC)
+        proc.state = "running"
+        proc.ready = False
+        proc.reader = threading.Thread(target=self._read, args=(proc, popen), daemon=True)
+        proc.reader.start()
+
+    def _read(self, proc: _Proc, popen: subprocess.Popen[bytes]) -> None:
+        """dockerd's job: stamp each output line on arrival and append it to the log."""
+        assert popen.stdout is not None
+        with proc.log_path.open("a", encoding="utf-8") as log:
+            for raw in popen.stdout:
+                text = raw.decode("utf-8", "replace").rstrip("\n")
+                log.write(f"{_stamp(time.time())} O {text}\n")
+                log.flush()
+
+    def _note(self, proc: _Proc, kind: str, text: str) -> None:
+        with proc.log_path.open("a", encoding="utf-8") as log:
+            log.write(f"{_stamp(time.time())} M {kind} {text}\n")
+
+    def _kill(self, proc: _Proc, grace: float = 3.0) -> None:
+        popen = proc.popen
+        proc.stopping = True
+        if popen is not None and popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
+            try:
+                popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(5)
+        if proc.reader is not None:
+            proc.reader.join(5)  # its last lines reach the log before anything else
+        if popen is not None and popen.stdin:
+            popen.stdin.close()
+
+    def _supervise(self) -> None:
+        last_ping = 0.0
+        while not self._stop.wait(0.25):
+            check = time.monotonic() - last_ping > 2
+            if check:
+                last_ping = time.monotonic()
+            for proc in list(self._procs.values()):
+                with proc.lock:
+                    self._check(proc, check)
+
+    def _check(self, proc: _Proc, ping_now: bool) -> None:
+        popen = proc.popen
+        if popen is None or proc.stopping or self._stop.is_set():
+            return
+        code = popen.poll()
+        if code is None:
+            if ping_now or not proc.ready:
+                proc.ready = ping(proc.spec.port, 0.5)
+            return
+        if proc.reader is not None:
+            proc.reader.join(5)
+        self._note(proc, "interrupted", f"stream interrupted: container exited with code {code}")
+        if not self.auto_restart:
+            proc.state = "exited"
+            return
+        proc.state = "restarting"
+        time.sleep(1.0)  # docker's first restart delay
+        proc.restart_count += 1
+        # the marker goes in before the new process can write its first line
+        self._note(proc, "reattached", f"stream re-attached (restart {proc.restart_count})")
+        self._spawn(proc)
+
+    # --- OutpostRuntime ----------------------------------------------------------------------
+
+    def _get(self, name: str) -> _Proc:
+        proc = self._procs.get(name)
+        if proc is None:
+            raise ActionRefused(f"no lab outpost container named {name!r}",
+                                hint="known: " + ", ".join(sorted(self._procs)))  # fmt: skip
+        return proc
+
+    def containers(self) -> list[ContainerInfo]:
+        out = []
+        for proc in self._procs.values():
+            spec = proc.spec
+            running = proc.popen is not None and proc.popen.poll() is None
+            state = proc.state if not (proc.state == "running" and not running) else "exited"
+            if state == "running":
+                fresh = (
+                    proc.started_at and (datetime.now(UTC) - proc.started_at).total_seconds() < 10
+                )
+                health = "healthy" if proc.ready else ("starting" if fresh else "unhealthy")
+            else:
+                health = None
+            out.append(ContainerInfo(
+                host="lab", id=f"lab-{spec.name}", name=spec.name,
+                outpost_name=spec.outpost_name or spec.name, state=state,
+                started_at=proc.started_at, restart_count=proc.restart_count,
+                ports=(spec.port,), image=f"ghcr.io/goauthentik/proxy:{spec.version}",
+                host_browser_set=bool(spec.browser_url), health=health, matched_by="lab",
+            ))  # fmt: skip
+        return out
+
+    def restart(self, name: str, timeout: float = 30.0) -> None:
+        """Kill and start the process again (a new uid, sessions lost); return once it answers
+        /ping. A manual restart does not count in restart_count, as with docker."""
+        proc = self._get(name)
+        with proc.lock:
+            self._kill(proc)
+            proc.state = "restarting"
+            self._note(proc, "reattached", "stream re-attached (container restarted)")
+            self._spawn(proc)
+            proc.stopping = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ping(proc.spec.port, 0.5):
+                proc.ready = True
+                return
+            if proc.popen is not None and proc.popen.poll() is not None and not self.auto_restart:
+                break
+            time.sleep(0.05)
+        raise AktuiError(f"{name} did not answer /outpost.goauthentik.io/ping within "
+                         f"{timeout:.0f} s after the restart",
+                         hint=f"its log ({proc.log_path}) says why")  # fmt: skip
+
+    def reload(self, name: str) -> None:
+        proc = self._get(name)
+        if proc.popen is None or proc.popen.poll() is not None:
+            raise ActionRefused(f"{name} is not running; restart it instead")
+        proc.popen.send_signal(signal.SIGUSR1)
+
+    def send(self, name: str, command: str) -> None:
+        """A lab command on the process's stdin (``crash``, ``refresh``)."""
+        proc = self._get(name)
+        popen = proc.popen
+        if popen is not None and popen.stdin and popen.poll() is None:
+            try:
+                popen.stdin.write(command.encode() + b"\n")
+                popen.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+
+    def log_path(self, name: str) -> Path:
+        return self._get(name).log_path
+
+    def stream_logs(
+        self, name: str, *, since: float | None, tail: int, stop: threading.Event
+    ) -> Iterator[LogLine]:
+        """``docker logs -f -t --since --tail``: ``tail`` < 0 means all lines; markers show
+        where the process died and where its successor starts. Nothing is lost or repeated
+        because the log is one append-only file read from a byte offset."""
+        path = self._get(name).log_path
+        path.touch()
+        with path.open("r", encoding="utf-8", errors="replace") as f:
+            backlog = [rec for rec in (_parse(name, line) for line in f.readlines()) if rec]
+            if since is not None:
+                backlog = [r for r in backlog if r.at is None or r.at.timestamp() >= since]
+            if tail >= 0:
+                backlog = backlog[-tail:] if tail else []
+            yield from backlog
+            pending = ""
+            while not stop.is_set():
+                chunk = f.readline()
+                if not chunk:
+                    stop.wait(0.1)
+                    continue
+                pending += chunk
+                if not pending.endswith("\n"):
+                    continue  # a half-written line: wait for the rest
+                record = _parse(name, pending)
+                pending = ""
+                if record is not None:
+                    yield record
+
+
+def _parse(source: str, line: str) -> LogLine | None:
+    stamp, _, rest = line.rstrip("\n").partition(" ")
+    kind, _, text = rest.partition(" ")
+    at = _unstamp(stamp)
+    if kind == "O":
+        return LogLine(source=source, at=at, text=text)
+    if kind == "M":
+        marker, _, note = text.partition(" ")
+        return LogLine(source=source, at=at, text=note, marker=marker)
+    return None

@@ -1,0 +1,382 @@
+"""The lab's authentik data: objects, audited mutations, outpost health.
+
+Everything that identifies an object is seeded: uuids, pks, client ids and secrets derive from
+``seed`` and the object's name, so two labs built with the same arguments serialise identically
+(tests, snapshots). Only credentials (API tokens) and timestamps are per run. The simulator serves
+this from many threads while the chaos thread mutates it, so every public method takes the lock.
+The default lab and the scale generator live in ``aktui.lab.scenario``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import fields, replace
+from typing import Any
+
+from aktui.lab.objects import (
+    ADMIN_PK,
+    HELLO_INTERVAL_S,
+    HELLO_TTL_S,
+    SERVER_BUILD_HASH,
+    Application,
+    Binding,
+    Deployment,
+    Event,
+    Group,
+    Instance,
+    Outpost,
+    Policy,
+    Provider,
+    RequestInfo,
+    Token,
+    User,
+    jsonb_order,
+    random_token,
+    seeded_secret,
+    seeded_uuid,
+)
+
+# (django app label, model name, API path prefix) for audit events
+_MODEL_META = {
+    Provider: ("authentik_providers_proxy", "proxyprovider", "/api/v3/providers/proxy/"),
+    Application: ("authentik_core", "application", "/api/v3/core/applications/"),
+    Outpost: ("authentik_outposts", "outpost", "/api/v3/outposts/instances/"),
+}
+
+
+class LabState:
+    """authentik's data for one lab run. ``clock`` returns unix time (tests pass a fake)."""
+
+    def __init__(self, seed: str = "aktui-lab", clock: Callable[[], float] = time.time) -> None:
+        self.seed = seed
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.created_at = clock()
+        self.tenant_pk = seeded_uuid(seed, "tenant").replace("-", "")
+        self.flow_pk = seeded_uuid(seed, "flow", "default-provider-authorization-implicit-consent")
+        self.property_mappings = [seeded_uuid(seed, "scope", s) for s in _SCOPES]
+        self.users: dict[int, User] = {}
+        self.groups: dict[str, Group] = {}
+        self.policies: dict[str, Policy] = {}
+        self.bindings: list[Binding] = []
+        self.providers: dict[int, Provider] = {}
+        self.applications: dict[str, Application] = {}  # by slug
+        self.outposts: dict[str, Outpost] = {}  # by pk
+        self.deployments: dict[str, Deployment] = {}  # by outpost name
+        self.tokens: dict[str, Token] = {}  # by identifier
+        self.events: deque[Event] = deque(maxlen=20000)
+        self._instances: dict[str, dict[str, Instance]] = {}  # outpost pk -> uid -> state
+        self._next_provider_pk = 1
+        self.app_cache: dict[int, list[str]] = {}  # per-user allowed apps (authentik caches 24h)
+        self.admin_token = random_token()
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def outpost(self, key: str) -> Outpost | None:
+        with self.lock:
+            found = self.outposts.get(key)
+            return found or next((o for o in self.outposts.values() if o.name == key), None)
+
+    def application_for(self, provider_pk: int) -> Application | None:
+        with self.lock:
+            return next((a for a in self.applications.values() if a.provider == provider_pk), None)
+
+    def outposts_of(self, provider_pk: int) -> list[Outpost]:
+        with self.lock:
+            return [o for o in self.outposts.values() if provider_pk in o.providers]
+
+    def token_owner(self, key: str) -> tuple[User, Outpost | None] | None:
+        """The user a Bearer key authenticates, and the outpost when it is an outpost token."""
+        with self.lock:
+            for token in self.tokens.values():
+                if token.intent == "api" and secrets.compare_digest(token.key, key):
+                    outpost = next(
+                        (
+                            o
+                            for o in self.outposts.values()
+                            if o.token_identifier == token.identifier
+                        ),
+                        None,
+                    )
+                    return self.users[token.user], outpost
+            return None
+
+    def app_allowed(self, user: User, app: Application) -> bool:
+        """authentik's PolicyEngine for the demo data: group/user bindings, 'any' or 'all'."""
+        bindings = [b for b in self.bindings if b.target == app.pk and b.enabled]
+        if not bindings:
+            return True
+        results = []
+        for b in bindings:
+            if b.group:
+                passed = user.pk in self.groups[b.group].users
+            elif b.user is not None:
+                passed = b.user == user.pk
+            else:
+                passed = True  # the lab's expression policies all return True
+            results.append(passed != b.negate)
+        return any(results) if app.policy_engine_mode == "any" else all(results)
+
+    # --- outpost health (the websocket HELLO, see consumer.py) --------------------------------
+
+    def hello(
+        self, outpost_pk: str, uid: str, version: str, build_hash: str, hostname: str
+    ) -> None:
+        with self.lock:
+            self._instances.setdefault(outpost_pk, {})[uid] = Instance(
+                uid, self.clock(), version, build_hash, hostname
+            )
+
+    def health(self, outpost_pk: str) -> list[Instance]:
+        """Live instances: the server forgets a state 15 s after its last HELLO (a closed
+        websocket does not delete it in 2023.10, so a restarted outpost shows twice for a while)."""
+        now = self.clock()
+        with self.lock:
+            live = self._instances.get(outpost_pk, {})
+            for uid in [u for u, i in live.items() if now - i.last_seen > HELLO_TTL_S]:
+                del live[uid]
+            found = list(live.values())
+            outpost = self.outposts.get(outpost_pk)
+            deploy = self.deployments.get(outpost.name) if outpost else None
+            if outpost and deploy and not deploy.process and deploy.token_ok:
+                found.append(self._virtual_instance(outpost, deploy, now))
+            return found
+
+    def _virtual_instance(self, outpost: Outpost, deploy: Deployment, now: float) -> Instance:
+        # An instance nobody runs as a process (embedded outpost, scale outposts): HELLO every
+        # 10 s since the lab started, so last_seen moves like a real one.
+        since = self.created_at + ((now - self.created_at) // HELLO_INTERVAL_S) * HELLO_INTERVAL_S
+        host = "authentik-server-7d9f8c" if outpost.managed else f"ak-outpost-{outpost.name}"
+        return Instance(
+            seeded_uuid(self.seed, "instance", outpost.name),
+            since,
+            deploy.version,
+            SERVER_BUILD_HASH,
+            host,
+        )
+
+    # --- audit events -----------------------------------------------------------------------
+
+    def record(self, action: str, obj: Provider | Application | Outpost, req: RequestInfo) -> Event:
+        """An Event as AuditMiddleware writes it for a change made through the API."""
+        app_label, model_name, _ = _MODEL_META[type(obj)]
+        pk: Any = obj.pk if isinstance(obj, Provider) else obj.pk.replace("-", "")  # UUID.hex
+        admin = self.users[ADMIN_PK]
+        with self.lock:
+            event = Event(
+                pk=seeded_uuid(self.seed, "event", len(self.events), self.clock()),
+                action=action,
+                app="authentik.events.middleware",
+                context=jsonb_order(
+                    {
+                        "model": jsonb_order(
+                            {"app": app_label, "model_name": model_name, "pk": pk, "name": obj.name}
+                        ),
+                        "http_request": jsonb_order(
+                            {
+                                "path": req.path,
+                                "method": req.method,
+                                "args": dict(req.args),
+                                "user_agent": req.user_agent,
+                            }
+                        ),
+                    }
+                ),
+                user=jsonb_order(
+                    {"pk": admin.pk, "email": admin.email, "username": admin.username}
+                ),
+                client_ip=req.client_ip,
+                created=self.clock(),
+            )
+            self.events.append(event)
+            return event
+
+    def add_event(
+        self, action: str, app: str, context: dict[str, Any], user: User, req: RequestInfo
+    ) -> Event:
+        """An event created through POST /events/events/ (outposts report errors this way)."""
+        with self.lock:
+            event = Event(
+                pk=seeded_uuid(self.seed, "event", len(self.events), self.clock()),
+                action=action,
+                app=app,
+                context=jsonb_order(dict(context)),
+                user=jsonb_order({"pk": user.pk, "email": user.email, "username": user.username}),
+                client_ip=req.client_ip,
+                created=self.clock(),
+            )
+            self.events.append(event)
+            return event
+
+    def _request(self, obj: Provider | Application | Outpost, method: str) -> RequestInfo:
+        _, _, prefix = _MODEL_META[type(obj)]
+        key = obj.slug if isinstance(obj, Application) else obj.pk
+        return RequestInfo(path=f"{prefix}{key}/" if method != "POST" else prefix, method=method)
+
+    # --- mutations (each leaves the events the real server would) -----------------------------
+
+    def update_provider(self, pk: int, req: RequestInfo | None = None, **changes: Any) -> Provider:
+        with self.lock:
+            provider = self.providers[pk]
+            _check_fields(Provider, changes)
+            provider = replace(provider, **changes)
+            self.providers[pk] = provider
+            req = req or self._request(provider, "PATCH")
+            # ProxyProviderSerializer.update() saves, then set_oauth_defaults() saves again:
+            # authentik 2023.10 writes two model_updated events per provider update.
+            self.record("model_updated", provider, req)
+            self.record("model_updated", provider, req)
+            return provider
+
+    def update_application(
+        self, slug: str, req: RequestInfo | None = None, **changes: Any
+    ) -> Application:
+        with self.lock:
+            app = self.applications[slug]
+            _check_fields(Application, changes)
+            new = replace(app, **changes)
+            if new.slug != slug:
+                del self.applications[slug]
+            self.applications[new.slug] = new
+            self.app_cache.clear()  # post_save_application clears the per-user app cache
+            self.record("model_updated", new, req or self._request(app, "PATCH"))
+            return new
+
+    def update_outpost(self, key: str, req: RequestInfo | None = None, **changes: Any) -> Outpost:
+        with self.lock:
+            outpost = self.outpost(key)
+            if outpost is None:
+                raise KeyError(key)
+            _check_fields(Outpost, changes)
+            if "config" in changes:
+                changes["config"] = jsonb_order(dict(changes["config"]))
+            old_name = outpost.name
+            outpost = replace(outpost, **changes)
+            self.outposts[outpost.pk] = outpost
+            if outpost.name != old_name and old_name in self.deployments:
+                deploy = self.deployments.pop(old_name)
+                self.deployments[outpost.name] = replace(deploy, outpost=outpost.name)
+            # one save(); the providers m2m change is not audited (only User/Group m2m are)
+            self.record("model_updated", outpost, req or self._request(outpost, "PATCH"))
+            return outpost
+
+    def add_provider(self, name: str, mode: str, external_host: str, **extra: Any) -> Provider:
+        with self.lock:
+            pk = self._next_provider_pk
+            self._next_provider_pk += 1
+            provider = Provider(
+                pk=pk,
+                name=name,
+                mode=mode,
+                external_host=external_host,
+                client_id=seeded_secret(self.seed, 40, "client_id", name),
+                client_secret=seeded_secret(self.seed, 128, "client_secret", name),
+                cookie_secret=seeded_secret(self.seed, 40, "cookie_secret", name),
+                **extra,
+            )
+            self.providers[pk] = provider
+            self.record("model_created", provider, self._request(provider, "POST"))
+            return provider
+
+    def remove_provider(self, pk: int) -> None:
+        with self.lock:
+            provider = self.providers.pop(pk)
+            self.record("model_deleted", provider, self._request(provider, "DELETE"))
+            for outpost in self.outposts.values():
+                if pk in outpost.providers:
+                    outpost.providers = [p for p in outpost.providers if p != pk]
+            for app in self.applications.values():
+                if app.provider == pk:
+                    app.provider = None  # Application.provider is SET_NULL
+
+    def add_application(
+        self, name: str, slug: str, provider: int | None, **extra: Any
+    ) -> Application:
+        with self.lock:
+            if provider is not None and self.application_for(provider):
+                # Application.provider is a OneToOneField (recorded: 400 on the real server)
+                raise ValueError("Application with this provider already exists.")
+            app = Application(seeded_uuid(self.seed, "app", slug), name, slug, provider, **extra)
+            self.applications[slug] = app
+            self.app_cache.clear()
+            self.record("model_created", app, self._request(app, "POST"))
+            return app
+
+    def remove_application(self, slug: str) -> None:
+        with self.lock:
+            app = self.applications.pop(slug)
+            self.bindings = [b for b in self.bindings if b.target != app.pk]
+            self.app_cache.clear()
+            self.record("model_deleted", app, self._request(app, "DELETE"))
+
+    def add_outpost(
+        self, name: str, providers: Iterable[int], config: dict[str, Any], **extra: Any
+    ) -> Outpost:
+        with self.lock:
+            outpost = Outpost(
+                seeded_uuid(self.seed, "outpost", name), name, list(providers), config, **extra
+            )
+            outpost.config = jsonb_order(dict(config))
+            self.outposts[outpost.pk] = outpost
+            if outpost.managed is None:
+                self._outpost_token(outpost)
+            self.record("model_created", outpost, self._request(outpost, "POST"))
+            return outpost
+
+    def remove_outpost(self, key: str) -> None:
+        with self.lock:
+            outpost = self.outpost(key)
+            if outpost is None:
+                raise KeyError(key)
+            del self.outposts[outpost.pk]
+            self.tokens.pop(outpost.token_identifier, None)
+            self.deployments.pop(outpost.name, None)
+            self.record("model_deleted", outpost, self._request(outpost, "DELETE"))
+
+    def rotate_outpost_token(self, key: str) -> str:
+        """A new key for the outpost's token: a running outpost keeps the old one and gets 403."""
+        with self.lock:
+            outpost = self.outpost(key)
+            if outpost is None:
+                raise KeyError(key)
+            token = self.tokens[outpost.token_identifier]
+            token.key = random_token()
+            return token.key
+
+    def _outpost_token(self, outpost: Outpost) -> Token:
+        user = User(
+            pk=max(self.users) + 1,
+            username=f"ak-outpost-{outpost.pk.replace('-', '')}",
+            name=f"Outpost {outpost.name} Service-Account",
+            path="goauthentik.io/outposts",
+            type="internal_service_account",
+            uuid=seeded_uuid(self.seed, "user", outpost.name),
+            uid=hashlib.sha256(f"{self.seed}|uid|{outpost.name}".encode()).hexdigest(),
+        )
+        self.users[user.pk] = user
+        token = Token(
+            pk=seeded_uuid(self.seed, "token", outpost.name),
+            identifier=outpost.token_identifier,
+            user=user.pk,
+            key=random_token(),
+            description=f"Autogenerated by authentik for Outpost {outpost.name}",
+            managed=f"goauthentik.io/outpost/{outpost.token_identifier}",
+            expires=self.clock() + 1800,
+        )
+        self.tokens[token.identifier] = token
+        return token
+
+
+_SCOPES = ("openid", "email", "profile", "ak_proxy")
+
+
+def _check_fields(cls: type, changes: dict[str, Any]) -> None:
+    known = {f.name for f in fields(cls)} - {"pk"}
+    unknown = set(changes) - known
+    if unknown:
+        raise KeyError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")

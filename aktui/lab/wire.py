@@ -1,0 +1,140 @@
+"""Formats the lab shares between the simulator and the fake outposts: the Go outpost's logrus
+JSON lines, HS256 JWTs (state and id tokens), the session cookie name, Prometheus text.
+
+Kept dependency-free (stdlib only) because every fake outpost process imports it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+
+def rfc3339(ts: float | None = None) -> str:
+    """logrus' timestamp with authentik's format: RFC 3339, seconds, 'Z'."""
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log_line(event: str, level: str = "info", ts: float | None = None, **fields: Any) -> str:
+    """One line as the outpost writes it: logrus JSONFormatter, FieldMap msg->event,
+    time->timestamp, keys sorted, no spaces, no HTML escaping."""
+    record = {**fields, "event": event, "level": level, "timestamp": rfc3339(ts)}
+    return json.dumps(dict(sorted(record.items())), separators=(",", ":"), ensure_ascii=False)
+
+
+class Logger:
+    """Thread-safe line writer: every line is flushed at once (docker and the lab runtime
+    tail the stream live). ``extra`` is a second sink, e.g. the --log-file."""
+
+    def __init__(
+        self,
+        out: TextIO = sys.stdout,
+        extra: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._out = out
+        self._extra = extra
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def raw(self, text: str) -> None:
+        with self._lock:
+            for sink in (self._out, self._extra):
+                if sink is not None:
+                    sink.write(text + "\n")
+                    sink.flush()
+
+    def __call__(self, event: str, level: str = "info", **fields: Any) -> None:
+        self.raw(log_line(event, level, self._clock(), **fields))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def jwt_encode(claims: dict[str, Any], key: str) -> str:
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(key.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{_b64(sig)}"
+
+
+class JWTError(ValueError):
+    pass
+
+
+def jwt_decode(token: str, key: str) -> dict[str, Any]:
+    """Verify an HS256 JWT; the messages follow golang-jwt's wording the outpost logs."""
+    try:
+        header, body, sig = token.split(".")
+        expected = hmac.new(key.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(sig)):
+            raise JWTError("token signature is invalid: signature is invalid")
+        claims = json.loads(_unb64(body))
+    except JWTError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise JWTError("token is malformed: could not JSON decode header") from exc
+    if not isinstance(claims, dict):
+        raise JWTError("token is malformed: could not JSON decode claim")
+    if "exp" in claims and float(claims["exp"]) < time.time():
+        raise JWTError("token has invalid claims: token is expired")
+    return claims
+
+
+def jwt_peek(token: str) -> dict[str, Any]:
+    """Claims without verification (for logging what a bad token claimed)."""
+    try:
+        claims = json.loads(_unb64(token.split(".")[1]))
+    except (ValueError, IndexError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def cookie_name(client_id: str) -> str:
+    """application.go: ``authentik_proxy_`` + first 8 hex chars of sha256(client_id)."""
+    return "authentik_proxy_" + hashlib.sha256(client_id.encode()).hexdigest()[:8]
+
+
+def prom_labels(labels: dict[str, str]) -> str:
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return ",".join(f'{k}="{esc(v)}"' for k, v in labels.items())
+
+
+def go_float(value: float) -> str:
+    """Go's strconv.FormatFloat(v, 'g', -1, 64), which client_golang uses for sample values:
+    shortest digits; exponent form when the decimal exponent is < -4 or >= 6 (unix times are
+    printed as 1.732531123e+09)."""
+    if value == 0:
+        return "0"
+    text = repr(float(value))
+    mantissa, _, exp_part = text.partition("e")
+    exponent = int(exp_part or 0)
+    digits = mantissa.replace("-", "").replace(".", "").lstrip("0")
+    int_len = len(mantissa.replace("-", "").split(".")[0].lstrip("0"))
+    if int_len:
+        exponent += int_len - 1
+    else:
+        frac = mantissa.split(".")[1] if "." in mantissa else ""
+        exponent -= len(frac) - len(frac.lstrip("0")) + 1
+    digits = digits.rstrip("0") or "0"
+    sign = "-" if value < 0 else ""
+    if exponent < -4 or exponent >= 6:
+        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{body}e{'+' if exponent >= 0 else '-'}{abs(exponent):02d}"
+    return sign + repr(abs(float(value))).removesuffix(".0")

@@ -16,6 +16,11 @@ MAX_LISTED_FILES = 2000
 
 _DUMP_MARKER = re.compile(r"^# configuration file (.+):\r?$", re.MULTILINE)
 
+# Directories whose files nginx includes from the level above (the conf prefix), e.g.
+# /etc/nginx/sites-enabled/app including `snippets/x.conf` means /etc/nginx/snippets/x.conf.
+INCLUDE_DIRS = frozenset(
+    {"sites-enabled", "sites-available", "conf.d", "snippets", "vhosts", "http.d", "servers"}
+)
 _SKIP_SUFFIXES = (
     "~",
     ".bak",
@@ -153,3 +158,25 @@ def candidate_files(directory: str) -> list[str]:
             if len(found) >= MAX_LISTED_FILES:
                 return found
     return found
+
+
+def root_of(path: str) -> str:
+    """The directory a file's includes may read from: its own, or the conf prefix above a
+    sites-enabled/conf.d style directory."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(parent) in INCLUDE_DIRS:
+        return os.path.dirname(parent)
+    return parent
+
+
+def prefixes_for(main: str, root: str, explicit: str | None) -> tuple[str, ...]:
+    if explicit:
+        return (os.path.abspath(explicit),)
+    out = []
+    here = os.path.dirname(os.path.abspath(main))
+    while True:
+        out.append(here)
+        if here == root or len(here) <= len(root) or here == os.path.dirname(here):
+            break
+        here = os.path.dirname(here)
+    return tuple(out)

@@ -178,6 +178,10 @@ class WebServer:
                 auth_timeout=self.connect_timeout,
                 sock=sock,
             )
+            transport = client.get_transport()
+            if transport is not None and isinstance(transport.sock, socket.socket):
+                # Many small request/answer round trips: Nagle + delayed ACK add 40 ms to each.
+                transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sftp = client.open_sftp()
             self._sftp.get_channel().settimeout(self.command_timeout)
         except paramiko.BadHostKeyException as e:
@@ -205,6 +209,11 @@ class WebServer:
             with contextlib.suppress(Exception):
                 thing and thing.close()
         self._sftp = self._client = None
+
+    @property
+    def connected(self) -> bool:
+        transport = self._client.get_transport() if self._client else None
+        return bool(transport and transport.is_active())
 
     @property
     def sftp(self) -> paramiko.SFTPClient:
@@ -451,13 +460,18 @@ def plan_host(
     server = opener(name, cfg)
     wanted = remote_paths(cfg, files)
     try:
-        with server:
-            changes = tuple(
-                FileChange(path, server.read(path), data, server.mode(path))
-                for path, data in wanted.items()
-            )
+        server.connect()
     except RemoteError as e:
         return HostPlan(name, server.endpoint.target, error=str(e), status=_error_status(e))
+    try:
+        changes = tuple(
+            FileChange(path, server.read(path), data, server.mode(path))
+            for path, data in wanted.items()
+        )
+    except RemoteError as e:
+        return HostPlan(name, server.endpoint.target, error=str(e), status="failed")
+    finally:
+        server.close()
     status = "ready" if any(c.changed for c in changes) else "unchanged"
     return HostPlan(name, server.endpoint.target, changes, status=status)
 
@@ -556,7 +570,7 @@ class _Push:
                 self.steps.append(f"wrote {c.path} ({len(c.new)} bytes)")
             test = server.nginx_test()
         except RemoteError as e:
-            return self.rollback(written, f"write failed: {e.message}")
+            return self.rollback(written, f"push interrupted: {e.message}")
         if not test.ok:
             self.steps.append(f"nginx -t failed: `{test.command}`")
             return self.rollback(written, "nginx -t rejected the new config", test.output)
@@ -594,6 +608,16 @@ class _Push:
 
     def rollback(self, written: list[FileChange], why: str, nginx: str = "") -> HostResult:
         server, problems = self.server, []
+        if not server.connected:
+            # A dropped connection mid-push must not leave new files behind: reconnect once.
+            self.steps.append("connection lost")
+            try:
+                server.close()
+                server.connect()
+                self.steps.append("reconnected to restore")
+            except RemoteError as e:
+                problems.append(f"cannot reconnect: {e.message}")
+                written = []
         for c in reversed(written):
             try:
                 if c.old is None:

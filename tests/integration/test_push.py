@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from aktui.config import Config, OutpostMapping
+from aktui.errors import RemoteError
 from aktui.model import Outpost, ProxyProvider, Snapshot
 from aktui.remote import (
     BACKUP_DIR,
@@ -290,3 +291,77 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys):
     assert sorted(on_disk(host)) == [FORWARD_AUTH_FILE, OUTPOST_FILE]
     assert main(["push", "--yes"]) == 0
     assert "web (" in (out := capsys.readouterr().out) and "nothing to push" in out
+
+
+class DropsConnection(WebServer):
+    """Real server; the SSH connection dies right before `nginx -t`."""
+
+    def nginx_test(self):
+        if not getattr(self, "dropped", False):
+            self.dropped = True
+            self._client.get_transport().close()
+        return super().nginx_test()
+
+
+class WriteFails(WebServer):
+    """Real server; the second write fails (a full disk, say)."""
+
+    writes = 0
+
+    def write(self, path, data, mode=0o644):
+        if path.endswith(".conf") and "/.aktui-" not in path:
+            WriteFails.writes += 1
+            if WriteFails.writes == 2:
+                raise RemoteError(f"{path}: No space left on device")
+        return super().write(path, data, mode)
+
+
+def test_connection_dropped_mid_push_is_restored(host, files):
+    assert push(host, files)[1].ok
+    good = on_disk(host)
+    changed = {**files, FORWARD_AUTH_FILE: "# new\n", "authentik-new.conf": "# new file\n"}
+    cfg = host.web_server_config()
+    plan = plan_host(host.name, cfg, changed)
+    result = apply_host(plan, cfg, opener=lambda n, c: DropsConnection(n, c))
+    assert result.status == "rolled-back", result
+    assert "push interrupted" in result.detail
+    assert "connection lost" in result.steps and "reconnected to restore" in result.steps
+    assert on_disk(host) == good
+    assert not (host.snippet_dir / LOCK_NAME).exists()  # released over the new connection
+
+
+def test_failed_write_midway_restores_earlier_files(host, files):
+    assert push(host, files)[1].ok
+    good = on_disk(host)
+    changed = {k: v + "# v2\n" for k, v in files.items()}
+    cfg = host.web_server_config()
+    plan = plan_host(host.name, cfg, changed)
+    WriteFails.writes = 0
+    result = apply_host(plan, cfg, opener=lambda n, c: WriteFails(n, c))
+    assert result.status == "rolled-back", result
+    assert "No space left on device" in result.detail
+    assert on_disk(host) == good
+
+
+def test_sudo_mode(host, files):
+    """With `sudo: true` writes go through a staging dir and `sudo -n install/mv`."""
+    shim = host.bin_dir / "sudo"
+    log = host.root / "sudo.log"
+    shim.write_text(f'#!/bin/sh\n[ "$1" = -n ] || exit 99\nshift\necho "$*" >> {log}\nexec "$@"\n')
+    shim.chmod(0o755)
+    try:
+        assert push(host, files)[1].ok
+        cfg = host.web_server_config(sudo=True)
+        changed = {**files, FORWARD_AUTH_FILE: files[FORWARD_AUTH_FILE] + "# via sudo\n"}
+        plan = plan_host(host.name, cfg, changed)
+        result = apply_host(plan, cfg)
+        assert result.status == "pushed", result
+        assert on_disk(host)[FORWARD_AUTH_FILE] == changed[FORWARD_AUTH_FILE].encode()
+        commands = log.read_text().splitlines()
+        assert any(c.startswith("install -m 644 -- /tmp/") for c in commands)
+        assert any(c.startswith("mv -f -- ") for c in commands)
+        assert any(c.startswith("/usr/sbin/nginx -t -c ") for c in commands)
+        assert any(c.startswith("/usr/sbin/nginx -s reload -c ") for c in commands)
+        assert not list(host.snippet_dir.glob(".*.tmp"))
+    finally:
+        shim.unlink()

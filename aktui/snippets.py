@@ -417,6 +417,15 @@ server {
 # Nginx Proxy Manager: paste into the proxy host's Advanced tab (homelab notes).
 # NPM leaves out its own `location /` when this text has one, and sets $forward_scheme,
 # $server and $port from the proxy host's Details tab.
+# The auth subrequest gets its own exact location, so it never carries the request body.
+location = /outpost.goauthentik.io/auth/nginx {
+    proxy_pass @UPSTREAM@;
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+    proxy_pass_request_body off;
+    proxy_set_header Content-Length "";
+}
+
 location ^~ /outpost.goauthentik.io {
     proxy_pass @UPSTREAM@/outpost.goauthentik.io;
     # $http_host keeps the port: with $host the redirect after login can loop.

@@ -193,6 +193,8 @@ def test_examples_every_shape():
     for h in ("username", "groups", "entitlements", "email", "name", "uid"):
         assert f"proxy_set_header X-authentik-{h} $authentik_{h};" in ex["reverse-proxy"]
     assert "proxy_pass http://100.64.0.5:9002/outpost.goauthentik.io;" in ex["npm-advanced"]
+    npm_auth = ex["npm-advanced"].split("location = /outpost.goauthentik.io/auth/nginx {")[1]
+    assert "proxy_pass_request_body off;" in npm_auth.split("}")[0]
     assert "error_page 401 403 = @goauthentik_proxy_signin;" in ex["npm-advanced"]
     assert "server {" not in ex["npm-advanced"]
 

@@ -140,24 +140,29 @@ def _annotate_stream(
     annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
     worst = -1
     for line in stream:
-        text = line[:-1] if line.endswith("\n") else line
-        if text.endswith("\r"):
-            text = text[:-1]
-        found = annotate(text)
-        if found is not None:
-            worst = max(worst, rank(found.severity))
-        elif only:
+        found = annotate(line)  # probe/parse ignore the line's own "\n" / "\r\n"
+        if found is None:
+            if as_json:
+                write(_json_line(_strip_eol(line), None, tty))
+            elif not only:
+                # The hot path: an unmatched line goes out exactly as it came in.
+                if tty:
+                    write(escape(_strip_eol(line)) + "\n")
+                else:
+                    write(line if line.endswith("\n") else line + "\n")
             continue
+        worst = max(worst, rank(found.severity))
+        text = _strip_eol(line)
         if as_json:
             write(_json_line(text, found, tty))
-        elif found is None:
-            # The hot path: an unmatched line goes out exactly as it came in.
-            write(escape(text) + "\n" if tty else line if line.endswith("\n") else line + "\n")
         else:
-            shown = escape(text) if tty else text
             note = format_annotation(found)
-            write(f"{shown}\n{escape(note) if tty else note}\n")
+            write(f"{escape(text)}\n{escape(note)}\n" if tty else f"{text}\n{note}\n")
     return worst
+
+
+def _strip_eol(line: str) -> str:
+    return line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
 
 
 def _json_line(text: str, found: Annotation | None, tty: bool) -> str:

@@ -1,0 +1,139 @@
+"""Throughput of `aktui annotate` against a plain Python copy loop, on the same generated log.
+
+    .venv/bin/python bench/bench_annotate.py [--lines 1000000] [--failures 0.05]
+
+Generates a mixed log (outpost and server JSON, docker-prefixed lines, NGINX access and error
+logs, a few plain-text lines) where ``--failures`` of the lines match a rule, then runs, each
+as its own process reading the file on stdin and writing to /dev/null:
+
+- the copy loop ``for line in stdin: stdout.write(line)`` (the baseline);
+- ``aktui annotate`` (plain output) and ``aktui annotate --json``.
+
+It also times ``annotate()`` in-process, and runs the command on a quarter of the file to show
+that peak memory does not grow with the number of lines. Goal (issue 6): annotate at least 0.25
+of the copy loop's lines/s. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+HEALTHY = (
+    '{"event":"/outpost.goauthentik.io/auth/nginx","host":"app.example.com","level":"info",'
+    '"logger":"authentik.outpost.proxyv2.application","method":"GET","name":"app-provider",'
+    '"remote":"172.18.0.5:41234","runtime":"0.812","scheme":"http","size":21,"status":%STATUS%,'
+    '"timestamp":"2026-03-29T08:40:20Z","user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}',
+    '{"event":"Loaded application","host":"app.example.com","level":"info",'
+    '"logger":"authentik.outpost.proxyv2","name":"app-provider","timestamp":"2026-03-29T08:40:20Z"}',
+    '2026-03-29T08:40:20.123456789Z {"event":"/outpost.goauthentik.io/start?rd=https://app.'
+    'example.com/","host":"app.example.com","level":"info","logger":"authentik.outpost.proxyv2.'
+    'application","method":"GET","name":"app-provider","remote":"172.18.0.5:41234","runtime":'
+    '"1.204","scheme":"http","size":0,"status":302,"timestamp":"2026-03-29T08:40:20Z"}',
+    '{"auth_via": "api_token", "domain_url": "auth.example.com", "event": "/api/v3/outposts/proxy/",'
+    ' "host": "server:9000", "level": "info", "logger": "authentik.asgi", "method": "GET", "pid": '
+    '47, "remote": "172.18.0.9", "request_id": "5c1d9e", "runtime": 38, "schema_name": "public", '
+    '"scheme": "http", "status": 200, "timestamp": "2026-03-29T08:40:20.123456", "user": '
+    '"ak-outpost-5f0c", "user_agent": "goauthentik.io/outpost/2026.2.0"}',
+    '203.0.113.7 - - [29/Mar/2026:08:40:20 +0000] "GET /wp-admin/edit.php?post_type=page '
+    'HTTP/1.1" 200 5123 "https://app.example.com/wp-admin/" "Mozilla/5.0 (X11; Linux x86_64)"',
+    '203.0.113.7 - - [29/Mar/2026:08:40:21 +0000] "GET / HTTP/1.1" 302 145 "-" "Mozilla/5.0"',
+    "2026/03/29 08:40:20 [notice] 1#1: signal process started",
+    "  Starting nginx: nginx.",
+)
+FAILING = (
+    "2026/03/29 08:40:20 [error] 31#31: *7 auth request unexpected status: 404 while sending to "
+    'client, client: 203.0.113.7, server: app.example.com, request: "GET / HTTP/1.1", host: '
+    '"app.example.com"',
+    '{"event":"mismatched session ID","is":"","level":"warning","logger":"authentik.outpost.'
+    'proxyv2.application","name":"example-dev","should":"d41d8","timestamp":"2026-03-29T08:40:20Z"}',
+    '{"error":"403 Forbidden","event":"Failed to fetch outpost configuration, retrying in 3 '
+    'seconds","level":"error","logger":"authentik.outpost.ak-api-controller","timestamp":'
+    '"2026-03-29T08:40:20Z"}',
+    '203.0.113.7 - - [29/Mar/2026:08:40:20 +0000] "GET /outpost.goauthentik.io/start?rd=x '
+    'HTTP/1.1" 403 153 "-" "Mozilla/5.0"',
+    "< Location: http://server:9000/application/o/authorize/?client_id=abc",
+)
+
+
+def generate(path: Path, lines: int, failures: float, seed: int = 6) -> None:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as out:
+        for _ in range(lines):
+            if rng.random() < failures:
+                out.write(rng.choice(FAILING) + "\n")
+            else:
+                line = rng.choice(HEALTHY).replace("%STATUS%", rng.choice(("200", "401")))
+                out.write(line + "\n")
+
+
+COPY = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n"
+
+
+def run(cmd: list[str], log: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    with log.open("rb") as stdin, open(os.devnull, "wb") as devnull:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=devnull)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{cmd} exited {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def in_process(log: Path) -> float:
+    from aktui.annotate import default_rules
+
+    annotate = default_rules().annotate
+    lines = log.read_text(encoding="utf-8").splitlines()
+    start = time.perf_counter()
+    for line in lines:
+        annotate(line)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--failures", type=float, default=0.05)
+    opts = parser.parse_args()
+    python = sys.executable
+    annotate = [python, "-m", "aktui.cmd.annotate"]
+    with tempfile.TemporaryDirectory() as tmp:
+        log, small = Path(tmp) / "mixed.log", Path(tmp) / "quarter.log"
+        generate(log, opts.lines, opts.failures)
+        generate(small, opts.lines // 4, opts.failures)
+        rows = [
+            ("copy loop", *run([python, "-c", COPY], log)),
+            ("aktui annotate", *run(annotate, log)),
+            ("aktui annotate --json", *run([*annotate, "--json"], log)),
+        ]
+        quarter = run(annotate, small)
+        inproc = in_process(log)
+    base = rows[0][1]
+    print(f"{opts.lines:,} lines, {opts.failures:.0%} failures, Python {sys.version.split()[0]}")
+    print(f"{'run':24} {'seconds':>8} {'lines/s':>12} {'ratio':>6} {'peak MB':>8}")
+    for name, seconds, rss in rows:
+        rate = opts.lines / seconds
+        print(f"{name:24} {seconds:8.2f} {rate:12,.0f} {base / seconds:6.2f} {rss:8.1f}")
+    print(f"{'annotate() in-process':24} {inproc:8.2f} {opts.lines / inproc:12,.0f}")
+    print(
+        f"memory: peak {quarter[1]:.1f} MB on {opts.lines // 4:,} lines vs "
+        f"{rows[1][2]:.1f} MB on {opts.lines:,} (flat if about equal)"
+    )
+    print(f"goal: annotate ratio >= 0.25 -> {'met' if base / rows[1][1] >= 0.25 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -68,12 +68,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-checks", action="store_true", help="print the check ids")
 
 
+def _opt(args: argparse.Namespace, name: str, default: object = None) -> object:
+    """Options by name with defaults: `aktui doctor --nginx` builds its own Namespace and
+    passes only what it has (at least ``paths``)."""
+    value = getattr(args, name, default)
+    return default if value is None else value
+
+
 def _env(args: argparse.Namespace) -> Env:
     """Known addresses from the flags, plus the aktui config when one exists (its contexts'
     authentik URLs and its outpost mappings), so embedded-outpost-target is decided, not
     guessed. A broken aktui config must not stop a lint: it is reported and skipped."""
-    urls = list(args.authentik_url)
-    outposts = list(args.outpost)
+    urls = list(_opt(args, "authentik_url", []))  # type: ignore[call-overload]
+    outposts = list(_opt(args, "outpost", []))  # type: ignore[call-overload]
     try:
         from aktui.config import load_config
 
@@ -98,17 +105,20 @@ def _read_stdin(stdin: TextIO) -> str:
 
 def load(args: argparse.Namespace, stdin: TextIO | None = None) -> list[Config]:
     stdin = stdin or sys.stdin
-    paths: Sequence[str] = args.paths
+    paths: Sequence[str] = _opt(args, "paths", [])  # type: ignore[assignment]
+    if isinstance(paths, str):
+        paths = [paths]
     if not paths:
         paths = ["-"] if not stdin.isatty() else [DEFAULT_CONFIG]
+    roots: list[str] = _opt(args, "root", [])  # type: ignore[assignment]
+    prefix: str | None = _opt(args, "prefix")  # type: ignore[assignment]
     configs: list[Config] = []
     files = [p for p in paths if p != "-"]
     if "-" in paths:
-        configs += load_text(_read_stdin(stdin), "<stdin>", roots=args.root, prefix=args.prefix)
+        configs += load_text(_read_stdin(stdin), "<stdin>", roots=roots, prefix=prefix)
     if files:
-        configs += load_paths(
-            files, roots=args.root, prefix=args.prefix, follow_any_include=args.follow_includes
-        )
+        follow = bool(_opt(args, "follow_includes", False))
+        configs += load_paths(files, roots=roots, prefix=prefix, follow_any_include=follow)
     return configs
 
 
@@ -118,21 +128,21 @@ def lint_args(args: argparse.Namespace, stdin: TextIO | None = None) -> LintRepo
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list_checks:
+    if _opt(args, "list_checks", False):
         for check_id, text in RULES.items():
             print(f"{check_id:28} {text}")
         return 0
     report = lint_args(args)
-    if args.json:
+    # Unreadable files also get one line each on stderr, whatever the format, so they are not
+    # lost in a long report (the report still lists them and the exit code counts them).
+    for f in report.findings:
+        if f.check_id in ("config-unparseable", "config-refused"):
+            print(f"aktui lint-nginx: {f.where()}: {f.evidence}", file=sys.stderr)
+    if _opt(args, "json", False):
         print(format_json(report))
-    elif args.sarif:
+    elif _opt(args, "sarif", False):
         print(format_sarif(report, __version__))
     else:
-        # Unparseable files first, one line each on stderr, so they are not lost in a long
-        # report (the report still lists them and the exit code counts them).
-        for f in report.findings:
-            if f.check_id in ("config-unparseable", "config-refused"):
-                print(f"aktui lint-nginx: {f.where()}: {f.evidence}", file=sys.stderr)
         print(format_text(report))
     return report.exit_code
 

@@ -123,19 +123,9 @@ def _artifact_uri(path: str) -> str:
 def format_sarif(report: LintReport, version: str = "") -> str:
     used = sorted({f.check_id for f in report.findings} | set(report.rules))
     rules = [
-        {
-            "id": rule,
-            "name": rule,
-            "shortDescription": {"text": report.rules.get(rule, rule)},
-            "helpUri": "https://github.com/goauthentik/authentik/issues/19839"
-            if rule == "embedded-outpost-target"
-            else None,
-        }
+        {"id": rule, "name": rule, "shortDescription": {"text": report.rules.get(rule, rule)}}
         for rule in used
     ]
-    for r in rules:
-        if r["helpUri"] is None:
-            del r["helpUri"]
     results = []
     for f in report.findings:
         location: dict[str, object] = {"artifactLocation": {"uri": _artifact_uri(f.file)}}

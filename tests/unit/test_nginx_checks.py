@@ -16,6 +16,7 @@ import pytest
 
 from aktui.nginx.lint import RULES, lint_paths, lint_text, make_env
 from aktui.nginx.report import LintReport
+from aktui.snippets import SHAPES
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nginx"
 _MARK = re.compile(r"#\s*expect:\s*(.+)$")
@@ -383,21 +384,10 @@ def test_fragment_port_unknown_is_only_info() -> None:
 # --- aktui's own generated snippets must pass its own linter ----------------------------
 
 
-def _snippet_cases() -> list[object]:
-    from aktui.snippets import SHAPES
-
-    marks = {
-        "npm-advanced": pytest.mark.xfail(
-            strict=True,
-            reason="aktui/snippets.py npm-advanced: the ^~ outpost location also answers the "
-            "auth subrequest but does not set proxy_pass_request_body off",
-        )
-    }
-    return [pytest.param(s, marks=marks.get(s, ())) for s in SHAPES]
-
-
-@pytest.mark.parametrize("shape", _snippet_cases())
+@pytest.mark.parametrize("shape", SHAPES)
 def test_generated_snippets_pass_the_linter(shape: str, tmp_path: Path) -> None:
+    # The snippet generator and the linter share the field guide: what one writes the other
+    # must accept (this caught the NPM variant passing the request body to the outpost).
     from aktui.snippets import OutpostTarget, render_example, render_forward_auth, render_outpost
 
     target = OutpostTarget("outpost-single", "100.64.0.5", 9001)

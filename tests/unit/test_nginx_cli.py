@@ -159,3 +159,15 @@ def test_entry_point_in_a_subprocess() -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert "[error-page-401-only]" in proc.stdout
+
+
+def test_run_with_a_minimal_namespace(capsys: pytest.CaptureFixture[str]) -> None:
+    # `aktui doctor --nginx PATH` builds its own Namespace: paths alone must be enough.
+    import argparse
+
+    from aktui.cmd.lint_nginx import lint_args, run
+
+    args = argparse.Namespace(paths=[str(BROKEN / "outpost_location_no_caret.conf")])
+    assert run(args) == 1
+    assert "[outpost-location-no-caret]" in capsys.readouterr().out
+    assert [f.check_id for f in lint_args(args).findings] == ["outpost-location-no-caret"]

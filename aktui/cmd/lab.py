@@ -17,37 +17,57 @@ def configure(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--apps", type=int, default=0, metavar="N", help="applications")
     scale.add_argument("--outposts", type=int, default=0, metavar="N", help="outposts")
     scale.add_argument(
-        "--processes", type=int, default=16, metavar="N",
+        "--processes",
+        type=int,
+        default=16,
+        metavar="N",
         help="at most N outpost processes; the rest get simulated instances",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--latency-ms", type=float, default=0, metavar="MS",
+        "--latency-ms",
+        type=float,
+        default=0,
+        metavar="MS",
         help="delay every API answer (a remote server)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--port", type=int, default=9000, metavar="P",
+        "--port",
+        type=int,
+        default=9000,
+        metavar="P",
         help="API port (default 9000, as authentik; a free one if busy)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--base-port", type=int, default=9001, metavar="P",
+        "--base-port",
+        type=int,
+        default=9001,
+        metavar="P",
         help="first outpost port (outpost-single), then +1 per outpost",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--refresh-interval", type=float, default=300, metavar="S",
+        "--refresh-interval",
+        type=float,
+        default=300,
+        metavar="S",
         help="outposts reload their config every S seconds (authentik: 300)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--duration", type=float, default=0, metavar="S",
+        "--duration",
+        type=float,
+        default=0,
+        metavar="S",
         help="stop after S seconds (default: until Ctrl-C)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--chaos", action="store_true",
+        "--chaos",
+        action="store_true",
         help="edit config, drop websockets and crash outposts now and then",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--workdir", metavar="DIR",
+        "--workdir",
+        metavar="DIR",
         help="keep the token, outpost tokens and logs here (else a temp dir)",
-    )  # fmt: skip
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -119,8 +119,9 @@ class Lab:
             self.simulator = Simulator(state, port=self.port, latency_ms=self.latency_ms)
         except OSError:
             self.simulator = Simulator(state, port=0, latency_ms=self.latency_ms)
-            self.notes.append(f"port {self.port} is busy; the API listens on "
-                              f"{self.simulator.port} instead")  # fmt: skip
+            self.notes.append(
+                f"port {self.port} is busy; the API listens on {self.simulator.port} instead"
+            )
         self.simulator.start()
         if self._workdir_arg:
             self._workdir_arg.mkdir(parents=True, exist_ok=True)
@@ -159,12 +160,19 @@ class Lab:
             token_file = self.workdir / "tokens" / name
             _write_secret(token_file, key)
             self.ports[name] = port
-            specs.append(ProcessSpec(
-                name=name, port=port, api_url=self.simulator.url, token_file=token_file,
-                version=deploy.version, browser_url=deploy.browser_url,
-                refresh_interval=self.refresh_interval, outpost_name=outpost.name,
-                expect_ready=deploy.token_ok,
-            ))  # fmt: skip
+            specs.append(
+                ProcessSpec(
+                    name=name,
+                    port=port,
+                    api_url=self.simulator.url,
+                    token_file=token_file,
+                    version=deploy.version,
+                    browser_url=deploy.browser_url,
+                    refresh_interval=self.refresh_interval,
+                    outpost_name=outpost.name,
+                    expect_ready=deploy.token_ok,
+                )
+            )
         return specs
 
     def _wait_connected(

@@ -33,8 +33,9 @@ AGENTS = (
 )
 
 
-def request(port: int, path: str, host: str, headers: dict[str, str] | None = None
-            ) -> tuple[int, dict[str, str]]:  # fmt: skip
+def request(
+    port: int, path: str, host: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.request("GET", path, headers={"Host": host, **(headers or {})})
@@ -64,8 +65,9 @@ def login(port: int, host: str, remote_hint: str = "") -> str | None:
         conn.close()
     if not callback.netloc:
         return None
-    status, headers = request(port, f"{callback.path}?{callback.query}", callback.netloc,
-                              {"Cookie": cookie})  # fmt: skip
+    status, headers = request(
+        port, f"{callback.path}?{callback.query}", callback.netloc, {"Cookie": cookie}
+    )
     new = headers.get("set-cookie", "").split(";")[0]
     return (new or cookie) if status == 302 else None
 
@@ -130,8 +132,11 @@ class Chaos:
             return
         name, port, host = self.rng.choice(targets)
         path = self.rng.choice(["/", "/index.php", "/wp-admin/", "/api/items?page=2", "/login"])
-        headers = {"X-Original-URL": f"https://{host}{path}", "User-Agent": self.rng.choice(AGENTS),
-                   "X-Forwarded-For": f"203.0.113.{self.rng.randint(2, 250)}"}  # fmt: skip
+        headers = {
+            "X-Original-URL": f"https://{host}{path}",
+            "User-Agent": self.rng.choice(AGENTS),
+            "X-Forwarded-For": f"203.0.113.{self.rng.randint(2, 250)}",
+        }
         cookie = self.cookies.get((name, host))
         if cookie is None and self.rng.random() < 0.3:
             cookie = login(port, host)

@@ -28,11 +28,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, TextIO
 
-from aktui.lab.proxyapp import PREFIX, OutpostInfo, ProxyApp, Reply, Req, Sessions
-from aktui.lab.wire import Logger, go_float, prom_labels
+from aktui.lab.proxyapp import PREFIX, OutpostInfo, ProxyApp, http_handler
+from aktui.lab.wire import Logger, Reply, Req, Sessions, go_float, prom_labels
 
 API_LOGGER = "authentik.outpost.ak-api-controller"
 PROXY_LOGGER = "authentik.outpost.proxyv2"
@@ -66,10 +66,17 @@ class FakeOutpost(OutpostInfo):
     def fetch(self, path: str, method: str = "GET", body: Any = None) -> Any:
         url = self.api + "/api/v3" + path
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Accept": "application/json",
-            "Content-Type": "application/json",
-            "User-Agent": f"goauthentik.io/outpost/{self.version}"})  # fmt: skip
+        req = urllib.request.Request(
+            url,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": f"goauthentik.io/outpost/{self.version}",
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return json.loads(resp.read() or b"null")
@@ -98,12 +105,20 @@ class FakeOutpost(OutpostInfo):
         try:
             outposts = self.fetch_all("/outposts/instances/")
         except FetchError as exc:
-            self.log("Failed to fetch outpost configuration, retrying in 3 seconds", "error",
-                     logger=API_LOGGER, error=str(exc))  # fmt: skip
+            self.log(
+                "Failed to fetch outpost configuration, retrying in 3 seconds",
+                "error",
+                logger=API_LOGGER,
+                error=str(exc),
+            )
             return False
         if not outposts:
-            self.log("No outposts found with given token, ensure the given token corresponds to "
-                     "an authentik Outpost", "panic", logger=API_LOGGER)  # fmt: skip
+            self.log(
+                "No outposts found with given token, ensure the given token corresponds to "
+                "an authentik Outpost",
+                "panic",
+                logger=API_LOGGER,
+            )
             os._exit(2)
         self.outpost = outposts[0]
         return True
@@ -131,25 +146,37 @@ class FakeOutpost(OutpostInfo):
             apps[app.host] = app
             self.log("Loaded application", logger=PROXY_LOGGER, name=app.name, host=app.host)
         if not apps:
-            self.log("No providers assigned to this outpost, check outpost configuration in "
-                     "authentik", "warning", logger=PROXY_LOGGER)  # fmt: skip
+            self.log(
+                "No providers assigned to this outpost, check outpost configuration in authentik",
+                "warning",
+                logger=PROXY_LOGGER,
+            )
         self.apps = apps
         self.last_update = time.time()
         return True
 
     def report(self, message: str, **context: str) -> None:
         """ReportMisconfiguration(): a configuration_error event in authentik."""
-        body = {"action": "configuration_error", "app": "authentik.outpost.proxyv2",
-                "context": {"message": message, **context}}  # fmt: skip
+        body = {
+            "action": "configuration_error",
+            "app": "authentik.outpost.proxyv2",
+            "context": {"message": message, **context},
+        }
         with contextlib.suppress(FetchError):  # the 500 to nginx matters, the event less
             self.fetch("/events/events/", "POST", body)
 
     def hello(self) -> str | None:
         """One HELLO over the lab's stand-in for /ws/outpost/<uuid>/; the error text is what
         the Go websocket client would say."""
-        args = {"version": self.version, "buildHash": "", "uuid": self.uid,
-                "golangVersion": "go1.21.3", "opensslEnabled": False, "opensslVersion": "",
-                "hostname": self.hostname}  # fmt: skip
+        args = {
+            "version": self.version,
+            "buildHash": "",
+            "uuid": self.uid,
+            "golangVersion": "go1.21.3",
+            "opensslEnabled": False,
+            "opensslVersion": "",
+            "hostname": self.hostname,
+        }
         url = f"{self.api}/_lab/ws/outpost/{self.outpost.get('pk', '')}/"
         data = json.dumps({"instruction": 1, "args": args}).encode()
         req = urllib.request.Request(url, data, {"Authorization": f"Bearer {self.token}"})
@@ -172,14 +199,22 @@ class FakeOutpost(OutpostInfo):
             error = self.hello()
             if error is None:
                 if not self.connected:
-                    self.log("Successfully connected websocket", logger="authentik.outpost.events",
-                             outpost=self.outpost.get("pk", ""))  # fmt: skip
+                    self.log(
+                        "Successfully connected websocket",
+                        logger="authentik.outpost.events",
+                        outpost=self.outpost.get("pk", ""),
+                    )
                 self.connected, attempt = True, 0
                 self.stop.wait(self.args.hello_interval)
                 continue
             if self.connected:
-                self.log("event read error", "warning", logger=API_LOGGER, loop="event-handler",
-                         error=error)  # fmt: skip
+                self.log(
+                    "event read error",
+                    "warning",
+                    logger=API_LOGGER,
+                    loop="event-handler",
+                    error=error,
+                )
             else:
                 self.log("failed to connect websocket", "warning", logger=API_LOGGER, error=error)
             self.connected = False
@@ -260,61 +295,16 @@ class FakeOutpost(OutpostInfo):
             app = next(iter(self.apps.values()))  # a single app takes every host
         if app is None:
             self.log("no app for hostname", "warning", logger=PROXY_LOGGER, host=req.host)
-            body = json.dumps({"Message": "no app for hostname", "Host": req.host, "Detail":
-                               f"Check the outpost settings and make sure '{req.host}' is "
-                               "included."}, indent="\t")  # fmt: skip
+            body = json.dumps(
+                {
+                    "Message": "no app for hostname",
+                    "Host": req.host,
+                    "Detail": f"Check the outpost settings and make sure '{req.host}' is included.",
+                },
+                indent="\t",
+            )
             return Reply(400, body.encode(), [("Content-Type", "application/json")]), None
         return app.handle(req), app
-
-
-def _handler(outpost: FakeOutpost) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = ""
-        sys_version = ""
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the outpost's own request log lines are written below
-
-        def version_string(self) -> str:
-            return ""  # Go's net/http sends no Server header
-
-        def send_header(self, keyword: str, value: str) -> None:
-            if keyword != "Server":
-                super().send_header(keyword, value)
-
-        def do_GET(self) -> None:
-            self._serve()
-
-        do_HEAD = do_POST = do_GET
-
-        def _serve(self) -> None:
-            begin = time.perf_counter()
-            path, _, query = self.path.partition("?")
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            host = headers.get("x-forwarded-host") or headers.get("host", "")
-            remote = f"{self.client_address[0]}:{self.client_address[1]}"
-            req = Req(self.command, path, query, headers, remote, host.lower())
-            if int(headers.get("content-length") or 0):
-                self.rfile.read(int(headers["content-length"]))
-            reply, app = outpost.serve(req)
-            self.send_response(reply.status)
-            if not any(k == "Content-Length" for k, _ in reply.headers):
-                self.send_header("Content-Length", str(len(reply.body)))
-            for key, value in reply.headers:
-                self.send_header(key, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(reply.body)
-            if app is not None:  # utils/web/middleware.go request log, per application
-                claims = app.claims(req)
-                extra = {"user": claims.get("preferred_username", "")} if claims else {}
-                app.log(req.uri, host=host, method=self.command, remote=remote,
-                        runtime=f"{(time.perf_counter() - begin) * 1000:.3f}",
-                        scheme="http", size=len(reply.body), status=reply.status,
-                        user_agent=headers.get("user-agent", ""), **extra)  # fmt: skip
-
-    return Handler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,8 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh-interval", type=float, default=300.0)
     parser.add_argument("--hello-interval", type=float, default=10.0)
     parser.add_argument("--seed", help="deterministic uid/hostname (tests)")
-    parser.add_argument("--exit-on-stdin-eof", action="store_true",
-                        help="stop when stdin closes (the lab runtime's pipe)")  # fmt: skip
+    parser.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="stop when stdin closes (the lab runtime's pipe)",
+    )
     args = parser.parse_args(argv)
 
     extra = open(args.log_file, "a", encoding="utf-8") if args.log_file else None  # noqa: SIM115
@@ -344,14 +337,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if not sys.stdin.isatty():
         threading.Thread(target=outpost.stdin_loop, args=(sys.stdin,), daemon=True).start()
-    log("Starting authentik outpost", logger="authentik.outpost", version=args.version,
-        hash="tagged")  # fmt: skip
+    log(
+        "Starting authentik outpost",
+        logger="authentik.outpost",
+        version=args.version,
+        hash="tagged",
+    )
     while not outpost.first_fetch():
         if outpost.stop.wait(3):
             return 0
     log("Outpost mode", logger=API_LOGGER, embedded=False)
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(outpost))
+        server = ThreadingHTTPServer(("127.0.0.1", args.port), http_handler(outpost))
     except OSError as exc:
         log("Failed to listen", "error", logger=PROXY_LOGGER, error=str(exc))
         return 1

@@ -85,7 +85,9 @@ class Group:
 class Policy:
     pk: str
     name: str
-    expression: str
+    expression: str = ""  # kind "expression"
+    action: str | None = None  # kind "event_matcher"
+    kind: str = "expression"
 
 
 @dataclass

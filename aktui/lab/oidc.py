@@ -100,16 +100,23 @@ def _token(sim: Simulator, form: dict[str, str], auth: str) -> Answer:
             return _json(400, {"error": "invalid_client"})
     provider = _provider_by_client(sim, client_id)
     if provider is None or not secrets.compare_digest(provider.client_secret, secret):
-        return _json(400, {"error": "invalid_client",
-                           "error_description": "Client authentication failed"})  # fmt: skip
+        return _json(
+            400, {"error": "invalid_client", "error_description": "Client authentication failed"}
+        )
     if form.get("grant_type") != "authorization_code":
         return _json(400, {"error": "unsupported_grant_type"})
     found = sim.codes.redeem(form.get("code", ""))
     if found is None or found[0] != provider.pk:
-        return _json(400, {"error": "invalid_grant", "error_description": "The provided "
-                           "authorization grant or refresh token is invalid, expired, revoked, "
-                           "does not match the redirection URI used in the authorization "
-                           "request, or was issued to another client"})  # fmt: skip
+        return _json(
+            400,
+            {
+                "error": "invalid_grant",
+                "error_description": "The provided "
+                "authorization grant or refresh token is invalid, expired, revoked, "
+                "does not match the redirection URI used in the authorization "
+                "request, or was issued to another client",
+            },
+        )
     st = sim.state
     with st.lock:
         user = st.users[found[1]]
@@ -136,9 +143,16 @@ def _token(sim: Simulator, form: dict[str, str], auth: str) -> Answer:
         "ak_proxy": {"user_attributes": {}, "is_superuser": user.is_superuser},
     }
     token = jwt_encode(claims, provider.client_secret)
-    return _json(200, {"access_token": token, "token_type": "Bearer", "scope":
-                       "openid email profile ak_proxy", "expires_in": lifetime,
-                       "id_token": token})  # fmt: skip
+    return _json(
+        200,
+        {
+            "access_token": token,
+            "token_type": "Bearer",
+            "scope": "openid email profile ak_proxy",
+            "expires_in": lifetime,
+            "id_token": token,
+        },
+    )
 
 
 def oidc_configuration(base: str, slug: str) -> dict:

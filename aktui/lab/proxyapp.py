@@ -10,80 +10,29 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from aktui.lab.wire import JWTError, Logger, cookie_name, jwt_decode, jwt_encode, jwt_peek
+from aktui.lab.wire import (
+    JWTError,
+    Logger,
+    Reply,
+    Req,
+    Sessions,
+    cookie_name,
+    jwt_decode,
+    jwt_encode,
+    jwt_peek,
+)
 
 APP_LOGGER = "authentik.outpost.proxyv2.application"
 PREFIX = "/outpost.goauthentik.io"
-
-
-@dataclass
-class Req:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]  # lower-case names
-    remote: str
-    host: str
-
-    @property
-    def uri(self) -> str:
-        return self.path + ("?" + self.query if self.query else "")
-
-    def arg(self, name: str) -> str:
-        return urllib.parse.parse_qs(self.query).get(name, [""])[-1]
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-    @classmethod
-    def text(cls, status: int, text: str) -> Reply:
-        # Go's http.Error(): text/plain, nosniff, message plus newline
-        return cls(status, (text + "\n").encode(), [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("X-Content-Type-Options", "nosniff")])  # fmt: skip
-
-    @classmethod
-    def redirect(cls, location: str) -> Reply:
-        body = f'<a href="{location}">Found</a>.\n\n'.encode()
-        return cls(302, body, [("Content-Type", "text/html; charset=utf-8"),
-                               ("Location", location)])  # fmt: skip
-
-
-class Sessions:
-    """sid -> values; what gorilla's FilesystemStore keeps in /dev/shm."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, sid: str | None) -> dict[str, Any] | None:
-        with self._lock:
-            found = self._data.get(sid or "")
-            if found and found.get("expires", 0) < time.time():
-                del self._data[sid or ""]
-                return None
-            return found
-
-    def new(self, lifetime: float) -> tuple[str, dict[str, Any]]:
-        sid = secrets.token_urlsafe(48)
-        values: dict[str, Any] = {"expires": time.time() + lifetime}
-        with self._lock:
-            self._data[sid] = values
-        return sid, values
 
 
 class ProxyApp:
@@ -102,6 +51,10 @@ class ProxyApp:
         self.outpost = outpost
         self.oidc: dict[str, Any] = cfg["oidc_configuration"]
         self._log = log
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.external_host}{PREFIX}/callback?X-authentik-auth-callback=true"
 
     def log(self, event: str, level: str = "info", **fields: Any) -> None:
         self._log(event, level, logger=APP_LOGGER, name=self.name, **fields)
@@ -156,11 +109,20 @@ class ProxyApp:
         elif original_url:
             fwd = urllib.parse.urlsplit(original_url)
         else:
-            message = (f"Outpost {self.outpost.name} (Provider {self.name}) failed to detect a "
-                       "forward URL from nginx")  # fmt: skip
+            message = (
+                f"Outpost {self.outpost.name} (Provider {self.name}) failed to detect a "
+                "forward URL from nginx"
+            )
             headers = {k.title(): [v] for k, v in req.headers.items() if k != "authorization"}
-            self.log("Reporting configuration error", "error", message=message, provider=self.name,
-                     outpost=self.outpost.name, url=req.uri, headers=headers)  # fmt: skip
+            self.log(
+                "Reporting configuration error",
+                "error",
+                message=message,
+                provider=self.name,
+                outpost=self.outpost.name,
+                url=req.uri,
+                headers=headers,
+            )
             self.outpost.report(message, provider=self.name, url=req.uri)
             return Reply.text(500, "configuration error")
         claims = self.claims(req)
@@ -209,8 +171,7 @@ class ProxyApp:
         if self.mode == "forward_domain":
             if self.cookie_domain and host.endswith(self.cookie_domain):
                 return rd
-            self.log("redirect URI Hostname was not included in cookie domain", "warning",
-                     url=rd)  # fmt: skip
+            self.log("redirect URI Hostname was not included in cookie domain", "warning", url=rd)
         elif parts.netloc.lower() == self.host:
             return rd
         else:
@@ -225,15 +186,24 @@ class ProxyApp:
         if session is None:
             sid, session = self.outpost.sessions.new(self.lifetime + 1)
             headers.append(self._set_cookie(sid or "", self.lifetime + 1))
-        state = jwt_encode({"iss": f"goauthentik.io/outpost/{self.cfg['client_id']}",
-                            "sid": sid, "state": secrets.token_urlsafe(24),
-                            "redirect": redirect}, self.cfg["cookie_secret"])  # fmt: skip
-        query = urllib.parse.urlencode({
-            "client_id": self.cfg["client_id"],
-            "redirect_uri": f"{self.external_host}{PREFIX}/callback?X-authentik-auth-callback=true",
-            "response_type": "code",
-            "scope": " ".join(self.cfg.get("scopes_to_request") or ["openid"]),
-            "state": state})  # fmt: skip
+        state = jwt_encode(
+            {
+                "iss": f"goauthentik.io/outpost/{self.cfg['client_id']}",
+                "sid": sid,
+                "state": secrets.token_urlsafe(24),
+                "redirect": redirect,
+            },
+            self.cfg["cookie_secret"],
+        )
+        query = urllib.parse.urlencode(
+            {
+                "client_id": self.cfg["client_id"],
+                "redirect_uri": self.callback_url,
+                "response_type": "code",
+                "scope": " ".join(self.cfg.get("scopes_to_request") or ["openid"]),
+                "state": state,
+            }
+        )
         reply = Reply.redirect(
             self.outpost.browser(self.oidc["authorization_endpoint"]) + "?" + query
         )
@@ -257,8 +227,11 @@ class ProxyApp:
             return None
         sid = self._sid(req) if self.outpost.sessions.get(self._sid(req)) else None
         if claims.get("sid") != sid:
-            self.log("mismatched session ID", "warning", **{"is": claims.get("sid", ""),
-                                                            "should": sid or ""})  # fmt: skip
+            self.log(
+                "mismatched session ID",
+                "warning",
+                **{"is": claims.get("sid", ""), "should": sid or ""},
+            )
             return None
         return claims
 
@@ -315,21 +288,29 @@ class OutpostInfo:
 
     def report(self, message: str, **context: str) -> None: ...
 
+    def serve(self, req: Req) -> tuple[Reply, ProxyApp | None]:
+        raise NotImplementedError
+
     def redeem(self, app: ProxyApp, code: str) -> dict[str, Any]:
         """Exchange the code at the token endpoint (server side: the API URL) and verify it."""
-        form = urllib.parse.urlencode({
-            "grant_type": "authorization_code", "code": code,
-            "redirect_uri": f"{app.external_host}{PREFIX}/callback?X-authentik-auth-callback=true",
-            "client_id": app.cfg["client_id"], "client_secret": app.cfg["client_secret"],
-        }).encode()  # fmt: skip
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": app.callback_url,
+                "client_id": app.cfg["client_id"],
+                "client_secret": app.cfg["client_secret"],
+            }
+        ).encode()
         url = app.oidc["token_endpoint"]
         try:
             with urllib.request.urlopen(urllib.request.Request(url, data=form), timeout=5) as r:
                 answer = json.loads(r.read())
         except urllib.error.HTTPError as exc:
             detail = json.loads(exc.read() or b"{}").get("error", "")
-            raise ValueError(f"oauth2: cannot fetch token: {exc.code} {exc.reason}\n"
-                             f"Response: {detail}") from None  # fmt: skip
+            raise ValueError(
+                f"oauth2: cannot fetch token: {exc.code} {exc.reason}\nResponse: {detail}"
+            ) from None
         except (OSError, ValueError) as exc:
             raise ValueError(f'Post "{url}": {exc}') from None
         raw = str(answer.get("id_token", ""))
@@ -344,3 +325,64 @@ class OutpostInfo:
         except JWTError as exc:
             raise ValueError(f"failed to verify signature: {exc}") from None
         return {**claims, "raw": str(answer.get("access_token", raw))}
+
+
+def http_handler(outpost: OutpostInfo) -> type[BaseHTTPRequestHandler]:
+    """The outpost's net/http server: ``outpost.serve(req)`` answers; app requests are logged."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # two writes per answer: no 40 ms Nagle stalls
+        server_version = ""
+        sys_version = ""
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the outpost's own request log lines are written below
+
+        def version_string(self) -> str:
+            return ""  # Go's net/http sends no Server header
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if keyword != "Server":
+                super().send_header(keyword, value)
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        do_HEAD = do_POST = do_GET
+
+        def _serve(self) -> None:
+            begin = time.perf_counter()
+            path, _, query = self.path.partition("?")
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            host = headers.get("x-forwarded-host") or headers.get("host", "")
+            remote = f"{self.client_address[0]}:{self.client_address[1]}"
+            req = Req(self.command, path, query, headers, remote, host.lower())
+            if int(headers.get("content-length") or 0):
+                self.rfile.read(int(headers["content-length"]))
+            reply, app = outpost.serve(req)
+            self.send_response(reply.status)
+            if not any(k == "Content-Length" for k, _ in reply.headers):
+                self.send_header("Content-Length", str(len(reply.body)))
+            for key, value in reply.headers:
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+            if app is not None:  # utils/web/middleware.go request log, per application
+                claims = app.claims(req)
+                extra = {"user": claims.get("preferred_username", "")} if claims else {}
+                app.log(
+                    req.uri,
+                    host=host,
+                    method=self.command,
+                    remote=remote,
+                    runtime=f"{(time.perf_counter() - begin) * 1000:.3f}",
+                    scheme="http",
+                    size=len(reply.body),
+                    status=reply.status,
+                    user_agent=headers.get("user-agent", ""),
+                    **extra,
+                )
+
+    return Handler

@@ -230,17 +230,36 @@ def binding(state: LabState, b: Binding) -> dict:
     u = state.users.get(b.user) if b.user is not None else None
     policy_obj = None
     if policy:
+        matcher = policy.kind == "event_matcher"
+        kind = (
+            (
+                "event-matcher",
+                "Event Matcher Policy",
+                "Event Matcher Policies",
+                "event_matcher.eventmatcherpolicy",
+            )
+            if matcher
+            else (
+                "expression",
+                "Expression Policy",
+                "Expression Policies",
+                "expression.expressionpolicy",
+            )
+        )
         policy_obj = {
             "pk": policy.pk,
             "name": policy.name,
             "execution_logging": False,
-            "component": "ak-policy-expression-form",
-            "verbose_name": "Expression Policy",
-            "verbose_name_plural": "Expression Policies",
-            "meta_model_name": "authentik_policies_expression.expressionpolicy",
+            "component": f"ak-policy-{kind[0]}-form",
+            "verbose_name": kind[1],
+            "verbose_name_plural": kind[2],
+            "meta_model_name": f"authentik_policies_{kind[3]}",
             "bound_to": sum(1 for x in state.bindings if x.policy == policy.pk),
-            "expression": policy.expression,
         }
+        if matcher:
+            policy_obj.update(action=policy.action, client_ip=None, app=None, model=None)
+        else:
+            policy_obj["expression"] = policy.expression
     return {
         "pk": b.pk,
         "policy": b.policy,

@@ -49,8 +49,14 @@ def _strings(body: Any, names: tuple[str, ...]) -> dict[str, Any]:
     """DRF field validation for the writable fields the lab supports (others are ignored,
     as DRF ignores unknown and read-only keys)."""
     if not isinstance(body, dict):
-        raise HTTPAnswer(400, {"non_field_errors": ["Invalid data. Expected a dictionary, but got "
-                                                    f"{type(body).__name__}."]})  # fmt: skip
+        raise HTTPAnswer(
+            400,
+            {
+                "non_field_errors": [
+                    f"Invalid data. Expected a dictionary, but got {type(body).__name__}."
+                ]
+            },
+        )
     errors: dict[str, list[str]] = {}
     out: dict[str, Any] = {}
     for key in names:
@@ -155,8 +161,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
     def outpost_proxy(_m, q: dict[str, str], _b, caller: Caller, _r):
         # ProxyOutpostConfigViewSet: providers that have an application; an outpost token sees
         # the providers of its outpost only. Secrets included, as the outposts need them.
-        items = sorted((p for p in st.providers.values() if st.application_for(p.pk)),
-                       key=lambda p: p.name)  # fmt: skip
+        items = sorted(
+            (p for p in st.providers.values() if st.application_for(p.pk)), key=lambda p: p.name
+        )
         if not caller.superuser:
             mine = set(caller.outpost.providers) if caller.outpost else set()
             items = [p for p in items if p.pk in mine]
@@ -188,20 +195,34 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         if m == "DELETE":
             st.remove_provider(provider.pk)
             return 204, None
-        changes = _strings(body, ("name", "external_host", "internal_host", "cookie_domain",
-                                  "skip_path_regex", "mode", "access_token_validity",
-                                  "refresh_token_validity", "basic_auth_password_attribute",
-                                  "basic_auth_user_attribute"))  # fmt: skip
-        changes |= _bools(body, ("internal_host_ssl_validation", "basic_auth_enabled",
-                                 "intercept_header_auth"))  # fmt: skip
+        changes = _strings(
+            body,
+            (
+                "name",
+                "external_host",
+                "internal_host",
+                "cookie_domain",
+                "skip_path_regex",
+                "mode",
+                "access_token_validity",
+                "refresh_token_validity",
+                "basic_auth_password_attribute",
+                "basic_auth_user_attribute",
+            ),
+        )
+        changes |= _bools(
+            body, ("internal_host_ssl_validation", "basic_auth_enabled", "intercept_header_auth")
+        )
         if "external_host" in changes:
             _url(changes["external_host"], "external_host")
         mode = changes.get("mode", provider.mode)
         if mode not in ("proxy", "forward_single", "forward_domain"):
             raise HTTPAnswer(400, {"mode": [f'"{mode}" is not a valid choice.']})
         if mode == "proxy" and not changes.get("internal_host", provider.internal_host):
-            raise HTTPAnswer(400, {"internal_host": [
-                "Internal host cannot be empty when forward auth is disabled."]})  # fmt: skip
+            raise HTTPAnswer(
+                400,
+                {"internal_host": ["Internal host cannot be empty when forward auth is disabled."]},
+            )
         return 200, render.provider(st, st.update_provider(provider.pk, req, **changes))
 
     def applications_list(_m, q: dict[str, str], _b, caller: Caller, _r):
@@ -239,8 +260,18 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         if m == "DELETE":
             st.remove_application(slug)
             return 204, None
-        changes = _strings(body, ("name", "slug", "meta_launch_url", "meta_description",
-                                  "meta_publisher", "policy_engine_mode", "group"))  # fmt: skip
+        changes = _strings(
+            body,
+            (
+                "name",
+                "slug",
+                "meta_launch_url",
+                "meta_description",
+                "meta_publisher",
+                "policy_engine_mode",
+                "group",
+            ),
+        )
         changes |= _bools(body, ("open_in_new_tab",))
         if "provider" in body:
             provider = body["provider"]
@@ -251,8 +282,14 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
                 raise HTTPAnswer(400, {"provider": [_TAKEN]})
             changes["provider"] = provider
         if changes.get("policy_engine_mode", "any") not in ("any", "all"):
-            raise HTTPAnswer(400, {"policy_engine_mode": [
-                f'"{changes["policy_engine_mode"]}" is not a valid choice.']})  # fmt: skip
+            raise HTTPAnswer(
+                400,
+                {
+                    "policy_engine_mode": [
+                        f'"{changes["policy_engine_mode"]}" is not a valid choice.'
+                    ]
+                },
+            )
         return 200, render.application(st, st.update_application(slug, req, **changes))
 
     def groups_list(_m, q: dict[str, str], _b, caller: Caller, _r):
@@ -286,8 +323,13 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
                 raise HTTPAnswer(400, {"action": ["This field is required."]})
             if caller.user is None:
                 raise HTTPAnswer(403, FORBIDDEN)
-            event = st.add_event(body["action"], str(body.get("app", "")),
-                                 body.get("context") or {}, caller.user, req)  # fmt: skip
+            event = st.add_event(
+                body["action"],
+                str(body.get("app", "")),
+                body.get("context") or {},
+                caller.user,
+                req,
+            )
             return 201, render.event(st, event)
         items = list(st.events) if caller.superuser else []
         if "action" in q:  # icontains

@@ -86,8 +86,9 @@ class LabRuntime:
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         self._procs = {s.name: _Proc(s, workdir / "logs" / f"{s.name}.log") for s in specs}
         self._stop = threading.Event()
-        self._supervisor = threading.Thread(target=self._supervise, daemon=True,
-                                            name="aktui-lab-supervisor")  # fmt: skip
+        self._supervisor = threading.Thread(
+            target=self._supervise, daemon=True, name="aktui-lab-supervisor"
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -106,8 +107,10 @@ class LabRuntime:
             self._supervisor.start()
         if waiting:
             names = ", ".join(p.spec.name for p in waiting)
-            raise AktuiError(f"lab outposts did not start within {timeout:.0f} s: {names}",
-                             hint=f"see their logs in {self.workdir / 'logs'}")  # fmt: skip
+            raise AktuiError(
+                f"lab outposts did not start within {timeout:.0f} s: {names}",
+                hint=f"see their logs in {self.workdir / 'logs'}",
+            )
 
     def stop_all(self) -> None:
         self._stop.set()
@@ -117,18 +120,37 @@ class LabRuntime:
 
     def _spawn(self, proc: _Proc) -> None:
         spec = proc.spec
-        cmd = [sys.executable, "-m", "aktui.lab.fake_outpost", "--name", spec.name,
-               "--port", str(spec.port), "--api", spec.api_url,
-               "--token-file", str(spec.token_file), "--version", spec.version,
-               "--refresh-interval", str(spec.refresh_interval),
-               "--browser-url", spec.browser_url, "--exit-on-stdin-eof",
-               *spec.extra_args]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "aktui.lab.fake_outpost",
+            "--name",
+            spec.name,
+            "--port",
+            str(spec.port),
+            "--api",
+            spec.api_url,
+            "--token-file",
+            str(spec.token_file),
+            "--version",
+            spec.version,
+            "--refresh-interval",
+            str(spec.refresh_interval),
+            "--browser-url",
+            spec.browser_url,
+            "--exit-on-stdin-eof",
+            *spec.extra_args,
+        ]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         popen = subprocess.Popen(  # our own module, fixed arguments
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=env, start_new_session=True,  # Ctrl-C in the terminal reaches aktui only
-        )  # fmt: skip
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C in the terminal reaches aktui only
+        )
         proc.popen = popen
         proc.started_at = datetime.now(UTC)
         proc.state = "running"
@@ -201,8 +223,10 @@ class LabRuntime:
     def _get(self, name: str) -> _Proc:
         proc = self._procs.get(name)
         if proc is None:
-            raise ActionRefused(f"no lab outpost container named {name!r}",
-                                hint="known: " + ", ".join(sorted(self._procs)))  # fmt: skip
+            raise ActionRefused(
+                f"no lab outpost container named {name!r}",
+                hint="known: " + ", ".join(sorted(self._procs)),
+            )
         return proc
 
     def containers(self) -> list[ContainerInfo]:
@@ -218,13 +242,22 @@ class LabRuntime:
                 health = "healthy" if proc.ready else ("starting" if fresh else "unhealthy")
             else:
                 health = None
-            out.append(ContainerInfo(
-                host="lab", id=f"lab-{spec.name}", name=spec.name,
-                outpost_name=spec.outpost_name or spec.name, state=state,
-                started_at=proc.started_at, restart_count=proc.restart_count,
-                ports=(spec.port,), image=f"ghcr.io/goauthentik/proxy:{spec.version}",
-                host_browser_set=bool(spec.browser_url), health=health, matched_by="lab",
-            ))  # fmt: skip
+            out.append(
+                ContainerInfo(
+                    host="lab",
+                    id=f"lab-{spec.name}",
+                    name=spec.name,
+                    outpost_name=spec.outpost_name or spec.name,
+                    state=state,
+                    started_at=proc.started_at,
+                    restart_count=proc.restart_count,
+                    ports=(spec.port,),
+                    image=f"ghcr.io/goauthentik/proxy:{spec.version}",
+                    host_browser_set=bool(spec.browser_url),
+                    health=health,
+                    matched_by="lab",
+                )
+            )
         return out
 
     def restart(self, name: str, timeout: float = 30.0) -> None:
@@ -245,9 +278,11 @@ class LabRuntime:
             if proc.popen is not None and proc.popen.poll() is not None and not self.auto_restart:
                 break
             time.sleep(0.05)
-        raise AktuiError(f"{name} did not answer /outpost.goauthentik.io/ping within "
-                         f"{timeout:.0f} s after the restart",
-                         hint=f"its log ({proc.log_path}) says why")  # fmt: skip
+        raise AktuiError(
+            f"{name} did not answer /outpost.goauthentik.io/ping within "
+            f"{timeout:.0f} s after the restart",
+            hint=f"its log ({proc.log_path}) says why",
+        )
 
     def reload(self, name: str) -> None:
         proc = self._get(name)

@@ -23,6 +23,7 @@ application-unrestricted        status-example-net has no binding (every other a
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any
 
 from aktui.lab.objects import (
@@ -73,51 +74,168 @@ def outpost_config(authentik_host: str = PUBLIC_AUTHENTIK, browser: str = "") ->
 # name, mode, external host (Authentication URL for domain level), cookie domain,
 # application slug (None: no application), launch URL, bound group (None: unrestricted)
 _PROVIDERS: tuple[tuple[str, str, str, str, str | None, str, str | None], ...] = (
-    ("app.example.com", "forward_single", "https://app.example.com", "", "app-example-com",
-     "https://app.example.com", "staff"),
-    ("blog.example.org", "forward_single", "https://blog.example.org", "", "blog-example-org",
-     "https://blog.example.org", "staff"),
-    ("example.dev", "forward_domain", "https://auth.example.dev", "example.dev",
-     "alpha-example-dev", "https://alpha.example.dev", "client-alpha"),
-    ("beta.example.dev", "forward_domain", "https://beta.example.dev", "example.dev",
-     "beta-example-dev", "https://beta.example.dev", "client-beta"),
-    ("example.net", "forward_domain", "https://auth.example.com", "example.net",
-     "www-example-net", "https://www.example.net", "staff"),
-    ("docs.example.net", "forward_domain", "https://docs.example.net", "example.net",
-     "docs-example-net", "https://docs.example.net", "staff"),
-    ("status.example.net", "forward_domain", "https://status.example.net", "example.net",
-     "status-example-net", "https://status.example.net", None),
-    ("shop.example.io", "forward_domain", "https://shop.example.io", "example.io",
-     "shop-example-io", "https://shop.example.io", "staff"),
-    ("wiki.example.org", "forward_single", "https://wiki.example.org/", "", "wiki-example-org",
-     "https://wiki.example.org", "staff"),
-    ("grafana.example.com", "forward_single", "https://grafana.example.com", "",
-     "grafana-example-com", "https://grafana.example.com", "staff"),
-    ("legacy.example.org", "forward_single", "https://legacy.example.org", "",
-     "legacy-example-org", "https://legacy.example.org", "staff"),
-    ("gamma.example.dev", "forward_domain", "https://gamma.example.dev", "example.dev",
-     "gamma-example-dev", "https://gamma.example.dev", "client-alpha"),
+    (
+        "app.example.com",
+        "forward_single",
+        "https://app.example.com",
+        "",
+        "app-example-com",
+        "https://app.example.com",
+        "staff",
+    ),
+    (
+        "blog.example.org",
+        "forward_single",
+        "https://blog.example.org",
+        "",
+        "blog-example-org",
+        "https://blog.example.org",
+        "staff",
+    ),
+    (
+        "example.dev",
+        "forward_domain",
+        "https://auth.example.dev",
+        "example.dev",
+        "alpha-example-dev",
+        "https://alpha.example.dev",
+        "client-alpha",
+    ),
+    (
+        "beta.example.dev",
+        "forward_domain",
+        "https://beta.example.dev",
+        "example.dev",
+        "beta-example-dev",
+        "https://beta.example.dev",
+        "client-beta",
+    ),
+    (
+        "example.net",
+        "forward_domain",
+        "https://auth.example.com",
+        "example.net",
+        "www-example-net",
+        "https://www.example.net",
+        "staff",
+    ),
+    (
+        "docs.example.net",
+        "forward_domain",
+        "https://docs.example.net",
+        "example.net",
+        "docs-example-net",
+        "https://docs.example.net",
+        "staff",
+    ),
+    (
+        "status.example.net",
+        "forward_domain",
+        "https://status.example.net",
+        "example.net",
+        "status-example-net",
+        "https://status.example.net",
+        None,
+    ),
+    (
+        "shop.example.io",
+        "forward_domain",
+        "https://shop.example.io",
+        "example.io",
+        "shop-example-io",
+        "https://shop.example.io",
+        "staff",
+    ),
+    (
+        "wiki.example.org",
+        "forward_single",
+        "https://wiki.example.org/",
+        "",
+        "wiki-example-org",
+        "https://wiki.example.org",
+        "staff",
+    ),
+    (
+        "grafana.example.com",
+        "forward_single",
+        "https://grafana.example.com",
+        "",
+        "grafana-example-com",
+        "https://grafana.example.com",
+        "staff",
+    ),
+    (
+        "legacy.example.org",
+        "forward_single",
+        "https://legacy.example.org",
+        "",
+        "legacy-example-org",
+        "https://legacy.example.org",
+        "staff",
+    ),
+    (
+        "gamma.example.dev",
+        "forward_domain",
+        "https://gamma.example.dev",
+        "example.dev",
+        "gamma-example-dev",
+        "https://gamma.example.dev",
+        "client-alpha",
+    ),
     ("old.example.org", "forward_single", "https://old.example.org", "", None, "", None),
-    ("new.example.com", "forward_single", "https://new.example.com", "", "new-example-com",
-     "https://new.example.com", "staff"),
-    ("staging.example.org", "forward_single", "https://staging.example.org", "",
-     "staging-example-org", "https://staging.example.org", "staff"),
-)  # fmt: skip
+    (
+        "new.example.com",
+        "forward_single",
+        "https://new.example.com",
+        "",
+        "new-example-com",
+        "https://new.example.com",
+        "staff",
+    ),
+    (
+        "staging.example.org",
+        "forward_single",
+        "https://staging.example.org",
+        "",
+        "staging-example-org",
+        "https://staging.example.org",
+        "staff",
+    ),
+)
 
 # outpost name -> (providers, config, deployment); ports follow this order from base_port
 _OUTPOSTS: tuple[tuple[str, tuple[str, ...], dict[str, Any], Deployment], ...] = (
-    ("outpost-single", ("app.example.com", "blog.example.org", "wiki.example.org",
-     "old.example.org"), outpost_config(), Deployment("outpost-single")),
-    ("outpost-example-dev", ("example.dev", "beta.example.dev"), outpost_config(),
-     Deployment("outpost-example-dev")),
-    ("outpost-example-net", ("example.net", "docs.example.net", "status.example.net",
-     "shop.example.io"), outpost_config(), Deployment("outpost-example-net")),
-    ("outpost-legacy", ("legacy.example.org", "gamma.example.dev"),
-     outpost_config("http://server:9000/"),
-     Deployment("outpost-legacy", version="2023.8.3", browser_url="http://server:9000")),
-    ("outpost-staging", ("staging.example.org",), outpost_config(),
-     Deployment("outpost-staging", token_ok=False)),
-)  # fmt: skip
+    (
+        "outpost-single",
+        ("app.example.com", "blog.example.org", "wiki.example.org", "old.example.org"),
+        outpost_config(),
+        Deployment("outpost-single"),
+    ),
+    (
+        "outpost-example-dev",
+        ("example.dev", "beta.example.dev"),
+        outpost_config(),
+        Deployment("outpost-example-dev"),
+    ),
+    (
+        "outpost-example-net",
+        ("example.net", "docs.example.net", "status.example.net", "shop.example.io"),
+        outpost_config(),
+        Deployment("outpost-example-net"),
+    ),
+    (
+        "outpost-legacy",
+        ("legacy.example.org", "gamma.example.dev"),
+        outpost_config("http://server:9000/"),
+        Deployment("outpost-legacy", version="2023.8.3", browser_url="http://server:9000"),
+    ),
+    (
+        "outpost-staging",
+        ("staging.example.org",),
+        outpost_config(),
+        Deployment("outpost-staging", token_ok=False),
+    ),
+)
 
 _USERS = (  # username, display name, groups
     ("alice", "Alice Admin-Ops", ("staff",)),
@@ -128,10 +246,14 @@ _USERS = (  # username, display name, groups
 
 # authentik's own bindings (default flows); targets are flows, not applications
 _SYSTEM_POLICIES = (
-    ("default-source-enrollment-if-username",
-     "return 'username' not in context.get('prompt_data', {})"),
-    ("default-authentication-flow-password-stage", "return True"),
-)  # fmt: skip
+    Policy("", "default-match-update", action="update_available", kind="event_matcher"),
+    Policy(
+        "",
+        "default-source-enrollment-if-username",
+        "return 'username' not in context.get('prompt_data', {})",
+    ),
+    Policy("", "default-authentication-flow-password-stage", "return True"),
+)
 
 
 def build_default(state: LabState) -> LabState:
@@ -152,16 +274,19 @@ def build_default(state: LabState) -> LabState:
             if group:
                 gpk = next(g.pk for g in state.groups.values() if g.name == group)
                 state.bindings.append(Binding(seeded_uuid(seed, "binding", slug), app.pk, 0, gpk))
-        for i, (name, expression) in enumerate(_SYSTEM_POLICIES):
-            pk = seeded_uuid(seed, "policy", name)
-            state.policies[pk] = Policy(pk, name, expression)
+        for i, template in enumerate(_SYSTEM_POLICIES):
+            pk = seeded_uuid(seed, "policy", template.name)
+            state.policies[pk] = replace(template, pk=pk)
             target = seeded_uuid(seed, "flow-binding-target", i)
-            state.bindings.append(Binding(seeded_uuid(seed, "binding", name), target, 0, None,
-                                          policy=pk))  # fmt: skip
+            state.bindings.append(
+                Binding(seeded_uuid(seed, "binding", template.name), target, 0, None, policy=pk)
+            )
         embedded = state.add_outpost(
-            EMBEDDED_NAME, [by_name["grafana.example.com"]], outpost_config(""),
+            EMBEDDED_NAME,
+            [by_name["grafana.example.com"]],
+            outpost_config(""),
             managed=EMBEDDED_MANAGED,
-        )  # fmt: skip
+        )
         state.deployments[embedded.name] = Deployment(embedded.name, process=False)
         for name, providers, config, deploy in _OUTPOSTS:
             state.add_outpost(name, [by_name[p] for p in providers], config)
@@ -232,8 +357,9 @@ def add_scale(state: LabState, providers: int = 0, apps: int = 0, outposts: int 
                 outpost = generated[(i - 1) % len(generated)]
                 domain = f"d{(i - 1) % len(generated) + 1:03d}.example.test"
                 name = f"app{i:05d}.{domain}"
-                p = state.add_provider(name, "forward_domain", f"https://{name}",
-                                       cookie_domain=domain)  # fmt: skip
+                p = state.add_provider(
+                    name, "forward_domain", f"https://{name}", cookie_domain=domain
+                )
             else:
                 outpost = single
                 name = f"site{i:05d}.example.test"

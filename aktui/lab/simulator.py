@@ -109,7 +109,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="aktui-lab-api", daemon=True
+            target=self._server.serve_forever, args=(0.1,), name="aktui-lab-api", daemon=True
         )
         self._thread.start()
         return self
@@ -143,8 +143,15 @@ class Simulator:
 
     # --- API routes ------------------------------------------------------------------------
 
-    def api(self, method: str, path: str, query: dict[str, str], body: Any, caller: Caller,
-            req: RequestInfo) -> tuple[int, Any]:  # fmt: skip
+    def api(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: Any,
+        caller: Caller,
+        req: RequestInfo,
+    ) -> tuple[int, Any]:
         st = self.state
         for pattern, methods, handler in self._routes():
             match = re.fullmatch(pattern, path)
@@ -167,6 +174,9 @@ class Simulator:
 def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+        # headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK add
+        # ~40 ms to every answer on a kept-alive connection
+        disable_nagle_algorithm = True
         server_version = "gunicorn"
         sys_version = ""
 

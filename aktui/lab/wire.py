@@ -1,5 +1,6 @@
 """Formats the lab shares between the simulator and the fake outposts: the Go outpost's logrus
-JSON lines, HS256 JWTs (state and id tokens), the session cookie name, Prometheus text.
+JSON lines, HS256 JWTs (state and id tokens), the session cookie name, Prometheus text, and
+the fake outpost's request/reply types and in-memory session store.
 
 Kept dependency-free (stdlib only) because every fake outpost process imports it.
 """
@@ -10,10 +11,13 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -138,3 +142,69 @@ def go_float(value: float) -> str:
         body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         return f"{sign}{body}e{'+' if exponent >= 0 else '-'}{abs(exponent):02d}"
     return sign + repr(abs(float(value))).removesuffix(".0")
+
+
+# --- the fake outpost's HTTP exchange and session store ---------------------------------
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # lower-case names
+    remote: str
+    host: str
+
+    @property
+    def uri(self) -> str:
+        return self.path + ("?" + self.query if self.query else "")
+
+    def arg(self, name: str) -> str:
+        return urllib.parse.parse_qs(self.query).get(name, [""])[-1]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def text(cls, status: int, text: str) -> Reply:
+        # Go's http.Error(): text/plain, nosniff, message plus newline
+        return cls(
+            status,
+            (text + "\n").encode(),
+            [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")],
+        )
+
+    @classmethod
+    def redirect(cls, location: str) -> Reply:
+        body = f'<a href="{location}">Found</a>.\n\n'.encode()
+        return cls(
+            302, body, [("Content-Type", "text/html; charset=utf-8"), ("Location", location)]
+        )
+
+
+class Sessions:
+    """sid -> values; what gorilla's FilesystemStore keeps in /dev/shm."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, sid: str | None) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._data.get(sid or "")
+            if found and found.get("expires", 0) < time.time():
+                del self._data[sid or ""]
+                return None
+            return found
+
+    def new(self, lifetime: float) -> tuple[str, dict[str, Any]]:
+        sid = secrets.token_urlsafe(48)
+        values: dict[str, Any] = {"expires": time.time() + lifetime}
+        with self._lock:
+            self._data[sid] = values
+        return sid, values

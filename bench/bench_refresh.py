@@ -1,0 +1,67 @@
+"""Full refresh (every endpoint the dashboard reads) against `aktui lab` at scale:
+concurrent (the client's default) vs sequential (one request at a time).
+
+    .venv/bin/python bench/bench_refresh.py [--providers 1000 --apps 2000 --outposts 50
+                                             --latency-ms 20 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+
+from aktui.authentik import AuthentikClient
+from aktui.errors import Secret
+from aktui.lab import Lab
+from aktui.model import build_snapshot
+
+
+async def refresh(url: str, token: str, concurrency: int) -> tuple[float, int]:
+    client = AuthentikClient(url, Secret(token), concurrency=concurrency, timeout=60)
+    start = time.perf_counter()
+    async with client:
+        snapshot = build_snapshot(await client.fetch_raw())
+    return time.perf_counter() - start, len(snapshot.applications)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--providers", type=int, default=1000)
+    parser.add_argument("--apps", type=int, default=2000)
+    parser.add_argument("--outposts", type=int, default=50)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    lab = Lab(
+        providers=args.providers,
+        apps=args.apps,
+        outposts=args.outposts,
+        latency_ms=args.latency_ms,
+        max_processes=4,
+    )
+    lab.start()
+    try:
+        rows = {}
+        for label, concurrency in (("concurrent (8)", 8), ("sequential (1)", 1)):
+            times = []
+            for _ in range(args.rounds):
+                elapsed, apps = asyncio.run(refresh(lab.url, lab.token, concurrency))
+                times.append(elapsed)
+            rows[label] = (statistics.median(times), apps)
+    finally:
+        lab.stop()
+    scale = f"{args.providers} providers, {args.apps} apps, {args.outposts} outposts"
+    print(f"full refresh against aktui lab ({scale}, {args.latency_ms:g} ms latency)")
+    print(f"{'mode':<16} {'median s':>9} {'apps read':>10}")
+    for label, (median, apps) in rows.items():
+        print(f"{label:<16} {median:>9.3f} {apps:>10}")
+    ratio = rows["sequential (1)"][0] / rows["concurrent (8)"][0]
+    print(f"{'ratio':<16} {ratio:>9.2f}x  (sequential / concurrent)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -67,9 +67,14 @@ def reloads(host: WebHost) -> int:
 
 
 def push(host: WebHost, files: dict[str, str | bytes], **options):
+    """Plan and apply; after a reload, wait until old workers stopped answering."""
     cfg = host.web_server_config()
+    before = host.workers()
     plan = plan_host(host.name, cfg, files)
-    return plan, apply_host(plan, cfg, **options)
+    result = apply_host(plan, cfg, **options)
+    if result.status.startswith("pushed"):
+        host.wait_reloaded(before)
+    return plan, result
 
 
 def test_first_push_then_no_change(host, files):

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from re import _parser as _sre  # private, but stable on the Python versions we support (3.11+)
 
 from aktui.nginx.config import Config, Directive
 
@@ -31,13 +32,58 @@ _NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")  # PCRE (?<name>...) -> Python 
 @lru_cache(maxsize=4096)
 def compile_regex(pattern: str, caseless: bool) -> re.Pattern[str] | None:
     """A location regex as Python's ``re`` understands it; None when it cannot (PCRE-only
-    syntax), in which case callers treat the location as "cannot tell" rather than guess."""
+    syntax) or when matching it could backtrack for minutes (a hostile config must not hang
+    the linter). Callers then treat the location as "cannot tell" rather than guess."""
     if len(pattern) > _MAX_REGEX:
         return None
+    python = _NAMED_GROUP.sub("(?P<", pattern)
+    flags = re.IGNORECASE if caseless else 0
     try:
-        return re.compile(_NAMED_GROUP.sub("(?P<", pattern), re.IGNORECASE if caseless else 0)
-    except re.error:
+        tree = _sre.parse(python, flags)
+        if _star_height(tree) > 1 or _unbounded(tree) > _MAX_UNBOUNDED:
+            return None
+        return re.compile(python, flags)
+    except (re.error, RecursionError, OverflowError):
         return None
+
+
+# Backtracking blows up with a repeat inside a repeat (`(.*)*x`, `([a-z]+.?)+$x`: 2^n steps
+# on a 30-character URI) or with many unbounded repeats in a row (`.*.*.*.*.*.*x`: n^k).
+# Real location regexes have neither; Python's re cannot be interrupted, so refuse them.
+_MAX_UNBOUNDED = 4
+_REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None)}
+
+
+def _children(av: object) -> Iterator[object]:
+    """Nested sub-patterns of one parsed regex item, whatever its shape."""
+    items = av if isinstance(av, tuple | list) else (av,)
+    for item in items:
+        if isinstance(item, _sre.SubPattern):
+            yield item
+        elif isinstance(item, list):
+            yield from (x for x in item if isinstance(x, _sre.SubPattern))
+
+
+def _star_height(tree: object) -> int:
+    height = 0
+    for op, av in tree:  # type: ignore[attr-defined]
+        if op in _REPEATS:
+            _lo, hi, inner = av
+            height = max(height, _star_height(inner) + (1 if hi > 1 else 0))
+        else:
+            for child in _children(av):
+                height = max(height, _star_height(child))
+    return height
+
+
+def _unbounded(tree: object) -> int:
+    count = 0
+    for op, av in tree:  # type: ignore[attr-defined]
+        if op in _REPEATS:
+            count += (1 if av[1] == _sre.MAXREPEAT else 0) + _unbounded(av[2])
+        else:
+            count += sum(_unbounded(child) for child in _children(av))
+    return count
 
 
 @dataclass(eq=False)

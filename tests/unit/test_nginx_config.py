@@ -192,3 +192,17 @@ def test_include_fan_out_is_bounded(tmp_path: Path) -> None:
     (tmp_path / "l6.conf").write_text("add_header X-A b;\n")
     report = _timed(lambda: lint_paths([str(tmp_path / "l0.conf")]), limit=10.0)
     assert "config-refused" in {f.check_id for f in report.findings}
+
+
+def test_catastrophic_regex_locations_do_not_hang() -> None:
+    # Python's re would backtrack for minutes on these against /outpost.goauthentik.io/start;
+    # the matcher refuses to evaluate them (treats them as "cannot tell").
+    hostile = ["(.*)*x", "([a-z]+.?)+$x", ".*.*.*.*.*.*x", "(\\w+)+$x"]
+    body = "".join(f"    location ~ {p} {{ deny all; }}\n" for p in hostile)
+    text = (
+        "server {\n    listen 80;\n    auth_request /outpost.goauthentik.io/auth/nginx;\n"
+        + body
+        + "}\n"
+    )
+    report = _timed(lambda: lint_text(text), limit=2.0)
+    assert "missing-outpost-locations" in {f.check_id for f in report.findings}

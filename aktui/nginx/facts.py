@@ -49,6 +49,12 @@ def server_returns(server: Server) -> bool:
 
 
 def protected(server: Server) -> list[Level]:
+    if "protected" not in server.memo:
+        server.memo["protected"] = _protected(server)
+    return list(server.memo["protected"])  # type: ignore[call-overload]
+
+
+def _protected(server: Server) -> list[Level]:
     """Where a browser request really goes through authentik's auth_request.
 
     Not in the outpost's own locations (the outpost answers 200 there, see auth-on-outpost-
@@ -72,6 +78,12 @@ def protected(server: Server) -> list[Level]:
 
 def auth_uris(server: Server) -> dict[str, Directive]:
     """Each authentik auth_request URI used in the server, with the first directive using it."""
+    if "auth_uris" not in server.memo:
+        server.memo["auth_uris"] = _auth_uris(server)
+    return dict(server.memo["auth_uris"])  # type: ignore[call-overload]
+
+
+def _auth_uris(server: Server) -> dict[str, Directive]:
     found: dict[str, Directive] = {}
     levels: list[Level] = [server, *(server.parent.chain() if server.parent else ())]
     for level in [*levels, *server.all_locations()]:

@@ -159,6 +159,8 @@ class Server(Level):
     # An include inside it (or above it) could not be read: absence checks must hold back.
     incomplete: bool = False
     fragment: str = ""
+    # Facts several checks ask for (protected levels, auth URIs), computed once per server.
+    memo: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def display_name(self) -> str:

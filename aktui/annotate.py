@@ -12,6 +12,7 @@ status before paying for ``json.loads``: healthy request lines never get parsed 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -96,14 +97,19 @@ class _Reader:
 
     def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where, f"expected a mapping, got {_kind(node)}")
+            raise self.fail(node, where or "(file)", f"expected a mapping, got {_kind(node)}")
         out: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
+            sub = f"{where}.{key}" if where else key
             if allowed and key not in allowed:
-                raise self.fail(key_node, f"{where}.{key}", f"unknown key (known: {allowed})")
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = (
+                    f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(allowed)})"
+                )
+                raise self.fail(key_node, sub, "unknown key" + hint)
             if key in out:
-                raise self.fail(key_node, f"{where}.{key}", "duplicate key")
+                raise self.fail(key_node, sub, "duplicate key")
             out[key] = value_node
         return out
 
@@ -470,7 +476,7 @@ def parse_rules(text: str, path: str, *, first_order: int = 0) -> list[Rule]:
         raise RulesError(f"{path}{line}: invalid YAML: {problem}") from None
     if root is None:
         raise RulesError(f"{path}: empty rules file; expected `rules:` with a list")
-    top = reader.mapping(root, "(top)", ("version", "rules"))
+    top = reader.mapping(root, "", ("version", "rules"))
     if "rules" not in top:
         raise reader.fail(root, "rules", "required key missing")
     if "version" in top and reader.value(top["version"]) != 1:

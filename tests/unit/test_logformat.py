@@ -1,0 +1,274 @@
+"""parse_line: one record per line, per-line format detection, never an exception."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from aktui.logformat import LEVELS, MESSAGE_CAP, LogRecord, parse_line, probe
+
+LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
+
+LOGRUS = (
+    '{"event":"/outpost.goauthentik.io/auth/nginx","host":"app.example.com","level":"info",'
+    '"logger":"authentik.outpost.proxyv2.application","method":"GET","name":"app-provider",'
+    '"remote":"172.18.0.5:41234","runtime":"0.812","scheme":"http","size":21,"status":401,'
+    '"timestamp":"2026-03-29T08:40:20Z","user_agent":"Mozilla/5.0"}'
+)
+STRUCTLOG = (
+    '{"auth_via": "unauthenticated", "domain_url": "auth.example.com", "event": "Scope '
+    'mismatch.", "host": "auth.example.com", "level": "warning", "logger": '
+    '"authentik.providers.oauth2.utils", "pid": 47, "request_id": "abc", "schema_name": '
+    '"public", "timestamp": "2025-10-08T07:04:56.733333"}'
+)
+NGINX_ERROR = (
+    "2026/03/29 08:40:20 [error] 123#123: *45 auth request unexpected status: 404 while sending "
+    'to client, client: 203.0.113.7, server: app.example.com, request: "GET / HTTP/1.1", '
+    'subrequest: "/outpost.goauthentik.io/auth/nginx", upstream: "http://100.64.0.10:9001/'
+    'outpost.goauthentik.io/auth/nginx", host: "app.example.com"'
+)
+ACCESS = (
+    '203.0.113.7 - alice [29/Mar/2026:10:40:20 +0200] "GET /wp-admin/?a=1 HTTP/2.0" 302 145 '
+    '"https://app.example.com/" "Mozilla/5.0 (X11; Linux x86_64)"'
+)
+
+
+def test_logrus_outpost_line() -> None:
+    r = parse_line(LOGRUS)
+    assert (r.format, r.source, r.level, r.status) == ("logrus", "outpost", "info", 401)
+    assert r.message == "/outpost.goauthentik.io/auth/nginx"
+    assert r.logger == "authentik.outpost.proxyv2.application"
+    assert r.time == datetime(2026, 3, 29, 8, 40, 20, tzinfo=UTC)
+    assert r.fields["host"] == "app.example.com" and r.fields["runtime"] == "0.812"
+    assert "event" not in r.fields and "level" not in r.fields
+    assert r.raw == LOGRUS
+
+
+def test_structlog_server_line_local_time_is_assumed_utc_unless_told() -> None:
+    r = parse_line(STRUCTLOG)
+    assert (r.format, r.source, r.level) == ("structlog", "server", "warning")
+    assert r.message == "Scope mismatch."
+    assert r.time == datetime(2025, 10, 8, 7, 4, 56, 733333, tzinfo=UTC)
+    cet = timezone(timedelta(hours=1))
+    assert parse_line(STRUCTLOG, naive_tz=cet).time == datetime(
+        2025, 10, 8, 7, 4, 56, 733333, tzinfo=cet
+    )
+
+
+def test_the_server_container_mixes_go_and_python_json() -> None:
+    router = '{"event":"started","level":"info","logger":"authentik.router","timestamp":"x"}'
+    embedded = '{"event":"Loaded application","level":"info","logger":"authentik.outpost.proxyv2"}'
+    assert parse_line(router).source == "server"
+    assert parse_line(embedded).source == "outpost"
+    # refresh failures are logged by logrus' package logger: no logger field (FACTS c)
+    no_logger = '{"error":"403 Forbidden","event":"Failed to fetch outpost configuration"}'
+    assert parse_line(no_logger).source == "outpost"
+
+
+def test_docker_timestamp_prefix_wins_for_time() -> None:
+    r = parse_line("2026-03-29T08:40:20.123456789Z " + LOGRUS)
+    assert r.format == "logrus" and r.message == "/outpost.goauthentik.io/auth/nginx"
+    assert r.time == datetime(2026, 3, 29, 8, 40, 20, 123456, tzinfo=UTC)
+
+
+def test_compose_prefix_and_timestamp() -> None:
+    r = parse_line("outpost-single-1  | 2026-03-29T08:40:20.5Z " + LOGRUS + "\n")
+    assert r.container == "outpost-single-1"
+    assert r.format == "logrus" and r.status == 401
+    assert r.time == datetime(2026, 3, 29, 8, 40, 20, 500000, tzinfo=UTC)
+
+
+def test_docker_json_file_driver_wrapper() -> None:
+    inner = LOGRUS.replace('"', '\\"')
+    line = f'{{"log":"{inner}\\n","stream":"stderr","time":"2026-03-29T08:40:21.25Z"}}'
+    r = parse_line(line)
+    assert r.format == "logrus" and r.status == 401 and r.raw == line
+    assert r.time == datetime(2026, 3, 29, 8, 40, 21, 250000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"timestamp":"2026-08-20T09:12:01.123456Z","level":"WARN","fields":{"message":"no app '
+        'for hostname","host":"foo"},"target":"authentik::outpost::proxy","filename":"src/'
+        'outpost/proxy/mod.rs","line_number":88}',
+        '{"filename":"src/outpost/mod.rs","host":"foo","level":"warn","line_number":88,'
+        '"message":"no app for hostname","target":"authentik::outpost",'
+        '"timestamp":"2026-08-20T09:12:01.123456Z"}',
+    ],
+)
+def test_rust_outpost_nested_and_flattened(line: str) -> None:
+    r = parse_line(line)
+    assert (r.format, r.source, r.level, r.message) == (
+        "rust",
+        "outpost",
+        "warning",
+        "no app for hostname",
+    )
+    assert r.fields["host"] == "foo" and r.time is not None and r.time.tzinfo is not None
+
+
+def test_nginx_error_line() -> None:
+    r = parse_line(NGINX_ERROR)
+    assert (r.format, r.source, r.level, r.status) == ("nginx-error", "nginx", "error", None)
+    assert r.message == "auth request unexpected status: 404 while sending to client"
+    assert r.fields["client"] == "203.0.113.7"
+    assert r.fields["request"] == "GET / HTTP/1.1"
+    assert r.fields["subrequest"] == "/outpost.goauthentik.io/auth/nginx"
+    assert r.fields["upstream"].startswith("http://100.64.0.10:9001/")
+    assert r.fields["host"] == "app.example.com" and r.fields["connection"] == 45
+    assert r.time == datetime(2026, 3, 29, 8, 40, 20, tzinfo=UTC)
+
+
+def test_nginx_error_without_context() -> None:
+    r = parse_line(
+        '2026/03/29 08:41:33 [emerg] 1#1: host not found in upstream "outpost:9000" in '
+        "/etc/nginx/conf.d/default.conf:3"
+    )
+    assert r.level == "critical" and r.message.startswith("host not found in upstream")
+    assert "client" not in r.fields
+
+
+def test_nginx_access_line() -> None:
+    r = parse_line(ACCESS)
+    assert (r.format, r.source, r.status, r.message) == (
+        "nginx-access",
+        "nginx",
+        302,
+        "/wp-admin/?a=1",
+    )
+    assert r.fields["remote_user"] == "alice" and r.fields["method"] == "GET"
+    assert r.fields["http_user_agent"] == "Mozilla/5.0 (X11; Linux x86_64)"
+    assert r.time == datetime(2026, 3, 29, 10, 40, 20, tzinfo=timezone(timedelta(hours=2)))
+
+
+def test_nginx_access_garbage_request() -> None:
+    r = parse_line(
+        '198.51.100.1 - - [29/Mar/2026:08:40:20 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"'
+    )
+    assert r.format == "nginx-access" and r.status == 400 and r.level == "warning"
+
+
+def test_logfmt_debug_format() -> None:
+    r = parse_line(
+        'time="2026-03-29T08:43:31Z" level=warning msg="mismatched session ID" is=abc '
+        "logger=authentik.outpost.proxyv2.application should="
+    )
+    assert (r.format, r.source, r.level, r.message) == (
+        "logfmt",
+        "outpost",
+        "warning",
+        "mismatched session ID",
+    )
+    assert r.fields == {"is": "abc", "should": ""}
+
+
+@pytest.mark.parametrize(
+    ("value", "level"),
+    [("trace", "debug"), ("warn", "warning"), ("WARN", "warning"), ("fatal", "critical"),
+     ("panic", "critical"), ("notice", "info"), ("emerg", "critical"), ("bogus", None)],
+)  # fmt: skip
+def test_levels_are_normalised(value: str, level: str | None) -> None:
+    r = parse_line(f'{{"event":"x","level":"{value}"}}')
+    assert r.level == level and (level is None or level in LEVELS)
+
+
+def test_plain_text_and_bytes() -> None:
+    r = parse_line(b"  Starting nginx: nginx.\r\n")
+    assert (r.format, r.source, r.message, r.raw) == (
+        "text",
+        "text",
+        "Starting nginx: nginx.",
+        "  Starting nginx: nginx.",
+    )
+
+
+def test_record_is_frozen_and_hashable() -> None:
+    r = parse_line(LOGRUS)
+    with pytest.raises(AttributeError):
+        r.message = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        r.fields["host"] = "x"  # type: ignore[index]
+    assert hash(r) == hash(parse_line(LOGRUS)) and r == parse_line(LOGRUS)
+
+
+def test_one_megabyte_line_keeps_raw_caps_message() -> None:
+    line = '{"event":"' + "A" * 1_048_576 + '","level":"info"}'
+    r = parse_line(line)
+    assert r.format == "text"  # beyond MAX_JSON: not parsed
+    assert r.raw == line and len(r.message) <= MESSAGE_CAP + 1
+    r = parse_line("x" * 1_048_576)
+    assert len(r.message) <= MESSAGE_CAP + 1 and len(r.raw) == 1_048_576
+
+
+def test_hostile_file_never_raises() -> None:
+    for raw in (LOGS / "hostile.log").read_bytes().split(b"\n"):
+        r = parse_line(raw)
+        assert isinstance(r, LogRecord)
+        assert r.time is None or r.time.tzinfo is not None
+
+
+def test_deeply_nested_json_is_text() -> None:
+    line = "{" + '"a":{' * 3000 + "}" * 3001
+    assert parse_line(line).format == "text"
+
+
+def test_fuzz_never_raises() -> None:
+    rng = random.Random(6)
+    seeds = [LOGRUS, STRUCTLOG, NGINX_ERROR, ACCESS]
+    for _ in range(3000):
+        base = bytearray(rng.choice(seeds).encode())
+        for _ in range(rng.randint(1, 8)):
+            pos = rng.randrange(len(base))
+            op = rng.random()
+            if op < 0.4:
+                base[pos] = rng.randrange(256)
+            elif op < 0.7:
+                del base[pos : pos + rng.randint(1, 40)]
+            else:
+                base[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 5)))
+        r = parse_line(bytes(base))
+        assert isinstance(r, LogRecord)
+    for _ in range(500):
+        parse_line(bytes(rng.randrange(256) for _ in range(rng.randint(0, 300))))
+
+
+def _all_sample_lines() -> list[str]:
+    lines: list[str] = []
+    for name in ("failing.log", "healthy.log", "hostile.log"):
+        text = (LOGS / name).read_bytes().decode("utf-8", errors="replace")
+        lines += [line for line in text.split("\n") if not line.startswith("#")]
+    return [*lines, LOGRUS, STRUCTLOG, NGINX_ERROR, ACCESS]
+
+
+@pytest.mark.parametrize("line", _all_sample_lines())
+def test_probe_agrees_with_parse_line(line: str) -> None:
+    """The annotator's pre-filter must read exactly what parse_line reads, or give up."""
+    quick = probe(line)
+    if quick is None:
+        return
+    family, message, status = quick
+    record = parse_line(line)
+    assert (message, status) == (record.message, record.status)
+    expected = {"json": {"outpost", "server"}, "nginx": {"nginx"}, "text": {"text"}}[family]
+    assert record.source in expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"event":"a","event":"b","level":"info"}',  # duplicate key: json keeps the last
+        '{"event":"say \\"hi\\"","level":"info"}',  # escapes
+        '{"event":"x","status":400,"status":200}',
+        '{"kind":"status","event":"x"}',
+        '{"event":"x","nested":{"status":500}}',
+        '{"event" : "spaced", "status" : 404}',
+    ],
+)
+def test_probe_gives_up_or_agrees_on_tricky_json(line: str) -> None:
+    quick = probe(line)
+    record = parse_line(line)
+    assert quick is None or (quick[1], quick[2]) == (record.message, record.status)

@@ -142,14 +142,14 @@ def _annotate_stream(
     for line in stream:
         found = annotate(line)  # probe/parse ignore the line's own "\n" / "\r\n"
         if found is None:
+            if only:
+                continue
             if as_json:
                 write(_json_line(_strip_eol(line), None, tty))
-            elif not only:
-                # The hot path: an unmatched line goes out exactly as it came in.
-                if tty:
-                    write(escape(_strip_eol(line)) + "\n")
-                else:
-                    write(line if line.endswith("\n") else line + "\n")
+            elif tty:
+                write(escape(_strip_eol(line)) + "\n")
+            else:  # the hot path: an unmatched line goes out exactly as it came in
+                write(line if line.endswith("\n") else line + "\n")
             continue
         worst = max(worst, rank(found.severity))
         text = _strip_eol(line)

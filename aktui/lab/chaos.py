@@ -116,8 +116,10 @@ class Chaos:
     # --- the loop --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_change = time.monotonic() + 4  # a stale outpost early, so the demo shows one
-        while not self._stop.wait(self.rng.uniform(1.5, 4.0)):
+        # a stale outpost early, so the demo shows one within seconds
+        next_change = time.monotonic() + min(4.0, self.interval[1])
+        low, high = min(1.5, self.interval[0]), min(4.0, self.interval[1])
+        while not self._stop.wait(self.rng.uniform(low, high)):
             try:
                 self.traffic()
                 if time.monotonic() >= next_change:

@@ -51,7 +51,9 @@ class FakeOutpost(OutpostInfo):
         self.browser_url = args.browser_url
         self.token = open(args.token_file).read().strip()  # noqa: SIM115 - read once
         self.hostname = args.hostname or f"ak-outpost-{args.name}-{rng.getrandbits(24):06x}"
-        self.uid = str(uuid.UUID(int=rng.getrandbits(128), version=4))  # new at every start
+        # uuid.New() at every process start, seeded or not: a new uid is how aktui (and the
+        # operator) sees that an outpost restarted
+        self.uid = str(uuid.uuid4())
         self.sessions = Sessions()
         self.log = log
         self.outpost: dict[str, Any] = {}
@@ -319,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browser-url", default="", help="AUTHENTIK_HOST_BROWSER")
     parser.add_argument("--refresh-interval", type=float, default=300.0)
     parser.add_argument("--hello-interval", type=float, default=10.0)
-    parser.add_argument("--seed", help="deterministic uid/hostname (tests)")
+    parser.add_argument("--seed", help="deterministic hostname (tests); the uid stays fresh")
     parser.add_argument(
         "--exit-on-stdin-eof",
         action="store_true",

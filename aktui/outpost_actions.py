@@ -44,34 +44,36 @@ class ActionResult:
 class _Watch:
     """Log lines and probe values of one outpost, captured around an action.
 
-    The stream starts from ``since`` (just before the action, minus clock slack) rather than
-    from "now": however late it attaches, a line the action caused is in it, and a line is
-    judged by its own timestamp, not by when it happened to arrive.
+    The stream starts with the newest existing line (tail=1) and the action waits for it:
+    every line after it in the stream was written after it, so it is new. This needs no
+    clock: log stamps come from the docker host's clock, which may differ from ours.
     """
 
-    def __init__(
-        self, runtime: OutpostRuntime, name: str, probes: Mapping[str, Probe], since: float
-    ) -> None:
+    def __init__(self, runtime: OutpostRuntime, name: str, probes: Mapping[str, Probe]) -> None:
         self.name = name
         self.probes = probes
-        self.since = since
         self.before = {k: _safe(p, name) for k, p in probes.items()}
         self.lines: queue.Queue[LogLine | BaseException] = queue.Queue()
         self.stop = threading.Event()
+        self.ready = threading.Event()
         self._runtime = runtime
         self._thread = threading.Thread(target=self._read, daemon=True, name=f"verify-{name}")
         self._thread.start()
 
     def _read(self) -> None:
         try:
-            for line in self._runtime.stream_logs(
-                self.name, since=self.since, tail=-1, stop=self.stop
-            ):
+            stream = self._runtime.stream_logs(self.name, since=None, tail=1, stop=self.stop)
+            for line in stream:
+                if not self.ready.is_set() and not line.marker:
+                    self.ready.set()  # the newest line from before the action: not evidence
+                    continue
                 self.lines.put(line)
                 if self.stop.is_set():
                     break
         except BaseException as e:  # reported by wait(), not lost in a thread
             self.lines.put(e)
+        finally:
+            self.ready.set()
 
     def wait(self, deadline: float) -> tuple[bool, str]:
         """(True, evidence) at the first fresh load, (False, why) otherwise."""
@@ -93,10 +95,11 @@ class _Watch:
             if isinstance(item, BaseException):
                 msg = item.message if isinstance(item, AktuiError) else str(item)
                 return False, f"could not follow its log: {msg}"
-            if item.marker or item.at is None or item.at.timestamp() < self.since:
+            if item.marker:
                 continue
             if LOADED in item.text:
-                return True, f"'Loaded application' logged at {item.at:%H:%M:%S}"
+                when = f" at {item.at:%H:%M:%S}" if item.at else ""
+                return True, f"'Loaded application' logged{when}"
             if any(f in item.text for f in FETCH_FAILED):
                 return False, f"refresh failed: {item.text[:200]}"
 
@@ -127,7 +130,7 @@ class OutpostActions:
         restart_timeout: float = 30.0,
         probes: Mapping[str, Probe] | None = None,
         max_concurrency: int = 3,
-        clock_slack: float = 1.0,
+        attach_timeout: float = 3.0,
     ) -> None:
         self.runtime = runtime
         self.read_only = read_only
@@ -135,9 +138,7 @@ class OutpostActions:
         self.restart_timeout = restart_timeout
         self.probes = dict(probes or {})
         self.max_concurrency = max(1, max_concurrency)
-        # Log stamps come from the docker host's clock: a load stamped up to this long before
-        # the action still counts (it is at most that old, so still fresh).
-        self.clock_slack = clock_slack
+        self.attach_timeout = attach_timeout
 
     def _refuse_if_read_only(self, what: str) -> None:
         if self.read_only:
@@ -145,8 +146,10 @@ class OutpostActions:
 
     def _run(self, name: str, action: str) -> ActionResult:
         started, t0 = datetime.now(UTC), time.monotonic()
-        watch = _Watch(self.runtime, name, self.probes, started.timestamp() - self.clock_slack)
+        watch = _Watch(self.runtime, name, self.probes)
         try:
+            # An empty log never gives a first line: then act after a bounded wait.
+            watch.ready.wait(self.attach_timeout)
             try:
                 if action == "reload":
                     self.runtime.reload(name)

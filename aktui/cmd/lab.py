@@ -95,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         lab.start()
         print(_banner(lab), flush=True)
+        if lab.chaos is not None:  # say what changed, so the operator can look for it in aktui
+            lab.chaos.on_action = lambda text: print(
+                f"{time.strftime('%H:%M:%S')} chaos: {text}", flush=True
+            )
         while not done.wait(0.5):
             if args.duration and time.monotonic() - started >= args.duration:
                 break

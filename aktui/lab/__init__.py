@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
+from aktui.lab.chaos import Chaos
 from aktui.lab.objects import random_token
 from aktui.lab.runtime import LabRuntime, ProcessSpec
 from aktui.lab.scenario import build_lab
@@ -81,7 +81,7 @@ class Lab:
         self.simulator: Simulator | None = None
         self.runtime: LabRuntime | None = None
         self.workdir: Path | None = None
-        self._chaos: Any = None
+        self.chaos: Chaos | None = None  # the demo's chaos thread, when enabled
         self._stopped = False
 
     # --- properties ---------------------------------------------------------------------
@@ -134,10 +134,8 @@ class Lab:
         self.runtime.start_all()
         self._wait_connected(state, specs)
         if self.chaos_enabled:
-            from aktui.lab.chaos import Chaos
-
-            self._chaos = Chaos(self, interval=self.chaos_interval)
-            self._chaos.start()
+            self.chaos = Chaos(self, interval=self.chaos_interval)
+            self.chaos.start()
 
     def _specs(self, state: LabState) -> list[ProcessSpec]:
         assert self.workdir is not None and self.simulator is not None
@@ -188,9 +186,9 @@ class Lab:
 
     def stop(self) -> None:
         """Idempotent; the objects stay readable (state, notes) after it."""
-        if self._chaos is not None:
-            self._chaos.stop()
-            self._chaos = None
+        if self.chaos is not None:
+            self.chaos.stop()
+            self.chaos = None
         if self.runtime is not None:
             self.runtime.stop_all()
         if self.simulator is not None and not self._stopped:

@@ -20,6 +20,8 @@ import random
 import threading
 import time
 import urllib.parse
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -78,7 +80,9 @@ class Chaos:
         self.interval = interval
         self.rng = random.Random(seed)
         self.cookies: dict[tuple[str, str], str] = {}
-        self.done: list[str] = []  # what it did, newest last (tests, the demo's status line)
+        # what it did, newest last (tests, `aktui lab --chaos` prints it); bounded: demos run long
+        self.done: deque[str] = deque(maxlen=200)
+        self.on_action: Callable[[str], None] | None = None  # called from the chaos thread
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aktui-lab-chaos", daemon=True)
 
@@ -126,7 +130,7 @@ class Chaos:
                     self.act()
                     next_change = time.monotonic() + self.rng.uniform(*self.interval)
             except Exception as exc:  # a lab that is stopping must not take the app down
-                self.done.append(f"chaos step failed: {exc}")
+                self._note(f"chaos step failed: {exc}")
 
     def traffic(self) -> None:
         targets = self._targets()
@@ -159,7 +163,12 @@ class Chaos:
             (self.crash, 1),
         ]
         action = self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
-        self.done.append(action())
+        self._note(action())
+
+    def _note(self, text: str) -> None:
+        self.done.append(text)
+        if self.on_action is not None:
+            self.on_action(text)
 
     def _pick(self) -> tuple[str, int, str]:
         targets = self._targets()

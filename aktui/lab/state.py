@@ -73,6 +73,7 @@ class LabState:
         self._instances: dict[str, dict[str, Instance]] = {}  # outpost pk -> uid -> state
         self._next_provider_pk = 1
         self.app_cache: dict[int, list[str]] = {}  # per-user allowed apps (authentik caches 24h)
+        self._app_index: dict[int, Application] | None = None  # provider pk -> application
         self.admin_token = random_token()
 
     # --- lookups -----------------------------------------------------------------------------
@@ -83,8 +84,17 @@ class LabState:
             return found or next((o for o in self.outposts.values() if o.name == key), None)
 
     def application_for(self, provider_pk: int) -> Application | None:
+        # every provider row needs this; a scanned dict made large labs quadratic
         with self.lock:
-            return next((a for a in self.applications.values() if a.provider == provider_pk), None)
+            if self._app_index is None:
+                self._app_index = {
+                    a.provider: a for a in self.applications.values() if a.provider is not None
+                }
+            return self._app_index.get(provider_pk)
+
+    def _applications_changed(self) -> None:
+        self._app_index = None
+        self.app_cache.clear()  # post_save_application clears the per-user app cache
 
     def outposts_of(self, provider_pk: int) -> list[Outpost]:
         with self.lock:
@@ -243,7 +253,7 @@ class LabState:
             if new.slug != slug:
                 del self.applications[slug]
             self.applications[new.slug] = new
-            self.app_cache.clear()  # post_save_application clears the per-user app cache
+            self._applications_changed()
             self.record("model_updated", new, req or self._request(app, "PATCH"))
             return new
 
@@ -293,6 +303,7 @@ class LabState:
             for app in self.applications.values():
                 if app.provider == pk:
                     app.provider = None  # Application.provider is SET_NULL
+            self._applications_changed()
 
     def add_application(
         self, name: str, slug: str, provider: int | None, **extra: Any
@@ -303,7 +314,7 @@ class LabState:
                 raise ValueError("Application with this provider already exists.")
             app = Application(seeded_uuid(self.seed, "app", slug), name, slug, provider, **extra)
             self.applications[slug] = app
-            self.app_cache.clear()
+            self._applications_changed()
             self.record("model_created", app, self._request(app, "POST"))
             return app
 
@@ -311,7 +322,7 @@ class LabState:
         with self.lock:
             app = self.applications.pop(slug)
             self.bindings = [b for b in self.bindings if b.target != app.pk]
-            self.app_cache.clear()
+            self._applications_changed()
             self.record("model_deleted", app, self._request(app, "DELETE"))
 
     def add_outpost(

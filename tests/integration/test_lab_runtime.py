@@ -246,8 +246,8 @@ def test_chaos_changes_things() -> None:
     with Lab(chaos=True, chaos_interval=(0.3, 0.6), base_port=free_base_port()) as lab:
         assert lab.state is not None
         before = len(lab.state.events)
-        wait_for(lambda: len(lab._chaos.done) >= 3, timeout=20, what="three chaos actions")
-        assert not [d for d in lab._chaos.done if d.startswith("chaos step failed")]
+        wait_for(lambda: len(lab.chaos.done) >= 3, timeout=20, what="three chaos actions")
+        assert not [d for d in lab.chaos.done if d.startswith("chaos step failed")]
         assert len(lab.state.events) >= before
 
 

@@ -194,7 +194,11 @@ class OutpostActions:
             result = self._run(name, "restart")
             return _with(result, detail=f"{why}: {result.detail}")
         first = self._run(name, "reload")
-        if first.ok or first.detail.startswith("refresh failed"):
+        # Escalate only when the reload went unanswered (or could not be sent to a stopped
+        # container): a failed refresh or an unreachable daemon is not cured by a restart.
+        if first.ok or not (
+            first.detail.startswith("no fresh load") or "is not running" in first.detail
+        ):
             return first
         second = self._run(name, "restart")
         return _with(

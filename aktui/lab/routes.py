@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from aktui.lab import oidc, render
+from aktui.lab import oidc, render, validate
 from aktui.lab.objects import Outpost, RequestInfo
 from aktui.lab.simulator import (
     FORBIDDEN,
@@ -25,17 +24,6 @@ Handler = Callable[..., tuple[int, Any]]
 _TRUE = ("true", "1", "True")
 
 
-_TAKEN = "Application with this provider already exists."  # OneToOneField (recorded, 400)
-
-
-def _no_pk(pk: object) -> str:
-    return f'Invalid pk "{pk}" - object does not exist.'
-
-
-def _expected(kind: str, value: object) -> str:
-    return f'Expected a {kind} of items but got type "{type(value).__name__}".'
-
-
 def _ci(value: str) -> str:
     return value.casefold()
 
@@ -43,47 +31,6 @@ def _ci(value: str) -> str:
 def _need_admin(caller: Caller) -> None:
     if not caller.superuser:
         raise HTTPAnswer(403, FORBIDDEN)
-
-
-def _strings(body: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """DRF field validation for the writable fields the lab supports (others are ignored,
-    as DRF ignores unknown and read-only keys)."""
-    if not isinstance(body, dict):
-        raise HTTPAnswer(
-            400,
-            {
-                "non_field_errors": [
-                    f"Invalid data. Expected a dictionary, but got {type(body).__name__}."
-                ]
-            },
-        )
-    errors: dict[str, list[str]] = {}
-    out: dict[str, Any] = {}
-    for key in names:
-        if key in body:
-            if not isinstance(body[key], str):
-                errors[key] = ["Not a valid string."]
-            else:
-                out[key] = body[key]
-    if errors:
-        raise HTTPAnswer(400, errors)
-    return out
-
-
-def _bools(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for key in names:
-        if key in body:
-            if not isinstance(body[key], bool):
-                raise HTTPAnswer(400, {key: ["Must be a valid boolean."]})
-            out[key] = body[key]
-    return out
-
-
-def _url(value: str, key: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise HTTPAnswer(400, {key: ["Enter a valid URL."]})
 
 
 def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
@@ -132,7 +79,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         if m == "DELETE":
             st.remove_outpost(outpost.pk)
             return 204, None
-        changes = _strings(body, ("name",))
+        changes = validate.strings(body, ("name",))
         if isinstance(body, dict) and "providers" in body:
             pks = body["providers"]
             if not isinstance(pks, list) or not all(isinstance(p, int) for p in pks):
@@ -141,14 +88,19 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
                 )
             missing = [p for p in pks if p not in st.providers]
             if missing:
-                raise HTTPAnswer(400, {"providers": [_no_pk(missing[0])]})
+                raise HTTPAnswer(400, {"providers": [validate.no_pk(missing[0])]})
+            if not pks and outpost.managed is None:  # validate_providers(), embedded excepted
+                raise HTTPAnswer(400, {"providers": ["This list may not be empty."]})
             changes["providers"] = list(pks)
         if isinstance(body, dict) and "config" in body:
             if not isinstance(body["config"], dict):
-                raise HTTPAnswer(400, {"config": [_expected("dictionary", body["config"])]})
-            changes["config"] = (
-                {**outpost.config, **body["config"]} if m == "PATCH" else body["config"]
-            )
+                raise HTTPAnswer(400, {"config": [validate.expected("dictionary", body["config"])]})
+            # a JSONField: PATCH replaces the whole config with what was sent (dacite only
+            # validates it); keys left out are gone from the stored config
+            unknown = validate.config_errors(body["config"])
+            if unknown:
+                raise HTTPAnswer(400, {"config": [unknown]})
+            changes["config"] = body["config"]
         return 200, render.outpost(st, st.update_outpost(outpost.pk, req, **changes))
 
     def outpost_health(_m, _q, _b, caller: Caller, _r, pk: str):
@@ -195,7 +147,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         if m == "DELETE":
             st.remove_provider(provider.pk)
             return 204, None
-        changes = _strings(
+        changes = validate.strings(
             body,
             (
                 "name",
@@ -210,15 +162,18 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
                 "basic_auth_user_attribute",
             ),
         )
-        changes |= _bools(
+        changes |= validate.bools(
             body, ("internal_host_ssl_validation", "basic_auth_enabled", "intercept_header_auth")
         )
         if "external_host" in changes:
-            _url(changes["external_host"], "external_host")
-        mode = changes.get("mode", provider.mode)
+            validate.url(changes["external_host"], "external_host")
+        mode = changes.get("mode", "proxy")
         if mode not in ("proxy", "forward_single", "forward_domain"):
             raise HTTPAnswer(400, {"mode": [f'"{mode}" is not a valid choice.']})
-        if mode == "proxy" and not changes.get("internal_host", provider.internal_host):
+        # ProxyProviderSerializer.validate() reads only the submitted fields, defaulting mode to
+        # "proxy": in 2023.10 a PATCH that omits mode (and internal_host) is refused, even for a
+        # forward-auth provider. Clients must send mode with every provider PATCH.
+        if mode == "proxy" and not changes.get("internal_host", ""):
             raise HTTPAnswer(
                 400,
                 {"internal_host": ["Internal host cannot be empty when forward auth is disabled."]},
@@ -260,7 +215,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         if m == "DELETE":
             st.remove_application(slug)
             return 204, None
-        changes = _strings(
+        changes = validate.strings(
             body,
             (
                 "name",
@@ -272,14 +227,14 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
                 "group",
             ),
         )
-        changes |= _bools(body, ("open_in_new_tab",))
+        changes |= validate.bools(body, ("open_in_new_tab",))
         if "provider" in body:
             provider = body["provider"]
             if provider is not None and provider not in st.providers:
-                raise HTTPAnswer(400, {"provider": [_no_pk(provider)]})
+                raise HTTPAnswer(400, {"provider": [validate.no_pk(provider)]})
             other = st.application_for(provider) if provider is not None else None
             if other is not None and other.slug != slug:
-                raise HTTPAnswer(400, {"provider": [_TAKEN]})
+                raise HTTPAnswer(400, {"provider": [validate.TAKEN]})
             changes["provider"] = provider
         if changes.get("policy_engine_mode", "any") not in ("any", "all"):
             raise HTTPAnswer(

@@ -273,7 +273,8 @@ def test_patch_answers_validate(
     single = st.outpost("outpost-single")
     assert single is not None
     cases = [
-        ("/api/v3/providers/proxy/1/", {"skip_path_regex": "^/static/"}, 200),
+        ("/api/v3/providers/proxy/1/", {"mode": "forward_single", "skip_path_regex": "^/s/"}, 200),
+        ("/api/v3/providers/proxy/1/", {"skip_path_regex": "^/static/"}, 400),
         ("/api/v3/providers/proxy/1/", {"external_host": "not a url"}, 400),
         ("/api/v3/core/applications/blog-example-org/", {"meta_description": "Blog"}, 200),
         ("/api/v3/core/applications/blog-example-org/", {"provider": 3}, 400),
@@ -555,7 +556,9 @@ def test_events_filters_and_ordering(api: httpx.Client, lab: tuple[LabState, Sim
 
 def test_patch_provider_leaves_events(api: httpx.Client) -> None:
     before = api.get("/api/v3/events/events/", params={"context_model_pk": "2"}).json()
-    resp = api.patch("/api/v3/providers/proxy/2/", json={"skip_path_regex": "^/feed$"})
+    resp = api.patch(
+        "/api/v3/providers/proxy/2/", json={"mode": "forward_single", "skip_path_regex": "^/feed$"}
+    )
     assert resp.status_code == 200 and resp.json()["skip_path_regex"] == "^/feed$"
     after = api.get("/api/v3/events/events/", params={"context_model_pk": "2"}).json()
     assert after["pagination"]["count"] == before["pagination"]["count"] + 2
@@ -597,3 +600,39 @@ def test_latency_knob() -> None:
         assert time.perf_counter() - began >= 0.06
     finally:
         sim.stop()
+
+
+def test_write_rules_of_2023_10(api: httpx.Client, lab: tuple[LabState, Simulator]) -> None:
+    """Quirks the real server showed (tests/integration/test_simulator_parity.py)."""
+    st, _ = lab
+    # ProxyProviderSerializer.validate() defaults a missing mode to "proxy"
+    resp = api.patch("/api/v3/providers/proxy/1/", json={"skip_path_regex": "^/x$"})
+    assert (resp.status_code, resp.json()) == (
+        400,
+        {"internal_host": ["Internal host cannot be empty when forward auth is disabled."]},
+    )
+    single, embedded = st.outpost("outpost-single"), st.outpost("authentik Embedded Outpost")
+    assert single is not None and embedded is not None
+    resp = api.patch(f"/api/v3/outposts/instances/{single.pk}/", json={"providers": []})
+    assert (resp.status_code, resp.json()) == (400, {"providers": ["This list may not be empty."]})
+    before = list(embedded.providers)
+    resp = api.patch(f"/api/v3/outposts/instances/{embedded.pk}/", json={"providers": []})
+    assert resp.status_code == 200 and resp.json()["providers"] == []
+    api.patch(f"/api/v3/outposts/instances/{embedded.pk}/", json={"providers": before})
+    # config is a JSONField: PATCH replaces it whole
+    old = dict(single.config)
+    resp = api.patch(
+        f"/api/v3/outposts/instances/{single.pk}/",
+        json={"config": {"authentik_host": "https://x.example/"}},
+    )
+    assert resp.status_code == 200 and resp.json()["config"] == {
+        "authentik_host": "https://x.example/"
+    }
+    resp = api.patch(
+        f"/api/v3/outposts/instances/{single.pk}/", json={"config": {"kubernetes_replicas": "two"}}
+    )
+    assert resp.status_code == 400 and "Failed to validate config" in resp.json()["config"][0]
+    assert (
+        api.patch(f"/api/v3/outposts/instances/{single.pk}/", json={"config": old}).status_code
+        == 200
+    )

@@ -243,6 +243,7 @@ def follow_logs(
     if cursor.last_ns is None and since:
         cursor.last_ns = int(since * _NS)  # nothing since then: start from there
     broken = ""  # why the stream is down, once reported
+    down_since = 0.0
     attached_start: str | None = None
     delay = 0.05
     while not stop.is_set():
@@ -264,9 +265,11 @@ def follow_logs(
             if broken != "stopped":
                 status = state.get("Status", "stopped")
                 yield _marker(name, "interrupted", f"stream interrupted: container {status}")
-                broken = "stopped"
+                broken, down_since = "stopped", time.monotonic()
             stop.wait(delay)
-            delay = min(delay * 1.5, 1.0)
+            # A restart takes well under a second: poll briskly at first, then back off.
+            if time.monotonic() - down_since > 2.0:
+                delay = min(delay * 1.5, 1.0)
             continue
         if attached_start is not None or broken:
             restarted = state.get("StartedAt") != attached_start

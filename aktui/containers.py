@@ -305,43 +305,42 @@ class DockerRuntime:
     # --- discovery ---------------------------------------------------------------------------
 
     def _discover(self, host: DockerHost) -> list[ContainerInfo]:
-        client = host.client()
-        found: list[ContainerInfo] = []
         with host.errors("list containers"):
-            summaries = client.api.containers(all=True)
-        for summary in summaries:
+            summaries = host.client().api.containers(all=True)
+        known, mappings = self._known, self.mappings
+
+        def one(summary: dict[str, Any]) -> ContainerInfo | None:
             name = (summary.get("Names") or ["/"])[0].lstrip("/")
             labels = summary.get("Labels") or {}
             image = str(summary.get("Image", ""))
-            attrs = None
             ports = _summary_ports(summary)
-            if not ports and summary.get("State") != "running":
-                # Stopped containers list no ports: only their config says what they publish.
-                attrs = self._inspect_raw(host, summary["Id"], quiet=True)
-                if attrs:
-                    bound = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
-                    ports = [
-                        (int(k.split("/")[0]), int(b["HostPort"]))
-                        for k, v in bound.items()
-                        if k.endswith("/tcp")
-                        for b in v or ()
-                        if b.get("HostPort")
-                    ]
             match = classify(
-                name,
-                labels,
-                image,
-                ports,
-                host=host.label,
-                mappings=self.mappings,
-                known=self._known,
+                name, labels, image, ports, host=host.label, mappings=mappings, known=known
             )
+            attrs = None
+            if match is None and not ports and summary.get("State") != "running":
+                # Stopped containers list no ports: only their config says what they publish.
+                attrs = self._inspect_raw(host, summary["Id"], quiet=True) or {}
+                bound = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
+                ports = [
+                    (int(k.split("/")[0]), int(b["HostPort"]))
+                    for k, v in bound.items()
+                    if k.endswith("/tcp")
+                    for b in v or ()
+                    if b.get("HostPort")
+                ]
+                match = classify(
+                    name, labels, image, ports, host=host.label, mappings=mappings, known=known
+                )
             if match is None:
-                continue
+                return None
             attrs = attrs or self._inspect_raw(host, summary["Id"], quiet=True)
-            if attrs:  # None: removed between list and inspect
-                found.append(info_from_inspect(host.label, attrs, *match))
-        return found
+            # None: removed between list and inspect
+            return info_from_inspect(host.label, attrs, *match) if attrs else None
+
+        # Inspects are one round trip each: a few at a time (docker-py pools 10 connections).
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return [info for info in pool.map(one, summaries) if info is not None]
 
     def _inspect_raw(self, host: DockerHost, cid: str, *, quiet: bool = False) -> dict | None:
         try:
@@ -438,15 +437,14 @@ class DockerRuntime:
         """Restart, then wait (bounded) until it runs again and its :9000 answers HTTP."""
         host, info = self.find(name)
         deadline = time.monotonic() + timeout
-        before = self._inspect_raw(host, info.id) or {}
         grace = max(1, min(10, int(timeout / 3)))
         with host.errors(f"restart {info.name}"):
+            # Synchronous: docker answers once the container has been started again.
             host.client().api.restart(info.id, timeout=grace)
-        old_start = (before.get("State") or {}).get("StartedAt")
         while True:
             attrs = self._inspect_raw(host, info.id) or {}
             state = attrs.get("State") or {}
-            if state.get("Running") and state.get("StartedAt") != old_start:
+            if state.get("Running"):
                 break
             if time.monotonic() > deadline:
                 raise DockerUnavailable(

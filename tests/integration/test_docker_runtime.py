@@ -7,11 +7,15 @@ SIGUSR1, /ping on :9000 and the last-update metric on :9300.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
+from pathlib import Path
 
 import pytest
 
@@ -473,3 +477,83 @@ def test_logs_survive_a_dropped_daemon_connection(dockerd: Dockerd, names: list[
     assert seen == full[: len(seen)]
     interrupted = next(ln.text for ln in got.lines if ln.marker == "interrupted")
     assert "docker host flaky" in interrupted
+
+
+# --- ssh:// -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ssh_docker(
+    dockerd: Dockerd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Path, str]]:
+    """A private sshd on loopback whose sessions reach the private daemon; HOME points at a
+    temp dir holding the client key and known_hosts, as paramiko reads them from ~/.ssh."""
+    sshd, keygen = shutil.which("sshd") or "/usr/sbin/sshd", shutil.which("ssh-keygen")
+    if not Path(sshd).exists() or not keygen:
+        pytest.skip("openssh-server not installed")
+    root = tmp_path / "sshd"
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    root.mkdir()
+    for key in (root / "host_key", home / ".ssh" / "id_ed25519"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (root / "authorized_keys").write_text((home / ".ssh" / "id_ed25519.pub").read_text())
+    port = free_port()
+    (root / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {root / 'host_key'}\n"
+        f"PidFile {root / 'sshd.pid'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
+        "UsePAM no\nStrictModes no\nPasswordAuthentication no\nPermitRootLogin yes\n"
+        f"SetEnv DOCKER_HOST={dockerd.url}\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [sshd, "-D", "-e", "-f", str(root / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "sshd.log").open("wb"),
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                root / "sshd.log"
+            ).read_text()
+            time.sleep(0.05)
+        host_pub = (root / "host_key.pub").read_text().split()
+        known = home / ".ssh" / "known_hosts"
+        monkeypatch.setenv("HOME", str(home))
+        user = os.environ.get("USER") or "root"
+        line = f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n"
+        yield f"ssh://{user}@127.0.0.1:{port}", known, line
+    finally:
+        proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+
+
+def test_ssh_docker_host_refuses_unknown_host_key_then_works(
+    dockerd: Dockerd, names: list[str], ssh_docker
+) -> None:
+    url, known_hosts, host_line = ssh_docker
+    name = start(dockerd, names, "ssh", name=f"ak-outpost-ssh-{time.time_ns() % 10**6}")
+    wait_logged(dockerd, name, "Loaded application")
+    outposts = [("x", name.removeprefix("ak-outpost-"))]
+    stranger = DockerRuntime({"remote": (url, 5.0)}, outposts=outposts)
+    with pytest.raises(DockerUnavailable, match="host key not in known_hosts") as refused:
+        stranger.containers()
+    assert "ssh-keyscan" in refused.value.hint
+    known_hosts.write_text(host_line)
+    rt = DockerRuntime({"remote": (url, 5.0)}, outposts=outposts)
+    try:
+        info = next(c for c in rt.containers() if c.name == name)
+        assert info.host == "remote" and info.state == "running"
+        result = OutpostActions(rt, read_only=False).reload(name)
+        assert result.ok, result.detail
+        stop = threading.Event()
+        got = Collector(rt.stream_logs(name, since=None, tail=-1, stop=stop), stop)
+        got.wait_for(lambda c: sum("Loaded application" in t for t in c.texts()) == 2)
+        assert got.finish() < 2.0
+    finally:
+        rt.close()

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
 import urllib3.exceptions
 
@@ -126,11 +127,19 @@ class DockerHost:
                 with self.errors("connect"):
                     if self.url.startswith("ssh://"):
                         self._check_reachable()
+                    base_url, tls = self.url, None
+                    if self.url == os.environ.get("DOCKER_HOST") and os.environ.get(
+                        "DOCKER_TLS_VERIFY"
+                    ):
+                        # $DOCKER_HOST with the docker CLI's TLS settings (DOCKER_CERT_PATH)
+                        env = docker.utils.kwargs_from_env()
+                        base_url, tls = env.get("base_url", base_url), env.get("tls")
                     self._client = docker.DockerClient(
-                        base_url=self.url,
+                        base_url=base_url,
                         timeout=self.timeout,
                         version=API_VERSION,
                         use_ssh_client=False,
+                        tls=tls,
                     )
             return self._client
 

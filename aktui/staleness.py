@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from aktui.model import ModelChange, Outpost, Snapshot
-from aktui.runtime import LogLine
+from aktui.runtime import ContainerInfo, LogLine
 
 STALE, FRESH, UNKNOWN = "yes", "no", "unknown"
 # A push reaches a connected outpost after a random 0-9 s offset, plus the fetch itself.
@@ -69,6 +69,21 @@ def scan_logs(lines: Iterable[LogLine]) -> tuple[datetime | None, tuple[datetime
         elif any(f in line.text for f in FETCH_FAILED):
             failures.append(line.at)
     return loaded, tuple(sorted(failures))
+
+
+def gather(
+    container: ContainerInfo | None = None,
+    lines: Iterable[LogLine] = (),
+    metric: datetime | None = None,
+) -> LoadEvidence:
+    """LoadEvidence from what the runtime offers: the container, its log lines, the metric."""
+    loaded, failures = scan_logs(lines)
+    return LoadEvidence(
+        container_started=container.started_at if container else None,
+        last_loaded_log=loaded,
+        metric_last_update=metric,
+        fetch_failures=failures,
+    )
 
 
 def relevant_changes(snapshot: Snapshot, outpost: Outpost) -> tuple[ModelChange, ...]:

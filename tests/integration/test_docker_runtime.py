@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,11 @@ import pytest
 from aktui.config import OutpostMapping
 from aktui.containers import DockerRuntime
 from aktui.errors import ActionRefused, DockerUnavailable
-from aktui.metrics import metric_probe
+from aktui.metrics import last_update, metric_probe
+from aktui.model import ModelChange, Outpost
 from aktui.outpost_actions import OutpostActions
 from aktui.runtime import LogLine
+from aktui.staleness import LoadEvidence, gather, judge
 from tests.fixtures.dockerd import Dockerd, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -557,3 +560,37 @@ def test_ssh_docker_host_refuses_unknown_host_key_then_works(
         assert got.finish() < 2.0
     finally:
         rt.close()
+
+
+# --- staleness evidence from a real container -------------------------------------------------
+
+
+def test_staleness_from_real_container_evidence_before_and_after_reload(
+    dockerd: Dockerd, names: list[str], runtime: DockerRuntime
+) -> None:
+    metrics = free_port()
+    name = start(
+        dockerd, names, "stale", name=f"ak-outpost-stale-{time.time_ns() % 10**6}",
+        publish={9300: metrics}, env={"FAKE_APPS": "blog=blog.example.org"},
+    )  # fmt: skip
+    wait_logged(dockerd, name, "Loaded application")
+    outpost = Outpost("op-1", name, "proxy", (3,))  # health unknown: no instances read
+    time.sleep(1.1)  # log and metric stamps have sub-second precision; keep them apart
+
+    def evidence() -> LoadEvidence:
+        stop = threading.Event()
+        got = Collector(runtime.stream_logs(name, since=None, tail=-1, stop=stop), stop)
+        got.wait_for(lambda c: len(c.texts()) >= 5)
+        time.sleep(0.3)
+        got.finish()
+        info = runtime.inspect(name)
+        return gather(info, got.lines, last_update(runtime.metrics_url(name)))
+
+    change = ModelChange("proxyprovider", "3", "blog-forward-auth", datetime.now(UTC))
+    later = change.at + timedelta(seconds=60)
+    before = judge(outpost, [change], evidence(), now=later)
+    assert before.is_stale and before.confidence == "high", before.reason
+    assert before.reason.startswith("provider blog-forward-auth changed")
+    assert OutpostActions(runtime, read_only=False).reload(name).ok
+    after = judge(outpost, [change], evidence(), now=later)
+    assert after.stale == "no" and after.load_source in ("metric", "log"), after.reason

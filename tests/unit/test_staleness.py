@@ -292,3 +292,22 @@ def test_assess_uses_snapshot_changes_and_uid_evidence() -> None:
     fresh = assess(current, restarted, LoadEvidence(last_loaded_log=at("13:40")), previous=previous)
     assert fresh.stale == FRESH
     assert fresh.load_source == "new instance"
+
+
+def test_gather_takes_container_start_logs_and_metric() -> None:
+    from aktui.runtime import ContainerInfo
+    from aktui.staleness import gather
+
+    info = ContainerInfo("h", "id", "c", "outpost-single", "running", at("13:00"))
+    lines = [
+        _line('{"event":"Loaded application"}', at("13:40")),
+        _line('{"event":"Failed to fetch outpost configuration"}', at("14:00")),
+    ]
+    evidence = gather(info, lines, at("13:41"))
+    assert evidence == LoadEvidence(
+        container_started=at("13:00"),
+        last_loaded_log=at("13:40"),
+        metric_last_update=at("13:41"),
+        fetch_failures=(at("14:00"),),
+    )
+    assert gather() == LoadEvidence()

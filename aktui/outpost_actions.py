@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aktui.errors import ActionRefused, AktuiError
-from aktui.runtime import LogLine, OutpostRuntime
-from aktui.staleness import FETCH_FAILED, LOADED
+from aktui.metrics import last_update
+from aktui.runtime import ContainerInfo, LogLine, OutpostRuntime
+from aktui.staleness import FETCH_FAILED, LOADED, LoadEvidence, gather
 
 Probe = Callable[[str], object]  # outpost/container name -> comparable value, None = unknown
 
@@ -230,3 +231,64 @@ def _with(result: ActionResult, **changes: object) -> ActionResult:
     from dataclasses import replace
 
     return replace(result, **changes)
+
+
+# --- evidence for staleness (blocking) -----------------------------------------------------
+
+
+def read_recent(
+    runtime: OutpostRuntime, name: str, *, tail: int = 300, quiet: float = 0.3, timeout: float = 5.0
+) -> list[LogLine]:
+    """The last ``tail`` log lines: a stream is opened and closed once it goes quiet."""
+    stop = threading.Event()
+    lines: queue.Queue[LogLine | BaseException] = queue.Queue()
+
+    def read() -> None:
+        try:
+            for line in runtime.stream_logs(name, since=None, tail=tail, stop=stop):
+                lines.put(line)
+                if stop.is_set():
+                    return
+        except BaseException as e:
+            lines.put(e)
+
+    reader = threading.Thread(target=read, daemon=True, name=f"recent-{name}")
+    reader.start()
+    out: list[LogLine] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                item = lines.get(timeout=quiet)
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                if isinstance(item, AktuiError):
+                    raise item
+                raise AktuiError(f"reading the log of {name} failed: {item}")
+            out.append(item)
+    finally:
+        stop.set()
+        reader.join(timeout=3.0)
+    return out
+
+
+def collect_evidence(
+    runtime: OutpostRuntime, container: ContainerInfo, *, tail: int = 300
+) -> LoadEvidence:
+    """Load evidence of one container: its start, recent log lines and (when published and
+    the runtime knows where) the last-update metric."""
+    # DockerRuntime takes host/name (names may repeat across hosts); other runtimes the name.
+    name = f"{container.host}/{container.name}" if hasattr(runtime, "hosts") else container.name
+    try:
+        lines = read_recent(runtime, name, tail=tail)
+    except AktuiError:
+        lines = []
+    url_for = getattr(runtime, "metrics_url", None)
+    metric = None
+    if callable(url_for):
+        try:
+            metric = last_update(url_for(name))
+        except AktuiError:
+            metric = None
+    return gather(container, lines, metric)

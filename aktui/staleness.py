@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 from aktui.model import ModelChange, Outpost, Snapshot
 from aktui.runtime import ContainerInfo, LogLine
@@ -147,6 +148,10 @@ def judge(
         if t is not None
     ]
     loaded_at, source = max(loads, key=lambda x: x[0]) if loads else (None, "")
+    restarted_only = source in ("container start", "new instance")
+    if loaded_at and restarted_only and any(f >= loaded_at for f in evidence.fetch_failures):
+        # The fetch after that start failed: the new process loaded nothing at all.
+        loaded_at, source = None, ""
     # Sources that show every refresh (not only restarts): their silence is evidence too.
     sees_refreshes = evidence.metric_last_update is not None or evidence.last_loaded_log is not None
     pending = [c for c in changes if loaded_at is None or c.at > loaded_at]
@@ -168,7 +173,8 @@ def judge(
             loaded_at,
             source,
             pending[-1].at if pending else (changes[-1].at if changes else None),
-            tuple(notes),
+            # the failing fetches are already the reason: no need to repeat them
+            tuple(n for n in notes if not ("fetch failing" in reason and "fetch failed" in n)),
         )
 
     if len(failing) >= 2 or (failing and loaded_at is None):
@@ -240,3 +246,68 @@ def assess(
         now=now or snapshot.fetched_at,
         tz=tz,
     )
+
+
+# --- doctor adapter -------------------------------------------------------------------------
+
+
+async def doctor_checks(
+    backend: Any, snapshot: Snapshot, containers: Sequence[ContainerInfo]
+) -> list[Any]:
+    """``aktui doctor``'s staleness check: one result per outpost that has a container.
+
+    The verdicts above are pure; the evidence (logs, metric) is read by
+    ``aktui.outpost_actions.collect_evidence`` in threads, one per container.
+    """
+    import asyncio
+
+    from aktui.doctor import CheckResult
+    from aktui.outpost_actions import collect_evidence
+
+    runtime = getattr(backend, "runtime", None)
+    pairs = []
+    for outpost in snapshot.outposts:
+        container = next((c for c in containers if outpost.name in (c.outpost_name, c.name)), None)
+        if container is not None and runtime is not None:
+            pairs.append((outpost, container))
+    if not pairs:
+        return [CheckResult("outpost-stale", "skipped", "no outpost container to check")]
+    evidence = await asyncio.gather(
+        *(asyncio.to_thread(collect_evidence, runtime, c) for _, c in pairs)
+    )
+    results = []
+    for (outpost, container), found in zip(pairs, evidence, strict=True):
+        verdict = assess(snapshot, outpost, found)
+        subject = f"outpost:{outpost.pk}"
+        if verdict.stale == STALE:
+            status, title = (
+                ("error" if verdict.confidence == "high" else "warn"),
+                "serves stale config",
+            )
+            fix = (
+                "Reload it (SIGUSR1 keeps sessions): aktui's reload key, or "
+                f"docker kill --signal=USR1 {container.name}; restart if that does not clear it."
+            )
+            action = "reload"
+        elif verdict.stale == UNKNOWN:
+            failing = "fetch failing" in verdict.reason
+            status, title, action = (
+                ("warn" if failing else "skipped"),
+                "config freshness unknown",
+                "",
+            )
+            fix = "Check its token and AUTHENTIK_HOST (see its log)." if failing else ""
+        else:
+            status, title, fix, action = "ok", "config is current", "", ""
+        results.append(
+            CheckResult(
+                "outpost-stale",
+                status,
+                f"{outpost.name}: {title}",
+                "; ".join((verdict.reason, *verdict.notes)),
+                fix,
+                subject,
+                action,
+            )
+        )
+    return results

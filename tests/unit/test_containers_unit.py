@@ -15,7 +15,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from aktui import containers
+from aktui import containers, outpost_actions
 from aktui.config import Config, ContextConfig, DockerHostConfig, LogsConfig, OutpostMapping
 from aktui.containerlogs import LogCursor, parse_docker_time, parse_timestamp_ns, split_stamp
 from aktui.containers import (
@@ -446,3 +446,50 @@ def test_fix_all_bounded_concurrency_and_a_result_each() -> None:
 
 def test_action_errors_are_aktui_errors() -> None:
     assert issubclass(ContainerNotFound, AktuiError)
+
+
+# --- evidence collection and the doctor check ------------------------------------------------
+
+
+def test_read_recent_returns_the_backlog_then_closes() -> None:
+    rt = FakeRuntime()
+    lines = outpost_actions.read_recent(rt, "op", tail=5, quiet=0.1)
+    assert [ln.text for ln in lines] == ['{"event":"Loaded application","name":"old"}']
+    evidence = outpost_actions.collect_evidence(
+        rt, ContainerInfo("lab", "op", "op", "op", "running", datetime(2026, 1, 1, tzinfo=UTC))
+    )
+    assert evidence.last_loaded_log is not None
+    assert evidence.container_started == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_doctor_check_reports_stale_and_fresh_outposts() -> None:
+    from datetime import timedelta
+
+    from aktui.model import ModelChange, Outpost, OutpostInstance, Snapshot
+    from aktui.staleness import doctor_checks
+
+    now = datetime.now(UTC)
+    inst = OutpostInstance("u", now, "v", "v")
+    stale = Outpost("pk-1", "stale-one", "proxy", (3,), instances=(inst,))
+    fresh = Outpost("pk-2", "fresh-one", "proxy", (4,), instances=(inst,))
+    nobody = Outpost("pk-3", "no-container", "proxy", (5,))
+    future = now + timedelta(hours=1)  # changed after the fake's "Loaded application" line
+    changes = (
+        ModelChange("proxyprovider", "3", "blog-forward-auth", future),
+        ModelChange("proxyprovider", "4", "old-change", now - timedelta(hours=1)),
+    )
+    snap = Snapshot(
+        future + timedelta(minutes=1), "http://ak", "v", (stale, fresh, nobody), (), (), (), changes
+    )
+    rt = FakeRuntime()
+    backend = type("B", (), {"runtime": rt})()
+    boxes = [ContainerInfo("lab", n, n, n, "running", now) for n in ("stale-one", "fresh-one")]
+    results = await doctor_checks(backend, snap, boxes)
+    by_subject = {r.subject: r for r in results}
+    assert set(by_subject) == {"outpost:pk-1", "outpost:pk-2"}
+    bad = by_subject["outpost:pk-1"]
+    assert (bad.check, bad.status, bad.action) == ("outpost-stale", "error", "reload")
+    assert "provider blog-forward-auth changed" in bad.evidence and "USR1" in bad.fix
+    assert by_subject["outpost:pk-2"].status == "ok"
+    none = await doctor_checks(backend, snap, [])
+    assert [r.status for r in none] == ["skipped"]

@@ -213,6 +213,19 @@ def _follow_once(
         reader.join(timeout=2.0)
 
 
+def _backfill(
+    host: Host, cid: str, name: str, cursor: LogCursor, since: float | None, tail: int
+) -> Iterator[LogLine]:
+    # With tail=0 one line is read silently as the start point, so a line written before we
+    # attach is neither lost nor shown twice.
+    for raw in _fetch(host, cid, since=since, tail="all" if tail < 0 else max(tail, 1)):
+        ns, text = split_stamp(raw)
+        if cursor.accept(ns, text) and tail != 0:
+            yield LogLine(name, ns_to_datetime(ns) if ns else None, text)
+    if cursor.last_ns is None and since:
+        cursor.last_ns = int(since * _NS)  # nothing since then: follow from there
+
+
 def follow_logs(
     host: Host,
     cid: str,
@@ -228,20 +241,7 @@ def follow_logs(
     ``tail`` past lines first (< 0: all of them, 0: none), from ``since`` (unix seconds).
     """
     cursor = LogCursor()
-    try:
-        # Past lines first; with tail=0 one line is read silently as the start point, so a
-        # line written before we attach is neither lost nor shown twice.
-        for raw in _fetch(host, cid, since=since, tail="all" if tail < 0 else max(tail, 1)):
-            ns, text = split_stamp(raw)
-            if cursor.accept(ns, text) and tail != 0:
-                yield LogLine(name, ns_to_datetime(ns) if ns else None, text)
-    except ContainerNotFound:
-        yield _marker(name, "removed", f"container {name} no longer exists")
-        return
-    except DockerUnavailable:
-        pass  # the loop below reports it and retries
-    if cursor.last_ns is None and since:
-        cursor.last_ns = int(since * _NS)  # nothing since then: start from there
+    backfilled = False
     broken = ""  # why the stream is down, once reported
     down_since = 0.0
     attached_start: str | None = None
@@ -250,10 +250,17 @@ def follow_logs(
         try:
             with host.errors("inspect"):
                 attrs = host.client().api.inspect_container(cid)
+            if not backfilled:
+                yield from _backfill(host, cid, name, cursor, since, tail)
+                backfilled = True
         except ContainerNotFound:
-            yield _marker(name, "removed", f"container {name} was removed; stream ended")
+            gone = "was removed; stream ended" if backfilled else "no longer exists"
+            yield _marker(name, "removed", f"container {name} {gone}")
             return
         except DockerUnavailable as e:
+            if "does not support reading" in e.message:  # log driver "none", "syslog", ...
+                yield _marker(name, "removed", f"no logs to read: {e.message}")
+                return
             if broken != "daemon":
                 yield _marker(name, "interrupted", f"stream interrupted: {e.message}; retrying")
                 broken = "daemon"
@@ -271,12 +278,18 @@ def follow_logs(
             if time.monotonic() - down_since > 2.0:
                 delay = min(delay * 1.5, 1.0)
             continue
+        restarted = state.get("StartedAt") != attached_start
         if attached_start is not None or broken:
-            restarted = state.get("StartedAt") != attached_start
             when = parse_docker_time(state.get("StartedAt"))
             what = f"container restarted {when:%H:%M:%S}" if restarted and when else "reconnected"
             yield _marker(name, "reattached", f"stream re-attached ({what})")
-        broken, delay = "", 0.05
+        if attached_start is not None and not restarted and not broken:
+            # docker ended a stream of a container that still runs: do not spin on it
+            stop.wait(delay)
+            delay = min(delay * 2, 2.0)
+        else:
+            delay = 0.05
+        broken = ""
         attached_start = state.get("StartedAt", "")
         cursor.rewind()
         try:
@@ -290,7 +303,10 @@ def follow_logs(
                 tty=bool((attrs.get("Config") or {}).get("Tty")),
                 idle_check=idle_check,
             )
-        except ContainerNotFound:
-            continue  # the inspect above says removed
-        except DockerUnavailable:
-            continue
+        except DockerUnavailable as e:
+            # the inspect above tells removal from a lost daemon; an error answer is reported
+            if not isinstance(e, ContainerNotFound):
+                broken = "daemon"
+                yield _marker(name, "interrupted", f"stream interrupted: {e.message}; retrying")
+                stop.wait(delay)
+                delay = min(delay * 2, 2.0)

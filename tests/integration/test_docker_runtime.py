@@ -594,3 +594,18 @@ def test_staleness_from_real_container_evidence_before_and_after_reload(
     assert OutpostActions(runtime, read_only=False).reload(name).ok
     after = judge(outpost, [change], evidence(), now=later)
     assert after.stale == "no" and after.load_source in ("metric", "log"), after.reason
+
+
+def test_log_driver_without_reading_ends_the_stream_with_a_reason(
+    dockerd: Dockerd, names: list[str], runtime: DockerRuntime
+) -> None:
+    name = start(
+        dockerd, names, "nolog", name=f"ak-outpost-nolog-{time.time_ns() % 10**6}",
+        extra=("--log-driver", "none"),
+    )  # fmt: skip
+    stop = threading.Event()
+    got = Collector(runtime.stream_logs(name, since=None, tail=10, stop=stop), stop)
+    got.thread.join(5)
+    assert not got.thread.is_alive() and got.error is None
+    assert got.markers() == ["removed"]
+    assert "does not support reading" in got.lines[-1].text

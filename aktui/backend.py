@@ -6,13 +6,15 @@ see the same server, the same containers and the same read-only rule.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from aktui.authentik import AuthentikClient
 from aktui.config import Config, ContextConfig, LogsConfig, load_config, resolve_token
 from aktui.errors import Secret
-from aktui.runtime import OutpostRuntime
+from aktui.model import Snapshot
+from aktui.runtime import ContainerInfo, OutpostRuntime, tell_outposts
 
 
 @dataclass
@@ -31,6 +33,23 @@ class Backend:
         return AuthentikClient(
             self.context.url, self._token, verify=verify, timeout=self.context.timeout
         )
+
+    async def snapshot(self) -> Snapshot:
+        async with self.client() as client:
+            return await client.snapshot()
+
+    def fetch_snapshot(self) -> Snapshot:
+        """The CLI's one-shot read (runs its own event loop)."""
+        return asyncio.run(self.snapshot())
+
+    def containers(self, snapshot: Snapshot | None = None) -> list[ContainerInfo]:
+        """Outpost containers (blocking: call from a thread). With a snapshot, the runtime
+        first learns authentik's outpost names, so discovery can match labels and names."""
+        if self.runtime is None:
+            return []
+        if snapshot is not None:
+            tell_outposts(self.runtime, ((o.pk, o.name) for o in snapshot.outposts))
+        return self.runtime.containers()
 
     def close(self) -> None:
         if self.lab is not None:

@@ -7,7 +7,7 @@ same blocking interface; callers run it in threads. Nothing here imports docker 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -48,4 +48,16 @@ class OutpostRuntime(Protocol):
     def stream_logs(
         self, name: str, *, since: float | None, tail: int, stop: threading.Event
     ) -> Iterator[LogLine]:
-        """Yield log lines until ``stop`` is set; re-attach across restarts with a marker."""
+        """Yield log lines until ``stop`` is set; re-attach across restarts with a marker.
+
+        ``since`` is unix seconds; ``tail`` < 0 means every past line, 0 none. Marker lines say
+        ``interrupted``, ``reattached`` or ``removed`` where the stream was cut.
+        """
+
+
+def tell_outposts(runtime: OutpostRuntime | None, outposts: Iterable[tuple[str, str]]) -> None:
+    """Give a runtime the (pk, name) pairs of authentik's outposts, so labels and container
+    names map to outpost names. Runtimes that already know them (the lab) have no hook."""
+    hook = getattr(runtime, "set_outposts", None)
+    if callable(hook):
+        hook(list(outposts))

@@ -63,9 +63,8 @@ def web_server_checks(backend: Backend, snapshot: Snapshot) -> list:
 
 
 async def _diagnose(backend: Backend, only: list[str]) -> list[CheckResult]:
-    async with backend.client() as client:
-        snapshot = await client.snapshot()
-    containers = await asyncio.to_thread(backend.runtime.containers) if backend.runtime else []
+    snapshot = await backend.snapshot()
+    containers = await asyncio.to_thread(backend.containers, snapshot)
     inp = DoctorInput(
         snapshot=snapshot,
         endpoints=endpoints(backend, snapshot, containers),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -50,16 +49,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace) -> tuple[Backend, Snapshot, list[ContainerInfo]]:
     """Snapshot and containers of the live (or demo) setup; shared with `aktui push`."""
     with backend_from_args(args, chaos=False) as backend:
-
-        async def fetch() -> Snapshot:
-            async with backend.client() as client:
-                return await client.snapshot()
-
-        snapshot = asyncio.run(fetch())
+        snapshot = backend.fetch_snapshot()
         containers: list[ContainerInfo] = []
         if backend.runtime is not None:
             try:
-                containers = backend.runtime.containers()
+                containers = backend.containers(snapshot)
             except AktuiError as e:
                 # Config may still name every address and port; say why discovery is missing.
                 print(f"aktui: container discovery failed: {e}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import datetime
@@ -19,13 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with backend_from_args(args) as backend:
-
-        async def fetch() -> Snapshot:
-            async with backend.client() as client:
-                return await client.snapshot()
-
-        snapshot = asyncio.run(fetch())
-        containers = backend.runtime.containers() if backend.runtime else []
+        snapshot = backend.fetch_snapshot()
+        containers = backend.containers(snapshot)
     if args.json:
         payload = to_jsonable(snapshot)
         payload["context"] = backend.name

@@ -93,6 +93,7 @@ class _Index:
         self.bare_finder = re.compile(_trie_regex(bare)) if bare else None
         self.literals, self.bare = literals, bare
         self.prefixes = tuple(self.prefix)
+        self.seen: dict[str, bool] = {}
 
     def maybe(self, message: str, status: int | None) -> bool:
         """Could any rule match? The same tests as ``candidates`` without building a list:
@@ -101,17 +102,28 @@ class _Index:
             return True
         if status is not None and status in self.status:
             return True
-        finder = self.finder if " " in message else self.bare_finder
-        if finder is not None and finder.search(message):
-            return True
         if self.prefixes and message.startswith(self.prefixes):
             return True
         if self.exact_ci and message.lower() in self.exact_ci:
             return True
-        for _, fn in self.other:  # noqa: SIM110 - a generator costs more than the rules here
-            if fn(message):
-                return True
-        return False
+        if " " in message:
+            finder = self.finder
+        elif self.bare_finder is None and not self.other:
+            return False  # a request path, and no literal without spaces: the common case
+        else:
+            finder = self.bare_finder
+        # Scanning costs ~50-100 ns per character while messages repeat a lot ("signal
+        # process started", a plain-text banner), so the answer is remembered per message.
+        seen = self.seen.get(message)
+        if seen is None:
+            seen = bool(finder is not None and finder.search(message)) or any(
+                fn(message) for _, fn in self.other
+            )
+            if len(message) <= 256:
+                if len(self.seen) >= 4096:
+                    self.seen.clear()  # bounded: a live tail runs for days
+                self.seen[message] = seen
+        return seen
 
     def candidates(self, message: str, status: int | None) -> list[Rule]:
         found: list[Rule] = []
@@ -157,15 +169,24 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(sorted(rules, key=lambda r: r.order))
         self._all = _Index(self.rules)
-        # Per family of line, only the rules that can apply: an authentik JSON line is always
-        # an outpost or server line, so the 401 of every unauthenticated /auth/nginx request
-        # never wakes up the access-log "raw 401" rule. Text lines may meet every rule.
-        self._maybe = {
-            "json": _Index(r for r in self.rules if r.sources & {"outpost", "server", "any"}).maybe,
-            "nginx": _Index(r for r in self.rules if r.sources & {"nginx", "any"}).maybe,
-            "text": self._all.maybe,
+        # Per kind of line, only the rules that can apply: an outpost line never wakes up the
+        # NGINX access-log "raw 401" rule with the 401 of every unauthenticated /auth/nginx
+        # request, nor the browser regexes. Plain text may come from anywhere: every rule.
+        nginx = self._subset("nginx")
+        self._by_source = {
+            "outpost": self._subset("outpost"),
+            "server": self._subset("server"),
+            "nginx": nginx,
+            "text": self._all,
         }
+        # probe() families: "json" is an authentik logrus/structlog line, outpost or server.
+        self._maybe = {"json": self._subset("outpost", "server").maybe, "nginx": nginx.maybe}
+        self._maybe["text"] = self._all.maybe
         self._prefilter = not self._all.always
+
+    def _subset(self, *sources: str) -> _Index:
+        wanted = {*sources, "any"}
+        return _Index(r for r in self.rules if r.sources & wanted)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -178,7 +199,7 @@ class RuleSet:
                 return None
         record = item if isinstance(item, LogRecord) else parse_line(item)
         source = record.source
-        for rule in self._all.candidates(record.message, record.status):
+        for rule in self._by_source[source].candidates(record.message, record.status):
             if rule.matches(record, source):
                 return rule.annotation
         return None

@@ -100,11 +100,11 @@ _NGINX_ERROR = re.compile(
 # Quoted strings as an unrolled loop: ``(?:[^"\\]|\\.)*`` costs ~5x more in ``re``.
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _NGINX_CONTEXT = re.compile(r'(\w+): ("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)(?:, |$)')
-_NGINX_ACCESS = re.compile(
-    rf"(\S+) (\S+) (\S+) \[([^\]]{{1,64}})\] {_QUOTED} (\d{{3}}) (\d+|-)"
-    rf"(?: {_QUOTED} {_QUOTED})?(.*)",
-    re.S,
-)
+# Combined format, in two parts: the head (up to the body size) decides that a line is an
+# access line and is all that probe() needs; the tail (referer, user agent, extras) is parsed
+# only when a record is built.
+_NGINX_ACCESS = re.compile(rf"(\S+) \S+ (\S+) \[([^\]]{{1,64}})\] {_QUOTED} (\d{{3}}) (\d+|-)")
+_ACCESS_TAIL = re.compile(rf"(?: {_QUOTED} {_QUOTED})?(.*)", re.S)
 _LOGFMT_PAIR = re.compile(r'([\w.-]+)=("[^"\\]*(?:\\.[^"\\]*)*"|\S*)')
 _MONTHS = {
     m: i
@@ -312,7 +312,9 @@ def _parse_nginx_access(raw: str, body: str) -> LogRecord | None:
     m = _NGINX_ACCESS.match(body)
     if m is None:
         return None
-    remote, _, user, when, request, status, size, referer, agent, extra = m.groups()
+    remote, user, when, request, status, size = m.groups()
+    tail = _ACCESS_TAIL.match(body, m.end())
+    referer, agent, extra = tail.groups() if tail else (None, None, "")
     parts = request.split(" ")
     fields: dict[str, Any] = {
         "remote_addr": remote,
@@ -403,7 +405,7 @@ def probe(text: str) -> tuple[str, str, int | None] | None:
     if body.find('] "', 0, 256) >= 0:
         m = _NGINX_ACCESS.match(body)
         if m is not None:
-            return "nginx", _access_path(m.group(5)), _status(int(m.group(6)))
+            return "nginx", _access_path(m.group(4)), _status(int(m.group(5)))
     if "msg=" in body and "level=" in body:
         return None
     return "text", _cap(stripped), None

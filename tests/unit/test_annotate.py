@@ -394,3 +394,12 @@ def test_throughput_smoke() -> None:
     lines = [line for _, _, line in CASES] + _healthy() * 20
     found = sum(1 for line in (lines * (100_000 // len(lines))) if RULES.annotate(line))
     assert found > 0
+
+
+def test_message_memo_is_bounded_and_does_not_change_answers() -> None:
+    rules = load_rules()
+    texts = [f"plain banner number {i}" for i in range(5000)]
+    for text in texts:
+        assert rules.annotate(text) is None
+    assert rules.annotate("plain banner number 7 ERR_TOO_MANY_REDIRECTS") is not None
+    assert all(len(ix.seen) <= 4096 for ix in rules._by_source.values())  # noqa: SLF001

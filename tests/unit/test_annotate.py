@@ -402,4 +402,4 @@ def test_message_memo_is_bounded_and_does_not_change_answers() -> None:
     for text in texts:
         assert rules.annotate(text) is None
     assert rules.annotate("plain banner number 7 ERR_TOO_MANY_REDIRECTS") is not None
-    assert all(len(ix.seen) <= 4096 for ix in rules._by_source.values())  # noqa: SLF001
+    assert all(len(ix.seen) <= 4096 for ix in rules._by_source.values())

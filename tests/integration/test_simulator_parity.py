@@ -277,35 +277,20 @@ ERRORS = [
     ("unknown application", "GET", "core/applications/does-not-exist/", {}, "good", None),
     ("page past end", "GET", "outposts/instances/", {"page": "99"}, "good", None),
     ("page past end, events", "GET", "events/events/", {"page": "9999"}, "good", None),
-    # Writes the real server refuses (so nothing changes there); aktui's fixes must not rely
-    # on them. xfail(strict): the simulator still accepts both; once it is fixed these pass and
-    # strict makes that visible, so the marks get removed.
-    pytest.param(
-        "outpost without providers", "PATCH", "outposts/instances/{outpost}/", {}, "good",
-        {"providers": []},
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "simulator answers 200; authentik 2023.10.7 OutpostSerializer.validate_providers "
-            "refuses an empty list for non-embedded outposts: 400 "
-            '{"providers": ["This list may not be empty."]}'
-        )),
-    ),
-    pytest.param(
-        "provider PATCH without mode", "PATCH", "providers/proxy/{provider}/", {}, "good",
-        {"external_host": "https://elsewhere.example.com"},
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "simulator answers 200; authentik 2023.10.7 ProxyProviderSerializer.validate reads "
-            'attrs.get("mode", "proxy"), so a PATCH without mode (and without internal_host) '
-            'is 400 {"internal_host": ["Internal host cannot be empty when forward auth is '
-            'disabled."]}'
-        )),
-    ),
+    # writes the real server refuses (nothing changes): aktui's fixes must not rely on them
+    # (OutpostSerializer.validate_providers; ProxyProviderSerializer.validate reads
+    # attrs.get("mode", "proxy"), so a PATCH must always carry mode)
+    ("outpost without providers", "PATCH", "outposts/instances/{outpost}/", {}, "good",
+     {"providers": []}),
+    ("provider PATCH without mode", "PATCH", "providers/proxy/{provider}/", {}, "good",
+     {"external_host": "https://elsewhere.example.com"}),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("case", "method", "path", "params", "auth", "body"),
     ERRORS,
-    ids=[(e.values if hasattr(e, "values") else e)[0] for e in ERRORS],
+    ids=[e[0] for e in ERRORS],
 )
 def test_same_error(
     servers: tuple[Server, Server],

@@ -150,9 +150,14 @@ class _Batch:
         return self._tasks
 
     async def _host(self, name: str, prepared: asyncio.Task) -> list[CheckResult]:
-        snippets, error, env = await prepared
         cfg = self.config.web_servers[name]
-        return await asyncio.to_thread(check_host, name, cfg, self.snapshot, snippets, error, env)
+        try:
+            snippets, error, env = await prepared
+            return await asyncio.to_thread(
+                check_host, name, cfg, self.snapshot, snippets, error, env
+            )
+        except Exception as e:  # a bug here must not take the other hosts' results with it
+            return _not_checked(name, cfg, "check failed", f"{type(e).__name__}: {e}")
 
     def _prepare(self) -> tuple[SnippetSet | None, str, Env]:
         """What aktui would generate now, and the outposts' addresses for the linter."""
@@ -273,21 +278,29 @@ class _HostRun:
     snippets: SnippetSet | None
     snippets_error: str
 
-    def r(self, check: str, status: str, title: str, seen: str = "", fix: str = "",
-          action: str = "") -> CheckResult:  # fmt: skip
-        return CheckResult(check, status, f"{self.name}: {title}", seen, fix, f"host:{self.name}",
-                           action)  # fmt: skip
+    def r(self, check: str, status: str, title: str, *seen_fix_action: str) -> CheckResult:
+        """A result about this host: ``seen_fix_action`` are evidence, fix and action."""
+        seen, fix, action = (*seen_fix_action, "", "", "")[:3]
+        return CheckResult(check, status, f"{self.name}: {title}", seen, fix, self.subject, action)
+
+    @property
+    def subject(self) -> str:
+        return f"host:{self.name}"
 
     def all(self, env: Env) -> list[CheckResult]:
         out = [self.r("web-ssh", "ok", f"SSH to {self.server.endpoint.target}", "host key known")]
         conf = ["-c", self.cfg.nginx_conf] if self.cfg.nginx_conf else []
-        dump = self.server.run([self.cfg.nginx, "-T", *conf])
+        try:
+            dump = self.server.run([self.cfg.nginx, "-T", *conf])
+            command, output, ok = dump.command, dump.output, dump.ok
+        except RemoteError as e:  # the session broke or nginx -T hung past the timeout
+            command, output, ok = f"{self.cfg.nginx} -T", e.message, False
         blocks: list[Server] | None = None
-        if dump.ok and "# configuration file " in dump.output:
-            lint, blocks = dump_results(self.name, dump.output, env)
+        if ok and "# configuration file " in output:
+            lint, blocks = dump_results(self.name, output, env)
             out += lint
         else:
-            out.append(self.dump_failed(dump.command, dump.output))
+            out.append(self.dump_failed(command, output))
             out += [self.r(c, "skipped", c, "not checked: no nginx -T") for c in PITFALLS]
         out.append(self.drift())
         for site in self.cfg.sites:
@@ -339,14 +352,19 @@ class _HostRun:
             choice = outpost_for_site(self.snapshot, site)
         except UnsafeValue as e:
             block = server_for(blocks or [], site)
-            first = self.r("site-outpost", "error", f"{site}: no provider covers it", str(e),
-                           FIX["no-provider"])  # fmt: skip
-            return [first, self.site_redirect(site, block, True)]
+            first = self.r(
+                "site-outpost",
+                "error",
+                f"{site}: no provider covers it",
+                str(e),
+                FIX["no-provider"],
+            )
+            return [first, self.site_redirect(site, block, True, blocks)]
         provider = next(p for p in self.snapshot.providers if p.name == choice.provider)
         https = urlsplit(provider.external_host).scheme != "http"
         block = server_for(blocks or [], site, https)
         first = self.site_outpost(site, choice.outpost, choice.provider, block, blocks)
-        return [first, self.site_redirect(site, block, https)]
+        return [first, self.site_redirect(site, block, https, blocks)]
 
     def site_outpost(
         self, site: str, outpost: str, provider: str, block: Server | None, blocks: list | None
@@ -354,8 +372,13 @@ class _HostRun:
         check, file = "site-outpost", outpost_file_name(outpost) if outpost else ""
         include = FIX["include"].format(file=file, site=site)
         if not outpost:
-            return self.r(check, "error", f"{site}: provider {provider} is on no outpost", "",
-                          FIX["no-outpost"])  # fmt: skip
+            return self.r(
+                check,
+                "error",
+                f"{site}: provider {provider} is on no outpost",
+                "",
+                FIX["no-outpost"],
+            )
         if blocks is None:
             return self.r(check, "skipped", f"{site} → {outpost}", "not checked: no nginx -T")
         if block is None:
@@ -370,8 +393,9 @@ class _HostRun:
                 if loc is not None
                 else f"no auth_request to {OUTPOST_PREFIX}"
             )
-            return self.r(check, "error", f"{site}: the auth subrequest reaches no outpost",
-                          seen, include)  # fmt: skip
+            return self.r(
+                check, "error", f"{site}: the auth subrequest reaches no outpost", seen, include
+            )
         targets = self.snippets.targets if self.snippets else ()
         reached = {_norm(a) for a in target.addresses}
         expected = next((t for t in targets if t.name == outpost), None)
@@ -392,8 +416,12 @@ class _HostRun:
         fix = FIX["wrong-outpost"].format(file=file, site=site, found=found)
         return self.r(check, "error", f"{site} → {found_as} instead of {outpost}", seen, fix)
 
-    def site_redirect(self, site: str, block: Server | None, https: bool) -> CheckResult:
+    def site_redirect(
+        self, site: str, block: Server | None, https: bool, blocks: list | None
+    ) -> CheckResult:
         check = "site-redirect"
+        if blocks is None:  # without nginx -T its listen address and port are unknown
+            return self.r(check, "skipped", site, "not checked: no nginx -T")
         scheme, addr, port = (_listen(block, https) if block else None) or (
             _scheme(https),
             "127.0.0.1",
@@ -463,8 +491,13 @@ def _direct(site: str, scheme: str, host: str, port: int, path: str) -> _Answer:
     url = f"{scheme}://{host}:{port}{path}"
     answer = _Answer(f"GET {url} Host: {site} (from here: no curl on the web server)")
     try:
-        r = httpx.get(url, headers={"Host": site}, verify=False, timeout=REQUEST_TIMEOUT,
-                      extensions={"sni_hostname": site})  # fmt: skip
+        r = httpx.get(
+            url,
+            headers={"Host": site},
+            verify=False,
+            timeout=REQUEST_TIMEOUT,
+            extensions={"sni_hostname": site},
+        )
     except httpx.HTTPError as e:
         answer.error = f"{type(e).__name__}: {e}"
         return answer

@@ -296,6 +296,20 @@ def test_site_routed_to_the_wrong_outpost(lab, snapshot, host):
     assert only(results, "site-outpost", DOCS).status == "ok"
 
 
+def test_nginx_t_fails(lab, snapshot, host):
+    install(host, generated(lab, snapshot))
+    broken = host.root / "broken.conf"
+    broken.write_text(host.nginx_conf.read_text() + "bogus_directive on;\n")
+    results = doctor(lab, snapshot, web1=web1(host, nginx_conf=str(broken)))
+    failed = only(results, "nginx-config")
+    assert failed.status == "error" and failed.title == "web1: nginx -T failed"
+    line = len(broken.read_text().splitlines())
+    assert f'unknown directive "bogus_directive" in {broken}:{line}' in failed.evidence
+    cannot = [r for r in results if r.check in PITFALLS or r.check == "site-redirect"]
+    assert cannot and {r.status for r in cannot} == {"skipped"}  # never ok without nginx -T
+    assert only(results, "snippet-drift").status == "ok"  # read over SFTP all the same
+
+
 def test_unreachable_host_others_still_checked(lab, snapshot, host):
     install(host, generated(lab, snapshot))
     down = host.web_server_config(port=free_port(), sites=list(SITES))

@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 from aktui.backend import Backend
 from aktui.cmd._common import backend_from_args
 from aktui.doctor import CheckResult, DoctorInput, OutpostEndpoint, exit_code, run_doctor
+from aktui.doctor_web import web_checks
 from aktui.jsonable import to_jsonable
 from aktui.model import Snapshot
 from aktui.runtime import ContainerInfo
+from aktui.staleness import doctor_checks as staleness_checks
 
 MARKS = {"ok": "✓ ok  ", "warn": "! warn", "error": "✗ err ", "skipped": "- skip"}
 
@@ -53,29 +55,15 @@ def endpoints(
     return found
 
 
-def web_server_checks(backend: Backend, snapshot: Snapshot) -> list:
-    """Checks over SSH of the configured web servers (nginx -T, lint, drift), when available."""
-    try:
-        from aktui.doctor_web import web_checks
-    except ImportError:
-        return []
-    return web_checks(backend, snapshot)
-
-
 async def _diagnose(backend: Backend, only: list[str]) -> list[CheckResult]:
     snapshot = await backend.snapshot()
     containers = await asyncio.to_thread(backend.containers, snapshot)
     inp = DoctorInput(
         snapshot=snapshot,
         endpoints=endpoints(backend, snapshot, containers),
-        extra=web_server_checks(backend, snapshot),
+        extra=web_checks(backend, snapshot, containers),
     )
-    try:
-        from aktui.staleness import doctor_checks as staleness_checks
-    except ImportError:
-        staleness_checks = None
-    if staleness_checks is not None:
-        inp.extra.append(lambda: staleness_checks(backend, snapshot, containers))
+    inp.extra.append(lambda: staleness_checks(backend, snapshot, containers))
     return await run_doctor(inp, only)
 
 

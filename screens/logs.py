@@ -96,7 +96,9 @@ class LogsScreen(GuardedScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
-        yield LogPane(max_rows=self.max_lines * 3, multi=len(self.sources) > 1, id="log")
+        # Merged views get a source column as wide as the longest outpost name (capped).
+        multi = min(28, max(len(s.label) for s in self.sources)) if len(self.sources) > 1 else 0
+        yield LogPane(max_rows=self.max_lines * 3, multi=multi, id="log")
         yield Input(placeholder="find (enter: next, esc: close)", id="find", classes="-hidden")
         yield Footer(compact=True)
 
@@ -235,7 +237,7 @@ class LogsScreen(GuardedScreen):
         if not pane.find:
             self._update_status()
             return
-        start = len(pane.rows) - 1 if from_top else pane.scroll_y + pane.size.height // 2
+        start = len(pane.rows) - 1 if from_top else int(pane.scroll_y) + pane.size.height // 2
         found = pane.find_row(pane.find, start, step)
         if found is None:
             self.notify("no match", markup=False, timeout=2)

@@ -44,7 +44,8 @@ class Row:
     text: Text
 
 
-def entry_rows(e: Entry, *, multi: bool, width: int) -> list[Text]:
+def entry_rows(e: Entry, *, multi: int, width: int) -> list[Text]:
+    """``multi``: width of the source column (0: one source, no column)."""
     if e.marker:
         label = literal(f" {e.marker} ")
         pad = max(2, (width - label.cell_len) // 2)
@@ -52,7 +53,7 @@ def entry_rows(e: Entry, *, multi: bool, width: int) -> list[Text]:
     head = Text(no_wrap=True, end="")
     head.append(e.at.strftime("%H:%M:%S ") if e.at else "--:--:-- ", "dim")
     if multi:
-        head.append_text(literal(e.source[:18].ljust(18) + " ", "cyan"))
+        head.append_text(literal(e.source[:multi].ljust(multi) + " ", "cyan"))
     level = e.level or ""
     head.append(f"{LEVEL_WORD.get(level, '   ')} ", LEVEL_STYLE.get(level, ""))
     head.append_text(literal(e.message, limit=MAX_WIDTH))
@@ -89,7 +90,7 @@ class LogPane(ScrollView, can_focus=True):
             super().__init__()
             self.following = following
 
-    def __init__(self, *, max_rows: int, multi: bool = False, id: str | None = None) -> None:
+    def __init__(self, *, max_rows: int, multi: int = 0, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[Row] = []
         self.max_rows = max_rows
@@ -111,7 +112,7 @@ class LogPane(ScrollView, can_focus=True):
         self._cache.clear()
         self.append(entries, count_pending=False)
         if self.following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, x_axis=False)
 
     def append(self, entries: Iterable[Entry], *, count_pending: bool = True) -> None:
         width = self._wrap_width()
@@ -134,7 +135,7 @@ class LogPane(ScrollView, can_focus=True):
             self.pending += added
         self.virtual_size = Size(self._width, len(self.rows))
         if self.following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, x_axis=False)
         self.refresh()
 
     @property
@@ -163,6 +164,11 @@ class LogPane(ScrollView, can_focus=True):
             self._cache[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
 
+    def on_resize(self) -> None:
+        # The first batch can land before layout gives the pane a height: re-anchor then.
+        if self.following:
+            self.scroll_end(animate=False, x_axis=False)
+
     def watch_find(self) -> None:
         self.refresh()
 
@@ -171,7 +177,7 @@ class LogPane(ScrollView, can_focus=True):
     def watch_following(self, following: bool) -> None:
         if following:
             self.pending = 0
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, x_axis=False)
         self.post_message(self.FollowChanged(following))
 
     def _pause(self) -> None:

@@ -1,0 +1,207 @@
+"""Logs: annotations under lines, literal text, follow/pause/resume, find, filters, bounds,
+re-attach marker after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from datetime import timedelta
+
+from aktui.screens.capture import screen_text
+from aktui.screens.logs import LogSource, LogsScreen
+from aktui.screens.widgets.logpane import LogPane
+from textual.worker import WorkerCancelled
+
+from aktui.runtime import LogLine
+from tests.app.conftest import NOW, PLAIN, TOKEN, FakeBackend, make_app
+
+
+async def _open_logs(app, pilot, *keys: str):  # type: ignore[no-untyped-def]
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press(*keys)
+    await _settle(pilot)
+    assert isinstance(app.screen, LogsScreen)
+    return app.screen.query_one(LogPane)
+
+
+async def _actions_done(app) -> None:  # type: ignore[no-untyped-def]
+    # Log streams run until the screen closes; wait for everything else.
+    for worker in [w for w in app.workers if w.group != "logs"]:
+        with contextlib.suppress(WorkerCancelled):  # an exclusive refresh replaced it
+            await worker.wait()
+
+
+async def _settle(pilot, seconds: float = 0.25) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.sleep(seconds)
+    await pilot.pause()
+
+
+async def test_logs_show_annotation_under_matching_line() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        assert ("logs", "outpost-example-dev") in backend.runtime.calls
+        rows = pane.text_rows
+        index = next(i for i, r in enumerate(rows) if "mismatched session ID" in r)
+        assert rows[index + 1].lstrip().startswith("↳ mismatched session ID")
+        assert any("fix: Use one outpost container per cookie domain" in r for r in rows)
+        text = screen_text(app)
+        assert "↳" in text
+        assert "1 explained" in text
+        assert TOKEN not in text
+
+
+async def test_hostile_log_text_is_shown_literally() -> None:
+    backend = FakeBackend()
+    # Valid JSON whose message decodes to markup and real escape characters.
+    encoded = '{"event":"[bold]x[/bold] \\u001b[2J\\u001b]0;pwn\\u0007","level":"info"}'
+    backend.runtime.log_lines["outpost-example-dev"].append(
+        LogLine("outpost-example-dev", None, encoded)
+    )
+    app = make_app(backend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        rows = pane.text_rows
+        assert any("[bold red]pwned[/bold red] \\x1b[31mRED" in r for r in rows)
+        assert any("[bold]x[/bold] \\x1b[2J\\x1b]0;pwn\\x07" in r for r in rows)
+        assert not any("\x1b" in r or "\x07" in r for r in rows)
+        text = screen_text(app)
+        assert "[bold red]pwned[/bold red]" in text
+        assert "\x1b" not in text
+
+
+async def test_follow_pauses_on_scroll_up_and_resumes_with_end() -> None:
+    backend = FakeBackend()
+    backend.runtime.log_lines["outpost-example-dev"] = [
+        LogLine("outpost-example-dev", None, PLAIN.replace("beta", f"b{n}")) for n in range(80)
+    ]
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        assert pane.following
+        assert pane.scroll_y == pane.max_scroll_y > 0
+        await pilot.press("up")
+        assert not pane.following
+        y = pane.scroll_y
+        backend.runtime.feed("outpost-example-dev", LogLine("x", None, PLAIN))
+        await _settle(pilot)
+        assert pane.scroll_y == y  # paused: new lines do not move the view
+        assert pane.pending == 1
+        assert "PAUSED +1" in screen_text(app)
+        await pilot.press("end")
+        await pilot.pause()
+        assert pane.following and pane.pending == 0
+        assert pane.scroll_y == pane.max_scroll_y
+        await pilot.press("pageup", "f")
+        assert pane.following
+
+
+async def test_annotated_only_filter_and_find() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        assert any("Loaded application" in r for r in pane.text_rows)
+        await pilot.press("a")
+        await pilot.pause()
+        assert not any("Loaded application" in r for r in pane.text_rows)
+        assert any("mismatched session ID" in r for r in pane.text_rows)
+        assert "annotated only" in screen_text(app)
+        await pilot.press("a")
+        await pilot.press("slash", *"loaded")
+        await pilot.pause()
+        assert pane.find == "loaded"
+        assert "find: loaded" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.press("escape")
+        assert pane.find == ""
+        assert isinstance(app.screen, LogsScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogsScreen)
+
+
+async def test_time_window_hides_old_lines() -> None:
+    backend = FakeBackend()
+    old = (NOW - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    backend.runtime.log_lines["outpost-example-dev"].insert(
+        0, LogLine("x", None, PLAIN.replace("2026-11-24T06:36:00Z", old).replace("beta", "OLD"))
+    )
+    app = make_app(backend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        assert any("OLD" in r for r in pane.text_rows)
+        await pilot.press("w")  # 5 minutes
+        await pilot.pause()
+        assert not any("OLD" in r for r in pane.text_rows)
+        assert "last 5 min" in screen_text(app)
+
+
+async def test_memory_is_bounded_by_max_lines() -> None:
+    backend = FakeBackend()  # logs.max_lines = 500
+    backend.runtime.log_lines["outpost-example-dev"] = [
+        LogLine("x", None, PLAIN.replace("beta", f"n{n}")) for n in range(2000)
+    ]
+    backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen_pane = await _open_logs(app, pilot, "down", "l")
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        assert len(screen.store) == 500
+        assert len(screen_pane.rows) <= 1500
+        assert screen.store.entries[-1].extra.startswith("host=n1999")
+
+
+async def test_restart_from_logs_shows_reattach_marker() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        await pilot.press("r")  # fix from the log view: reload first
+        await pilot.pause()
+        assert "Reload outpost-example-dev?" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        app.request_fix([app.data.snapshot.outpost("outpost-example-dev")], force_restart=True)
+        await pilot.pause()
+        await pilot.press("y")
+        await _actions_done(app)
+        await _settle(pilot)
+        assert isinstance(app.screen, LogsScreen)
+        assert any("re-attached after restart" in r for r in pane.text_rows)
+        assert "re-attached after restart" in screen_text(app)
+
+
+async def test_merged_logs_of_a_cookie_domain_show_sources() -> None:
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.push_screen(
+            LogsScreen(
+                [
+                    LogSource("outpost-single", "outpost-single"),
+                    LogSource("outpost-example-dev", "outpost-example-dev"),
+                ],
+                "domain example.dev",
+            )
+        )
+        await _settle(pilot)
+        pane = app.screen.query_one(LogPane)
+        rows = pane.text_rows
+        assert any(r.startswith("06:36:00 outpost-single") for r in rows)
+        assert any("outpost-example-dev" in r for r in rows)
+
+
+async def test_logs_without_runtime_explain() -> None:
+    backend = FakeBackend(runtime=None)
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("down", "l")
+        await pilot.pause()
+        assert not isinstance(app.screen, LogsScreen)
+        assert any("no container runtime" in str(n.message) for n in app._notifications)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def palette_title(c: Command, read_only: bool) -> str:
     disabled = " (read-only: disabled)" if c.mutates and read_only else ""
-    return f"{c.label} [{c.key_display}]{disabled}"
+    # Parentheses, not brackets: hit titles are parsed as markup.
+    return f"{c.label} ({c.key_display}){disabled}"
 
 
 class RegistryCommands(Provider):

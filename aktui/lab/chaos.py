@@ -10,7 +10,9 @@ and the failures from the field guide's cheat sheet, each produced the way it ha
     without X-Original-URL (``Reporting configuration error``, 500),
   * the websocket dropped for 25 s (``event read error``, ``waiting N seconds to reconnect``,
     then the instance vanishes from /health/ until it reconnects),
-  * a crash (Go panic text, exit 2; the runtime restarts it like ``restart: unless-stopped``).
+  * a crash (Go panic text, exit 2; the runtime restarts it like ``restart: unless-stopped``),
+  * the outpost's token rotated for 45 s, then a reload: ``Failed to fetch outpost
+    configuration`` (403) and a websocket that cannot reconnect, until the key is back.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Chaos:
         self.done: deque[str] = deque(maxlen=200)
         self.on_action: Callable[[str], None] | None = None  # called from the chaos thread
         self._stop = threading.Event()
+        self._timers: list[threading.Timer] = []
         self._thread = threading.Thread(target=self._run, name="aktui-lab-chaos", daemon=True)
 
     def start(self) -> None:
@@ -91,6 +94,8 @@ class Chaos:
 
     def stop(self) -> None:
         self._stop.set()
+        for timer in self._timers:
+            timer.cancel()
         self._thread.join(timeout=10)
 
     # --- targets ---------------------------------------------------------------------------
@@ -161,6 +166,7 @@ class Chaos:
             (self.missing_header, 1),
             (self.drop_websocket, 1),
             (self.crash, 1),
+            (self.rotate_token, 1),
         ]
         action = self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         self._note(action())
@@ -234,3 +240,23 @@ class Chaos:
         assert self.lab.runtime is not None
         self.lab.runtime.send(name, "crash")
         return f"{name}: crashed (restarts by itself)"
+
+    def rotate_token(self, seconds: float = 45.0) -> str:
+        st, runtime = self.lab.state, self.lab.runtime
+        assert st is not None and runtime is not None
+        name = self._pick()[0]
+        outpost = st.outpost(name)
+        assert outpost is not None
+        token = st.tokens[outpost.token_identifier]
+        original = token.key
+        st.rotate_outpost_token(name)
+        runtime.reload(name)  # as if someone tried a reload: the refresh now gets 403
+
+        def restore() -> None:
+            token.key = original
+
+        timer = threading.Timer(seconds, restore)
+        timer.daemon = True
+        timer.start()
+        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        return f"{name}: its API token was rotated for {seconds:.0f} s (403 on every fetch)"

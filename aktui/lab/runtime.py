@@ -114,6 +114,10 @@ class LabRuntime:
 
     def stop_all(self) -> None:
         self._stop.set()
+        for proc in self._procs.values():  # signal all first: they shut down in parallel
+            proc.stopping = True
+            if proc.popen is not None and proc.popen.poll() is None:
+                proc.popen.send_signal(signal.SIGTERM)
         for proc in self._procs.values():
             self._kill(proc)
             proc.state = "exited"

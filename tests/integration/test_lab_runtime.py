@@ -276,3 +276,23 @@ def test_aktui_lab_command(tmp_path: Path) -> None:
     assert "/api/v3/" in out.stdout and "token_file:" in out.stdout
     assert f"outpost-single         http://127.0.0.1:{base}" in out.stdout
     assert all(port_free(base + i) for i in range(5))
+
+
+def test_token_rotation_breaks_fetches_until_restored() -> None:
+    with Lab(chaos=True, chaos_interval=(600, 600), base_port=free_base_port()) as lab:
+        assert lab.chaos is not None and lab.state is not None and lab.runtime is not None
+        lab.chaos.rng.seed(1)
+        text = lab.chaos.rotate_token(seconds=1.0)
+        name = text.split(":")[0]
+        outpost = lab.state.outpost(name)
+        assert outpost is not None
+        key = lab.state.tokens[outpost.token_identifier].key
+        log = lab.runtime.log_path(name)
+        wait_for(
+            lambda: (
+                '"error":"403 Forbidden","event":"Failed to fetch outpost configuration"'
+                in log.read_text()
+            ),
+            what="the failed refresh",
+        )
+        wait_for(lambda: lab.state.tokens[outpost.token_identifier].key != key, what="restore")

@@ -63,6 +63,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="edit config, drop websockets and crash outposts now and then",
     )
+    pitfalls = parser.add_mutually_exclusive_group()
+    pitfalls.add_argument(
+        "--pitfall",
+        action="append",
+        metavar="NAME",
+        help="only this deliberate misconfiguration (repeatable; see --list-pitfalls)",
+    )
+    pitfalls.add_argument(
+        "--clean", action="store_true", help="no deliberate misconfiguration at all"
+    )
+    parser.add_argument(
+        "--list-pitfalls", action="store_true", help="print the pitfall names and exit"
+    )
     parser.add_argument(
         "--workdir",
         metavar="DIR",
@@ -72,8 +85,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aktui.lab import Lab
+    from aktui.lab.scenario import PITFALLS
 
+    if args.list_pitfalls:
+        print("\n".join(PITFALLS))
+        return 0
+    unknown = sorted(set(args.pitfall or ()) - set(PITFALLS))
+    if unknown:
+        print(f"aktui lab: unknown pitfall {unknown[0]!r} (see --list-pitfalls)", file=sys.stderr)
+        return 2
     lab = Lab(
+        pitfalls=() if args.clean else args.pitfall,
         providers=args.providers,
         apps=args.apps,
         outposts=args.outposts,

@@ -16,8 +16,10 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aktui.lab.chaos import Chaos
 from aktui.lab.objects import random_token
@@ -62,10 +64,16 @@ class Lab:
         refresh_interval: float = 300.0,
         chaos_interval: tuple[float, float] = (20.0, 40.0),
         workdir: str | Path | None = None,
+        pitfalls: Iterable[str] | None = None,
     ) -> None:
         """Totals ``providers``/``apps``/``outposts`` grow the default lab (scale benchmarks);
         outposts beyond ``max_processes`` get simulated instances instead of processes."""
-        self.options = dict(providers=providers, apps=apps, outposts=outposts)
+        self.options: dict[str, Any] = dict(
+            providers=providers,
+            apps=apps,
+            outposts=outposts,
+            pitfalls=None if pitfalls is None else frozenset(pitfalls),
+        )
         self.base_port = base_port
         self.port = port
         self.latency_ms = latency_ms

@@ -256,18 +256,86 @@ _SYSTEM_POLICIES = (
 )
 
 
-def build_default(state: LabState) -> LabState:
+PITFALLS = (
+    "mixed-cookie-domains",
+    "single-and-domain-mixed",
+    "embedded-forward-auth",
+    "auth-url-outside-cookie-domain",
+    "external-host-path",
+    "provider-without-application",
+    "provider-without-outpost",
+    "outpost-not-connected",
+    "outpost-version-mismatch",
+    "browser-host-internal",
+    "application-unrestricted",
+)
+
+_Provider = tuple[str, str, str, str, str | None, str, str | None]
+_Outpost = tuple[str, tuple[str, ...], dict[str, Any], Deployment]
+
+
+def _tables(
+    pitfalls: frozenset[str],
+) -> tuple[list[_Provider], list[_Outpost], tuple[str, ...]]:
+    """The lab's tables with every pitfall not in ``pitfalls`` corrected the field guide's way
+    (providers, outposts, and the embedded outpost's providers)."""
+    providers = {p[0]: list(p) for p in _PROVIDERS}
+    outposts = {o[0]: [o[0], list(o[1]), o[2], o[3]] for o in _OUTPOSTS}
+    embedded: list[str] = ["grafana.example.com"]
+
+    def move(provider: str, source: list[str] | None, target: str) -> None:
+        if source is not None:
+            source.remove(provider)
+        outposts[target][1].append(provider)
+
+    if "mixed-cookie-domains" not in pitfalls:
+        providers["shop.example.io"][2:4] = ["https://shop.example.net", "example.net"]
+    if "single-and-domain-mixed" not in pitfalls:
+        move("gamma.example.dev", outposts["outpost-legacy"][1], "outpost-example-dev")
+    if "embedded-forward-auth" not in pitfalls:
+        move("grafana.example.com", embedded, "outpost-single")
+    if "auth-url-outside-cookie-domain" not in pitfalls:
+        providers["example.net"][2] = "https://auth.example.net"
+    if "external-host-path" not in pitfalls:
+        providers["wiki.example.org"][2] = "https://wiki.example.org"
+    if "provider-without-application" not in pitfalls:
+        providers["old.example.org"][4:7] = ["old-example-org", "https://old.example.org", "staff"]
+    if "provider-without-outpost" not in pitfalls:
+        move("new.example.com", None, "outpost-single")
+    if "outpost-not-connected" not in pitfalls:
+        outposts["outpost-staging"][3] = replace(outposts["outpost-staging"][3], token_ok=True)
+    if "outpost-version-mismatch" not in pitfalls:
+        outposts["outpost-legacy"][3] = replace(
+            outposts["outpost-legacy"][3], version=SERVER_VERSION
+        )
+    if "browser-host-internal" not in pitfalls:
+        outposts["outpost-legacy"][2] = outpost_config()
+        outposts["outpost-legacy"][3] = replace(outposts["outpost-legacy"][3], browser_url="")
+    if "application-unrestricted" not in pitfalls:
+        providers["status.example.net"][6] = "staff"
+    return (
+        [tuple(p) for p in providers.values()],  # type: ignore[misc]
+        [(o[0], tuple(o[1]), o[2], o[3]) for o in outposts.values()],
+        tuple(embedded),
+    )
+
+
+def build_default(state: LabState, pitfalls: frozenset[str] | None = None) -> LabState:
     """Fill an empty state with the default lab; model_created events predate the lab run by
-    an hour so the outposts' first load is newer than every change."""
+    an hour so the outposts' first load is newer than every change. ``pitfalls`` picks the
+    deliberate mistakes (names in PITFALLS); None keeps them all, an empty set none."""
+    provider_table, outpost_table, embedded_providers = _tables(
+        frozenset(PITFALLS) if pitfalls is None else pitfalls
+    )
     seed = state.seed
     now = state.clock
     state.clock = lambda: state.created_at - 3600 + len(state.events)
     try:
         _users_and_groups(state)
         by_name = {}
-        for name, mode, ext, cookie, _slug, _launch, _group in _PROVIDERS:
+        for name, mode, ext, cookie, _slug, _launch, _group in provider_table:
             by_name[name] = state.add_provider(name, mode, ext, cookie_domain=cookie).pk
-        for name, _mode, _ext, _cookie, slug, launch, group in _PROVIDERS:
+        for name, _mode, _ext, _cookie, slug, launch, group in provider_table:
             if slug is None:
                 continue
             app = state.add_application(name, slug, by_name[name], meta_launch_url=launch)
@@ -283,12 +351,12 @@ def build_default(state: LabState) -> LabState:
             )
         embedded = state.add_outpost(
             EMBEDDED_NAME,
-            [by_name["grafana.example.com"]],
+            [by_name[p] for p in embedded_providers],
             outpost_config(""),
             managed=EMBEDDED_MANAGED,
         )
         state.deployments[embedded.name] = Deployment(embedded.name, process=False)
-        for name, providers, config, deploy in _OUTPOSTS:
+        for name, providers, config, deploy in outpost_table:
             state.add_outpost(name, [by_name[p] for p in providers], config)
             state.deployments[name] = deploy
     finally:
@@ -380,9 +448,17 @@ def _scale_app(state: LabState, name: str, slug: str, provider: int | None, grou
 
 
 def build_lab(
-    seed: str = "aktui-lab", providers: int = 0, apps: int = 0, outposts: int = 0, **kw: Any
+    seed: str = "aktui-lab",
+    providers: int = 0,
+    apps: int = 0,
+    outposts: int = 0,
+    pitfalls: frozenset[str] | None = None,
+    **kw: Any,
 ) -> LabState:
-    state = build_default(LabState(seed, **kw))
+    unknown = set(pitfalls or ()) - set(PITFALLS)
+    if unknown:
+        raise ValueError(f"unknown lab pitfall(s): {', '.join(sorted(unknown))}")
+    state = build_default(LabState(seed, **kw), pitfalls)
     if providers or apps or outposts:
         add_scale(state, providers, apps, outposts)
     return state

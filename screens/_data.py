@@ -1,27 +1,38 @@
 """What the screens show, in one immutable value: the last good snapshot, containers, verdicts.
 
 The app replaces ``AppData`` after every refresh and the screens re-render from it; nothing here
-imports Textual, so the row builders are testable as plain functions. Staleness comes from
-``aktui.staleness`` when that module is installed; until then ``fallback_verdicts`` applies the
-one piece of evidence every setup has: a config change newer than the container's start.
+imports Textual, so the row builders are testable as plain functions. Staleness verdicts come
+from ``aktui.staleness`` (load evidence vs. config changes); this module only adapts them to
+what a row needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from aktui.model import Finding, Outpost, Snapshot
 from aktui.runtime import ContainerInfo
+from aktui.staleness import STALE, UNKNOWN, LoadEvidence, assess
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    stale: bool
+    state: str  # aktui.staleness STALE ("yes"), FRESH ("no") or UNKNOWN ("unknown")
     reason: str  # why, in one line ("provider blog changed 14:02, outpost loaded 13:40")
     action: str = "reload"  # the recommended fix: "reload" or "restart"
     confidence: str = ""
+
+    @property
+    def stale(self) -> bool:
+        return self.state == STALE
+
+    @property
+    def unknown(self) -> bool:
+        return self.state == UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +43,9 @@ class AppData:
     containers: tuple[ContainerInfo, ...] = ()
     containers_error: str = ""
     verdicts: Mapping[str, Verdict] = field(default_factory=dict)  # outpost pk -> verdict
-    # outpost pk -> when this session last reloaded/restarted it (evidence of a fresh load)
-    acted: Mapping[str, datetime] = field(default_factory=dict)
+    # outpost name -> load evidence read from its container (start, log lines, metric)
+    evidence: Mapping[str, LoadEvidence] = field(default_factory=dict)
+    previous: Snapshot | None = None  # the snapshot before `snapshot`: health uid changes
 
     @property
     def stale_data(self) -> bool:
@@ -76,64 +88,54 @@ def hhmm(when: datetime | None) -> str:
     return when.strftime("%H:%M:%S") if when else "?"
 
 
-def fallback_verdicts(
-    snap: Snapshot,
-    containers: Iterable[ContainerInfo],
-    acted: Mapping[str, datetime] | None = None,
-) -> dict[str, Verdict]:
-    """Stale when authentik changed something an outpost serves after it last loaded config.
+def runtime_name(runtime: object, container: ContainerInfo) -> str:
+    """How the runtime addresses a container: docker hosts may repeat names, so host/name."""
+    return f"{container.host}/{container.name}" if hasattr(runtime, "hosts") else container.name
 
-    The load time is the container's start (the outpost loads at start) or the time this
-    session reloaded it, whichever is later; without either, nothing can be said.
-    """
-    acted = acted or {}
-    containers = tuple(containers)
+
+# Each container's recent log is read in parallel; a few at a time keeps a docker daemon calm.
+EVIDENCE_PARALLEL = 4
+
+
+def read_evidence(
+    runtime: Any, containers: Iterable[ContainerInfo], worker: Any = None
+) -> dict[str, LoadEvidence] | None:
+    """Load evidence per outpost name (blocking: call in a thread). None when cancelled."""
+    from aktui.outpost_actions import collect_evidence
+
+    targets = [c for c in containers if c.outpost_name]
+
+    def one(c: ContainerInfo) -> tuple[str, LoadEvidence]:
+        return str(c.outpost_name), collect_evidence(runtime, c)
+
+    with ThreadPoolExecutor(max_workers=EVIDENCE_PARALLEL) as pool:
+        results = dict(pool.map(one, targets))
+    if worker is not None and worker.is_cancelled:
+        return None
+    return results
+
+
+def compute_verdicts(data: AppData, now: datetime) -> dict[str, Verdict]:
+    snap = data.snapshot
+    if snap is None:
+        return {}
     out: dict[str, Verdict] = {}
     for o in snap.outposts:
-        c = container_for(o, containers)
-        loaded = max((t for t in (c.started_at if c else None, acted.get(o.pk)) if t), default=None)
-        action = "restart" if c and (c.state != "running" or c.health == "unhealthy") else "reload"
-        if c and c.state != "running":
-            out[o.pk] = Verdict(True, f"container {c.state}", "restart", "certain")
-            continue
-        if loaded is None:
-            continue
-        slugs = {
-            p.application_slug
-            for pk in o.provider_pks
-            if (p := snap.provider(pk)) and p.application_slug
-        }
-        app_pks = {a.pk for a in snap.applications if a.slug in slugs}
-        relevant = [
-            ch
-            for ch in snap.changes
-            if (ch.model == "proxyprovider" and ch.pk in {str(pk) for pk in o.provider_pks})
-            or (ch.model == "application" and ch.pk in app_pks)
-            or (ch.model == "outpost" and ch.pk == o.pk)
-        ]
-        newest = max(relevant, key=lambda ch: ch.at, default=None)
-        if newest is not None and newest.at > loaded:
-            out[o.pk] = Verdict(
-                True,
-                f"{_MODEL_NAMES.get(newest.model, newest.model)} {newest.name} changed "
-                f"{hhmm(newest.at)}, outpost loaded {hhmm(loaded)}",
-                action,
-                "likely",
-            )
-        else:
-            out[o.pk] = Verdict(False, f"loaded {hhmm(loaded)}", action)
+        container = data.container_for(o)
+        evidence = data.evidence.get(o.name) or LoadEvidence(
+            container_started=container.started_at if container else None
+        )
+        if container is None and not o.provider_pks:
+            continue  # nothing served, nothing to run: no verdict to give
+        v = assess(snap, o, evidence, previous=data.previous, now=now)
+        unwell = container is not None and (
+            container.state != "running" or container.health == "unhealthy"
+        )
+        reason = v.reason
+        if container is not None and container.state != "running":
+            reason = f"container {container.state}; {reason}"
+        out[o.pk] = Verdict(v.stale, reason, "restart" if unwell else "reload", v.confidence)
     return out
-
-
-_MODEL_NAMES = {"proxyprovider": "provider", "application": "application", "outpost": "outpost"}
-
-
-def compute_verdicts(
-    snap: Snapshot,
-    containers: Iterable[ContainerInfo],
-    acted: Mapping[str, datetime] | None = None,
-) -> dict[str, Verdict]:
-    return fallback_verdicts(snap, containers, acted)
 
 
 SEVERITY_ICON = {"error": "✖", "warning": "▲", "info": "ℹ"}

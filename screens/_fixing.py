@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from aktui.screens._data import runtime_name
 from aktui.screens.widgets.text import literal, plain
 from rich.text import Text
 from textual import work
@@ -53,17 +54,18 @@ def plan_for(app: AktuiApp, outpost: Outpost, *, force_restart: bool = False) ->
     mode = "restart" if force_restart else (verdict.action if verdict else "reload")
     if container is not None and container.state != "running":
         mode = "restart"  # a stopped container cannot take a signal
+    runtime = app.backend.runtime
     return FixPlan(
         outpost_pk=outpost.pk,
         outpost_name=outpost.name,
-        target=container.name if container else outpost.name,
+        target=runtime_name(runtime, container) if container else outpost.name,
         host=container.host if container else "?",
         mode=mode,
         reason=verdict.reason if verdict and verdict.stale else "",
     )
 
 
-def confirm_lines(plans: Sequence[FixPlan]) -> list[Text]:
+def confirm_lines(plans: Sequence[FixPlan], verify_timeout: float) -> list[Text]:
     lines: list[Text] = []
     for p in plans:
         head = Text.assemble(
@@ -82,6 +84,13 @@ def confirm_lines(plans: Sequence[FixPlan]) -> list[Text]:
         if p.mode == "reload":
             lines.append(
                 Text("  SIGUSR1: re-reads its config from authentik; users stay signed in.")
+            )
+            lines.append(
+                Text(
+                    f"  If no fresh load shows within {verify_timeout:g}s, aktui restarts it: "
+                    "users signed in through it are then logged out.",
+                    style="dim",
+                )
             )
         else:
             lines.append(
@@ -140,56 +149,45 @@ class FixMixin:
             if confirmed:
                 self._run_fixes(plans)
 
-        self.push_screen(ConfirmScreen(title, confirm_lines(plans), danger=danger), go)
+        lines = confirm_lines(plans, self.verify_timeout)
+        self.push_screen(ConfirmScreen(title, lines, danger=danger), go)
 
     @work(thread=True, group="actions", exit_on_error=False, description="outpost actions")
     def _run_fixes(self: Any, plans: list[FixPlan]) -> None:
-        runtime = self.backend.runtime
+        from aktui.outpost_actions import ActionResult, OutpostActions
 
-        def one(plan: FixPlan) -> tuple[FixPlan, bool, str]:
-            from aktui.screens.app import describe
+        actions = OutpostActions(
+            self.backend.runtime,
+            read_only=self.read_only,
+            verify_timeout=self.verify_timeout,
+            max_concurrency=MAX_PARALLEL,
+        )
 
+        def one(plan: FixPlan) -> ActionResult:
             try:
                 if plan.mode == "restart":
-                    runtime.restart(plan.target)
-                else:
-                    runtime.reload(plan.target)
+                    return actions.restart(plan.target)
+                return actions.fix(plan.target)  # reload; restart only if it did not load
             except Exception as e:
-                return plan, False, describe(e)
-            return plan, True, _verify(runtime, plan)
+                from aktui.screens.app import describe
+
+                return ActionResult(plan.target, plan.mode, False, describe(e), self.clock(), 0.0)
 
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
-            results = list(pool.map(one, plans))
+            results = list(zip(plans, pool.map(one, plans), strict=True))
         self.call_from_thread(self._fixes_done, results)
 
-    def _fixes_done(self: Any, results: list[tuple[FixPlan, bool, str]]) -> None:
-        acted = dict(self.data.acted)
-        for plan, ok, message in results:
-            if ok:
-                acted[plan.outpost_pk] = self.clock()
-            self.record(plan.mode, plan.outpost_name, ok, message)
-        self._set_data(acted=acted)
+    def _fixes_done(self: Any, results: list[tuple[FixPlan, Any]]) -> None:
+        for plan, result in results:
+            verb = "→".join(result.attempts) if len(result.attempts) > 1 else result.action
+            outcome = "verified" if result.ok else "FAILED"
+            self.record(
+                verb,
+                plan.outpost_name,
+                result.ok,
+                f"{outcome} in {result.seconds:.1f}s: {result.detail}",
+            )
         self.action_refresh_now()
-
-
-def _verify(runtime: Any, plan: FixPlan) -> str:
-    """Check the outcome instead of assuming it: the container must be running again."""
-    try:
-        containers = runtime.containers()
-    except Exception:
-        return f"{plan.mode} sent to {plan.target}; could not re-read container state"
-    match = next(
-        (c for c in containers if plan.target in (c.name, c.outpost_name)),
-        None,
-    )
-    if match is None:
-        return f"{plan.mode} sent to {plan.target}; container not found afterwards"
-    if match.state != "running":
-        return f"{plan.mode} of {plan.target} done but the container is {match.state}"
-    started = match.started_at.strftime("%H:%M:%S") if match.started_at else "?"
-    if plan.mode == "restart":
-        return f"restarted {plan.target}: running since {started}"
-    return f"SIGUSR1 sent to {plan.target} (running since {started}); sessions kept"
 
 
 __all__ = ["ActionRecord", "FixMixin", "FixPlan", "confirm_lines", "plan_for"]

@@ -63,6 +63,8 @@ def outpost_row(data: AppData, o: Outpost, now: datetime) -> list[object]:
     elif verdict.stale:
         # The reason is long; it is shown under the table for the selected row.
         stale = Text("⟳ STALE", STALE_STYLE)
+    elif verdict.unknown:
+        stale = Text("? unsure", "yellow")
     else:
         stale = Text("✔ fresh", OK_STYLE)
     container = data.container_for(o)
@@ -132,10 +134,12 @@ def outpost_summary(data: AppData, pk: str | None) -> Text:
             text.append(" → r restarts it (users are logged out)", "bold")
         else:
             text.append(" → r reloads it", "bold")
-    elif verdict is not None:
-        text.append("✔ config fresh (", OK_STYLE)
+    elif verdict is not None and verdict.unknown:
+        text.append("? staleness unsure — ", "yellow")
         text.append_text(literal(verdict.reason))
-        text.append(")", OK_STYLE)
+    elif verdict is not None:
+        text.append("✔ config fresh — ", OK_STYLE)
+        text.append_text(literal(verdict.reason))
     else:
         text.append("no container evidence for staleness", "dim")
     return text

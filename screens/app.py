@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from aktui.screens._data import AppData, compute_verdicts
+from aktui.screens._data import AppData, compute_verdicts, read_evidence
 from aktui.screens._fixing import ActionRecord, FixMixin
 from aktui.screens._keys import action_name, bindings, refusal
 from aktui.screens.palette import RegistryCommands
@@ -25,7 +25,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from aktui.actions import Command, apply_keymap, check_keymap, for_scope
 from aktui.errors import AktuiError
@@ -63,6 +63,8 @@ class AktuiApp(FixMixin, App[int]):
         self.live_refresh = live_refresh
         self.commands: tuple[Command, ...] = apply_keymap(overrides)
         self.history: list[ActionRecord] = []
+        # Seconds a reload/restart has to show a fresh load before it counts as failed.
+        self.verify_timeout = 20.0
         self._overrides = overrides
 
     # --- state ----------------------------------------------------------------------------
@@ -91,11 +93,7 @@ class AktuiApp(FixMixin, App[int]):
 
     def _set_data(self, **changes: Any) -> None:
         data = replace(self.data, **changes)
-        if data.snapshot is not None:
-            data = replace(
-                data, verdicts=compute_verdicts(data.snapshot, data.containers, data.acted)
-            )
-        self.data = data
+        self.data = replace(data, verdicts=compute_verdicts(data, self.clock()))
 
     # --- workers --------------------------------------------------------------------------
 
@@ -112,17 +110,27 @@ class AktuiApp(FixMixin, App[int]):
         except Exception as e:
             self._set_data(error=describe(e))
             return
-        self._set_data(snapshot=snapshot, last_ok=self.clock(), error="")
+        previous = self.data.snapshot
+        self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
 
     @work(thread=True, exclusive=True, group="containers", exit_on_error=False)
     def _load_containers(self) -> None:
         runtime = self.backend.runtime
+        snap = self.data.snapshot
+        if snap is not None and hasattr(runtime, "set_outposts"):
+            # Lets docker discovery map labels and names to authentik's outposts.
+            runtime.set_outposts([(o.pk, o.name) for o in snap.outposts])
         try:
             containers = tuple(runtime.containers())
         except Exception as e:
             self.call_from_thread(self._set_data, containers_error=describe(e))
             return
         self.call_from_thread(self._set_data, containers=containers, containers_error="")
+        # Load evidence (recent log lines, metric) decides staleness; it takes a moment per
+        # container, so the container state above is shown first.
+        evidence = read_evidence(runtime, containers, get_current_worker())
+        if evidence is not None:
+            self.call_from_thread(self._set_data, evidence=evidence)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:

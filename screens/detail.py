@@ -56,8 +56,9 @@ def outpost_detail(data: AppData, o: Outpost, now: datetime) -> list[Text]:
     ]
     verdict = data.verdicts.get(o.pk)
     if verdict is not None:
-        word = "⟳ STALE" if verdict.stale else "✔ fresh"
+        word = "⟳ STALE" if verdict.stale else ("? unsure" if verdict.unknown else "✔ fresh")
         out.append(Text.assemble(_kv("config", word), " ", literal(verdict.reason)))
+        out.append(_kv("confidence", verdict.confidence or "?"))
         out.append(_kv("fix", f"{verdict.action} (press r)"))
     container = data.container_for(o)
     out.append(_h("Container"))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from aktui.screens._data import runtime_name
 from aktui.screens._keys import GuardedScreen, bindings
 from aktui.screens._logstore import (
     WINDOWS,
@@ -64,7 +65,8 @@ def open_logs(app: AktuiApp, outposts: Sequence[Outpost], title: str) -> None:
     sources = []
     for o in outposts:
         container = app.data.container_for(o)
-        sources.append(LogSource(o.name, container.name if container else o.name))
+        target = runtime_name(app.backend.runtime, container) if container else o.name
+        sources.append(LogSource(o.name, target))
     app.push_screen(LogsScreen(sources, title))
 
 

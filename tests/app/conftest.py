@@ -86,13 +86,28 @@ PLAIN = (
 )
 
 
+def loaded(name: str, host: str, at: datetime) -> LogLine:
+    """The line an outpost logs per provider on every config load (the staleness evidence)."""
+    text = (
+        f'{{"event":"Loaded application","host":"{host}","level":"info",'
+        f'"logger":"authentik.outpost.proxyv2","name":"{name}",'
+        f'"timestamp":"{at:%Y-%m-%dT%H:%M:%SZ}"}}'
+    )
+    return LogLine(name, at, text)
+
+
 class FakeRuntime:
-    """The ``OutpostRuntime`` protocol with scripted containers and log lines."""
+    """The ``OutpostRuntime`` protocol with scripted containers and log lines.
+
+    Like a real outpost, a reload or restart logs "Loaded application" (what
+    ``aktui.outpost_actions`` waits for); every open stream of that container sees it.
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.fail_reload: Exception | None = None
+        self.silent_reload = False  # a reload that loads nothing (to test escalation)
         self.items = {
             "outpost-single": ContainerInfo(
                 "lab",
@@ -117,13 +132,17 @@ class FakeRuntime:
         }
         self.log_lines: dict[str, list[LogLine]] = {
             "outpost-example-dev": [
+                loaded("outpost-example-dev", "beta.example.dev", STARTED),
                 LogLine("outpost-example-dev", None, PLAIN),
                 LogLine("outpost-example-dev", None, HOSTILE),
                 LogLine("outpost-example-dev", None, ANNOTATED),
             ],
-            "outpost-single": [LogLine("outpost-single", None, PLAIN.replace("beta", "app"))],
+            "outpost-single": [
+                loaded("outpost-single", "app.example.com", STARTED),
+                LogLine("outpost-single", None, PLAIN.replace("beta", "app")),
+            ],
         }
-        self.live: dict[str, queue.Queue[LogLine]] = {}
+        self.streams: dict[str, list[queue.Queue[LogLine]]] = {}
 
     def containers(self) -> list[ContainerInfo]:
         with self.lock:
@@ -133,27 +152,40 @@ class FakeRuntime:
         self.calls.append(("reload", name))
         if self.fail_reload is not None:
             raise self.fail_reload
+        if not self.silent_reload:
+            self.feed(name, loaded(name, "reloaded", NOW))
 
     def restart(self, name: str, timeout: float = 30.0) -> None:
         self.calls.append(("restart", name))
         with self.lock:
             self.items[name] = replace(self.items[name], started_at=NOW, restart_count=1)
         self.feed(name, LogLine(name, NOW, "", marker="re-attached after restart"))
+        self.feed(name, loaded(name, "restarted", NOW))
 
     def feed(self, name: str, line: LogLine) -> None:
-        self.live.setdefault(name, queue.Queue()).put(line)
+        with self.lock:
+            self.log_lines.setdefault(name, []).append(line)
+            for q in self.streams.get(name, []):
+                q.put(line)
 
     def stream_logs(
         self, name: str, *, since: float | None, tail: int, stop: threading.Event
     ) -> Iterator[LogLine]:
         self.calls.append(("logs", name))
-        live = self.live.setdefault(name, queue.Queue())
-        yield from self.log_lines.get(name, [])[-tail:]
-        while not stop.is_set():
-            try:
-                yield live.get(timeout=0.02)
-            except queue.Empty:
-                continue
+        live: queue.Queue[LogLine] = queue.Queue()
+        with self.lock:
+            backlog = list(self.log_lines.get(name, []))
+            self.streams.setdefault(name, []).append(live)
+        try:
+            yield from backlog[-tail:] if tail > 0 else backlog
+            while not stop.is_set():
+                try:
+                    yield live.get(timeout=0.02)
+                except queue.Empty:
+                    continue
+        finally:
+            with self.lock:
+                self.streams[name].remove(live)
 
 
 class FakeClient:
@@ -226,3 +258,21 @@ def backend() -> FakeBackend:
 @pytest.fixture
 def app(backend: FakeBackend) -> Any:
     return make_app(backend)
+
+
+async def settle(app: Any, pilot: Any) -> None:
+    """Wait until no worker but log streams runs: an action's result starts a refresh, and
+    that refresh starts after the first wait returns."""
+    import contextlib
+
+    from textual.worker import WorkerCancelled
+
+    for _ in range(10):
+        busy = [w for w in app.workers if w.group != "logs" and w.is_running]
+        if not busy:
+            break
+        for worker in busy:
+            with contextlib.suppress(WorkerCancelled):
+                await worker.wait()
+        await pilot.pause()
+    await pilot.pause()

@@ -17,6 +17,7 @@ from tests.app.conftest import (
     TOKEN,
     FakeBackend,
     make_app,
+    settle,
     unreachable,
 )
 
@@ -24,8 +25,7 @@ SIZES = [(80, 24), (120, 36)]
 
 
 async def _ready(app, pilot):  # type: ignore[no-untyped-def]
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    await settle(app, pilot)
 
 
 def _cell(app, key: str, column: str) -> str:  # type: ignore[no-untyped-def]
@@ -140,10 +140,14 @@ async def test_r_reloads_stale_outpost_after_confirm_and_flag_clears() -> None:
         assert "users stay signed in" in text
         await pilot.press("y")
         await _ready(app, pilot)
-        assert backend.runtime.calls[-1] == ("reload", "outpost-example-dev")
+        assert ("reload", "outpost-example-dev") in backend.runtime.calls
+        assert ("restart", "outpost-example-dev") not in backend.runtime.calls
+        # The refresh after the action reads the new "Loaded application" line: fresh.
         assert _cell(app, STALE_PK, "stale") == "✔ fresh"
-        assert app.history[-1].ok and app.history[-1].action == "reload"
-        assert any("SIGUSR1" in str(n.message) for n in app._notifications)
+        record = app.history[-1]
+        assert record.ok and record.action == "reload"
+        assert "verified" in record.message and "Loaded application" in record.message
+        assert any("Loaded application" in str(n.message) for n in app._notifications)
 
 
 async def test_r_cancel_does_nothing() -> None:
@@ -172,7 +176,8 @@ async def test_restart_confirm_warns_users_are_logged_out() -> None:
         await pilot.press("enter")
         await _ready(app, pilot)
         assert ("restart", "outpost-example-dev") in backend.runtime.calls
-        assert "restarted outpost-example-dev" in app.history[-1].message
+        assert app.history[-1].action == "restart"
+        assert app.history[-1].message.startswith("verified")
 
 
 async def test_stopped_container_is_restarted_not_reloaded() -> None:
@@ -199,7 +204,7 @@ async def test_fix_all_stale_lists_them_in_one_confirm() -> None:
         assert "Reload outpost-example-dev?" in text  # one stale outpost
         await pilot.press("y")
         await _ready(app, pilot)
-        assert backend.runtime.calls[-1] == ("reload", "outpost-example-dev")
+        assert ("reload", "outpost-example-dev") in backend.runtime.calls
         assert app.data.stale_outposts() == ()
         await pilot.press("R")  # nothing stale left: explains instead of confirming
         await pilot.pause()
@@ -207,21 +212,39 @@ async def test_fix_all_stale_lists_them_in_one_confirm() -> None:
 
 
 async def test_failed_action_is_reported_and_in_history() -> None:
-    from aktui.errors import ActionRefused
+    from aktui.errors import DockerUnavailable
 
     backend = FakeBackend()
-    backend.runtime.fail_reload = ActionRefused("outpost-example-dev is not running")
+    backend.runtime.fail_reload = DockerUnavailable("docker at lab: cannot connect")
     app = make_app(backend)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await _ready(app, pilot)
         await pilot.press("down", "r", "y")
         await _ready(app, pilot)
         assert not app.history[-1].ok
-        assert "not running" in app.history[-1].message
+        assert "cannot connect" in app.history[-1].message
+        assert ("restart", "outpost-example-dev") not in backend.runtime.calls
         assert _cell(app, STALE_PK, "stale") == "⟳ STALE"
         await pilot.press("h")
         await pilot.pause()
         assert "✖ failed" in screen_text(app)
+
+
+async def test_reload_that_loads_nothing_escalates_to_restart() -> None:
+    backend = FakeBackend()
+    backend.runtime.silent_reload = True
+    app = make_app(backend)
+    app.verify_timeout = 0.5
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("down", "r", "y")
+        await _ready(app, pilot)
+        calls = [c[0] for c in backend.runtime.calls if c[0] != "logs"]
+        assert calls == ["reload", "restart"]
+        record = app.history[-1]
+        assert record.ok and record.action == "reload→restart"
+        assert "reload did not load" in record.message
+        assert _cell(app, STALE_PK, "stale") == "✔ fresh"
 
 
 @pytest.mark.parametrize("key", ["r", "R", "ctrl+x"])

@@ -4,17 +4,15 @@ re-attach marker after a restart."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from datetime import timedelta
 
 from aktui.screens.capture import screen_text
 from aktui.screens.logs import LogSource, LogsScreen
 from aktui.screens.widgets.logpane import LogPane
-from textual.worker import WorkerCancelled
 
 from aktui.runtime import LogLine
-from tests.app.conftest import NOW, PLAIN, TOKEN, FakeBackend, make_app
+from tests.app.conftest import NOW, PLAIN, TOKEN, FakeBackend, make_app, settle
 
 
 async def _open_logs(app, pilot, *keys: str):  # type: ignore[no-untyped-def]
@@ -24,13 +22,6 @@ async def _open_logs(app, pilot, *keys: str):  # type: ignore[no-untyped-def]
     await _settle(pilot)
     assert isinstance(app.screen, LogsScreen)
     return app.screen.query_one(LogPane)
-
-
-async def _actions_done(app) -> None:  # type: ignore[no-untyped-def]
-    # Log streams run until the screen closes; wait for everything else.
-    for worker in [w for w in app.workers if w.group != "logs"]:
-        with contextlib.suppress(WorkerCancelled):  # an exclusive refresh replaced it
-            await worker.wait()
 
 
 async def _settle(pilot, seconds: float = 0.25) -> None:  # type: ignore[no-untyped-def]
@@ -167,7 +158,7 @@ async def test_restart_from_logs_shows_reattach_marker() -> None:
         app.request_fix([app.data.snapshot.outpost("outpost-example-dev")], force_restart=True)
         await pilot.pause()
         await pilot.press("y")
-        await _actions_done(app)
+        await settle(app, pilot)
         await _settle(pilot)
         assert isinstance(app.screen, LogsScreen)
         assert any("re-attached after restart" in r for r in pane.text_rows)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable
-
-from aktui.actions import COMMANDS, for_scope
 from aktui.screens._keys import action_name
 from aktui.screens.capture import screen_text
 from aktui.screens.detail import DetailScreen
@@ -13,14 +10,16 @@ from aktui.screens.help import HelpScreen
 from aktui.screens.history import HistoryScreen
 from aktui.screens.logs import LogsScreen
 from aktui.screens.providers import ApplicationsScreen, ProvidersScreen
-from tests.app.conftest import TOKEN, FakeBackend, make_app
+from textual.widgets import DataTable
+
+from aktui.actions import COMMANDS, for_scope
+from tests.app.conftest import TOKEN, FakeBackend, make_app, settle
 
 SIZES = [(80, 24), (120, 36)]
 
 
 async def _ready(app, pilot):  # type: ignore[no-untyped-def]
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    await settle(app, pilot)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -114,7 +113,7 @@ async def test_help_follows_keymap_overrides_and_bindings_too() -> None:
 def test_unknown_keymap_id_is_a_config_error() -> None:
     from aktui.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="outposts.fixx.*did you mean 'outposts.fix'"):
+    with pytest.raises(ConfigError, match=r"outposts\.fixx.*did you mean 'outposts\.fix'"):
         make_app(FakeBackend(keys={"outposts.fixx": "x"}))
 
 

@@ -7,19 +7,12 @@ and review the SVG diff like code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-from textual.worker import WorkerCancelled
-
-from tests.app.conftest import FakeBackend, make_app, unreachable
+from tests.app.conftest import FakeBackend, make_app, settle, unreachable
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    for worker in [w for w in app.workers if w.group != "logs"]:
-        with contextlib.suppress(WorkerCancelled):
-            await worker.wait()
-    await pilot.pause()
+    await settle(pilot.app, pilot)
 
 
 def test_dashboard_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]

@@ -28,7 +28,8 @@ from aktui.model import ModelChange, Outpost
 from aktui.outpost_actions import OutpostActions
 from aktui.runtime import LogLine
 from aktui.staleness import LoadEvidence, gather, judge
-from tests.fixtures.dockerd import Dockerd, free_port
+from tests.fixtures.dockerd import Dockerd
+from tests.fixtures.procs import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,11 +25,12 @@ from aktui.config import Config, ContextConfig, LogsConfig, OutpostMapping
 from aktui.doctor import CheckResult
 from aktui.doctor_web import PITFALLS, dump_results, web_checks
 from aktui.errors import Secret
-from aktui.lab import Lab, port_free
+from aktui.lab import Lab
 from aktui.model import Snapshot
 from aktui.nginx.lint import make_env
 from aktui.snippets import FORWARD_AUTH_FILE, build_snippets
-from tests.fixtures.webhost import WebHost, free_port
+from tests.fixtures.procs import free_base_port, free_port
+from tests.fixtures.webhost import WebHost
 
 pytestmark = pytest.mark.integration
 
@@ -65,16 +64,6 @@ server {{
 """
 
 WEB_IDS = ["web-ssh", "nginx-config", *PITFALLS, "snippet-drift", "site-outpost", "site-redirect"]
-
-
-def free_base_port(count: int = 6) -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count < 65000 and all(port_free(base + i) for i in range(count)):
-            return int(base)
-    raise AssertionError("no run of free ports")
 
 
 @pytest.fixture(scope="module")
@@ -330,13 +319,7 @@ def test_unknown_host_key_refused_with_fingerprint(lab, snapshot, host, tmp_path
     results = doctor(lab, snapshot, web1=web1(host, known_hosts=str(known)))
     error = only(results, "web-ssh")
     assert error.status == "error" and "host key unknown" in error.title
-    fingerprint = subprocess.run(
-        ["ssh-keygen", "-lf", str(host.root / "ssh_host_ed25519_key.pub")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert re.search(r"SHA256:\S+", fingerprint).group(0) in error.evidence
+    assert host.host_key_fingerprint() in error.evidence
     assert known.read_text() == ""
     assert all(r.status == "skipped" for r in results if r is not error)
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +28,10 @@ from aktui.lab.scenario import build_lab
 from aktui.lab.simulator import Simulator
 from aktui.lab.state import LabState
 from aktui.lab.wire import cookie_name
+from tests.fixtures.procs import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
 
 
 class Outpost:

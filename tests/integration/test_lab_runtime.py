@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +21,9 @@ import pytest
 from aktui.errors import ActionRefused
 from aktui.lab import Lab, port_free
 from aktui.runtime import LogLine, OutpostRuntime
+from tests.fixtures.procs import free_base_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
-
-
-def free_base_port(count: int = 6) -> int:
-    """A run of free ports, so parallel test runs (or a real outpost on 9001) do not collide."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count < 65000 and all(port_free(base + i) for i in range(count)):
-            return int(base)
-    raise AssertionError("no run of free ports")
 
 
 @pytest.fixture(scope="module")

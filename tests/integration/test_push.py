@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from aktui.remote import (
     redirect_verifier,
 )
 from aktui.snippets import FORWARD_AUTH_FILE, build_snippets
-from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, free_port, keygen
+from tests.fixtures.procs import free_port
+from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, keygen
 
 pytestmark = pytest.mark.integration
 
@@ -183,22 +183,12 @@ def test_missing_snippet_dir_fails_cleanly(host, files):
     assert not (host.root / "no-such-dir").exists()
 
 
-def ssh_fingerprint(host: WebHost) -> str:
-    out = subprocess.run(
-        ["ssh-keygen", "-lf", str(host.root / "ssh_host_ed25519_key.pub")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return re.search(r"SHA256:\S+", out).group(0)
-
-
 def test_unknown_host_key_refused_with_fingerprint(host, files, tmp_path):
     known = tmp_path / "known_hosts"
     known.write_text("")
     plan = plan_host(host.name, host.web_server_config(known_hosts=str(known)), files)
     assert plan.status == "refused"
-    assert f"ssh-ed25519 {ssh_fingerprint(host)}" in plan.error
+    assert f"ssh-ed25519 {host.host_key_fingerprint()}" in plan.error
     assert "host key not in" in plan.error
     assert known.read_text() == ""
 
@@ -221,7 +211,7 @@ def test_changed_host_key_always_refused(host, files, tmp_path):
     cfg = host.web_server_config(known_hosts=str(known), accept_new_host_key=True)
     plan = plan_host(host.name, cfg, files)
     assert plan.status == "refused"
-    assert "HOST KEY CHANGED" in plan.error and ssh_fingerprint(host) in plan.error
+    assert "HOST KEY CHANGED" in plan.error and host.host_key_fingerprint() in plan.error
     assert known.read_text() == f"[127.0.0.1]:{host.ssh_port} {other}\n"
 
 

@@ -25,16 +25,8 @@ import pytest
 from aktui.nginx.config import load_text
 from aktui.nginx.lint import lint_text
 from aktui.nginx.locations import servers
-from tests.fixtures.webhost import (
-    NGINX,
-    free_port,
-    nginx_check,
-    nginx_main_conf,
-    read_pid,
-    stop_pid,
-    unavailable,
-    wait_port,
-)
+from tests.fixtures.procs import free_port, read_pid, stop_pid, unavailable, wait_port
+from tests.fixtures.webhost import NGINX, nginx_check, nginx_main_conf
 from tests.unit.test_nginx_checks import DATA, expected_marks, found
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,88 @@
+"""The incident path on the demo lab (real simulator, real outpost processes, real restarts):
+stale outpost -> r -> confirm -> verified reload clears the flag -> l -> annotated line."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.widgets import DataTable
+
+from aktui.screens.app import AktuiApp
+from aktui.screens.capture import screen_text
+from aktui.screens.confirm import ConfirmScreen
+from aktui.screens.logs import LogsScreen
+from aktui.screens.widgets.logpane import LogPane
+
+OUTPOST = "outpost-example-dev"
+
+
+async def wait_for(pilot, check: Callable[[], object], timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.2)
+        await pilot.pause()
+
+
+@pytest.fixture
+def demo():  # type: ignore[no-untyped-def]
+    from aktui.backend import open_demo
+
+    backend = open_demo(chaos=False)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@pytest.mark.timeout(180)
+async def test_incident_path_on_the_lab(demo) -> None:  # type: ignore[no-untyped-def]
+    from aktui.lab.chaos import AUTH, request
+
+    app = AktuiApp(demo)
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        def verdict():  # type: ignore[no-untyped-def]
+            snap = app.data.snapshot
+            o = snap.outpost(OUTPOST) if snap else None
+            return app.data.verdicts.get(o.pk) if o else None
+
+        await wait_for(pilot, lambda: (v := verdict()) and not v.stale, 30, "a fresh verdict")
+        outpost = demo.lab.state.outpost(OUTPOST)
+        demo.lab.state.update_provider(outpost.providers[0], skip_path_regex="^/health$")
+        # authentik pushes the change; the lab's outposts (like a broken websocket) miss it.
+        await wait_for(pilot, lambda: (v := verdict()) and v.stale, 60, "the stale verdict")
+        pk = app.data.snapshot.outpost(OUTPOST).pk
+        table = app.screen.query_one("#outposts", DataTable)
+        table.move_cursor(row=table.get_row_index(pk))
+        await pilot.pause()
+        assert "⟳ STALE" in screen_text(app)
+
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert f"Reload {OUTPOST}?" in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.history, 60, "the action's outcome")
+        record = app.history[-1]
+        assert record.ok, record.message
+        assert "Loaded application" in record.message
+        await wait_for(pilot, lambda: (v := verdict()) and not v.stale, 30, "the flag to clear")
+        assert "⟳ STALE" not in screen_text(app)
+
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, LogsScreen)
+        port = demo.lab.ports[OUTPOST]
+        request(
+            port, AUTH, "old-site.example.org", {"X-Original-URL": "https://old-site.example.org/"}
+        )
+        pane = app.screen.query_one(LogPane)
+        await wait_for(
+            pilot, lambda: any("↳" in r for r in pane.text_rows), 20, "an annotated line"
+        )
+        assert "no app for hostname" in screen_text(app)

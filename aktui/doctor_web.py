@@ -1,6 +1,6 @@
 """Doctor checks of the web servers, over SSH: what NGINX really runs, read back (issue 8).
 
-Per configured web server, in one SSH session (``aktui.remote.WebServer``: known_hosts checked,
+Per configured web server, in one SSH session (``aktui.ssh.WebServer``: known_hosts checked,
 an unknown key refused with its fingerprint unless the config opts in):
 
 - ``nginx -T`` (through ``sudo -n`` when configured) goes through the linter; every finding
@@ -40,7 +40,7 @@ from aktui.nginx.config import load_text
 from aktui.nginx.facts import START_URI, Env, auth_uris, protected, proxy_target
 from aktui.nginx.lint import RULES, lint_configs, make_env
 from aktui.nginx.locations import OUTPOST_PREFIX, Location, Server, servers
-from aktui.remote import FileChange, HostKeyChanged, WebServer, remote_paths
+from aktui.push import FileChange, remote_paths
 from aktui.runtime import ContainerInfo
 from aktui.snippets import (
     SnippetSet,
@@ -49,6 +49,7 @@ from aktui.snippets import (
     outpost_file_name,
     outpost_for_site,
 )
+from aktui.ssh import HostKeyChanged, Opener, WebServer
 
 __all__ = ["PITFALLS", "check_host", "dump_results", "server_for", "web_checks"]
 
@@ -103,7 +104,6 @@ FIX = {
 }
 
 WebCheck = Callable[[], Awaitable[list[CheckResult]]]
-Opener = Callable[[str, WebServerConfig], WebServer]
 
 
 def web_checks(
@@ -289,9 +289,8 @@ class _HostRun:
 
     def all(self, env: Env) -> list[CheckResult]:
         out = [self.r("web-ssh", "ok", f"SSH to {self.server.endpoint.target}", "host key known")]
-        conf = ["-c", self.cfg.nginx_conf] if self.cfg.nginx_conf else []
         try:
-            dump = self.server.run([self.cfg.nginx, "-T", *conf])
+            dump = self.server.run(self.server.nginx_command("-T"))
             command, output, ok = dump.command, dump.output, dump.ok
         except RemoteError as e:  # the session broke or nginx -T hung past the timeout
             command, output, ok = f"{self.cfg.nginx} -T", e.message, False

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from aktui.cmd.snippets import load
 from aktui.config import WebServerConfig
 from aktui.errors import ActionRefused, ConfigError
-from aktui.remote import HostPlan, HostResult, apply_hosts, plan_hosts
+from aktui.push import HostPlan, HostResult, apply_hosts, plan_hosts
 from aktui.snippets import build_snippets
 
 

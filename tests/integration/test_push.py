@@ -12,10 +12,9 @@ import pytest
 from aktui.config import Config, OutpostMapping
 from aktui.errors import RemoteError
 from aktui.model import Outpost, ProxyProvider, Snapshot
-from aktui.remote import (
+from aktui.push import (
     BACKUP_DIR,
     LOCK_NAME,
-    WebServer,
     apply_host,
     apply_hosts,
     plan_host,
@@ -23,6 +22,7 @@ from aktui.remote import (
     redirect_verifier,
 )
 from aktui.snippets import FORWARD_AUTH_FILE, build_snippets
+from aktui.ssh import WebServer
 from tests.fixtures.procs import free_port
 from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, keygen
 

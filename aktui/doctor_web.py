@@ -40,15 +40,11 @@ from aktui.nginx.config import load_text
 from aktui.nginx.facts import START_URI, Env, auth_uris, protected, proxy_target
 from aktui.nginx.lint import RULES, lint_configs, make_env
 from aktui.nginx.locations import OUTPOST_PREFIX, Location, Server, servers
+from aktui.nginx_values import check_hostname, outpost_file_name
 from aktui.push import FileChange, remote_paths
 from aktui.runtime import ContainerInfo
-from aktui.snippets import (
-    SnippetSet,
-    build_snippets,
-    check_hostname,
-    outpost_file_name,
-    outpost_for_site,
-)
+from aktui.site_outposts import outpost_for_site
+from aktui.snippets import SnippetSet, build_snippets
 from aktui.ssh import HostKeyChanged, Opener, WebServer
 
 __all__ = ["PITFALLS", "check_host", "dump_results", "server_for", "web_checks"]

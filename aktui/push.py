@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from aktui.config import WebServerConfig
 from aktui.errors import HostKeyUnknown, RemoteError, UnsafeValue
-from aktui.snippets import check_path
+from aktui.nginx_values import check_path
 from aktui.ssh import HostKeyChanged, Opener, WebServer
 
 LOCK_NAME = ".aktui-push.lock"

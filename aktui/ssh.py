@@ -25,7 +25,7 @@ import paramiko
 
 from aktui.config import WebServerConfig
 from aktui.errors import HostKeyUnknown, RemoteError
-from aktui.snippets import check_path
+from aktui.nginx_values import check_path
 
 CONNECT_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 60.0

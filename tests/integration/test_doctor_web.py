@@ -28,7 +28,8 @@ from aktui.errors import Secret
 from aktui.lab import Lab
 from aktui.model import Snapshot
 from aktui.nginx.lint import make_env
-from aktui.snippets import FORWARD_AUTH_FILE, build_snippets
+from aktui.nginx_templates import FORWARD_AUTH_FILE
+from aktui.snippets import build_snippets
 from tests.fixtures.procs import free_base_port, free_port
 from tests.fixtures.webhost import WebHost
 

@@ -12,6 +12,7 @@ import pytest
 from aktui.config import Config, OutpostMapping
 from aktui.errors import RemoteError
 from aktui.model import Outpost, ProxyProvider, Snapshot
+from aktui.nginx_templates import FORWARD_AUTH_FILE
 from aktui.push import (
     BACKUP_DIR,
     LOCK_NAME,
@@ -21,7 +22,7 @@ from aktui.push import (
     plan_hosts,
     redirect_verifier,
 )
-from aktui.snippets import FORWARD_AUTH_FILE, build_snippets
+from aktui.snippets import build_snippets
 from aktui.ssh import WebServer
 from tests.fixtures.procs import free_port
 from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, keygen

@@ -9,7 +9,8 @@ import pytest
 
 from aktui.config import Config, OutpostMapping
 from aktui.model import Outpost, ProxyProvider, Snapshot
-from aktui.snippets import FORWARD_AUTH_FILE, SnippetSet, build_snippets
+from aktui.nginx_templates import FORWARD_AUTH_FILE
+from aktui.snippets import SnippetSet, build_snippets
 from tests.fixtures.webhost import nginx_check, nginx_main_conf
 
 pytestmark = pytest.mark.integration

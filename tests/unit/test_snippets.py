@@ -9,23 +9,18 @@ import pytest
 from aktui.config import Config, DockerHostConfig, OutpostMapping
 from aktui.errors import UnsafeValue
 from aktui.model import EMBEDDED_MANAGED, Outpost, ProxyProvider, Snapshot
-from aktui.runtime import ContainerInfo
-from aktui.snippets import (
-    FORWARD_AUTH_FILE,
-    SHAPES,
-    OutpostTarget,
-    build_snippets,
+from aktui.nginx_templates import FORWARD_AUTH_FILE, SHAPES, render_example, render_outpost
+from aktui.nginx_values import (
     check_address,
     check_hostname,
     check_include_dir,
     check_path,
     check_upstream,
     outpost_file_name,
-    outpost_for_site,
-    render_example,
-    render_outpost,
-    resolve_target,
 )
+from aktui.runtime import ContainerInfo
+from aktui.site_outposts import OutpostTarget, outpost_for_site, resolve_target
+from aktui.snippets import build_snippets
 
 AT = datetime(2026, 3, 29, 8, 0, tzinfo=UTC)
 

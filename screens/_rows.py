@@ -25,9 +25,9 @@ OUTPOST_COLUMNS = (
     ("stale", "Config"),
     ("container", "Container"),
     ("inst", "Conn"),
+    ("port", "Port"),  # before the wide columns: NGINX configs need it, 80 columns show it
     ("version", "Version"),
     ("seen", "Seen"),
-    ("port", "Port"),
     ("domains", "Cookie domain(s)"),
     ("type", "Type"),
 )
@@ -93,9 +93,9 @@ def outpost_row(data: AppData, o: Outpost, now: datetime) -> list[object]:
         stale,
         cont,
         inst,
+        Text(port),
         version,
         Text(age(o.last_seen, now)),
-        Text(port),
         literal(outpost_domains(snap, o)),
         Text("embedded" if o.embedded else o.type),
     ]

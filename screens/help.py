@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aktui.screens._keys import GuardedScreen, bindings, screen_commands
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from aktui.actions import Command
 
@@ -43,6 +45,26 @@ def help_rows(app: AktuiApp, screen: Screen[Any]) -> list[tuple[str, Command | N
     return rows
 
 
+def help_table(app: AktuiApp, screen: Screen[Any]) -> Table:
+    """Key, command, what it does; descriptions wrap, so 80 columns show all of them."""
+    table = Table(box=None, expand=True, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("Key", no_wrap=True, min_width=6)
+    table.add_column("Command", no_wrap=True)
+    table.add_column("What it does", ratio=1)
+    for section, c in help_rows(app, screen):
+        if c is None:
+            table.add_row(Text(section, style="bold underline"), "", "")
+            continue
+        off = c.mutates and app.read_only
+        description = c.description + (" — disabled: read-only" if off else "")
+        table.add_row(
+            Text(c.key_display, style="dim strike" if off else "bold"),
+            Text(c.label, style="dim strike" if off else ""),
+            Text(description, style="dim" if off else ""),
+        )
+    return table
+
+
 class HelpScreen(GuardedScreen):
     SCOPE = "help"
     CSS_PATH = "../styles/help.tcss"
@@ -58,25 +80,6 @@ class HelpScreen(GuardedScreen):
     def compose(self) -> ComposeResult:
         title = SCOPE_TITLES.get(getattr(self.target, "SCOPE", "global"), "")
         yield Static(Text(f"Keys: {title}   (esc or q closes)", style="bold"), id="help-title")
-        table: DataTable[object] = DataTable(id="keys", cursor_type="row", show_header=True)
-        yield table
+        with VerticalScroll(id="keys"):
+            yield Static(help_table(self.app, self.target), id="keys-table")
         yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        table = self.query_one("#keys", DataTable)
-        table.add_column("Key", key="key")
-        table.add_column("Command", key="label")
-        table.add_column("What it does", key="description")
-        for n, (section, c) in enumerate(help_rows(self.app, self.target)):
-            if c is None:
-                table.add_row(Text(section, style="bold underline"), "", "", key=f"section:{n}")
-                continue
-            off = c.mutates and self.app.read_only
-            style = "dim strike" if off else ""
-            description = c.description + (" — disabled: read-only" if off else "")
-            table.add_row(
-                Text(c.key_display, style="bold" if not off else style),
-                Text(c.label, style=style),
-                Text(description, style="dim" if off else ""),
-                key=f"{c.scope}:{c.id}",
-            )

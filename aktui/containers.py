@@ -1,267 +1,39 @@
 """Outpost containers on real docker hosts: discovery, restart, reload and log streams.
 
 ``DockerRuntime`` implements ``aktui.runtime.OutpostRuntime`` over one or more docker hosts
-(``unix://``, ``tcp://``, ``ssh://user@host`` through paramiko, default ``$DOCKER_HOST``). Every
-call blocks (callers run it in a thread) and is bounded by the host's timeout. A host that
-cannot be reached gives ``DockerUnavailable`` naming it; the other hosts are still listed.
-
-Discovery, strongest first: the explicit ``outposts.<name>.container`` mapping, authentik's own
-label for managed outposts (``io.goauthentik.outpost-uuid``), the container or compose service
-name (``ak-outpost-<slug>``, the outpost's name or slug), a published port from the mapping or
-9001-9099 for the container's 9000, the ``ghcr.io/goauthentik/proxy`` image. Environment values
-are never kept: only whether ``AUTHENTIK_HOST_BROWSER`` is set.
+(``aktui.dockerhost.DockerHost``: ``unix://``, ``tcp://``, ``ssh://user@host``, default
+``$DOCKER_HOST``). Every call blocks (callers run it in a thread) and is bounded by the host's
+timeout. A host that cannot be reached gives ``DockerUnavailable`` naming it; the other hosts
+are still listed. Which containers are outposts is decided by ``aktui.discovery``; log streams
+are ``aktui.containerlogs``.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
-import re
-import socket
 import threading
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import docker
-import docker.errors
-import docker.utils
-import requests.exceptions
-import urllib3.exceptions
 
 from aktui.config import Config, OutpostMapping
-from aktui.containerlogs import ContainerNotFound, follow_logs, parse_docker_time
+from aktui.containerlogs import ContainerNotFound, follow_logs
+from aktui.discovery import (
+    KnownOutposts,
+    bindings,
+    classify,
+    configured_ports,
+    info_from_inspect,
+    summary_ports,
+)
+from aktui.dockerhost import DockerHost
 from aktui.errors import ActionRefused, DockerUnavailable
 from aktui.runtime import ContainerInfo, LogLine
 
-API_VERSION = "1.41"  # Debian's docker.io 20.10 offers no newer; newer daemons accept it
-LABEL_UUID = "io.goauthentik.outpost-uuid"
-LABEL_SERVICE = "com.docker.compose.service"
-OUTPOST_IMAGES = ("ghcr.io/goauthentik/proxy", "beryju/authentik-proxy")
-OUTPOST_PORTS = range(9001, 9100)  # one published port per outpost (homelab convention)
 LOCAL_SOCKET = Path("/var/run/docker.sock")
-
-
-def slugify(name: str) -> str:
-    """Django's slugify, which authentik applies to an outpost name for ``ak-outpost-%(name)s``."""
-    value = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    value = re.sub(r"[^\w\s-]", "", value.lower())
-    return re.sub(r"[-\s]+", "-", value).strip("-_")
-
-
-_TIMEOUTS = (requests.exceptions.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
-    """One short cause for the operator, from the innermost useful exception."""
-    todo: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while todo:
-        e = todo.pop(0)
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(
-            e, (requests.exceptions.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)
-        ):
-            return f"no answer within {timeout:g}s"
-        if isinstance(e, docker.errors.APIError):
-            return str(e.explanation or e)
-        if "known_hosts" in str(e):
-            return "host key not in known_hosts"
-        if isinstance(e, OSError) and e.strerror:
-            return e.strerror
-        # requests and urllib3 wrap the real cause in args, .reason or the exception chain
-        inner = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
-        todo += [i for i in inner if isinstance(i, BaseException)]
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]
-
-
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    docker.errors.DockerException,
-    requests.exceptions.RequestException,
-    urllib3.exceptions.HTTPError,
-    OSError,
-)
-try:  # paramiko is a dependency, but ssh:// is the only user
-    import paramiko
-
-    _TRANSPORT_ERRORS = (*_TRANSPORT_ERRORS, paramiko.SSHException)
-except ImportError:  # pragma: no cover
-    pass
-
-
-@dataclass
-class DockerHost:
-    label: str  # docker_hosts key, shown to the operator
-    url: str
-    timeout: float = 10.0
-    _client: docker.DockerClient | None = None
-    _lock: threading.Lock = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def error(self, what: str, exc: BaseException) -> DockerUnavailable:
-        reason = _reason(exc, self.timeout)
-        hint = ""
-        if "known_hosts" in reason:
-            hint = "add the host key first: ssh-keyscan HOST >> ~/.ssh/known_hosts"
-        elif self.url.startswith("unix://") and reason in ("No such file or directory",):
-            hint = "is dockerd running? check the socket path"
-        elif "refused" in reason.lower() or "no answer" in reason:
-            hint = "is dockerd running and reachable from here?"
-        cls = ContainerNotFound if isinstance(exc, docker.errors.NotFound) else DockerUnavailable
-        return cls(f"docker host {self.label} ({self.url}): {what}: {reason}", hint)
-
-    def client(self) -> docker.DockerClient:
-        with self._lock:
-            if self._client is None:
-                with self.errors("connect"):
-                    if self.url.startswith("ssh://"):
-                        self._check_reachable()
-                    base_url, tls = self.url, None
-                    if self.url == os.environ.get("DOCKER_HOST") and os.environ.get(
-                        "DOCKER_TLS_VERIFY"
-                    ):
-                        # $DOCKER_HOST with the docker CLI's TLS settings (DOCKER_CERT_PATH)
-                        env = docker.utils.kwargs_from_env()
-                        base_url, tls = env.get("base_url", base_url), env.get("tls")
-                    self._client = docker.DockerClient(
-                        base_url=base_url,
-                        timeout=self.timeout,
-                        version=API_VERSION,
-                        use_ssh_client=False,
-                        tls=tls,
-                    )
-            return self._client
-
-    def _check_reachable(self) -> None:
-        # paramiko connects in the client's constructor with no connect timeout of its own.
-        parts = urlsplit(self.url)
-        with socket.create_connection((parts.hostname or "", parts.port or 22), self.timeout):
-            pass
-
-    @contextmanager
-    def errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except DockerUnavailable:
-            raise
-        except _TRANSPORT_ERRORS as e:
-            raise self.error(what, e) from None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                with suppress(*_TRANSPORT_ERRORS):
-                    self._client.close()
-                self._client = None
-
-
-@dataclass(frozen=True, slots=True)
-class KnownOutposts:
-    """Outpost names aktui knows (authentik's list + config mapping), in every form we match."""
-
-    by_uuid: Mapping[str, str]  # uuid hex without dashes -> name
-    by_key: Mapping[str, str]  # lower-cased name, slug, "ak-outpost-<slug>" -> name
-
-    @classmethod
-    def build(cls, outposts: Iterable[tuple[str, str]], names: Iterable[str] = ()) -> KnownOutposts:
-        by_uuid: dict[str, str] = {}
-        by_key: dict[str, str] = {}
-        for pk, name in outposts:
-            by_uuid[pk.replace("-", "").lower()] = name
-        for name in [*names, *(n for _, n in outposts)]:
-            for key in (name.lower(), slugify(name), f"ak-outpost-{slugify(name)}"):
-                by_key.setdefault(key, name)
-        return cls(by_uuid, by_key)
-
-
-def classify(
-    name: str,
-    labels: Mapping[str, str],
-    image: str,
-    ports: Iterable[tuple[int, int]],  # (container port, host port), tcp
-    *,
-    host: str,
-    mappings: Mapping[str, OutpostMapping],
-    known: KnownOutposts,
-) -> tuple[str, str | None] | None:
-    """How a container is recognised as an outpost: (matched_by, outpost name) or None."""
-    for outpost, m in mappings.items():
-        if m.container and m.container == name and m.docker_host in ("", host):
-            return "config", outpost
-    by_name = known.by_key.get(name.lower()) or known.by_key.get(
-        labels.get(LABEL_SERVICE, "").lower()
-    )
-    if LABEL_UUID in labels:
-        return "label", known.by_uuid.get(labels[LABEL_UUID].lower()) or by_name
-    if by_name:
-        return "name", by_name
-    published = [outer for inner, outer in ports if inner == 9000]
-    for outpost, m in mappings.items():
-        if m.port and m.port in published and m.docker_host in ("", host):
-            return "port", outpost
-    if any(p in OUTPOST_PORTS for p in published):
-        return "port", None
-    if image.split("@")[0].rsplit(":", 1)[0] in OUTPOST_IMAGES or name.startswith("ak-outpost-"):
-        return "image", None
-    return None
-
-
-def info_from_inspect(
-    host: str, attrs: Mapping[str, Any], matched_by: str, outpost: str | None
-) -> ContainerInfo:
-    state = attrs.get("State") or {}
-    config = attrs.get("Config") or {}
-    env = config.get("Env") or ()
-    browser = any(
-        e.startswith("AUTHENTIK_HOST_BROWSER=") and len(e) > len("AUTHENTIK_HOST_BROWSER=")
-        for e in env
-    )
-    health = (state.get("Health") or {}).get("Status")
-    return ContainerInfo(
-        host=host,
-        id=str(attrs.get("Id", "")),
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        outpost_name=outpost,
-        state=str(state.get("Status", "unknown")),
-        started_at=parse_docker_time(state.get("StartedAt")),
-        restart_count=int(attrs.get("RestartCount") or 0),
-        ports=_published(attrs, 9000),
-        image=str(config.get("Image", "")),
-        host_browser_set=browser,
-        health=health,
-        matched_by=matched_by,
-    )
-
-
-def _bindings(attrs: Mapping[str, Any], port: int) -> list[dict[str, str]]:
-    key = f"{port}/tcp"
-    live = ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(key)
-    # A stopped container has no live ports; its configured bindings still say which it uses.
-    return live or ((attrs.get("HostConfig") or {}).get("PortBindings") or {}).get(key) or []
-
-
-def _published(attrs: Mapping[str, Any], port: int) -> tuple[int, ...]:
-    ports = {int(b["HostPort"]) for b in _bindings(attrs, port) if b.get("HostPort")}
-    return tuple(sorted(ports))
-
-
-def _summary_ports(summary: Mapping[str, Any]) -> list[tuple[int, int]]:
-    return [
-        (int(p["PrivatePort"]), int(p["PublicPort"]))
-        for p in summary.get("Ports") or ()
-        if p.get("PublicPort") and p.get("Type", "tcp") == "tcp"
-    ]
 
 
 class DockerRuntime:
@@ -322,22 +94,14 @@ class DockerRuntime:
             name = (summary.get("Names") or ["/"])[0].lstrip("/")
             labels = summary.get("Labels") or {}
             image = str(summary.get("Image", ""))
-            ports = _summary_ports(summary)
+            ports = summary_ports(summary)
             match = classify(
                 name, labels, image, ports, host=host.label, mappings=mappings, known=known
             )
             attrs = None
             if match is None and not ports and summary.get("State") != "running":
-                # Stopped containers list no ports: only their config says what they publish.
                 attrs = self._inspect_raw(host, summary["Id"], quiet=True) or {}
-                bound = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
-                ports = [
-                    (int(k.split("/")[0]), int(b["HostPort"]))
-                    for k, v in bound.items()
-                    if k.endswith("/tcp")
-                    for b in v or ()
-                    if b.get("HostPort")
-                ]
+                ports = configured_ports(attrs)
                 match = classify(
                     name, labels, image, ports, host=host.label, mappings=mappings, known=known
                 )
@@ -423,11 +187,11 @@ class DockerRuntime:
         host, info = self.find(name)
         mapping = self.mappings.get(info.outpost_name or "")
         if mapping and mapping.metrics_port:
-            return f"http://{mapping.address or _host_address(host)}:{mapping.metrics_port}/metrics"
+            return f"http://{mapping.address or host.address}:{mapping.metrics_port}/metrics"
         attrs = self._inspect_raw(host, info.id, quiet=True) or {}
-        for b in _bindings(attrs, 9300):
+        for b in bindings(attrs, 9300):
             if b.get("HostPort"):
-                return f"http://{_bind_address(host, b.get('HostIp', ''))}:{b['HostPort']}/metrics"
+                return f"http://{host.bind_address(b.get('HostIp', ''))}:{b['HostPort']}/metrics"
         return None
 
     # --- actions -------------------------------------------------------------------------------
@@ -461,9 +225,9 @@ class DockerRuntime:
                     f"(state {state.get('Status', '?')})"
                 )
             time.sleep(0.05)
-        for b in _bindings(attrs, 9000):
+        for b in bindings(attrs, 9000):
             if b.get("HostPort"):
-                _wait_http(_bind_address(host, b.get("HostIp", "")), int(b["HostPort"]), deadline)
+                _wait_http(host.bind_address(b.get("HostIp", "")), int(b["HostPort"]), deadline)
                 break
 
     # --- logs ----------------------------------------------------------------------------------
@@ -477,16 +241,6 @@ class DockerRuntime:
     def close(self) -> None:
         for host in self.hosts.values():
             host.close()
-
-
-def _host_address(host: DockerHost) -> str:
-    if host.url.startswith(("tcp://", "ssh://", "http://", "https://")):
-        return urlsplit(host.url).hostname or "127.0.0.1"
-    return "127.0.0.1"
-
-
-def _bind_address(host: DockerHost, bound: str) -> str:
-    return _host_address(host) if bound in ("", "0.0.0.0", "::") else bound
 
 
 def _wait_http(address: str, port: int, deadline: float) -> None:

@@ -17,16 +17,16 @@ import urllib3.exceptions
 
 from aktui import containers, outpost_actions
 from aktui.config import Config, ContextConfig, DockerHostConfig, LogsConfig, OutpostMapping
-from aktui.containerlogs import LogCursor, parse_docker_time, parse_timestamp_ns, split_stamp
-from aktui.containers import (
+from aktui.containerlogs import (
     ContainerNotFound,
-    DockerHost,
-    DockerRuntime,
-    KnownOutposts,
-    classify,
-    info_from_inspect,
-    slugify,
+    LogCursor,
+    parse_docker_time,
+    parse_timestamp_ns,
+    split_stamp,
 )
+from aktui.containers import DockerRuntime
+from aktui.discovery import KnownOutposts, classify, info_from_inspect, slugify
+from aktui.dockerhost import DockerHost
 from aktui.errors import ActionRefused, AktuiError, DockerUnavailable
 from aktui.metrics import parse_last_update
 from aktui.outpost_actions import OutpostActions

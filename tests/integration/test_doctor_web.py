@@ -128,10 +128,7 @@ def install(
     (host.conf_dir / "site.conf").write_text("\n".join(blocks))
     test = host.nginx("-t")
     assert test.returncode == 0, test.stderr
-    before = host.workers()
-    done = host.nginx("-s", "reload")
-    assert done.returncode == 0, done.stderr
-    host.wait_reloaded(before)
+    host.reload()
 
 
 def doctor(lab: Lab, snapshot: Snapshot, **web_servers: object) -> list[CheckResult]:

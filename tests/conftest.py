@@ -14,7 +14,19 @@ pytest_plugins = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("AKTUI_SHARED", REPO.parent / "shared"))
+
+
+def find_shared() -> Path:
+    """The project's shared/ material (seeds, authentik schema and server kit): $AKTUI_SHARED,
+    else beside the clone, else where this workplace keeps it; the first that exists."""
+    candidates = [os.environ.get("AKTUI_SHARED"), REPO.parent / "shared", "/work/shared"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "authentik").is_dir():
+            return Path(candidate)
+    return Path(os.environ.get("AKTUI_SHARED") or REPO.parent / "shared")
+
+
+SHARED = find_shared()
 # A copy of shared/authentik/recorded/ (real authentik answers) so a clone tests on its own.
 RECORDED = REPO / "tests" / "data" / "recorded"
 

@@ -6,7 +6,6 @@ Test lines live in tests/data/logs/: failing.log pairs each line with the rule i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,9 @@ from aktui.annotate import (
 from aktui.errors import ConfigError
 from aktui.logformat import parse_line
 
+from tests.conftest import SHARED
+
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
-SHARED = Path(os.environ.get("AKTUI_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 
 
 def _cases() -> list[tuple[int, str, str]]:

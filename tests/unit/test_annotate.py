@@ -22,7 +22,6 @@ from aktui.annotate import (
 )
 from aktui.errors import ConfigError
 from aktui.logformat import parse_line
-
 from tests.conftest import SHARED
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"

@@ -172,10 +172,10 @@ def finding_text(f: Finding) -> Text:
         ),
         literal(f.title, "bold"),
         "\n",
-        literal(f.evidence),
+        literal(f.evidence, newlines=True),
         "\n",
         ("fix: ", "bold"),
-        literal(f.fix),
+        literal(f.fix, newlines=True),
     )
 
 

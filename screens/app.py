@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from aktui.screens._data import AppData, compute_verdicts, read_evidence
 from aktui.screens._fixing import ActionRecord, FixMixin
-from aktui.screens._keys import action_name, bindings, refusal
+from aktui.screens._keys import action_name, bindings
 from aktui.screens.palette import RegistryCommands
 from aktui.screens.widgets.text import plain
 from textual import on, work
@@ -229,9 +229,7 @@ class AktuiApp(FixMixin, App[int]):
         self._feature_screen("snippets")
 
     def action_show_push(self) -> None:
-        if self.read_only:
-            self.notify(refusal(self._command("global.push")), severity="warning", markup=False)
-            return
+        # Read-only still shows the diffs (a dry run); only "apply" is refused there.
         self._feature_screen("push")
 
     def action_show_doctor(self) -> None:

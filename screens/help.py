@@ -29,6 +29,9 @@ SCOPE_TITLES = {
     "logs": "Logs",
     "detail": "Details",
     "history": "Action history",
+    "snippets": "Snippets",
+    "doctor": "Doctor",
+    "push": "Push",
     "global": "Everywhere",
 }
 

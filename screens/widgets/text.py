@@ -15,18 +15,24 @@ from rich.text import Text
 
 # C0 controls except tab, DEL, and C1 controls (U+0080-U+009F: 8-bit CSI and friends).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _ESCAPED = Style(dim=True, italic=True)
 
 
-def literal(value: object, style: str | Style = "", *, limit: int = 4000) -> Text:
-    """``value`` as plain Text; control characters shown as ``\\xNN``; long text cut."""
+def literal(
+    value: object, style: str | Style = "", *, limit: int = 4000, newlines: bool = False
+) -> Text:
+    """``value`` as plain Text; control characters shown as ``\\xNN``; long text cut.
+
+    Newlines are escaped too unless ``newlines`` (a table cell or a log row stays one line;
+    a file, a diff or a command's output keeps its lines)."""
     raw = "" if value is None else str(value)
     if len(raw) > limit:
         raw = raw[:limit] + "…"
     raw = raw.replace("\t", "    ")
     text = Text(style=style, no_wrap=False, end="")
     pos = 0
-    for m in _CONTROL.finditer(raw):
+    for m in (_CONTROL_KEEP_NL if newlines else _CONTROL).finditer(raw):
         if m.start() > pos:
             text.append(raw[pos : m.start()])
         text.append(f"\\x{ord(m.group()):02x}", _ESCAPED)

@@ -177,6 +177,9 @@ def test_every_command_resolves_to_an_action_method() -> None:
     from aktui.screens.app import AktuiApp
     from aktui.screens.confirm import ConfirmScreen
     from aktui.screens.dashboard import DashboardScreen
+    from aktui.screens.doctor import DoctorScreen
+    from aktui.screens.push import PushScreen
+    from aktui.screens.snippets import SnippetsScreen
 
     targets = {
         "global": AktuiApp,
@@ -187,6 +190,9 @@ def test_every_command_resolves_to_an_action_method() -> None:
         "detail": DetailScreen,
         "history": HistoryScreen,
         "confirm": ConfirmScreen,
+        "snippets": SnippetsScreen,
+        "doctor": DoctorScreen,
+        "push": PushScreen,
     }
     for c in COMMANDS:
         owner = AktuiApp if c.action.startswith("app.") else targets[c.scope]

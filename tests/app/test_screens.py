@@ -238,3 +238,16 @@ async def test_token_never_on_screen(keys: tuple[str, ...]) -> None:
         assert TOKEN not in screen_text(app)
         assert TOKEN not in app.export_screenshot()
         assert TOKEN not in repr(app.backend.config)
+
+
+def test_example_config_keymap_ids_exist() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from aktui.actions import check_keymap
+
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    keys = (yaml.safe_load(example.read_text()) or {}).get("keys") or {}
+    assert keys, "config.example.yaml shows no keys: override"
+    check_keymap(keys, str(example))  # raises on an unknown command id

@@ -84,7 +84,7 @@ class AktuiApp(FixMixin, App[int]):
         self.action_refresh_now()
         if self.live_refresh:
             interval = max(0.5, float(self.backend.config.refresh_interval or 5.0))
-            self.set_interval(interval, self.action_refresh_now, name="refresh")
+            self.set_interval(interval, self._refresh_tick, name="refresh")
 
     def get_default_screen(self) -> Screen[Any]:
         from aktui.screens.dashboard import DashboardScreen
@@ -100,6 +100,15 @@ class AktuiApp(FixMixin, App[int]):
     def action_refresh_now(self) -> None:
         self._load_snapshot()
         if self.backend.runtime is not None:
+            self._load_containers()
+
+    def _refresh_tick(self) -> None:
+        """The timer's refresh: a fetch still in flight is left to finish, not restarted, so
+        an API or daemon slower than the interval still delivers (and never stacks)."""
+        busy = {w.group for w in self.workers if w.is_running}
+        if "refresh" not in busy:
+            self._load_snapshot()
+        if self.backend.runtime is not None and "containers" not in busy:
             self._load_containers()
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="authentik")

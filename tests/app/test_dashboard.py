@@ -287,3 +287,38 @@ async def test_filter_narrows_outposts_and_escape_clears() -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_value == 0
+
+
+async def test_timer_refresh_does_not_restart_a_slow_fetch() -> None:
+    import asyncio
+
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        gate = asyncio.Event()
+        original = backend.snapshot
+
+        class Slow:
+            async def __aenter__(self):  # type: ignore[no-untyped-def]
+                return self
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+            async def snapshot(self):  # type: ignore[no-untyped-def]
+                backend.fetches += 1
+                await gate.wait()
+                return original
+
+        backend.client = lambda: Slow()  # type: ignore[method-assign]
+        fetches = backend.fetches
+        app._refresh_tick()
+        await pilot.pause()
+        app._refresh_tick()  # the first fetch is still waiting: no second request
+        app._refresh_tick()
+        await pilot.pause()
+        assert backend.fetches == fetches + 1
+        gate.set()
+        await _ready(app, pilot)
+        assert app.data.error == ""

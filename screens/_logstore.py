@@ -17,7 +17,7 @@ from typing import Any
 from aktui.runtime import LogLine
 
 # Fields worth showing after the message; everything else stays in the raw line.
-SHOWN_FIELDS = ("host", "name", "status", "method", "path", "url", "error", "outpost", "uid")
+SHOWN_FIELDS = ("status", "method", "host", "path", "url", "error", "name", "outpost", "uid")
 WINDOWS: tuple[int | None, ...] = (None, 5, 15, 60)  # minutes; None = everything kept
 
 

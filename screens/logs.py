@@ -149,6 +149,7 @@ class LogsScreen(GuardedScreen):
 
     def _drain(self) -> None:
         if not self._inbox:
+            self.query_one(LogPane).stick()
             return
         batch = []
         while self._inbox:

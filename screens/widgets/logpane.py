@@ -164,6 +164,12 @@ class LogPane(ScrollView, can_focus=True):
             self._cache[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
 
+    def stick(self) -> None:
+        """Called on every drain tick: while following, stay at the end even when a layout
+        pass (first mount, resize) landed after the last append's scroll."""
+        if self.following and self.scroll_y < self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
     def on_resize(self) -> None:
         # The first batch can land before layout gives the pane a height: re-anchor then.
         if self.following:

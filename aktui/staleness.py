@@ -117,14 +117,21 @@ def uid_changed_after(
     return previous.fetched_at if any(i.uid not in old for i in now.instances) else None
 
 
-def _when(at: datetime, now: datetime, tz: tzinfo) -> str:
+def _when(at: datetime, now: datetime, tz: tzinfo, seconds: bool = False) -> str:
     local, today = at.astimezone(tz), now.astimezone(tz)
-    return f"{local:%H:%M}" if local.date() == today.date() else f"{local:%b %d %H:%M}"
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    return f"{local:{clock}}" if local.date() == today.date() else f"{local:%b %d {clock}}"
 
 
-def _describe(change: ModelChange, more: int, now: datetime, tz: tzinfo) -> str:
+def _same_minute(a: datetime, b: datetime) -> bool:
+    return a.replace(second=0, microsecond=0) == b.replace(second=0, microsecond=0)
+
+
+def _describe(
+    change: ModelChange, more: int, now: datetime, tz: tzinfo, seconds: bool = False
+) -> str:
     kind = _KIND.get(change.model, change.model)
-    text = f"{kind} {change.name or change.pk} changed {_when(change.at, now, tz)}"
+    text = f"{kind} {change.name or change.pk} changed {_when(change.at, now, tz, seconds)}"
     return text + (f" (+{more} more change{'s' if more > 1 else ''})" if more else "")
 
 
@@ -162,7 +169,9 @@ def judge(
         notes.append("websocket down: pushed updates cannot arrive")
     if failing:
         notes.append(f"config fetch failed {len(failing)}x since {_when(failing[0], now, tz)}")
-    loaded_text = f"outpost loaded {_when(loaded_at, now, tz)}" if loaded_at else ""
+    # A change and a load in the same minute only read in the right order with seconds.
+    secs = loaded_at is not None and any(_same_minute(c.at, loaded_at) for c in changes)
+    loaded_text = f"outpost loaded {_when(loaded_at, now, tz, secs)}" if loaded_at else ""
 
     def verdict(stale: str, reason: str, confidence: str) -> Staleness:
         return Staleness(
@@ -180,7 +189,7 @@ def judge(
     if len(failing) >= 2 or (failing and loaded_at is None):
         since = _when(failing[0], now, tz)
         if pending:
-            what = _describe(pending[-1], len(pending) - 1, now, tz)
+            what = _describe(pending[-1], len(pending) - 1, now, tz, secs)
             return verdict(
                 STALE, f"{what}; config fetch failing since {since}, old config kept", "high"
             )
@@ -195,9 +204,10 @@ def judge(
             base = "no recorded change to what it serves"
             return verdict(FRESH, f"{base}, {loaded_text}" if loaded_at else base, "medium")
         last = changes[-1]
-        return verdict(FRESH, f"{_describe(last, 0, now, tz)}, {loaded_text} ({source})", "high")
+        what = _describe(last, 0, now, tz, secs)
+        return verdict(FRESH, f"{what}, {loaded_text} ({source})", "high")
     newest = pending[-1]
-    what = _describe(newest, len(pending) - 1, now, tz)
+    what = _describe(newest, len(pending) - 1, now, tz, secs)
     if loaded_at is None:
         reason = f"{what}; no load time known (no logs, metric or container)"
         return verdict(UNKNOWN, reason, "low")

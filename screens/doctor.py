@@ -36,9 +36,9 @@ COLUMNS = (("status", "Result"), ("check", "Check"), ("title", "Finding"))
 
 async def default_runner(backend: Any) -> list[Any]:
     # The CLI's composition of checks, so `aktui doctor` and this screen cannot disagree.
-    from aktui.cmd.doctor import _diagnose
+    from aktui.diagnosis import diagnose
 
-    return await _diagnose(backend, [])
+    return await diagnose(backend)
 
 
 class DoctorScreen(GuardedScreen):

@@ -9,7 +9,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Real daemons for the integration tier (REAL-DAEMONS.md): dockerd, sshd, nginx, network namespaces.
-packages=(python3 python3-venv python3-dev gcc docker.io nginx openssh-server openssh-client iproute2 git curl)
+packages=(python3 python3-venv python3-dev gcc docker.io nginx openssh-server openssh-client iproute2 git curl tmux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -57,7 +57,7 @@ CASES = [
         LoadEvidence(last_loaded_log=at("14:02", 7)),
         FRESH,
         "high",
-        "outpost loaded 14:02 (log)",
+        "changed 14:02:00, outpost loaded 14:02:07 (log)",
     ),
     (
         "metric-before-change",

@@ -8,10 +8,10 @@ plain data that unit tests and ``aktui`` subcommands can read without starting a
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from aktui.config import did_you_mean
 from aktui.errors import ConfigError
 
 # Where a command applies. "global" commands work on every screen.
@@ -453,8 +453,7 @@ def check_keymap(overrides: Mapping[str, str], source: str = "config") -> dict[s
     """Validate ``keys:`` overrides (command id -> keys); unknown ids name the close ones."""
     for cid, keys in overrides.items():
         if cid not in BY_ID:
-            close = difflib.get_close_matches(cid, list(BY_ID), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(cid, BY_ID)
             raise ConfigError(f"{source}: keys.{cid}: unknown command id{hint}")
         if not isinstance(keys, str) or not keys.strip():
             raise ConfigError(f"{source}: keys.{cid}: expected keys like 'r' or 'ctrl+r'")

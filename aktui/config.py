@@ -106,7 +106,7 @@ class Config:
             known = ", ".join(self.contexts) or "none"
             raise ConfigError(
                 f"{self.source}: no context named {wanted!r} (known: {known})"
-                + _did_you_mean(wanted, self.contexts)
+                + did_you_mean(wanted, self.contexts)
             )
         return wanted, self.contexts[wanted]
 
@@ -117,7 +117,8 @@ _CLASSES = {
 }
 
 
-def _did_you_mean(key: str, known: Any) -> str:
+def did_you_mean(key: str, known: Any) -> str:
+    """'; did you mean X?' for the closest known name, or '' (shared by every YAML reader)."""
     close = difflib.get_close_matches(key, list(known), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -213,7 +214,7 @@ class _Loader:
             key = str(key_node.value)
             sub = f"{where}.{key}" if where else key
             if key not in spec:
-                raise self.fail(key_node, sub, "unknown key" + _did_you_mean(key, spec))
+                raise self.fail(key_node, sub, "unknown key" + did_you_mean(key, spec))
             values[key] = self.build(value_node, sub, spec[key].metadata["kind"])
         for name, f in spec.items():
             if f.default is MISSING and f.default_factory is MISSING and name not in values:
@@ -242,15 +243,23 @@ def find_config(explicit: str | None) -> Path:
     return default_path()
 
 
-def parse_config(text: str, path: Path) -> Config:
-    loader = _Loader(path)
+def compose_yaml(
+    text: str, path: object, error: type[ConfigError] = ConfigError
+) -> yaml.Node | None:
+    """The node tree (with line marks) of a YAML file; a syntax error becomes one
+    ``path:line: invalid YAML: ...`` line."""
     try:
-        root = yaml.compose(text)
+        return yaml.compose(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+        raise error(f"{path}{line}: invalid YAML: {problem}") from None
+
+
+def parse_config(text: str, path: Path) -> Config:
+    loader = _Loader(path)
+    root = compose_yaml(text, path)
     if root is None:
         root = yaml.MappingNode("tag:yaml.org,2002:map", [])
     config = loader.obj(root, "", Config)
@@ -268,7 +277,7 @@ def _check_references(config: Config, root: yaml.Node, loader: _Loader) -> None:
                 raise loader.fail(
                     root,
                     f"contexts.{name}.docker_hosts",
-                    f"unknown docker host {host!r}" + _did_you_mean(host, config.docker_hosts),
+                    f"unknown docker host {host!r}" + did_you_mean(host, config.docker_hosts),
                 )
     for name, mapping in config.outposts.items():
         if mapping.docker_host and mapping.docker_host not in config.docker_hosts:
@@ -276,7 +285,7 @@ def _check_references(config: Config, root: yaml.Node, loader: _Loader) -> None:
                 root,
                 f"outposts.{name}.docker_host",
                 f"unknown docker host {mapping.docker_host!r}"
-                + _did_you_mean(mapping.docker_host, config.docker_hosts),
+                + did_you_mean(mapping.docker_host, config.docker_hosts),
             )
 
 

@@ -8,7 +8,6 @@ compiled rules and matches log lines against them; the rule format is described 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from aktui.config import compose_yaml, did_you_mean
 from aktui.errors import ConfigError
 from aktui.logformat import LEVELS, LogRecord
 
@@ -87,10 +87,7 @@ class _Reader:
             key = str(key_node.value)
             sub = f"{where}.{key}" if where else key
             if allowed and key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = (
-                    f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(allowed)})"
-                )
+                hint = did_you_mean(key, allowed) or f" (known: {', '.join(allowed)})"
                 raise self.fail(key_node, sub, "unknown key" + hint)
             if key in out:
                 raise self.fail(key_node, sub, "duplicate key")
@@ -301,13 +298,7 @@ def _compile_match(
 def parse_rules(text: str, path: str, *, first_order: int = 0) -> list[Rule]:
     """Validate and compile one rules file's text; ``path`` is only used in messages."""
     reader = _Reader(path)
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise RulesError(f"{path}{line}: invalid YAML: {problem}") from None
+    root = compose_yaml(text, path, RulesError)
     if root is None:
         raise RulesError(f"{path}: empty rules file; expected `rules:` with a list")
     top = reader.mapping(root, "", ("version", "rules"))

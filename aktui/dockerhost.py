@@ -7,26 +7,45 @@ the docker CLI's TLS settings when ``DOCKER_TLS_VERIFY`` is set.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import docker
-import docker.errors
-import docker.utils
-import requests.exceptions
-import urllib3.exceptions
 
 from aktui.containerlogs import ContainerNotFound
 from aktui.errors import DockerUnavailable
 
+if TYPE_CHECKING:
+    import docker
+
 API_VERSION = "1.41"  # Debian's docker.io 20.10 offers no newer; newer daemons accept it
 
-_TIMEOUTS = (requests.exceptions.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)
+
+# The docker SDK (with requests, urllib3 and paramiko) takes ~180 ms to import, more than a bare
+# Textual app needs to show its first frame (bench/bench_tui.py). `aktui` builds its runtime
+# before the first frame but only talks to docker in worker threads, so the SDK is imported on
+# first use there, not at startup.
+@functools.cache
+def _sdk() -> ModuleType:
+    import docker
+    import docker.errors
+    import docker.utils
+
+    return docker
+
+
+@functools.cache
+def _timeouts() -> tuple[type[BaseException], ...]:
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return (requests.exceptions.Timeout, TimeoutError, urllib3.exceptions.TimeoutError)
 
 
 def _reason(exc: BaseException, timeout: float) -> str:
@@ -38,9 +57,9 @@ def _reason(exc: BaseException, timeout: float) -> str:
         if id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, _TIMEOUTS):
+        if isinstance(e, _timeouts()):
             return f"no answer within {timeout:g}s"
-        if isinstance(e, docker.errors.APIError):
+        if isinstance(e, _sdk().errors.APIError):
             return str(e.explanation or e)
         if "known_hosts" in str(e):
             return "host key not in known_hosts"
@@ -53,18 +72,22 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return text.splitlines()[0][:200]
 
 
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    docker.errors.DockerException,
-    requests.exceptions.RequestException,
-    urllib3.exceptions.HTTPError,
-    OSError,
-)
-try:  # paramiko is a dependency, but ssh:// is the only user
-    import paramiko
+@functools.cache
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    import requests.exceptions
+    import urllib3.exceptions
 
-    _TRANSPORT_ERRORS = (*_TRANSPORT_ERRORS, paramiko.SSHException)
-except ImportError:  # pragma: no cover
-    pass
+    errors: tuple[type[BaseException], ...] = (
+        _sdk().errors.DockerException,
+        requests.exceptions.RequestException,
+        urllib3.exceptions.HTTPError,
+        OSError,
+    )
+    try:  # paramiko is a dependency, but ssh:// is the only user
+        import paramiko
+    except ImportError:  # pragma: no cover
+        return errors
+    return (*errors, paramiko.SSHException)
 
 
 @dataclass
@@ -87,7 +110,8 @@ class DockerHost:
             hint = "is dockerd running? check the socket path"
         elif "refused" in reason.lower() or "no answer" in reason:
             hint = "is dockerd running and reachable from here?"
-        cls = ContainerNotFound if isinstance(exc, docker.errors.NotFound) else DockerUnavailable
+        not_found = isinstance(exc, _sdk().errors.NotFound)
+        cls = ContainerNotFound if not_found else DockerUnavailable
         return cls(f"docker host {self.label} ({self.url}): {what}: {reason}", hint)
 
     def client(self) -> docker.DockerClient:
@@ -101,9 +125,9 @@ class DockerHost:
                         "DOCKER_TLS_VERIFY"
                     ):
                         # $DOCKER_HOST with the docker CLI's TLS settings (DOCKER_CERT_PATH)
-                        env = docker.utils.kwargs_from_env()
+                        env = _sdk().utils.kwargs_from_env()
                         base_url, tls = env.get("base_url", base_url), env.get("tls")
-                    self._client = docker.DockerClient(
+                    self._client = _sdk().DockerClient(
                         base_url=base_url,
                         timeout=self.timeout,
                         version=API_VERSION,
@@ -124,13 +148,15 @@ class DockerHost:
             yield
         except DockerUnavailable:
             raise
-        except _TRANSPORT_ERRORS as e:
+        except Exception as e:
+            if not isinstance(e, _transport_errors()):
+                raise
             raise self.error(what, e) from None
 
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
-                with suppress(*_TRANSPORT_ERRORS):
+                with suppress(*_transport_errors()):
                     self._client.close()
                 self._client = None
 

@@ -1,0 +1,93 @@
+"""Where cold start goes: run ``aktui --demo`` (or the bare baseline) headless to its first frame
+with data, print phase times as JSON, exit. Run by bench_tui.py, also under ``-X importtime``.
+
+    python bench/_startup_probe.py aktui|bare
+
+The real entry point runs (``aktui.cli.main(["--demo"])``); only ``App.run`` is wrapped, to go
+headless with a pilot that watches for the outposts table's rows and then quits with ``q``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+T0 = time.perf_counter()
+phases: dict[str, float] = {}
+
+
+def mark(name: str) -> None:
+    phases.setdefault(name, time.perf_counter() - T0)
+
+
+def wrap_run(table_id: str | None) -> None:
+    from textual.app import App
+
+    original = App.run
+
+    async def pilot(p: Any) -> None:
+        mark("first frame")
+        app = p.app
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            table = _table(app, table_id)
+            if table is not None and table.row_count:
+                break
+            await p.pause(0.002)
+        await p.pause()  # one screen update with the rows in it
+        mark("data on screen")
+        await p.press("q")
+
+    def run(self: Any, **kw: Any) -> Any:
+        mark("imports + setup")
+        return original(self, headless=True, size=(100, 30), auto_pilot=pilot)
+
+    App.run = run  # type: ignore[method-assign]
+
+
+def _table(app: Any, table_id: str | None) -> Any:
+    from textual.css.query import NoMatches
+    from textual.widgets import DataTable
+
+    try:
+        return app.screen.query_one(f"#{table_id}" if table_id else DataTable)
+    except NoMatches:
+        return None
+
+
+def main() -> int:
+    which = sys.argv[1]
+    if which == "bare":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        wrap_run(None)
+        from _bare_app import BareApp
+
+        BareApp().run()
+    else:
+        import aktui.backend
+
+        wrap_run("outposts")
+        mark("imports")
+        open_demo = aktui.backend.open_demo
+
+        def timed_open_demo(**kw: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return open_demo(**kw)
+            finally:
+                phases["lab start (in setup)"] = time.perf_counter() - start
+
+        aktui.backend.open_demo = timed_open_demo  # type: ignore[assignment]
+        from aktui.cli import main as aktui_main
+
+        aktui_main(["--demo"])
+    mark("exited")
+    print(json.dumps(phases), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

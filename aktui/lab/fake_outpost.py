@@ -28,11 +28,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from http.server import ThreadingHTTPServer
 from typing import Any, TextIO
 
 from aktui.lab.proxyapp import PREFIX, OutpostInfo, ProxyApp, http_handler
-from aktui.lab.wire import Logger, Reply, Req, Sessions, go_float, prom_labels
+from aktui.lab.wire import (
+    LabHTTPServer,
+    Logger,
+    Reply,
+    Req,
+    Sessions,
+    go_float,
+    prom_labels,
+)
 
 API_LOGGER = "authentik.outpost.ak-api-controller"
 PROXY_LOGGER = "authentik.outpost.proxyv2"
@@ -350,11 +357,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     log("Outpost mode", logger=API_LOGGER, embedded=False)
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", args.port), http_handler(outpost))
+        server = LabHTTPServer(("127.0.0.1", args.port), http_handler(outpost))
     except OSError as exc:
         log("Failed to listen", "error", logger=PROXY_LOGGER, error=str(exc))
         return 1
-    server.daemon_threads = True
     listen = f"127.0.0.1:{args.port}"
     log("Starting Metrics server", logger="authentik.outpost.metrics", listen=listen)
     log("using filesystem session backend", logger=PROXY_LOGGER)

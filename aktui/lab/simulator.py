@@ -17,13 +17,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from aktui.lab import oidc
 from aktui.lab.objects import Outpost, RequestInfo, User
 from aktui.lab.state import LabState
+from aktui.lab.wire import LabHTTPServer
 
 NOT_FOUND = {"detail": "Not found."}
 FORBIDDEN = {"detail": "You do not have permission to perform this action."}
@@ -94,8 +95,7 @@ class Simulator:
         self.requests = 0  # API requests served (bench, tests)
         self.ws_down_until: dict[str, float] = {}  # outpost pk -> time: HELLOs fail (chaos)
         self.codes = oidc.CodeStore()
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = LabHTTPServer((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
         self._route_table: list[tuple[str, tuple[str, ...], Callable[..., tuple[int, Any]]]] = []
 

@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
 from typing import Any, TextIO
 
 
@@ -208,3 +209,11 @@ class Sessions:
         with self._lock:
             self._data[sid] = values
         return sid, values
+
+
+class LabHTTPServer(ThreadingHTTPServer):
+    """The lab's HTTP servers. The stdlib's listen backlog of 5 drops connections when aktui
+    opens its 8 concurrent ones; a dropped SYN is retried only after 1 s (a refresh stall)."""
+
+    request_queue_size = 128
+    daemon_threads = True

@@ -57,7 +57,8 @@ class Rule:
     annotation: Annotation
     tests: tuple[Test, ...]
     # How the rule is indexed: ("exact", keys), ("exact_ci", keys), ("status", codes),
-    # ("scan", (test, "contains"|"prefix"|"other", literals)), ("raw", ()), ("always", ()).
+    # ("scan", (test, "contains"|"prefix"|"other", literals, kind, ignore_case)), ("raw", ()),
+    # ("always", ()); kind is exact|contains|prefix|regex (the block pre-filter needs it).
     anchor: tuple[str, tuple[Any, ...]]
     order: int = 0
 
@@ -275,7 +276,7 @@ def _compile_match(
             values = tuple(v.lower() for v in msg.values) if msg.ignore_case else msg.values
             anchor = ("exact_ci" if msg.ignore_case else "exact", values)
         elif anchor[0] == "always":
-            anchor = ("scan", (fn, msg.scan_kind(), msg.values))
+            anchor = ("scan", (fn, msg.scan_kind(), msg.values, msg.kind, msg.ignore_case))
     if "logger" in match:
         logger_fn = _StrMatch(reader, match["logger"], f"{where}.logger").fn
         tests.append(lambda r: r.logger is not None and logger_fn(r.logger))

@@ -13,21 +13,27 @@ cannot move the cursor, retitle the window or hide text; pipes and files get the
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import io
 import json
 import re
 import sys
 from collections.abc import Iterator
+from json.encoder import encode_basestring as _encode  # type: ignore[attr-defined]
 from typing import IO, TextIO
 
-from aktui.annotate import SEVERITIES, Annotation, RuleSet, load_rules
+from aktui.annotate import SEVERITIES, Annotation, BlockFilter, RuleSet, load_rules
 from aktui.errors import AktuiError
 
 # C0 (except tab), DEL, C1 (0x9b is a one-byte CSI on some terminals) and the bidi overrides
 # that can make a line read differently from what it contains ("trojan source").
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _JSON_KEYS = ("rule", "title", "severity", "cause", "fix")
+_CHUNK = 1 << 20
+# The JSON object of an unmatched line, around its encoded text.
+_HEAD = '{"line": "'
+_TAIL = '", "rule": null, "title": null, "severity": null, "cause": null, "fix": null}\n'
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -116,12 +122,17 @@ def run(
     tty = bool(getattr(out, "isatty", lambda: False)())
     worst = -1
     failed_input = False
+    # Terminal output keeps the per-line path: its escaping is per line and speed is moot.
+    block = None if tty else rules.block_filter()
     for name, stream in _inputs(list(getattr(args, "files", []) or []), stdin):
         if stream is None:
             failed_input = True
             continue
         try:
-            worst = max(worst, _annotate_stream(stream, out, rules, args, tty))
+            if block is not None:
+                worst = max(worst, _annotate_blocks(stream, out, rules, block, args))
+            else:
+                worst = max(worst, _annotate_stream(stream, out, rules, args, tty))
         except OSError as e:  # a directory, or a read error mid-file
             print(f"aktui annotate: {name}: {e.strerror or e}", file=sys.stderr)
             failed_input = True
@@ -159,6 +170,85 @@ def _annotate_stream(
             note = format_annotation(found)
             write(f"{escape(text)}\n{escape(note)}\n" if tty else f"{text}\n{note}\n")
     return worst
+
+
+def _annotate_blocks(
+    stream: IO[str], out: TextIO, rules: RuleSet, block: BlockFilter, args: argparse.Namespace
+) -> int:
+    """``_annotate_stream`` for pipes and files, a chunk at a time: the block filter finds the
+    few lines a rule could match, and each run of other lines is written in one piece."""
+    as_json = bool(getattr(args, "json", False))
+    only = bool(getattr(args, "only_annotated", False))
+    annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
+    worst = -1
+    carry = ""
+    for piece in _chunks(stream):
+        chunk = carry + piece if carry else piece
+        if piece:
+            cut = chunk.rfind("\n") + 1
+            chunk, carry = chunk[:cut], chunk[cut:]
+            if not chunk:
+                continue
+        elif not chunk:
+            break
+        pos = 0
+        for start in block.starts(chunk):
+            if start > pos and not only:
+                write(_healthy_json(chunk[pos:start]) if as_json else chunk[pos:start])
+            end = chunk.find("\n", start) + 1 or len(chunk)
+            line = chunk[start:end]
+            pos = end
+            found = annotate(line)
+            if found is None:
+                if not only:
+                    # Not _healthy_json: a candidate line may hold a backslash.
+                    write(_json_line(_strip_eol(line), None, False) if as_json else _with_eol(line))
+                continue
+            worst = max(worst, rank(found.severity))
+            text = _strip_eol(line)
+            write(
+                _json_line(text, found, False)
+                if as_json
+                else f"{text}\n{format_annotation(found)}\n"
+            )
+        if pos < len(chunk) and not only:
+            rest = chunk[pos:]
+            write(_healthy_json(rest) if as_json else _with_eol(rest))
+        if not piece:
+            break
+    return worst
+
+
+def _chunks(stream: IO[str]) -> Iterator[str]:
+    """Pieces of the stream as they arrive, then "" once at the end: ``tail -f`` lines go
+    out without waiting for a full chunk (read1 returns what the pipe has)."""
+    buffer = getattr(stream, "buffer", None)
+    read1 = getattr(buffer, "read1", None)
+    if read1 is not None and isinstance(stream, io.TextIOWrapper) and not stream.closed:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while data := read1(_CHUNK):
+            text = decoder.decode(data)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+    else:
+        while text := stream.read(_CHUNK):
+            yield text
+    yield ""
+
+
+def _with_eol(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _healthy_json(run: str) -> str:
+    """The JSON lines of a run of unmatched lines, encoded in one call. The block filter
+    sends every line with a backslash to annotate, so the encoder's only "\\n" here is a
+    line break, and a "\\r" right before it is that line's CRLF."""
+    body = _encode(_strip_eol(run))[1:-1]
+    return _HEAD + body.replace("\\r\\n", "\\n").replace("\\n", _TAIL + _HEAD) + _TAIL
 
 
 def _strip_eol(line: str) -> str:

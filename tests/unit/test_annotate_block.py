@@ -1,0 +1,151 @@
+"""The block path of `aktui annotate` is exact: byte-identical to the per-line path."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from aktui.annotate import RuleSet
+from aktui.cmd import annotate as cmd
+
+REPO = Path(__file__).resolve().parent.parent.parent
+LOGS = REPO / "tests" / "data" / "logs"
+MODES = ((), ("--json",), ("--only-annotated",), ("--json", "--only-annotated"))
+USER_RULES = """\
+rules:
+  - id: user-ci
+    title: t
+    sources: [any]
+    match: {message: {contains: "Loaded APPLICATION", ignore_case: true}}
+    cause: c
+    fix: f
+    severity: info
+  - id: user-regex
+    title: t
+    sources: [outpost, nginx, browser]
+    match: {message: {regex: "wp-[a-z]+/post", ignore_case: true}}
+    cause: c
+    fix: f
+    severity: warning
+  - id: user-exact-ci
+    title: t
+    sources: [nginx]
+    match: {message: {exact: "SIGNAL PROCESS STARTED", ignore_case: true}}
+    cause: c
+    fix: f
+    severity: info
+"""
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    cmd.configure(parser)
+    return parser.parse_args(list(argv))
+
+
+def _both(
+    path: Path, monkeypatch: pytest.MonkeyPatch, *argv: str, chunk: int = 1 << 20
+) -> tuple[str, str]:
+    import io
+
+    monkeypatch.setattr(cmd, "_CHUNK", chunk)
+    out = io.StringIO()
+    cmd.run(_args(*argv, str(path)), stdout=out)
+    block = out.getvalue()
+    with monkeypatch.context() as m:
+        m.setattr(RuleSet, "block_filter", lambda self: None)
+        out = io.StringIO()
+        cmd.run(_args(*argv, str(path)), stdout=out)
+    return block, out.getvalue()
+
+
+def _check(path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str, chunk: int = 1 << 20) -> None:
+    for mode in MODES:
+        block, per_line = _both(path, monkeypatch, *mode, *extra, chunk=chunk)
+        assert block == per_line, (path.name, mode, chunk)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LOGS.glob("*.log")))
+@pytest.mark.parametrize("chunk", [1 << 20, 97, 7])
+def test_data_logs(name: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    _check(LOGS / name, monkeypatch, chunk=chunk)
+
+
+def test_benchmark_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import bench_annotate
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    log = tmp_path / "mix.log"
+    bench_annotate.generate(log, 20_000, 0.05)
+    _check(log, monkeypatch)
+    _check(log, monkeypatch, chunk=4093)
+
+
+def _corpus() -> list[str]:
+    lines = [*(LOGS / "healthy.log").read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines += (LOGS / "failing.log").read_text(encoding="utf-8", errors="replace").splitlines()
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import bench_annotate
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    lines += [*bench_annotate.HEALTHY, *bench_annotate.FAILING]
+    return [line for line in lines if line]
+
+
+def _mutate(rng: random.Random, line: str) -> str:
+    roll = rng.random()
+    if roll < 0.1:  # an escape, or a non-string event: the message is not verbatim
+        return line.replace('"event":"', rng.choice(['"event":"\\u0041', '"event":7, "x":"']), 1)
+    if roll < 0.2:
+        return line.replace("4", rng.choice(["\u0664", "4"]))  # non-ASCII digits
+    if roll < 0.3:
+        cut = rng.randrange(len(line) + 1)
+        return line[:cut] + rng.choice(["\r", "\x1b[2J", "é", "\u202e", "…", "\\"]) + line[cut:]
+    if roll < 0.35:
+        return line.upper()
+    if roll < 0.4:
+        return "2026-03-29T08:40:20.123456789Z " + line
+    if roll < 0.45:
+        return "outpost-1  | " + line
+    return line
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fuzz(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    corpus = _corpus()
+    parts: list[bytes] = []
+    for _ in range(600):
+        line = _mutate(rng, rng.choice(corpus)).encode("utf-8")
+        if rng.random() < 0.02:
+            line += b"\xff\xfe\xc3"  # invalid UTF-8
+        if rng.random() < 0.005:
+            line = line + b"x" * rng.choice([5000, 1 << 20])  # long and 1 MB lines
+        parts.append(line + rng.choice([b"\n", b"\n", b"\n", b"\r\n", b""]))
+    if rng.random() < 0.5 and parts:
+        parts[-1] = parts[-1].rstrip(b"\r\n")  # no trailing newline
+    log = tmp_path / "fuzz.log"
+    log.write_bytes(b"".join(parts))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(USER_RULES, encoding="utf-8")
+    _check(log, monkeypatch, chunk=rng.choice([1 << 20, 1000, 97]))
+    _check(log, monkeypatch, "--rules", str(rules), chunk=rng.choice([1 << 20, 555]))
+
+
+def test_inexpressible_user_rules_fall_back(tmp_path: Path) -> None:
+    from aktui.annotate import load_rules
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        USER_RULES.replace('regex: "wp-[a-z]+/post"', 'regex: "^wp\\\\b"'), encoding="utf-8"
+    )
+    assert load_rules(rules).block_filter() is None
+    assert load_rules().block_filter() is not None

@@ -7,7 +7,8 @@ see the same server, the same containers and the same read-only rule.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aktui.authentik import AuthentikClient
@@ -26,9 +27,32 @@ class Backend:
     runtime: OutpostRuntime | None = None
     lab: Any = None  # aktui.lab.Lab while the demo runs
     _token: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    # Held while the demo lab starts, so close() from another thread waits and then stops it
+    # (never a half-started lab left running).
+    _lab_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def lab_pending(self) -> bool:
+        """A demo backend from ``open_demo(start=False)`` whose lab is not started yet."""
+        return self.lab is not None and self.runtime is None
+
+    def start_lab(self) -> None:
+        """Start the demo lab of ``open_demo(start=False)`` (blocking: ~0.3 s of processes
+        connecting, so the TUI calls it from a thread once its first frame is up). Does
+        nothing after close()."""
+        with self._lab_lock:
+            if self._closed or not self.lab_pending:
+                return
+            lab = self.lab.start()
+            ctx = ContextConfig(url=lab.url, token=Secret(lab.token))
+            self.context = ctx
+            self.config = replace(self.config, contexts={self.name: ctx})
+            self._token = Secret(lab.token)
+            self.runtime = lab.runtime
 
     def client(self) -> AuthentikClient:
-        """A fresh client: each event loop (CLI run, TUI worker) owns its own connections."""
+        """A fresh client, owned by one event loop (the CLI's run, the TUI's app loop)."""
         verify: bool | str = self.context.ca_file or self.context.verify_tls
         return AuthentikClient(
             self.context.url, self._token, verify=verify, timeout=self.context.timeout
@@ -52,9 +76,12 @@ class Backend:
         return self.runtime.containers()
 
     def close(self) -> None:
-        if self.lab is not None:
-            self.lab.stop()
-            self.lab = None
+        """Idempotent; waits for a lab start in progress, then stops the lab."""
+        with self._lab_lock:
+            self._closed = True
+            if self.lab is not None:
+                self.lab.stop()
+                self.lab = None
 
 
 def open_backend(
@@ -82,25 +109,30 @@ def _docker_runtime(config: Config, context_name: str) -> OutpostRuntime | None:
     return DockerRuntime.from_config(config, context_name)
 
 
-def open_demo(*, read_only: bool = False, chaos: bool = True, **lab_options: Any) -> Backend:
+def open_demo(
+    *, read_only: bool = False, chaos: bool = True, start: bool = True, **lab_options: Any
+) -> Backend:
+    """The demo lab's backend. ``start=False`` returns at once and ``start_lab()`` starts it
+    (the TUI draws its first frame meanwhile); ``close()`` always stops it."""
     from aktui.lab import Lab
 
-    lab = Lab(chaos=chaos, **lab_options)
-    lab.start()
-    ctx = ContextConfig(url=lab.url, token=Secret(lab.token))
-    config = Config(
-        source="<demo>",
-        default_context="demo",
-        refresh_interval=2.0,
-        contexts={"demo": ctx},
-        logs=LogsConfig(),
-    )
-    return Backend(
+    backend = Backend(
         name="demo",
-        config=config,
-        context=ctx,
+        config=Config(
+            source="<demo>",
+            default_context="demo",
+            refresh_interval=2.0,
+            contexts={},
+            logs=LogsConfig(),
+        ),
+        context=ContextConfig(url="", token=Secret("")),  # the lab's, once it runs
         read_only=read_only,
-        runtime=lab.runtime,
-        lab=lab,
-        _token=Secret(lab.token),
+        lab=Lab(chaos=chaos, **lab_options),
     )
+    if start:
+        try:
+            backend.start_lab()
+        except BaseException:
+            backend.close()
+            raise
+    return backend

@@ -4,6 +4,10 @@ All I/O runs in workers: the authentik snapshot in an exclusive async worker (a 
 stacks requests), container state in a thread worker (the docker SDK blocks). A failed refresh
 keeps the last good data on screen, marked stale with its age; the UI stays usable whatever
 is down.
+
+Cold start puts the first complete frame first: the demo lab starts in a thread after the UI
+is up, container discovery waits for the first snapshot (its docker import and connects would
+compete with the first fetch), and one API client per app loop keeps its connections.
 """
 
 from __future__ import annotations
@@ -66,6 +70,10 @@ class AktuiApp(FixMixin, App[int]):
         # Seconds a reload/restart has to show a fresh load before it counts as failed.
         self.verify_timeout = 20.0
         self._overrides = overrides
+        self._api: Any = None  # the app loop's authentik client, built on first refresh
+        self._lab_starting = False
+        self._containers_after_fetch = False  # first refresh: containers once the fetch is done
+        self.startup_error = ""  # set when the demo lab fails to start; run_app exits 2
 
     # --- state ----------------------------------------------------------------------------
 
@@ -81,7 +89,16 @@ class AktuiApp(FixMixin, App[int]):
         if self._overrides:
             self.set_keymap(self._overrides)
         self.title = f"aktui · {self.context_name}"
-        self.action_refresh_now()
+        if getattr(self.backend, "lab_pending", False):
+            self._lab_starting = True
+            self.notify(
+                "starting demo lab: API simulator and outpost processes…",
+                title="demo",
+                markup=False,
+            )
+            self._start_lab()
+        else:
+            self.action_refresh_now()
         if self.live_refresh:
             interval = max(0.5, float(self.backend.config.refresh_interval or 5.0))
             self.set_interval(interval, self._refresh_tick, name="refresh")
@@ -97,30 +114,72 @@ class AktuiApp(FixMixin, App[int]):
 
     # --- workers --------------------------------------------------------------------------
 
+    @work(thread=True, exclusive=True, group="lab", exit_on_error=False, description="demo lab")
+    def _start_lab(self) -> None:
+        # No call_from_thread: the app may have quit meanwhile. The outcome arrives as
+        # Worker.StateChanged; run_app's backend.close() waits for this, then stops the lab.
+        self.backend.start_lab()
+
+    def _lab_done(self, error: BaseException | None) -> None:
+        self._lab_starting = False
+        if error is not None:
+            # Like any other startup error: one line on stderr, exit 2 (run_app prints it).
+            self.startup_error = describe(error)
+            self.exit(2)
+            return
+        self.clear_notifications()
+        self.action_refresh_now()
+
     def action_refresh_now(self) -> None:
-        self._load_snapshot()
-        if self.backend.runtime is not None:
+        if self._lab_starting:
+            return
+        if self.data.last_ok is None and not self.data.error:
+            # Nothing fetched yet: the first frame's data comes from authentik, so container
+            # discovery (docker SDK import, daemon connects) waits until that fetch is done.
+            self._containers_after_fetch = self.backend.runtime is not None
+        elif self.backend.runtime is not None:
             self._load_containers()
+        self._load_snapshot()
 
     def _refresh_tick(self) -> None:
         """The timer's refresh: a fetch still in flight is left to finish, not restarted, so
         an API or daemon slower than the interval still delivers (and never stacks)."""
+        if self._lab_starting:
+            return
         busy = {w.group for w in self.workers if w.is_running}
         if "refresh" not in busy:
             self._load_snapshot()
-        if self.backend.runtime is not None and "containers" not in busy:
+        if (
+            self.backend.runtime is not None
+            and "containers" not in busy
+            and not self._containers_after_fetch
+        ):
             self._load_containers()
+
+    def _api_client(self) -> Any:
+        """One client for the app's event loop: refreshes reuse its connections (and its TLS
+        context) instead of building new ones every few seconds; closed on unmount."""
+        if self._api is None:
+            self._api = self.backend.client()
+        return self._api
+
+    async def on_unmount(self) -> None:
+        client, self._api = self._api, None
+        if client is not None:
+            await client.aclose()
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="authentik")
     async def _load_snapshot(self) -> None:
         try:
-            async with self.backend.client() as client:
-                snapshot = await client.snapshot()
+            snapshot = await self._api_client().snapshot()
         except Exception as e:
             self._set_data(error=describe(e))
-            return
-        previous = self.data.snapshot
-        self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
+        else:
+            previous = self.data.snapshot
+            self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
+        if self._containers_after_fetch:  # after the data, so discovery sees the outposts
+            self._containers_after_fetch = False
+            self._load_containers()
 
     @work(thread=True, exclusive=True, group="containers", exit_on_error=False)
     def _load_containers(self) -> None:
@@ -143,6 +202,12 @@ class AktuiApp(FixMixin, App[int]):
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "lab":
+            if event.state == WorkerState.SUCCESS:
+                self._lab_done(None)
+            elif event.state == WorkerState.ERROR:
+                self._lab_done(event.worker.error)
+            return
         # Workers catch what they expect; anything else is a bug, shown but never fatal.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(describe(event.worker.error), title="error", severity="error", markup=False)
@@ -229,6 +294,10 @@ class AktuiApp(FixMixin, App[int]):
     def _swap_backend(self, backend: Any) -> None:
         old, self.backend = self.backend, backend
         old.close()
+        client, self._api = self._api, None
+        if client is not None:
+            # The old context's connections; a fetch using them was cancelled by the refresh.
+            self.run_worker(client.aclose(), exit_on_error=False)
         self.data = AppData()
         self.title = f"aktui · {self.context_name}"
         self.record("context", self.context_name, True, f"switched to context {self.context_name}")
@@ -260,7 +329,8 @@ def run_app(args: argparse.Namespace) -> int:
     read_only = bool(getattr(args, "read_only", False))
     try:
         if getattr(args, "demo", False):
-            backend = open_demo(read_only=read_only, chaos=True)
+            # Started by the app once its first frame is up (shown as "starting demo lab").
+            backend = open_demo(read_only=read_only, chaos=True, start=False)
         else:
             backend = open_backend(
                 getattr(args, "config", None), getattr(args, "context", None), read_only=read_only
@@ -273,7 +343,11 @@ def run_app(args: argparse.Namespace) -> int:
         return 2
     try:
         app = AktuiApp(backend)
-        return int(app.run() or 0)
+        code = int(app.run() or 0)
+        if app.startup_error:
+            print(f"aktui: {app.startup_error}", file=sys.stderr)
+            return 2
+        return code
     except AktuiError as e:
         print(f"aktui: {e}", file=sys.stderr)
         return 2

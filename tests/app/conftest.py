@@ -8,6 +8,7 @@ not move.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import threading
@@ -191,15 +192,21 @@ class FakeRuntime:
 class FakeClient:
     def __init__(self, backend: FakeBackend) -> None:
         self.backend = backend
+        self.closed = False
 
     async def __aenter__(self) -> FakeClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        return None
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     async def snapshot(self) -> Snapshot:
         self.backend.fetches += 1
+        if self.backend.gate is not None:  # a slow API: answers once the test sets the gate
+            await self.backend.gate.wait()
         if self.backend.fail is not None:
             raise self.backend.fail
         return self.backend.snapshot
@@ -219,7 +226,9 @@ class FakeBackend:
         self.runtime = FakeRuntime() if runtime == "default" else runtime
         self.snapshot = recorded_snapshot()
         self.fail: Exception | None = None
+        self.gate: asyncio.Event | None = None
         self.fetches = 0
+        self.clients: list[FakeClient] = []  # every client the app asked for
         self.closed = False
         ctx = ContextConfig(url="https://auth.example.com", token=Secret(TOKEN))
         self.context = ctx
@@ -234,7 +243,9 @@ class FakeBackend:
         self._token = Secret(TOKEN)
 
     def client(self) -> FakeClient:
-        return FakeClient(self)
+        client = FakeClient(self)
+        self.clients.append(client)
+        return client
 
     def close(self) -> None:
         self.closed = True

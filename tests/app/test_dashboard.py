@@ -296,22 +296,7 @@ async def test_timer_refresh_does_not_restart_a_slow_fetch() -> None:
     app = make_app(backend)
     async with app.run_test(size=(80, 24)) as pilot:
         await _ready(app, pilot)
-        gate = asyncio.Event()
-        original = backend.snapshot
-
-        class Slow:
-            async def __aenter__(self):  # type: ignore[no-untyped-def]
-                return self
-
-            async def __aexit__(self, *exc: object) -> None:
-                return None
-
-            async def snapshot(self):  # type: ignore[no-untyped-def]
-                backend.fetches += 1
-                await gate.wait()
-                return original
-
-        backend.client = lambda: Slow()  # type: ignore[method-assign]
+        gate = backend.gate = asyncio.Event()
         fetches = backend.fetches
         app._refresh_tick()
         await pilot.pause()

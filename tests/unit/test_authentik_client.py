@@ -124,3 +124,20 @@ async def test_html_answer_is_explained():
 def test_token_not_in_repr():
     c = AuthentikClient(URL, Secret("tok-123"))
     assert "tok-123" not in repr(c) and "tok-123" not in repr(c.__dict__)
+
+
+def test_plain_http_builds_no_tls_context(monkeypatch):
+    # httpx's default context loads the CA bundle (~18 ms per client): pointless for http://.
+    seen = []
+
+    class Recording(httpx.AsyncClient):
+        def __init__(self, **kw):
+            seen.append(kw["verify"])
+            super().__init__(**kw)
+
+    monkeypatch.setattr(httpx, "AsyncClient", Recording)
+    AuthentikClient("http://127.0.0.1:9000", Secret("t"))._client()
+    AuthentikClient("HTTP://lab:9000/", Secret("t"))._client()
+    AuthentikClient("https://auth.example.com", Secret("t"))._client()
+    AuthentikClient("https://auth.example.com", Secret("t"), verify=False)._client()
+    assert seen == [False, False, True, False]

@@ -133,11 +133,13 @@ class AktuiApp(FixMixin, App[int]):
     def action_refresh_now(self) -> None:
         if self._lab_starting:
             return
-        if self.data.last_ok is None and not self.data.error:
-            # Nothing fetched yet: the first frame's data comes from authentik, so container
-            # discovery (docker SDK import, daemon connects) waits until that fetch is done.
-            self._containers_after_fetch = self.backend.runtime is not None
-        elif self.backend.runtime is not None:
+        runtime = self.backend.runtime
+        if self.data.last_ok is None and not self.data.error and hasattr(runtime, "set_outposts"):
+            # Nothing fetched yet, and discovery needs authentik's outpost names: docker's
+            # (SDK import, daemon connects) waits for the first fetch instead of slowing it.
+            # The lab's runtime knows its outposts and only waits on its processes: at once.
+            self._containers_after_fetch = True
+        elif runtime is not None:
             self._load_containers()
         self._load_snapshot()
 

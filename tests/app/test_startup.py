@@ -155,22 +155,49 @@ def test_started_demo_backend_has_the_lab_context(monkeypatch: pytest.MonkeyPatc
     assert lab.events == ["start", "started", "stop"]
 
 
-async def test_containers_wait_for_the_first_fetch() -> None:
-    backend = FakeBackend()
+class DockerLikeRuntime(FakeRuntime):
+    """A runtime whose discovery maps containers by authentik's outpost names (as docker's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outposts: list[tuple[str, str]] = []
+        self.listed = 0
+
+    def set_outposts(self, outposts: list[tuple[str, str]]) -> None:
+        self.outposts = outposts
+
+    def containers(self) -> list[Any]:
+        self.listed += 1
+        return super().containers()
+
+
+async def test_docker_discovery_waits_for_the_first_fetch() -> None:
+    runtime = DockerLikeRuntime()
+    backend = FakeBackend(runtime=runtime)
     backend.gate = asyncio.Event()
-    calls: list[str] = []
-    original = backend.runtime.containers
-    backend.runtime.containers = lambda: calls.append("containers") or original()
     app = make_app(backend)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: backend.fetches == 1, "the first fetch")
         await pilot.pause()
-        assert calls == []
+        assert runtime.listed == 0
         assert not [w for w in app.workers if w.group == "containers"]
         backend.gate.set()
         await settle(app, pilot)
-        assert calls == ["containers"]
+        assert runtime.listed == 1
+        assert len(runtime.outposts) == 3  # discovery already knew authentik's outposts
         assert app.data.containers
+
+
+async def test_lab_like_runtime_lists_containers_during_the_first_fetch() -> None:
+    backend = FakeBackend()  # FakeRuntime, like the lab's, needs no outpost names
+    backend.gate = asyncio.Event()
+    app = make_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.data.containers, "the containers")
+        assert app.data.snapshot is None
+        backend.gate.set()
+        await settle(app, pilot)
+        assert app.data.snapshot is not None
 
 
 async def test_one_client_for_every_refresh_closed_at_exit() -> None:

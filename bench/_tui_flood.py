@@ -159,6 +159,9 @@ def _print(
         print(f"{'reached the store (parsed + annotated)':<42} {done['stored']:>8}")
         lost = generated - done["stored"]
         print(f"{'  not (dropped by the inbox bound, or in flight)':<42} {lost:>8}")
+        if "behind" in done:
+            print(f"{'  dropped, counted on screen (fell behind)':<42} {done['behind']:>8}")
+            print(f"{'  in the inbox at the end (in flight)':<42} {done['inbox']:>8}")
         print(f"{'kept (bounded by max_lines)':<42} {done['kept']:>8}")
         print(f"{'rows in the pane':<42} {done['pane_rows']:>8}")
     else:

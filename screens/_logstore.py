@@ -94,27 +94,49 @@ def make_entry(source: str, line: LogLine, annotator: Annotator | None) -> Entry
 
 
 class LogStore:
+    """Entries in arrival order, numbered: ``first_pos`` is the number of the oldest one kept.
+
+    Positions never repeat, so a view can hold ``(pos, entry)`` pairs and prune whatever the
+    store has let go of (``pos < first_pos``) without searching."""
+
     def __init__(self, max_lines: int) -> None:
         self.entries: deque[Entry] = deque(maxlen=max(100, max_lines))
         self.dropped = 0  # entries pushed out by the bound, for the status line
+        self.notes = 0  # annotated entries kept: counted as they come and go, never scanned
+        self.next_pos = 0
 
-    def add(self, entries: Iterable[Entry]) -> list[Entry]:
+    @property
+    def first_pos(self) -> int:
+        return self.next_pos - len(self.entries)
+
+    def add(self, entries: Iterable[Entry]) -> list[tuple[int, Entry]]:
+        """Store a batch; returns the entries kept with their positions."""
         added = list(entries)
         if all(e.at is not None for e in added):
             added.sort(key=_time_key)  # merge several outposts' batches by time
-        overflow = len(self.entries) + len(added) - (self.entries.maxlen or 0)
-        if overflow > 0:
-            self.dropped += overflow
+        limit = self.entries.maxlen or 0
+        if len(added) > limit:  # a batch bigger than the store: only its newest fit
+            self.dropped += len(added) - limit
+            self.next_pos += len(added) - limit
+            added = added[-limit:]
+        overflow = len(self.entries) + len(added) - limit
+        for _ in range(max(0, overflow)):
+            if self.entries.popleft().note is not None:
+                self.notes -= 1
+        self.dropped += max(0, overflow)
+        self.notes += sum(1 for e in added if e.note is not None)
+        start = self.next_pos
         self.entries.extend(added)
-        return added
+        self.next_pos += len(added)
+        return list(enumerate(added, start))
 
     def visible(
         self, *, annotated_only: bool, window_min: int | None, now: datetime
-    ) -> Iterator[Entry]:
+    ) -> Iterator[tuple[int, Entry]]:
         cutoff = now - timedelta(minutes=window_min) if window_min else None
-        for e in self.entries:
+        for pos, e in enumerate(self.entries, self.first_pos):
             if keep(e, annotated_only=annotated_only, cutoff=cutoff):
-                yield e
+                yield pos, e
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -1,18 +1,24 @@
 """A bounded, follow-mode log pane that renders only the visible rows (toolong's approach).
 
 Each entry becomes one row (time, source, level, message) plus, when the cheat sheet explains
-it, indented rows with the cause and fix. Rows are rich ``Text`` built from ``literal`` (log text
-is never markup, escapes are shown); strips are cached by row number, so a flood costs the
-rendering of one screen, not of every line. Scrolling up pauses following; ``end`` resumes.
+it, indented rows with the cause and fix. The pane holds only ``(pos, sub, entry)`` references
+to entries the store still keeps (``pos`` is the store's position), so its memory is bounded
+by ``logs.max_lines`` like the store's. Rich ``Text`` is built from ``literal`` (log text is
+never markup, escapes are shown) only for rows that are drawn, and kept in LRU caches keyed by
+position: a flood, a filter toggle or a scroll costs the rendering of one screen, not of every
+line. Scrolling up pauses following; ``end`` resumes.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
+from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
 
-from aktui.screens._logstore import Entry
+from aktui.screens._logstore import Entry, Note
 from aktui.screens.widgets.text import literal
 from rich.cells import cell_len
 from rich.text import Text
@@ -34,21 +40,92 @@ LEVEL_STYLE = {
 LEVEL_WORD = {"debug": "DBG", "info": "INF", "warning": "WRN", "error": "ERR", "critical": "CRT"}
 # Rendered strips kept: about four screens of a 60-row terminal; more only costs memory.
 STRIP_CACHE = 256
+# Entries turned into Text: a few screens, so scrolling back and forth or toggling a filter
+# re-renders nothing it has drawn recently.
+TEXT_CACHE = 512
 MAX_WIDTH = 2000  # horizontal scroll limit; longer lines are cut by `literal`
+INDENT = "   ↳ "
+# Characters `literal` rewrites (controls escaped, tab expanded): only then is the shown
+# width not simply the string's.
+_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+Row = tuple[int, int, Entry]  # (store position, row within the entry, entry)
+_POS = itemgetter(0)
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    no: int  # global row number: cache key that survives pruning
-    seq: int  # entry it belongs to
-    text: Text
+@lru_cache(maxsize=256)
+def note_lines(note: Note, width: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The cause and fix wrapped for ``width``; a flood repeats a handful of notes."""
+    wrap = max(20, width - len(INDENT) - 1)
+    title = note.title or "known problem"
+    cause = tuple(textwrap.wrap(f"{title}: {note.cause}", wrap) or [""])
+    fix = tuple(textwrap.wrap(f"fix: {note.fix}", wrap) or [""])
+    return cause, fix
+
+
+def row_count(e: Entry, width: int) -> int:
+    if e.note is None:
+        return 1
+    cause, fix = note_lines(e.note, width)
+    return 1 + len(cause) + len(fix)
+
+
+def _marker_label(e: Entry, width: int) -> tuple[Text, int]:
+    label = literal(f" {e.marker} ")
+    return label, max(2, (width - label.cell_len) // 2)
+
+
+def _shown(value: str) -> str:
+    return literal(value, limit=MAX_WIDTH).plain if _SPECIAL.search(value) else value
+
+
+def head_plain(e: Entry, *, multi: int, width: int) -> str:
+    """The first row's text as shown, without building ``Text`` (width, find)."""
+    if e.marker:
+        label, pad = _marker_label(e, width)
+        return "─" * pad + label.plain + "─" * pad
+    stamp = e.at.strftime("%H:%M:%S ") if e.at else "--:--:-- "
+    source = _shown(e.source[:multi].ljust(multi) + " ") if multi else ""
+    level = f"{LEVEL_WORD.get(e.level or '', '   ')} "
+    extra = f" {_shown(e.extra)}" if e.extra else ""
+    return f"{stamp}{source}{level}{_shown(e.message)}{extra}"
+
+
+def _shown_len(value: str) -> int:
+    if value.isascii() and value.isprintable():  # the flood's common case, at C speed
+        return len(value)
+    return literal(value, limit=MAX_WIDTH).cell_len
+
+
+def head_width(e: Entry, *, multi: int, width: int) -> int:
+    """Cells of the first row, without building it: a rebuild measures every entry."""
+    if e.marker:
+        label, pad = _marker_label(e, width)
+        return 2 * pad + label.cell_len
+    if len(e.message) + len(e.extra) > MAX_WIDTH:
+        return MAX_WIDTH
+    cells = 13 + _shown_len(e.message)  # "HH:MM:SS " + "LVL "
+    if multi:
+        cells += _shown_len(e.source[:multi].ljust(multi)) + 1
+    if e.extra:
+        cells += 1 + _shown_len(e.extra)
+    return cells
+
+
+def row_plain(e: Entry, sub: int, *, multi: int, width: int) -> str:
+    if sub == 0:
+        return head_plain(e, multi=multi, width=width)
+    assert e.note is not None
+    cause, fix = note_lines(e.note, width)
+    if sub <= len(cause):
+        return (INDENT if sub == 1 else " " * len(INDENT)) + cause[sub - 1]
+    return " " * len(INDENT) + fix[sub - 1 - len(cause)]
 
 
 def entry_rows(e: Entry, *, multi: int, width: int) -> list[Text]:
     """``multi``: width of the source column (0: one source, no column)."""
     if e.marker:
-        label = literal(f" {e.marker} ")
-        pad = max(2, (width - label.cell_len) // 2)
+        label, pad = _marker_label(e, width)
         return [Text.assemble(("─" * pad, "bold magenta"), label, ("─" * pad, "bold magenta"))]
     head = Text(no_wrap=True, end="")
     head.append(e.at.strftime("%H:%M:%S ") if e.at else "--:--:-- ", "dim")
@@ -62,17 +139,15 @@ def entry_rows(e: Entry, *, multi: int, width: int) -> list[Text]:
         head.append_text(literal(e.extra, "dim", limit=MAX_WIDTH))
     rows = [head]
     if e.note is not None:
-        indent = "   ↳ "
-        wrap = max(20, width - len(indent) - 1)
-        title = e.note.title or "known problem"
-        for i, part in enumerate(textwrap.wrap(f"{title}: {e.note.cause}", wrap) or [""]):
+        cause, fix = note_lines(e.note, width)
+        for i, part in enumerate(cause):
             rows.append(
                 Text.assemble(
-                    (indent if i == 0 else " " * len(indent), "yellow"), literal(part, "yellow")
+                    (INDENT if i == 0 else " " * len(INDENT), "yellow"), literal(part, "yellow")
                 )
             )
-        for i, part in enumerate(textwrap.wrap(f"fix: {e.note.fix}", wrap) or [""]):
-            rows.append(Text.assemble(" " * len(indent), literal(part, "bold" if i == 0 else "")))
+        for i, part in enumerate(fix):
+            rows.append(Text.assemble(" " * len(INDENT), literal(part, "bold" if i == 0 else "")))
     return rows
 
 
@@ -90,43 +165,59 @@ class LogPane(ScrollView, can_focus=True):
             super().__init__()
             self.following = following
 
-    def __init__(self, *, max_rows: int, multi: int = 0, id: str | None = None) -> None:
+    def __init__(self, *, multi: int = 0, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[Row] = []
-        self.max_rows = max_rows
         self.multi = multi
         self.pending = 0  # rows added while paused
-        self._next_no = 0
+        self.built = 0  # entries turned into Text so far: the render work, for tests
         self._width = 0
-        self._cache: LRUCache[tuple[int, str], Strip] = LRUCache(STRIP_CACHE)
+        self._layout_width = 0  # wrap width the rows were counted at
+        self._texts: LRUCache[tuple[int, int], list[Text]] = LRUCache(TEXT_CACHE)
+        self._cache: LRUCache[tuple[int, int, str, int], Strip] = LRUCache(STRIP_CACHE)
 
     # --- content --------------------------------------------------------------------------
 
     def _wrap_width(self) -> int:
         return self.scrollable_content_region.width or 80
 
-    def set_entries(self, entries: Iterable[Entry]) -> None:
-        """Replace everything (filter or window changed); keeps following state."""
+    def _layout(self, items: Iterable[tuple[int, Entry]], width: int) -> int:
+        """Append rows for ``items``; returns how many. No Text is built here."""
+        rows = self.rows
+        before = len(rows)
+        widest = self._width
+        for pos, e in items:
+            rows.append((pos, 0, e))
+            if e.note is not None:
+                rows.extend((pos, sub, e) for sub in range(1, row_count(e, width)))
+            if widest < MAX_WIDTH:
+                widest = max(widest, head_width(e, multi=self.multi, width=width))
+        self._width = min(MAX_WIDTH, widest)
+        return len(rows) - before
+
+    def set_entries(self, items: Iterable[tuple[int, Entry]]) -> None:
+        """Replace everything (filter or window changed); keeps following state. Rendered
+        rows stay cached by position, so toggling back draws nothing twice."""
         self.rows = []
         self._width = 0
-        self._cache.clear()
-        self.append(entries, count_pending=False)
+        self._layout_width = self._wrap_width()
+        self._layout(items, self._layout_width)
+        self.virtual_size = Size(self._width, len(self.rows))
         if self.following:
             self.scroll_end(animate=False, x_axis=False)
+        self.refresh()
 
-    def append(self, entries: Iterable[Entry], *, count_pending: bool = True) -> None:
-        width = self._wrap_width()
-        added = 0
-        for e in entries:
-            for text in entry_rows(e, multi=self.multi, width=width):
-                self.rows.append(Row(self._next_no, e.seq, text))
-                self._next_no += 1
-                self._width = min(MAX_WIDTH, max(self._width, text.cell_len))
-                added += 1
-        if not added:
+    def append(
+        self, items: Iterable[tuple[int, Entry]], *, first_pos: int, count_pending: bool = True
+    ) -> None:
+        """Add rows at the end and forget those of entries the store let go (pos < first_pos)."""
+        if not self._layout_width:
+            self._layout_width = self._wrap_width()
+        added = self._layout(items, self._layout_width)
+        overflow = bisect_left(self.rows, first_pos, key=_POS) if self.rows else 0
+        if not added and not overflow:
             return
-        overflow = len(self.rows) - self.max_rows
-        if overflow > 0:
+        if overflow:
             del self.rows[:overflow]
             if not self.following:
                 # Keep the operator's place while old rows fall off the top.
@@ -138,9 +229,22 @@ class LogPane(ScrollView, can_focus=True):
             self.scroll_end(animate=False, x_axis=False)
         self.refresh()
 
+    def _entry_texts(self, pos: int, e: Entry) -> list[Text]:
+        key = (pos, self._layout_width)
+        texts = self._texts.get(key)
+        if texts is None:
+            texts = entry_rows(e, multi=self.multi, width=self._layout_width)
+            self._texts[key] = texts
+            self.built += 1
+        return texts
+
+    @property
+    def entry_count(self) -> int:
+        return sum(1 for _, sub, _e in self.rows if sub == 0)
+
     @property
     def text_rows(self) -> list[str]:
-        return [r.text.plain for r in self.rows]
+        return [self._entry_texts(pos, e)[sub].plain for pos, sub, e in self.rows]
 
     # --- rendering ------------------------------------------------------------------------
 
@@ -151,11 +255,14 @@ class LogPane(ScrollView, can_focus=True):
         style = self.rich_style
         if index >= len(self.rows):
             return Strip.blank(width, style)
-        row = self.rows[index]
-        key = (row.no, self.find)
+        pos, sub, entry = self.rows[index]
+        key = (pos, sub, self.find, self._layout_width)
         strip = self._cache.get(key)
         if strip is None:
-            text = row.text
+            texts = self._entry_texts(pos, entry)
+            if sub >= len(texts):
+                return Strip.blank(width, style)
+            text = texts[sub]
             if self.find:
                 text = text.copy()
                 text.highlight_words([self.find], "reverse", case_sensitive=False)
@@ -171,6 +278,14 @@ class LogPane(ScrollView, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def on_resize(self) -> None:
+        width = self._wrap_width()
+        if self.rows and width != self._layout_width:
+            # Notes and markers are wrapped to the width: count their rows again (cheap: no
+            # Text is built) so they fit the new size.
+            seen = [(pos, e) for pos, sub, e in self.rows if sub == 0]
+            pending = self.pending
+            self.set_entries(seen)
+            self.pending = pending
         # The first batch can land before layout gives the pane a height: re-anchor then.
         if self.following:
             self.scroll_end(animate=False, x_axis=False)
@@ -215,9 +330,12 @@ class LogPane(ScrollView, can_focus=True):
             return None
         needle = needle.lower()
         count = len(self.rows)
+        rows = self.rows
         for i in range(1, count + 1):
             index = (start + step * i) % count
-            if needle in self.rows[index].text.plain.lower():
+            _, sub, e = rows[index]
+            text = row_plain(e, sub, multi=self.multi, width=self._layout_width)
+            if needle in text.lower():
                 return index
         return None
 

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+from aktui.screens._logstore import make_entry
 from aktui.screens.capture import screen_text
 from aktui.screens.logs import LogSource, LogsScreen
 from aktui.screens.widgets.logpane import LogPane
@@ -141,8 +142,67 @@ async def test_memory_is_bounded_by_max_lines() -> None:
         screen = app.screen
         assert isinstance(screen, LogsScreen)
         assert len(screen.store) == 500
-        assert len(screen_pane.rows) <= 1500
+        # The pane holds rows of kept entries only: never more entries than max_lines.
+        assert screen_pane.entry_count <= 500
+        assert {pos for pos, _, _ in screen_pane.rows} == set(
+            range(screen.store.first_pos, screen.store.next_pos)
+        )
         assert screen.store.entries[-1].extra.startswith("host=n1999")
+        await pilot.press("a")  # annotated only: the store drops entries the pane does not show
+        await pilot.pause()
+        more = [LogLine("x", None, PLAIN.replace("beta", f"m{n}")) for n in range(600)]
+        for line in more:
+            backend.runtime.feed("outpost-example-dev", line)
+        await _settle(pilot)
+        assert len(screen.store) == 500
+        assert all(pos >= screen.store.first_pos for pos, _, _ in screen_pane.rows)
+        assert screen_pane.entry_count <= 500
+
+
+async def test_lines_dropped_when_the_view_falls_behind_are_counted_and_shown() -> None:
+    backend = FakeBackend()  # logs.max_lines = 500: the inbox holds as much
+    app = make_app(backend)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await _open_logs(app, pilot, "down", "l")
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        assert "dropped" not in screen_text(app)
+        stored = screen.store.next_pos
+        # The UI is "behind": 700 lines reach the inbox between two drains (this loop holds
+        # the event loop, as a stalled UI would).
+        for n in range(700):
+            screen._put(make_entry("x", LogLine("x", None, f"line {n}"), None))
+        await _settle(pilot)
+        assert screen.behind == 200
+        assert screen.store.next_pos - stored == 500
+        assert screen.store.entries[-1].message == "line 699"
+        assert "200 lines dropped: view fell behind" in screen_text(app)
+
+
+async def test_filter_toggle_renders_only_what_is_visible() -> None:
+    backend = FakeBackend()  # logs.max_lines = 500
+    backend.runtime.log_lines["outpost-example-dev"] = [
+        LogLine("x", None, PLAIN.replace("beta", f"n{n}")) for n in range(2000)
+    ]
+    backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        for _ in range(100):  # bounded wait: every line read, nothing left to draw but toggles
+            if screen.store.next_pos >= 2000 and not screen._inbox:
+                break
+            await _settle(pilot, 0.05)
+        await _settle(pilot)
+        assert len(pane.rows) >= 500
+        for _ in range(4):  # annotated only, everything, annotated only, everything
+            before = pane.built
+            await pilot.press("a")
+            await pilot.pause()
+            # Text is built for the rows on screen at most, not for the 500 entries kept.
+            assert pane.built - before <= pane.size.height
+        assert pane.scroll_y == pane.max_scroll_y  # still following the end
 
 
 async def test_restart_from_logs_shows_reattach_marker() -> None:

@@ -15,6 +15,7 @@ Every method blocks; refused in read-only mode.
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -239,7 +240,8 @@ def _with(result: ActionResult, **changes: object) -> ActionResult:
 def read_recent(
     runtime: OutpostRuntime, name: str, *, tail: int = 300, quiet: float = 0.3, timeout: float = 5.0
 ) -> list[LogLine]:
-    """The last ``tail`` log lines: a stream is opened and closed once it goes quiet."""
+    """The last ``tail`` log lines: a stream is opened and closed once it goes quiet, or once
+    it is live (a line stamped after we started: a busy log never goes quiet)."""
     stop = threading.Event()
     lines: queue.Queue[LogLine | BaseException] = queue.Queue()
 
@@ -254,7 +256,8 @@ def read_recent(
 
     reader = threading.Thread(target=read, daemon=True, name=f"recent-{name}")
     reader.start()
-    out: list[LogLine] = []
+    out: collections.deque[LogLine] = collections.deque(maxlen=tail if tail > 0 else None)
+    opened = datetime.now(UTC)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -267,10 +270,12 @@ def read_recent(
                     raise item
                 raise AktuiError(f"reading the log of {name} failed: {item}")
             out.append(item)
+            if item.at is not None and item.at >= opened:
+                break
     finally:
         stop.set()
         reader.join(timeout=3.0)
-    return out
+    return list(out)
 
 
 def collect_evidence(

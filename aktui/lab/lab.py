@@ -1,0 +1,217 @@
+"""The lab itself: starts the simulator and the outpost processes, and stops them all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aktui.lab.chaos import Chaos
+from aktui.lab.objects import random_token
+from aktui.lab.runtime import LabRuntime, ProcessSpec
+from aktui.lab.scenario import build_lab
+from aktui.lab.simulator import Simulator
+from aktui.lab.state import LabState
+
+__all__ = ["Lab", "free_port", "port_free"]
+
+
+def port_free(port: int) -> bool:
+    # the same bind the outpost will do (http.server sets SO_REUSEADDR, so TIME_WAIT is fine)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Lab:
+    def __init__(
+        self,
+        *,
+        providers: int = 0,
+        apps: int = 0,
+        outposts: int = 0,
+        base_port: int = 9001,
+        port: int = 0,
+        latency_ms: float = 0,
+        chaos: bool = False,
+        seed: str = "aktui-lab",
+        max_processes: int = 16,
+        refresh_interval: float = 300.0,
+        chaos_interval: tuple[float, float] = (20.0, 40.0),
+        workdir: str | Path | None = None,
+        pitfalls: Iterable[str] | None = None,
+    ) -> None:
+        """Totals ``providers``/``apps``/``outposts`` grow the default lab (scale benchmarks);
+        outposts beyond ``max_processes`` get simulated instances instead of processes."""
+        self.options: dict[str, Any] = dict(
+            providers=providers,
+            apps=apps,
+            outposts=outposts,
+            pitfalls=None if pitfalls is None else frozenset(pitfalls),
+        )
+        self.base_port = base_port
+        self.port = port
+        self.latency_ms = latency_ms
+        self.chaos_enabled = chaos
+        self.chaos_interval = chaos_interval
+        self.seed = seed
+        self.max_processes = max_processes
+        self.refresh_interval = refresh_interval
+        self._workdir_arg = Path(workdir) if workdir else None
+        self.notes: list[str] = []  # things the operator should know (ports moved, ...)
+        self.ports: dict[str, int] = {}  # outpost name -> port of its process
+        self.state: LabState | None = None
+        self.simulator: Simulator | None = None
+        self.runtime: LabRuntime | None = None
+        self.workdir: Path | None = None
+        self.chaos: Chaos | None = None  # the demo's chaos thread, when enabled
+        self._stopped = False
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self.simulator is None:
+            raise RuntimeError("Lab.start() first")
+        return self.simulator.url
+
+    @property
+    def token(self) -> str:
+        if self.state is None:
+            raise RuntimeError("Lab.start() first")
+        return self.state.admin_token
+
+    @property
+    def token_file(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "admin-token"
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Lab:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.state = state = build_lab(self.seed, **self.options)
+        try:
+            self.simulator = Simulator(state, port=self.port, latency_ms=self.latency_ms)
+        except OSError:
+            self.simulator = Simulator(state, port=0, latency_ms=self.latency_ms)
+            self.notes.append(
+                f"port {self.port} is busy; the API listens on {self.simulator.port} instead"
+            )
+        self.simulator.start()
+        if self._workdir_arg:
+            self._workdir_arg.mkdir(parents=True, exist_ok=True)
+            self.workdir = self._workdir_arg
+        else:
+            self.workdir = Path(tempfile.mkdtemp(prefix="aktui-lab-"))
+        _write_secret(self.token_file, state.admin_token)
+        specs = self._specs(state)
+        self.runtime = LabRuntime(self.workdir, specs)
+        self.runtime.start_all()
+        self._wait_connected(state, specs)
+        if self.chaos_enabled:
+            self.chaos = Chaos(self, interval=self.chaos_interval)
+            self.chaos.start()
+
+    def _specs(self, state: LabState) -> list[ProcessSpec]:
+        assert self.workdir is not None and self.simulator is not None
+        specs = []
+        next_port = self.base_port
+        for name, deploy in state.deployments.items():
+            outpost = state.outpost(name)
+            if outpost is None or not deploy.process:
+                continue
+            if len(specs) >= self.max_processes:
+                deploy.process = False  # simulated instance: health stays realistic at scale
+                continue
+            port = next_port
+            next_port += 1
+            if not port_free(port):
+                port = free_port()
+                self.notes.append(f"port {next_port - 1} is busy; {name} listens on {port}")
+            # a revoked token models the outpost whose container holds a stale key (403)
+            key = state.tokens[outpost.token_identifier].key if deploy.token_ok else random_token()
+            token_file = self.workdir / "tokens" / name
+            _write_secret(token_file, key)
+            self.ports[name] = port
+            specs.append(
+                ProcessSpec(
+                    name=name,
+                    port=port,
+                    api_url=self.simulator.url,
+                    token_file=token_file,
+                    version=deploy.version,
+                    browser_url=deploy.browser_url,
+                    refresh_interval=self.refresh_interval,
+                    outpost_name=outpost.name,
+                    expect_ready=deploy.token_ok,
+                )
+            )
+        return specs
+
+    def _wait_connected(
+        self, state: LabState, specs: list[ProcessSpec], timeout: float = 3
+    ) -> None:
+        """start() returns once every healthy outpost said HELLO, so the first refresh of a
+        client already sees them connected."""
+        pending = {state.outpost(s.name).pk for s in specs if s.expect_ready}  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            pending = {pk for pk in pending if not state.health(pk)}
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Idempotent; the objects stay readable (state, notes) after it."""
+        if self.chaos is not None:
+            self.chaos.stop()
+            self.chaos = None
+        if self.runtime is not None:
+            self.runtime.stop_all()
+        if self.simulator is not None and not self._stopped:
+            self.simulator.stop()
+        self._stopped = True
+        if self.workdir is not None and self._workdir_arg is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """0600 from the start: a token file others can read is refused by aktui's config."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    os.chmod(path, 0o600)

@@ -53,6 +53,17 @@ class AktuiApp(FixMixin, App[int]):
 
     data: var[AppData] = var(AppData, always_update=True)
 
+    def _fatal_error(self) -> None:
+        # Textual's crash report prints every frame's locals; frames inside httpx hold the
+        # Authorization header as plain bytes. Same report, without locals: no token on screen.
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        report = Traceback(show_locals=False, width=None)
+        self._exit_renderables.append(Segments(self.console.render(report, self.console.options)))
+        self._close_messages_no_wait()
+
     def __init__(
         self,
         backend: Any,

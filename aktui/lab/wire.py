@@ -217,3 +217,10 @@ class LabHTTPServer(ThreadingHTTPServer):
 
     request_queue_size = 128
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up mid-request is routine (probes, aborted curls): the stdlib
+        # would print a traceback into the outpost's log, which no real outpost writes.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]

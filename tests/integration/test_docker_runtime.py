@@ -244,6 +244,11 @@ def test_reload_verified_by_metric_probe(dockerd: Dockerd, names: list[str]) -> 
     rt = DockerRuntime({"local": dockerd.url}, outposts=[("x", name.removeprefix("ak-outpost-"))])
     url = rt.metrics_url(name)
     assert url == f"http://127.0.0.1:{metrics}/metrics"
+    # The "before" value must be the first load's, not an unreachable port still starting.
+    deadline = time.monotonic() + 20
+    while last_update(url) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert last_update(url) is not None, "metric never answered"
     actions = OutpostActions(rt, read_only=False, probes={"metric": metric_probe(rt.metrics_url)})
     result = actions.reload(name)
     assert result.ok, result.detail

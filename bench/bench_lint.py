@@ -26,38 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from aktui.nginx_templates import render_forward_auth, render_outpost
+from aktui.site_outposts import OutpostTarget
+
 REPO = Path(__file__).resolve().parent.parent
 
-FORWARD = """\
-auth_request /outpost.goauthentik.io/auth/nginx;
-error_page 401 403 = @goauthentik_proxy_signin;
-auth_request_set $auth_cookie $upstream_http_set_cookie;
-add_header Set-Cookie $auth_cookie;
-proxy_buffers 8 16k;
-proxy_buffer_size 32k;
-"""
-OUTPOST = """\
-location = /outpost.goauthentik.io/auth/nginx {
-    proxy_pass http://100.64.0.10:9001;
-    proxy_set_header Host $host;
-    proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-    proxy_pass_request_body off;
-    proxy_set_header Content-Length "";
-}
-location ^~ /outpost.goauthentik.io {
-    proxy_pass http://100.64.0.10:9001;
-    proxy_set_header Host $host;
-    proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-    proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Host $host;
-}
-location @goauthentik_proxy_signin {
-    internal;
-    add_header Set-Cookie $auth_cookie;
-    return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
-}
-"""
+# The snippets aktui itself renders (the field guide's two files), not a hand-kept copy.
+FORWARD = render_forward_auth()
+OUTPOST = render_outpost(OutpostTarget("outpost-single", "100.64.0.10", 9001))
 SITE = """\
 server {
     listen 80;

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from aktui.config import did_you_mean
 from aktui.errors import ConfigError
+from aktui.yamlnodes import did_you_mean
 
 # Where a command applies. "global" commands work on every screen.
 SCOPES = (

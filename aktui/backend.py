@@ -11,11 +11,11 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aktui.authentik import AuthentikClient
+from aktui.authentik.client import AuthentikClient
+from aktui.authentik.model import Snapshot
 from aktui.config import Config, ContextConfig, LogsConfig, load_config, resolve_token
-from aktui.errors import Secret
-from aktui.model import Snapshot
 from aktui.runtime import ContainerInfo, OutpostRuntime, tell_outposts
+from aktui.secret import Secret
 
 
 @dataclass
@@ -103,7 +103,7 @@ def open_backend(
 
 def _docker_runtime(config: Config, context_name: str) -> OutpostRuntime | None:
     try:
-        from aktui.containers import DockerRuntime
+        from aktui.docker.runtime import DockerRuntime
     except ImportError:
         return None
     return DockerRuntime.from_config(config, context_name)

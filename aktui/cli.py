@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command is None:
-            from aktui.screens.app import run_app
+            from aktui.cmd.tui import run_app
 
             return run_app(args)
         module = importlib.import_module(f"aktui.cmd.{SUBCOMMANDS[args.command][0]}")

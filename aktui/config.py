@@ -7,7 +7,6 @@ instead of the plain ``safe_load`` dict.
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 from dataclasses import MISSING, dataclass, field, fields
@@ -16,7 +15,9 @@ from typing import Any
 
 import yaml
 
-from aktui.errors import ConfigError, Secret
+from aktui.errors import ConfigError
+from aktui.secret import Secret
+from aktui.yamlnodes import SCALARS, compose_yaml, did_you_mean, node_kind
 
 
 def _f(kind: str, default: Any = MISSING, doc: str = "", **kw: Any) -> Any:
@@ -117,16 +118,6 @@ _CLASSES = {
 }
 
 
-def did_you_mean(key: str, known: Any) -> str:
-    """'; did you mean X?' for the closest known name, or '' (shared by every YAML reader)."""
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-# Resolves scalars (true, 12, 1.5, null) with YAML 1.1 rules, exactly as safe_load would.
-_CONSTRUCTOR = yaml.SafeLoader("")
-
-
 class _Loader:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -143,8 +134,8 @@ class _Loader:
 
     def scalar(self, node: yaml.Node, where: str, kind: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, where, f"expected {kind}, got a {_node_kind(node)}")
-        value = yaml.SafeLoader.construct_object(_CONSTRUCTOR, node, deep=True)
+            raise self.fail(node, where, f"expected {kind}, got a {node_kind(node)}")
+        value = yaml.SafeLoader.construct_object(SCALARS, node, deep=True)
         shown = f'"{node.value}"'
         if kind == "bool":
             if not isinstance(value, bool):
@@ -183,7 +174,7 @@ class _Loader:
             return self.obj(node, where, _CLASSES[kind[4:]])
         if kind.startswith("map:"):
             if not isinstance(node, yaml.MappingNode):
-                raise self.fail(node, where, f"expected a mapping, got a {_node_kind(node)}")
+                raise self.fail(node, where, f"expected a mapping, got a {node_kind(node)}")
             inner = kind[4:]
             out = {}
             for key_node, value_node in node.value:
@@ -199,7 +190,7 @@ class _Loader:
             if isinstance(node, yaml.ScalarNode) and node.value == "":
                 return []
             if not isinstance(node, yaml.SequenceNode):
-                raise self.fail(node, where, f"expected a list, got a {_node_kind(node)}")
+                raise self.fail(node, where, f"expected a list, got a {node_kind(node)}")
             return [self.scalar(n, f"{where}[{i}]", "str") for i, n in enumerate(node.value)]
         return self.scalar(node, where, kind)
 
@@ -207,7 +198,7 @@ class _Loader:
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             node = yaml.MappingNode("tag:yaml.org,2002:map", [])
         if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where, f"expected a mapping, got a {_node_kind(node)}")
+            raise self.fail(node, where, f"expected a mapping, got a {node_kind(node)}")
         spec = {f.name: f for f in fields(cls) if f.metadata.get("kind") != "internal"}
         values: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -222,14 +213,6 @@ class _Loader:
         return cls(**values)
 
 
-def _node_kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "list"
-    return f'value "{node.value}"'
-
-
 def default_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "aktui" / "config.yaml"
@@ -241,20 +224,6 @@ def find_config(explicit: str | None) -> Path:
     if os.environ.get("AKTUI_CONFIG"):
         return Path(os.environ["AKTUI_CONFIG"]).expanduser()
     return default_path()
-
-
-def compose_yaml(
-    text: str, path: object, error: type[ConfigError] = ConfigError
-) -> yaml.Node | None:
-    """The node tree (with line marks) of a YAML file; a syntax error becomes one
-    ``path:line: invalid YAML: ...`` line."""
-    try:
-        return yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise error(f"{path}{line}: invalid YAML: {problem}") from None
 
 
 def parse_config(text: str, path: Path) -> Config:

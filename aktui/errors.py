@@ -63,34 +63,9 @@ class UnsafeValue(AktuiError):
     """A value bound for NGINX config could inject directives."""
 
 
-class Secret:
-    """A string that never shows itself in repr, str, f-strings or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __format__(self, spec: str) -> str:
-        return "***"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-    def __reduce__(self) -> object:
-        raise TypeError("Secret cannot be pickled")
+def describe_error(error: BaseException) -> str:
+    """One line for the operator: an ``AktuiError`` says what to do; anything else is named as
+    unexpected. Not escaped: callers escape for their terminal or screen."""
+    if isinstance(error, AktuiError):
+        return str(error)
+    return f"unexpected {type(error).__name__}: {error}"

@@ -1,6 +1,6 @@
 """What aktui needs from whatever runs the outpost processes: docker hosts, or the demo lab.
 
-Both backends (``aktui.containers.DockerRuntime`` and ``aktui.lab.runtime.LabRuntime``) give the
+Both backends (``aktui.docker.runtime.DockerRuntime`` and ``aktui.lab.runtime.LabRuntime``) give the
 same blocking interface; callers run it in threads. Nothing here imports docker or Textual.
 """
 

@@ -55,8 +55,9 @@ def bench_refresh(providers: int, apps: int, outposts: int, rounds: int) -> None
 async def _rounds(
     app: Any, backend: Any, renders: list[tuple[float, float, Any]], rounds: int
 ) -> dict[str, list[float]]:
-    from aktui.screens.widgets.sync import selected_key
     from textual.widgets import DataTable
+
+    from aktui.screens.widgets.sync import selected_key
 
     rows: dict[str, list[float]] = {
         "key -> snapshot fetched (authentik API -> Snapshot)": [],

@@ -98,7 +98,7 @@ def run(cmd: list[str], log: Path) -> tuple[float, float]:
 
 
 def in_process(log: Path) -> float:
-    from aktui.annotate import default_rules
+    from aktui.logs.annotate import default_rules
 
     annotate = default_rules().annotate
     lines = log.read_text(encoding="utf-8").splitlines()

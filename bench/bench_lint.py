@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from aktui.nginx_templates import render_forward_auth, render_outpost
-from aktui.site_outposts import OutpostTarget
+from aktui.nginx.templates import render_forward_auth, render_outpost
+from aktui.nginx.values import OutpostTarget
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -30,10 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from aktui.authentik.model import Outpost, ProxyProvider, Snapshot  # noqa: E402
 from aktui.config import Config, OutpostMapping  # noqa: E402
-from aktui.model import Outpost, ProxyProvider, Snapshot  # noqa: E402
-from aktui.push import apply_hosts, plan_hosts, redirect_verifier  # noqa: E402
-from aktui.snippets import build_snippets  # noqa: E402
+from aktui.deploy.push import apply_hosts, plan_hosts, redirect_verifier  # noqa: E402
+from aktui.deploy.snippets import build_snippets  # noqa: E402
 from tests.fixtures.webhost import WebHost, keygen, start_webhost  # noqa: E402
 
 

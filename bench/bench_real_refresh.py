@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the tests' fixture module runs the server
 
-from aktui.authentik import AuthentikClient  # noqa: E402
+from aktui.authentik.client import AuthentikClient  # noqa: E402
 from tests.fixtures import realak  # noqa: E402
 from tests.integration.test_real_authentik import CountingTransport, _each  # noqa: E402
 

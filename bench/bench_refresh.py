@@ -13,10 +13,10 @@ import statistics
 import sys
 import time
 
-from aktui.authentik import AuthentikClient
-from aktui.errors import Secret
+from aktui.authentik.client import AuthentikClient
+from aktui.authentik.parse import build_snapshot
 from aktui.lab import Lab
-from aktui.model import build_snapshot
+from aktui.secret import Secret
 
 
 async def refresh(url: str, token: str, concurrency: int) -> tuple[float, int]:

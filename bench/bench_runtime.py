@@ -31,8 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aktui.containers import DockerRuntime  # noqa: E402
-from aktui.outpost_actions import OutpostActions  # noqa: E402
+from aktui.docker.runtime import DockerRuntime  # noqa: E402
+from aktui.outposts.fixes import OutpostActions  # noqa: E402
 from tests.fixtures.dockerd import IMAGE, Dockerd, DockerdUnavailable, start_dockerd  # noqa: E402
 
 

@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from aktui.backend import open_demo
 from aktui.screens.app import AktuiApp
 from aktui.screens.capture import screen_text
-
-from aktui.backend import open_demo
 
 OUT = Path(__file__).with_name("screenshot.txt")
 OUTPOST = "outpost-example-dev"

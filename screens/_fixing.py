@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aktui.screens._data import runtime_name
-from aktui.screens.widgets.text import literal, plain
 from rich.text import Text
 from textual import work
 
-from aktui.model import Outpost
+from aktui.authentik.model import Outpost
+from aktui.outposts.verdicts import runtime_name
+from aktui.screens.widgets.text import describe, literal, plain
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp
@@ -154,7 +154,7 @@ class FixMixin:
 
     @work(thread=True, group="actions", exit_on_error=False, description="outpost actions")
     def _run_fixes(self: Any, plans: list[FixPlan]) -> None:
-        from aktui.outpost_actions import ActionResult, OutpostActions
+        from aktui.outposts.fixes import ActionResult, OutpostActions
 
         actions = OutpostActions(
             self.backend.runtime,
@@ -169,8 +169,6 @@ class FixMixin:
                     return actions.restart(plan.target)
                 return actions.fix(plan.target)  # reload; restart only if it did not load
             except Exception as e:
-                from aktui.screens.app import describe
-
                 return ActionResult(plan.target, plan.mode, False, describe(e), self.clock(), 0.0)
 
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:

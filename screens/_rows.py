@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aktui.screens._data import SEVERITY_ICON, AppData, age, worst
-from aktui.screens.widgets.sync import TreeItem
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 
-from aktui.model import MODE_LABELS, Finding, Outpost, Snapshot
+from aktui.authentik.model import MODE_LABELS, Finding, Outpost, Snapshot
+from aktui.outposts.verdicts import SEVERITY_ICON, AppData, age, worst
+from aktui.screens.widgets.sync import TreeItem
+from aktui.screens.widgets.text import literal
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 OK_STYLE = "green"

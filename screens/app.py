@@ -12,18 +12,11 @@ compete with the first fetch), and one API client per app loop keeps its connect
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from aktui.screens._data import AppData, compute_verdicts, read_evidence
-from aktui.screens._fixing import ActionRecord, FixMixin
-from aktui.screens._keys import action_name, bindings
-from aktui.screens.palette import RegistryCommands
-from aktui.screens.widgets.text import plain
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
@@ -32,16 +25,14 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from aktui.actions import Command, apply_keymap, check_keymap, for_scope
-from aktui.errors import AktuiError
+from aktui.outposts.evidence import read_evidence
+from aktui.outposts.verdicts import AppData, compute_verdicts
+from aktui.screens._fixing import ActionRecord, FixMixin
+from aktui.screens._keys import action_name, bindings
+from aktui.screens.palette import RegistryCommands
+from aktui.screens.widgets.text import describe
 
 Clock = Callable[[], datetime]
-
-
-def describe(error: BaseException) -> str:
-    """One line for the operator; library exceptions never reach a screen raw."""
-    if isinstance(error, AktuiError):
-        return plain(str(error))
-    return plain(f"unexpected {type(error).__name__}: {error}")
 
 
 class AktuiApp(FixMixin, App[int]):
@@ -317,52 +308,20 @@ class AktuiApp(FixMixin, App[int]):
         self.action_refresh_now()
 
     def action_show_snippets(self) -> None:
-        self._feature_screen("snippets")
+        from aktui.screens.snippets import SnippetsScreen
+
+        self.push_screen(SnippetsScreen())
 
     def action_show_push(self) -> None:
         # Read-only still shows the diffs (a dry run); only "apply" is refused there.
-        self._feature_screen("push")
+        from aktui.screens.push import PushScreen
+
+        self.push_screen(PushScreen())
 
     def action_show_doctor(self) -> None:
-        self._feature_screen("doctor")
+        from aktui.screens.doctor import DoctorScreen
 
-    def _feature_screen(self, name: str) -> None:
-        from aktui.screens.features import open_feature
-
-        open_feature(self, name)
+        self.push_screen(DoctorScreen())
 
     def _command(self, cid: str) -> Command:
         return next(c for c in self.commands if c.id == cid)
-
-
-def run_app(args: argparse.Namespace) -> int:
-    """Entry point from ``aktui`` without a subcommand."""
-    from aktui.backend import open_backend, open_demo
-
-    read_only = bool(getattr(args, "read_only", False))
-    try:
-        if getattr(args, "demo", False):
-            # Started by the app once its first frame is up (shown as "starting demo lab").
-            backend = open_demo(read_only=read_only, chaos=True, start=False)
-        else:
-            backend = open_backend(
-                getattr(args, "config", None), getattr(args, "context", None), read_only=read_only
-            )
-    except AktuiError as e:
-        print(f"aktui: {e}", file=sys.stderr)
-        return 2
-    except ImportError as e:
-        print(f"aktui: this build lacks a part it needs ({e.name})", file=sys.stderr)
-        return 2
-    try:
-        app = AktuiApp(backend)
-        code = int(app.run() or 0)
-        if app.startup_error:
-            print(f"aktui: {app.startup_error}", file=sys.stderr)
-            return 2
-        return code
-    except AktuiError as e:
-        print(f"aktui: {e}", file=sys.stderr)
-        return 2
-    finally:
-        backend.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from aktui.screens._keys import GuardedModal, bindings
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
+
+from aktui.screens._keys import GuardedModal, bindings
 
 
 class ConfirmScreen(GuardedModal):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -12,6 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+from aktui.screens.widgets.text import literal
 
 
 class ContextScreen(ModalScreen[str | None]):

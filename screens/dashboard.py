@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from aktui.screens._data import AppData
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Input, Static, Tree
+
+from aktui.authentik.model import Outpost
+from aktui.outposts.verdicts import AppData
 from aktui.screens._keys import GuardedScreen, bindings
 from aktui.screens._rows import (
     FINDING_COLUMNS,
@@ -22,13 +29,6 @@ from aktui.screens._rows import (
 )
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table, sync_tree, tree_data
-from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Static, Tree
-
-from aktui.model import Outpost
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from aktui.screens._data import AppData, age, hhmm
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens._rows import finding_key, finding_text, outpost_domains
-from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from aktui.model import MODE_LABELS, Finding, Outpost, Snapshot
+from aktui.authentik.model import MODE_LABELS, Finding, Outpost, Snapshot
+from aktui.outposts.verdicts import AppData, age, hhmm
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens._rows import finding_key, finding_text, outpost_domains
+from aktui.screens.widgets.statusbar import StatusBar
+from aktui.screens.widgets.text import literal
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -9,20 +9,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.sync import selected_key, sync_table
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-if TYPE_CHECKING:
-    from aktui.screens.app import AktuiApp
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.statusbar import StatusBar
+from aktui.screens.widgets.sync import selected_key, sync_table
+from aktui.screens.widgets.text import describe, literal
 
-    from aktui.doctor import CheckResult
+if TYPE_CHECKING:
+    from aktui.doctor.checks import CheckResult
+    from aktui.screens.app import AktuiApp
 
 Runner = Callable[[Any], Awaitable[list[Any]]]
 STATUS = {
@@ -36,7 +36,7 @@ COLUMNS = (("status", "Result"), ("check", "Check"), ("title", "Finding"))
 
 async def default_runner(backend: Any) -> list[Any]:
     # The CLI's composition of checks, so `aktui doctor` and this screen cannot disagree.
-    from aktui.diagnosis import diagnose
+    from aktui.doctor.run import diagnose
 
     return await diagnose(backend)
 
@@ -74,7 +74,6 @@ class DoctorScreen(GuardedScreen):
 
     @work(exclusive=True, group="doctor", exit_on_error=False, description="doctor")
     async def _diagnose(self) -> None:
-        from aktui.screens.app import describe
 
         try:
             results = await self.runner(self.app.backend)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from aktui.screens._keys import GuardedScreen, bindings, screen_commands
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from aktui.actions import Command
+from aktui.screens._keys import GuardedScreen, bindings, screen_commands
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.sync import selected_key, sync_table
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
+
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.statusbar import StatusBar
+from aktui.screens.widgets.sync import selected_key, sync_table
+from aktui.screens.widgets.text import literal
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp

@@ -18,9 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from aktui.screens._data import runtime_name
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens._logstore import (
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from aktui.authentik.model import Outpost
+from aktui.logs.store import (
     WINDOWS,
     Annotator,
     Entry,
@@ -29,17 +35,11 @@ from aktui.screens._logstore import (
     keep,
     make_entry,
 )
-from aktui.screens.widgets.logpane import LogPane
-from aktui.screens.widgets.text import literal, plain
-from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.widgets import Footer, Input, Static
-from textual.worker import get_current_worker
-
-from aktui.model import Outpost
+from aktui.outposts.verdicts import runtime_name
 from aktui.runtime import LogLine
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.logpane import LogPane
+from aktui.screens.widgets.text import describe, literal, plain
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp
@@ -155,8 +155,6 @@ class LogsScreen(GuardedScreen):
                     break
                 self._put(make_entry(source.label, line, self._annotator))
         except Exception as e:
-            from aktui.screens.app import describe
-
             message = describe(e)
             self.stream_errors[source.label] = message
             marker = LogLine(source.label, None, "", marker=f"stream ended: {message}")

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from aktui.screens._keys import refusal, screen_commands
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from aktui.actions import Command
+from aktui.screens._keys import refusal, screen_commands
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from aktui.screens._data import AppData
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens._rows import filter_rows, severity_cell
-from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input
 
-from aktui.model import MODE_LABELS, Outpost
+from aktui.authentik.model import MODE_LABELS, Outpost
+from aktui.outposts.verdicts import AppData
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens._rows import filter_rows, severity_cell
+from aktui.screens.widgets.statusbar import StatusBar
+from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table
+from aktui.screens.widgets.text import literal
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp

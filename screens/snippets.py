@@ -1,6 +1,6 @@
 """``s``: the NGINX snippets aktui would write for this setup, file by file.
 
-Built by ``aktui.snippets.build_snippets`` from the current snapshot and containers (the same
+Built by ``aktui.deploy.snippets.build_snippets`` from the current snapshot and containers (the same
 files ``aktui snippets`` prints and ``p`` pushes). Outposts that get no snippet say why.
 """
 
@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from aktui.screens._data import AppData
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.text import literal
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,16 +15,20 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-if TYPE_CHECKING:
-    from aktui.screens.app import AktuiApp
+from aktui.outposts.verdicts import AppData
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.statusbar import StatusBar
+from aktui.screens.widgets.text import literal
 
-    from aktui.snippets import SnippetSet
+if TYPE_CHECKING:
+    from aktui.deploy.snippets import SnippetSet
+    from aktui.screens.app import AktuiApp
 
 
 def build(app: AktuiApp, data: AppData) -> SnippetSet | str:
     """The snippet set, or one line saying why there is none."""
+    from aktui.deploy.snippets import build_snippets
     from aktui.errors import AktuiError
-    from aktui.snippets import build_snippets
 
     if data.snapshot is None:
         return "no data from authentik yet"

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from json.encoder import encode_basestring as _encode  # type: ignore[attr-defined]
 from typing import IO, TextIO
 
-from aktui.annotate import SEVERITIES, Annotation, BlockFilter, RuleSet, load_rules
 from aktui.errors import AktuiError
+from aktui.logs.annotate import SEVERITIES, Annotation, BlockFilter, RuleSet, load_rules
 
 # C0 (except tab), DEL, C1 (0x9b is a one-byte CSI on some terminals) and the bidi overrides
 # that can make a line read differently from what it contains ("trojan source").

@@ -7,10 +7,10 @@ import asyncio
 import json
 import sys
 
+from aktui.authentik.jsonable import to_jsonable
 from aktui.cmd._common import backend_from_args
-from aktui.diagnosis import diagnose
-from aktui.doctor import CheckResult, exit_code
-from aktui.jsonable import to_jsonable
+from aktui.doctor.checks import CheckResult, exit_code
+from aktui.doctor.run import diagnose
 
 MARKS = {"ok": "✓ ok  ", "warn": "! warn", "error": "✗ err ", "skipped": "- skip"}
 

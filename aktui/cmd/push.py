@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 from aktui.cmd.snippets import load
 from aktui.config import WebServerConfig
+from aktui.deploy.push import HostPlan, HostResult, apply_hosts, plan_hosts
+from aktui.deploy.snippets import build_snippets
 from aktui.errors import ActionRefused, ConfigError
-from aktui.push import HostPlan, HostResult, apply_hosts, plan_hosts
-from aktui.snippets import build_snippets
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

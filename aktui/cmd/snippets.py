@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from aktui.authentik.model import Snapshot
 from aktui.backend import Backend
 from aktui.cmd._common import backend_from_args
+from aktui.deploy.snippets import SnippetSet, build_snippets
 from aktui.errors import AktuiError
-from aktui.model import Snapshot
-from aktui.nginx_templates import DEFAULT_INCLUDE_DIR, DEFAULT_PROTECTED_PATH, DEFAULT_UPSTREAM
+from aktui.nginx.templates import DEFAULT_INCLUDE_DIR, DEFAULT_PROTECTED_PATH, DEFAULT_UPSTREAM
 from aktui.runtime import ContainerInfo
-from aktui.snippets import SnippetSet, build_snippets
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,9 @@ import json
 import sys
 from datetime import datetime
 
+from aktui.authentik.jsonable import to_jsonable
+from aktui.authentik.model import MODE_LABELS, Snapshot
 from aktui.cmd._common import backend_from_args
-from aktui.jsonable import to_jsonable
-from aktui.model import MODE_LABELS, Snapshot
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

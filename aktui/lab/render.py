@@ -25,6 +25,7 @@ from aktui.lab.objects import (
     jsonb_order,
     version_tuple,
 )
+from aktui.lab.scenario import outpost_config
 from aktui.lab.state import LabState
 
 _PROXY_META = (
@@ -339,14 +340,12 @@ def root_config() -> dict:
 
 
 def default_settings(base: str) -> dict:
-    from aktui.lab.scenario import outpost_config
-
     config = outpost_config(base.rstrip("/") + "/")
     return {"config": config}
 
 
 def raw_bundle(state: LabState, server_url: str = "http://lab") -> dict[str, Any]:
-    """What aktui's client hands to model.build_snapshot(), straight from the state (for tests
+    """What aktui's client hands to parse.build_snapshot(), straight from the state (for tests
     and tools that want the lab's model without HTTP)."""
     with state.lock:
         return {

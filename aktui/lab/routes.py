@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aktui.lab import oidc, render, validate
-from aktui.lab.objects import Outpost, RequestInfo
-from aktui.lab.simulator import (
+from aktui.lab.http import (
     FORBIDDEN,
     NOT_FOUND,
     UUID_RE,
@@ -16,6 +15,7 @@ from aktui.lab.simulator import (
     HTTPAnswer,
     paged,
 )
+from aktui.lab.objects import Outpost, RequestInfo
 
 if TYPE_CHECKING:
     from aktui.lab.simulator import Simulator

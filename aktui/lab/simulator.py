@@ -21,69 +21,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from aktui.lab import oidc
-from aktui.lab.objects import Outpost, RequestInfo, User
+from aktui.lab import oidc, routes
+from aktui.lab.http import BAD_TOKEN, NO_CREDENTIALS, NOT_FOUND, UUID_RE, Caller, HTTPAnswer
+from aktui.lab.objects import RequestInfo
 from aktui.lab.state import LabState
 from aktui.lab.wire import LabHTTPServer
-
-NOT_FOUND = {"detail": "Not found."}
-FORBIDDEN = {"detail": "You do not have permission to perform this action."}
-NO_CREDENTIALS = {"detail": "Authentication credentials were not provided."}
-BAD_TOKEN = {"detail": "Token invalid/expired"}
-UUID_RE = r"[0-9a-fA-F-]{32,36}"
-
-
-class HTTPAnswer(Exception):
-    """Raised by a route to answer with a status and a JSON body."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
-def paginate(items: list[Any], query: dict[str, str]) -> tuple[list[Any], dict[str, int]]:
-    """authentik's Pagination over DRF's PageNumberPagination (api/pagination.py)."""
-    try:
-        size = int(query.get("page_size", "20"))
-        size = min(size, 100) if size > 0 else 20  # over the max is clamped
-    except ValueError:
-        size = 20  # an invalid page_size falls back to the default
-    count = len(items)
-    pages = max(1, -(-count // size))  # an empty list still has page 1
-    raw = query.get("page", "1")
-    try:
-        page = pages if raw == "last" else int(raw)
-    except ValueError:
-        raise HTTPAnswer(404, {"detail": "Invalid page."}) from None
-    if page < 1 or page > pages:
-        raise HTTPAnswer(404, {"detail": "Invalid page."})
-    start = (page - 1) * size
-    chunk = items[start : start + size]
-    return chunk, {
-        "next": page + 1 if page < pages else 0,
-        "previous": page - 1 if page > 1 else 0,
-        "count": count,
-        "current": page,
-        "total_pages": pages,
-        "start_index": start + 1 if count else 0,
-        "end_index": start + len(chunk),
-    }
-
-
-def paged(items: list[Any], query: dict[str, str], dump: Callable[[Any], Any]) -> dict[str, Any]:
-    chunk, pagination = paginate(items, query)
-    return {"pagination": pagination, "results": [dump(x) for x in chunk]}
-
-
-class Caller:
-    def __init__(self, user: User | None, outpost: Outpost | None) -> None:
-        self.user = user
-        self.outpost = outpost  # set when an outpost's own token is used
-
-    @property
-    def superuser(self) -> bool:
-        return bool(self.user and self.user.is_superuser)
 
 
 class Simulator:
@@ -165,8 +107,6 @@ class Simulator:
 
     def _routes(self) -> list[tuple[str, tuple[str, ...], Callable[..., tuple[int, Any]]]]:
         if not self._route_table:
-            from aktui.lab import routes  # routes imports this module's helpers
-
             self._route_table = routes.routes(self)
         return self._route_table
 

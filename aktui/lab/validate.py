@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from aktui.lab.simulator import HTTPAnswer
+from aktui.lab.http import HTTPAnswer
 
 TAKEN = "Application with this provider already exists."  # OneToOneField (recorded, 400)
 

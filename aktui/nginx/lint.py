@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from aktui.nginx import checks_auth, checks_outpost, checks_target
+from aktui.nginx.checks import auth as checks_auth
+from aktui.nginx.checks import outpost as checks_outpost
+from aktui.nginx.checks import target as checks_target
 from aktui.nginx.config import Config, load_paths, load_text
 from aktui.nginx.facts import Env
 from aktui.nginx.locations import Server, servers

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from functools import lru_cache
 from operator import itemgetter
 
-from aktui.screens._logstore import Entry, Note
-from aktui.screens.widgets.text import literal
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
@@ -29,6 +27,9 @@ from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from aktui.logs.store import Entry, Note
+from aktui.screens.widgets.text import literal
 
 LEVEL_STYLE = {
     "debug": "dim",

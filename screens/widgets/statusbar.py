@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aktui.screens._data import SEVERITY_ICON, AppData, age
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual.widgets import Static
+
+from aktui.outposts.verdicts import SEVERITY_ICON, AppData, age
+from aktui.screens.widgets.text import literal
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp

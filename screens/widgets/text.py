@@ -13,6 +13,8 @@ import re
 from rich.style import Style
 from rich.text import Text
 
+from aktui.errors import describe_error
+
 # C0 controls except tab, DEL, and C1 controls (U+0080-U+009F: 8-bit CSI and friends).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _CONTROL_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -46,3 +48,8 @@ def plain(value: object) -> str:
     """Control characters escaped, for places that take a plain string (notify with
     markup=False, titles)."""
     return literal(value).plain
+
+
+def describe(error: BaseException) -> str:
+    """One line for the operator, safe for a screen; library exceptions never reach it raw."""
+    return plain(describe_error(error))

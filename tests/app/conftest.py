@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 
+from aktui.authentik.model import Snapshot
+from aktui.authentik.parse import build_snapshot
 from aktui.config import Config, ContextConfig, LogsConfig
-from aktui.errors import AuthentikUnreachable, Secret
-from aktui.model import Snapshot, build_snapshot
+from aktui.errors import AuthentikUnreachable
 from aktui.runtime import ContainerInfo, LogLine
+from aktui.secret import Secret
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 NOW = datetime(2026, 11, 24, 6, 37, 0, tzinfo=UTC)
@@ -101,7 +103,7 @@ class FakeRuntime:
     """The ``OutpostRuntime`` protocol with scripted containers and log lines.
 
     Like a real outpost, a reload or restart logs "Loaded application" (what
-    ``aktui.outpost_actions`` waits for); every open stream of that container sees it.
+    ``aktui.outposts.fixes`` waits for); every open stream of that container sees it.
     """
 
     def __init__(self) -> None:

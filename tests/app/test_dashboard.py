@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from textual.widgets import DataTable, Tree
+
 from aktui.screens.capture import screen_text
 from aktui.screens.confirm import ConfirmScreen
 from aktui.screens.detail import DetailScreen
-from textual.widgets import DataTable, Tree
-
 from tests.app.conftest import (
     EMBEDDED_PK,
     SINGLE_PK,

@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable
 
 import pytest
+from textual.widgets import DataTable
+
 from aktui.screens.app import AktuiApp
 from aktui.screens.capture import screen_text
 from aktui.screens.confirm import ConfirmScreen
 from aktui.screens.logs import LogsScreen
 from aktui.screens.widgets.logpane import LogPane
-from textual.widgets import DataTable
 
 OUTPOST = "outpost-example-dev"
 

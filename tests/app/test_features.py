@@ -6,16 +6,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from textual.widgets import DataTable, OptionList
+
+from aktui.config import WebServerConfig
+from aktui.deploy.push import FileChange, HostPlan, HostResult
+from aktui.doctor.checks import CheckResult
 from aktui.screens.capture import screen_text
 from aktui.screens.confirm import ConfirmScreen
 from aktui.screens.doctor import DoctorScreen
 from aktui.screens.push import PushScreen
 from aktui.screens.snippets import SnippetsScreen
-from textual.widgets import DataTable, OptionList
-
-from aktui.config import WebServerConfig
-from aktui.doctor import CheckResult
-from aktui.push import FileChange, HostPlan, HostResult
 from tests.app.conftest import TOKEN, FakeBackend, make_app, settle
 
 RESULTS = [

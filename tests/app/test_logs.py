@@ -7,12 +7,11 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
-from aktui.screens._logstore import make_entry
+from aktui.logs.store import make_entry
+from aktui.runtime import LogLine
 from aktui.screens.capture import screen_text
 from aktui.screens.logs import LogSource, LogsScreen
 from aktui.screens.widgets.logpane import LogPane
-
-from aktui.runtime import LogLine
 from tests.app.conftest import NOW, PLAIN, TOKEN, FakeBackend, make_app, settle
 
 
@@ -200,8 +199,10 @@ async def test_filter_toggle_renders_only_what_is_visible() -> None:
             before = pane.built
             await pilot.press("a")
             await pilot.pause()
-            # Text is built for the rows on screen at most, not for the 500 entries kept.
-            assert pane.built - before <= pane.size.height
+            # Text is built for the rows on screen, not for the 500 entries kept. Under load a
+            # frame may be drawn at the old scroll offset before following re-anchors at the
+            # end: two screens at most.
+            assert pane.built - before <= 2 * pane.size.height
         assert pane.scroll_y == pane.max_scroll_y  # still following the end
 
 

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 import pytest
+
+from aktui.cmd import tui
 from aktui.screens import app as app_module
 
 
@@ -15,7 +17,7 @@ def _args(**kw: Any) -> argparse.Namespace:
 
 
 def test_missing_config_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code = app_module.run_app(_args(config="/nonexistent/aktui.yaml"))
+    code = tui.run_app(_args(config="/nonexistent/aktui.yaml"))
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("aktui: /nonexistent/aktui.yaml: config file not found")
@@ -28,7 +30,7 @@ def test_backend_closed_after_run(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = FakeBackend()
     monkeypatch.setattr("aktui.backend.open_backend", lambda *a, **k: backend)
     monkeypatch.setattr(app_module.AktuiApp, "run", lambda self, **kw: 0)
-    assert app_module.run_app(_args()) == 0
+    assert tui.run_app(_args()) == 0
     assert backend.closed
 
 
@@ -39,6 +41,6 @@ def test_bad_keymap_is_exit_2_and_closes(
 
     backend = FakeBackend(keys={"nope": "x"})
     monkeypatch.setattr("aktui.backend.open_backend", lambda *a, **k: backend)
-    assert app_module.run_app(_args()) == 2
+    assert tui.run_app(_args()) == 2
     assert "keys.nope: unknown command id" in capsys.readouterr().err
     assert backend.closed

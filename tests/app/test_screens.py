@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from textual.widgets import DataTable
+
+from aktui.actions import COMMANDS, for_scope
 from aktui.screens._keys import action_name
 from aktui.screens.capture import screen_text
 from aktui.screens.detail import DetailScreen
@@ -12,9 +15,6 @@ from aktui.screens.help import HelpScreen, help_rows
 from aktui.screens.history import HistoryScreen
 from aktui.screens.logs import LogsScreen
 from aktui.screens.providers import ApplicationsScreen, ProvidersScreen
-from textual.widgets import DataTable
-
-from aktui.actions import COMMANDS, for_scope
 from tests.app.conftest import TOKEN, FakeBackend, make_app, settle
 
 SIZES = [(80, 24), (120, 36)]
@@ -202,7 +202,7 @@ def test_every_command_resolves_to_an_action_method() -> None:
         assert c.id in binding_ids, c.id
 
 
-async def test_history_and_context_and_missing_features() -> None:
+async def test_history_and_context() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await _ready(app, pilot)

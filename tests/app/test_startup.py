@@ -10,11 +10,12 @@ import time
 from typing import Any
 
 import pytest
-from aktui.screens import app as app_module
-from aktui.screens.capture import screen_text
 
 from aktui.backend import open_demo
+from aktui.cmd import tui
 from aktui.errors import AktuiError
+from aktui.screens import app as app_module
+from aktui.screens.capture import screen_text
 from tests.app.conftest import FakeBackend, FakeRuntime, make_app, settle
 
 
@@ -104,7 +105,7 @@ def test_run_app_prints_a_lab_failure(
 
     monkeypatch.setattr(app_module.AktuiApp, "run", run)
     args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
-    assert app_module.run_app(args) == 2
+    assert tui.run_app(args) == 2
     assert capsys.readouterr().err == "aktui: demo lab: port 9001 refused\n"
     assert backend.closed
 
@@ -135,7 +136,7 @@ def test_quit_before_the_lab_starts_stops_it(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("aktui.lab.Lab", lambda **kw: lab)
     monkeypatch.setattr(app_module.AktuiApp, "run", lambda self, **kw: 0)
     args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
-    assert app_module.run_app(args) == 0
+    assert tui.run_app(args) == 0
     assert lab.events == ["stop"]
 
 

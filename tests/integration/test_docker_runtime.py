@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from aktui.authentik.model import ModelChange, Outpost
 from aktui.config import OutpostMapping
-from aktui.containers import DockerRuntime
+from aktui.docker.runtime import DockerRuntime
 from aktui.errors import ActionRefused, DockerUnavailable
-from aktui.metrics import last_update, metric_probe
-from aktui.model import ModelChange, Outpost
-from aktui.outpost_actions import OutpostActions
+from aktui.outposts.fixes import OutpostActions
+from aktui.outposts.metrics import last_update, metric_probe
+from aktui.outposts.staleness import LoadEvidence, gather, judge
 from aktui.runtime import LogLine
-from aktui.staleness import LoadEvidence, gather, judge
 from tests.fixtures.dockerd import Dockerd
 from tests.fixtures.procs import free_port
 

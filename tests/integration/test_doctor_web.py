@@ -20,16 +20,16 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from aktui.authentik import AuthentikClient
+from aktui.authentik.client import AuthentikClient
+from aktui.authentik.model import Snapshot
 from aktui.config import Config, ContextConfig, LogsConfig, OutpostMapping
-from aktui.doctor import CheckResult
-from aktui.doctor_web import PITFALLS, dump_results, web_checks
-from aktui.errors import Secret
+from aktui.deploy.snippets import build_snippets
+from aktui.doctor.checks import CheckResult
+from aktui.doctor.web import PITFALLS, dump_results, web_checks
 from aktui.lab import Lab
-from aktui.model import Snapshot
 from aktui.nginx.lint import make_env
-from aktui.nginx_templates import FORWARD_AUTH_FILE
-from aktui.snippets import build_snippets
+from aktui.nginx.templates import FORWARD_AUTH_FILE
+from aktui.secret import Secret
 from tests.fixtures.procs import free_base_port, free_port
 from tests.fixtures.webhost import WebHost
 

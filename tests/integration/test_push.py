@@ -9,11 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aktui.authentik.model import Outpost, ProxyProvider, Snapshot
 from aktui.config import Config, OutpostMapping
-from aktui.errors import RemoteError
-from aktui.model import Outpost, ProxyProvider, Snapshot
-from aktui.nginx_templates import FORWARD_AUTH_FILE
-from aktui.push import (
+from aktui.deploy.push import (
     BACKUP_DIR,
     LOCK_NAME,
     apply_host,
@@ -22,8 +20,10 @@ from aktui.push import (
     plan_hosts,
     redirect_verifier,
 )
-from aktui.snippets import build_snippets
-from aktui.ssh import WebServer
+from aktui.deploy.snippets import build_snippets
+from aktui.deploy.ssh import WebServer
+from aktui.errors import RemoteError
+from aktui.nginx.templates import FORWARD_AUTH_FILE
 from tests.fixtures.procs import free_port
 from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, keygen
 

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from aktui import staleness
-from aktui.authentik import AuthentikClient
+from aktui.authentik.client import AuthentikClient
+from aktui.authentik.model import Outpost, Snapshot
 from aktui.errors import AuthentikUnreachable
-from aktui.model import Outpost, Snapshot
-from aktui.staleness import PUSH_GRACE, LoadEvidence, relevant_changes
+from aktui.outposts import staleness
+from aktui.outposts.staleness import PUSH_GRACE, LoadEvidence, relevant_changes
 from tests.fixtures.realak import TEST_PREFIX, RealAuthentik
 
 pytestmark = pytest.mark.integration
@@ -357,7 +357,7 @@ async def test_staleness_evidence_version_and_connection(real_authentik: RealAut
 
 
 def _staleness_verdict(snap: Snapshot, outpost: Outpost, connected_at: datetime) -> None:
-    """aktui.staleness turns that evidence into a verdict naming the provider and the times.
+    """aktui.outposts.staleness turns that evidence into a verdict naming the provider and times.
 
     The fake instance loaded its config when it connected (as a real outpost logs "Loaded
     application" at start). The server runs no worker, so no push ever reaches it: at the

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aktui.authentik import EVENT_MODELS
+from aktui.authentik.client import EVENT_MODELS
 from tests.fixtures.realak import TEST_PREFIX, RealAuthentik
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from aktui.authentik.model import Outpost, ProxyProvider, Snapshot
 from aktui.config import Config, OutpostMapping
-from aktui.model import Outpost, ProxyProvider, Snapshot
-from aktui.nginx_templates import FORWARD_AUTH_FILE
-from aktui.snippets import SnippetSet, build_snippets
+from aktui.deploy.snippets import SnippetSet, build_snippets
+from aktui.nginx.templates import FORWARD_AUTH_FILE
 from tests.fixtures.webhost import nginx_check, nginx_main_conf
 
 pytestmark = pytest.mark.integration

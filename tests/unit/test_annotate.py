@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aktui.annotate import (
+from aktui.errors import ConfigError
+from aktui.logs.annotate import (
     SEVERITIES,
     Annotation,
     RulesError,
@@ -20,8 +21,7 @@ from aktui.annotate import (
     load_rules,
     parse_rules,
 )
-from aktui.errors import ConfigError
-from aktui.logformat import parse_line
+from aktui.logs.format import parse_line
 from tests.conftest import SHARED
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"

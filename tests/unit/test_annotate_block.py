@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aktui.annotate import RuleSet
 from aktui.cmd import annotate as cmd
+from aktui.logs.annotate import RuleSet
 
 REPO = Path(__file__).resolve().parent.parent.parent
 LOGS = REPO / "tests" / "data" / "logs"
@@ -141,7 +141,7 @@ def test_fuzz(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_inexpressible_user_rules_fall_back(tmp_path: Path) -> None:
-    from aktui.annotate import load_rules
+    from aktui.logs.annotate import load_rules
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(

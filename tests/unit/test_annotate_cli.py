@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from aktui.annotate import RulesError
 from aktui.cmd import annotate as cmd
+from aktui.logs.annotate import RulesError
 
 REPO = Path(__file__).resolve().parent.parent.parent
 LOGS = REPO / "tests" / "data" / "logs"

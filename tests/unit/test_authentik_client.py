@@ -7,8 +7,9 @@ import json
 import httpx
 import pytest
 
-from aktui.authentik import AuthentikClient
-from aktui.errors import AuthentikError, AuthentikUnreachable, NotFound, Secret, TokenRejected
+from aktui.authentik.client import AuthentikClient
+from aktui.errors import AuthentikError, AuthentikUnreachable, NotFound, TokenRejected
+from aktui.secret import Secret
 from tests.unit.recorded_server import GOOD_TOKEN, recorded_transport
 
 URL = "http://127.0.0.1:9000"
@@ -37,7 +38,7 @@ async def test_snapshot_from_recorded_server(recorded_dir):
     async with client(recorded_dir, connected=True) as c:
         raw = await c.fetch_raw()
     assert raw["events"] == []
-    from aktui.model import build_snapshot
+    from aktui.authentik.parse import build_snapshot
 
     snap = build_snapshot(raw)
     single = snap.outpost("outpost-single")

@@ -15,21 +15,22 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from aktui import containers, outpost_actions
 from aktui.config import Config, ContextConfig, DockerHostConfig, LogsConfig, OutpostMapping
-from aktui.containerlogs import (
+from aktui.docker import runtime as containers
+from aktui.docker.discovery import KnownOutposts, classify, info_from_inspect, slugify
+from aktui.docker.host import DockerHost
+from aktui.docker.logs import (
     ContainerNotFound,
     LogCursor,
     parse_docker_time,
     parse_timestamp_ns,
     split_stamp,
 )
-from aktui.containers import DockerRuntime
-from aktui.discovery import KnownOutposts, classify, info_from_inspect, slugify
-from aktui.dockerhost import DockerHost
+from aktui.docker.runtime import DockerRuntime
 from aktui.errors import ActionRefused, AktuiError, DockerUnavailable
-from aktui.metrics import parse_last_update
-from aktui.outpost_actions import OutpostActions
+from aktui.outposts import evidence as outpost_evidence
+from aktui.outposts.fixes import OutpostActions
+from aktui.outposts.metrics import parse_last_update
 from aktui.runtime import ContainerInfo, LogLine
 
 KNOWN = KnownOutposts.build(
@@ -453,9 +454,9 @@ def test_action_errors_are_aktui_errors() -> None:
 
 def test_read_recent_returns_the_backlog_then_closes() -> None:
     rt = FakeRuntime()
-    lines = outpost_actions.read_recent(rt, "op", tail=5, quiet=0.1)
+    lines = outpost_evidence.read_recent(rt, "op", tail=5, quiet=0.1)
     assert [ln.text for ln in lines] == ['{"event":"Loaded application","name":"old"}']
-    evidence = outpost_actions.collect_evidence(
+    evidence = outpost_evidence.collect_evidence(
         rt, ContainerInfo("lab", "op", "op", "op", "running", datetime(2026, 1, 1, tzinfo=UTC))
     )
     assert evidence.last_loaded_log is not None
@@ -465,8 +466,8 @@ def test_read_recent_returns_the_backlog_then_closes() -> None:
 async def test_doctor_check_reports_stale_and_fresh_outposts() -> None:
     from datetime import timedelta
 
-    from aktui.model import ModelChange, Outpost, OutpostInstance, Snapshot
-    from aktui.staleness import doctor_checks
+    from aktui.authentik.model import ModelChange, Outpost, OutpostInstance, Snapshot
+    from aktui.doctor.staleness import doctor_checks
 
     now = datetime.now(UTC)
     inst = OutpostInstance("u", now, "v", "v")

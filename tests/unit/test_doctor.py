@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from aktui.doctor import DoctorInput, OutpostEndpoint, exit_code, run_doctor
-from aktui.model import build_snapshot
+from aktui.authentik.parse import build_snapshot
+from aktui.doctor.checks import DoctorInput, OutpostEndpoint, exit_code, run_doctor
 from tests.unit.test_model import raw  # noqa: F401  (fixture)
 
 

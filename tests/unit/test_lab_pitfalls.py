@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from aktui.authentik.parse import build_snapshot
 from aktui.lab.render import raw_bundle
 from aktui.lab.scenario import PITFALLS, build_lab
-from aktui.model import build_snapshot
 
 # Without outpost processes nobody says hello, so every outpost is "not connected" here; the
 # two health-based pitfalls are proven with a running lab in tests/integration.

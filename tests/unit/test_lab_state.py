@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from aktui.authentik.parse import build_snapshot
 from aktui.lab import render, wire
 from aktui.lab.objects import EMBEDDED_MANAGED, SERVER_VERSION, jsonb_order, seeded_uuid
 from aktui.lab.scenario import build_lab
 from aktui.lab.state import LabState
-from aktui.model import build_snapshot
 
-FINDINGS_SRC = Path(__file__).resolve().parents[2] / "aktui" / "findings.py"
+FINDINGS_SRC = Path(__file__).resolve().parents[2] / "aktui" / "authentik" / "findings.py"
 # A real server refuses an external host that is not a URL (URLValidator), so the lab cannot
 # hold one; every other finding type appears exactly once.
 NOT_REPRODUCIBLE = {"external-host-invalid"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aktui.logformat import LEVELS, MESSAGE_CAP, LogRecord, parse_line, probe
+from aktui.logs.format import LEVELS, MESSAGE_CAP, LogRecord, parse_line, probe
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 

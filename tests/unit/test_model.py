@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aktui.model import EMBEDDED_MANAGED, build_snapshot, host_in_domain, parse_time
+from aktui.authentik.model import EMBEDDED_MANAGED, host_in_domain, parse_time
+from aktui.authentik.parse import build_snapshot
 
 
 def load(recorded_dir, name):

@@ -16,7 +16,7 @@ import pytest
 
 from aktui.nginx.lint import RULES, lint_paths, lint_text, make_env
 from aktui.nginx.report import LintReport
-from aktui.nginx_templates import SHAPES
+from aktui.nginx.templates import SHAPES
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nginx"
 _MARK = re.compile(r"#\s*expect:\s*(.+)$")
@@ -388,8 +388,8 @@ def test_fragment_port_unknown_is_only_info() -> None:
 def test_generated_snippets_pass_the_linter(shape: str, tmp_path: Path) -> None:
     # The snippet generator and the linter share the field guide: what one writes the other
     # must accept (this caught the NPM variant passing the request body to the outpost).
-    from aktui.nginx_templates import render_example, render_forward_auth, render_outpost
-    from aktui.site_outposts import OutpostTarget
+    from aktui.nginx.templates import render_example, render_forward_auth, render_outpost
+    from aktui.nginx.values import OutpostTarget
 
     target = OutpostTarget("outpost-single", "100.64.0.5", 9001)
     (tmp_path / "snippets").mkdir()

@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aktui.authentik.model import EMBEDDED_MANAGED, Outpost, ProxyProvider, Snapshot
 from aktui.config import Config, DockerHostConfig, OutpostMapping
+from aktui.deploy.snippets import build_snippets
+from aktui.deploy.upstreams import outpost_for_site, resolve_target
 from aktui.errors import UnsafeValue
-from aktui.model import EMBEDDED_MANAGED, Outpost, ProxyProvider, Snapshot
-from aktui.nginx_templates import FORWARD_AUTH_FILE, SHAPES, render_example, render_outpost
-from aktui.nginx_values import (
+from aktui.nginx.templates import FORWARD_AUTH_FILE, SHAPES, render_example, render_outpost
+from aktui.nginx.values import (
+    OutpostTarget,
     check_address,
     check_hostname,
     check_include_dir,
@@ -19,8 +22,6 @@ from aktui.nginx_values import (
     outpost_file_name,
 )
 from aktui.runtime import ContainerInfo
-from aktui.site_outposts import OutpostTarget, outpost_for_site, resolve_target
-from aktui.snippets import build_snippets
 
 AT = datetime(2026, 3, 29, 8, 0, tzinfo=UTC)
 

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from aktui.model import Application, ModelChange, Outpost, OutpostInstance, Snapshot
-from aktui.runtime import LogLine
-from aktui.staleness import (
+from aktui.authentik.model import Application, ModelChange, Outpost, OutpostInstance, Snapshot
+from aktui.outposts.staleness import (
     FRESH,
     STALE,
     UNKNOWN,
@@ -20,6 +19,7 @@ from aktui.staleness import (
     scan_logs,
     uid_changed_after,
 )
+from aktui.runtime import LogLine
 
 NOW = datetime(2026, 3, 29, 14, 30, tzinfo=UTC)
 
@@ -313,8 +313,8 @@ def test_assess_uses_snapshot_changes_and_uid_evidence() -> None:
 
 
 def test_gather_takes_container_start_logs_and_metric() -> None:
+    from aktui.outposts.staleness import gather
     from aktui.runtime import ContainerInfo
-    from aktui.staleness import gather
 
     info = ContainerInfo("h", "id", "c", "outpost-single", "running", at("13:00"))
     lines = [

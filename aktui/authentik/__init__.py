@@ -1,0 +1,1 @@
+"""Talking to authentik: the API client, the model built from its answers, findings."""

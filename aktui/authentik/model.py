@@ -1,0 +1,230 @@
+"""The domain model: immutable records of what authentik's API answered.
+
+Records only: ``aktui.authentik.parse.build_snapshot`` builds them from the API's JSON and
+``aktui.authentik.findings`` derives the misconfigurations. No I/O and no Textual here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+EMBEDDED_MANAGED = "goauthentik.io/outposts/embedded"
+
+MODE_LABELS = {
+    "proxy": "proxy",
+    "forward_single": "forward (single app)",
+    "forward_domain": "forward (domain)",
+}
+
+
+def parse_time(value: object) -> datetime | None:
+    """authentik sends ISO 8601 with ``Z`` (API) or without zone (server logs, local=UTC)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def url_host(url: str) -> str:
+    """Host (with port, as the outpost compares it) of a URL; '' when there is none."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return ""
+
+
+def url_hostname(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def host_in_domain(hostname: str, domain: str) -> bool:
+    domain = domain.lstrip(".").lower()
+    hostname = hostname.lower()
+    return bool(domain) and (hostname == domain or hostname.endswith("." + domain))
+
+
+@dataclass(frozen=True, slots=True)
+class OutpostInstance:
+    """One connected outpost process, from ``/outposts/instances/{uuid}/health/``."""
+
+    uid: str
+    last_seen: datetime | None
+    version: str
+    version_should: str
+    build_hash: str = ""
+    build_hash_should: str = ""
+    hostname: str = ""
+
+    @property
+    def outdated(self) -> bool:
+        # authentik's own version_outdated is false whenever build hashes differ (FACTS.md a),
+        # so compare the versions ourselves.
+        return bool(self.version and self.version_should and self.version != self.version_should)
+
+
+@dataclass(frozen=True, slots=True)
+class Outpost:
+    pk: str
+    name: str
+    type: str
+    provider_pks: tuple[int, ...]
+    managed: str | None = None
+    service_connection: str | None = None
+    authentik_host: str = ""
+    authentik_host_browser: str = ""
+    refresh_interval_s: int = 300
+    token_identifier: str = ""
+    instances: tuple[OutpostInstance, ...] = ()
+    health_known: bool = True
+
+    @property
+    def embedded(self) -> bool:
+        return self.managed == EMBEDDED_MANAGED
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.instances)
+
+    @property
+    def last_seen(self) -> datetime | None:
+        seen = [i.last_seen for i in self.instances if i.last_seen]
+        return max(seen) if seen else None
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return tuple(sorted({i.version for i in self.instances if i.version}))
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyProvider:
+    pk: int
+    name: str
+    mode: str
+    external_host: str
+    internal_host: str = ""
+    cookie_domain: str = ""
+    application_slug: str | None = None
+    application_name: str | None = None
+    skip_path_regex: str = ""
+    outpost_names: tuple[str, ...] = ()
+
+    @property
+    def forward(self) -> bool:
+        return self.mode in ("forward_single", "forward_domain")
+
+    @property
+    def host(self) -> str:
+        return url_host(self.external_host)
+
+    @property
+    def hostname(self) -> str:
+        return url_hostname(self.external_host)
+
+    @property
+    def group_key(self) -> str:
+        """Cookie-domain group: domain-level providers share their cookie domain; every other
+        provider is its own group, keyed by its host (a host-only cookie)."""
+        if self.mode == "forward_domain" and self.cookie_domain:
+            return self.cookie_domain.lstrip(".").lower()
+        return self.host or f"provider-{self.pk}"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    pk: str
+    target: str
+    order: int
+    enabled: bool
+    negate: bool = False
+    group_name: str | None = None
+    user_name: str | None = None
+    policy_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.group_name:
+            return f"group {self.group_name}"
+        if self.user_name:
+            return f"user {self.user_name}"
+        return f"policy {self.policy_name or self.pk}"
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    pk: str
+    slug: str
+    name: str
+    provider_pk: int | None
+    launch_url: str = ""
+    bindings: tuple[Binding, ...] = ()
+
+    @property
+    def reach(self) -> str:
+        enabled = [b.label for b in self.bindings if b.enabled]
+        return ", ".join(enabled) if enabled else "every user"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChange:
+    """A ``model_updated`` (or created) audit event: evidence that config changed at ``at``."""
+
+    model: str  # "proxyprovider", "application", "outpost"
+    pk: str
+    name: str
+    at: datetime
+    action: str = "model_updated"
+
+
+@dataclass(frozen=True, slots=True)
+class CookieDomainGroup:
+    key: str
+    kind: str  # "domain" or "single"
+    provider_pks: tuple[int, ...]
+    application_slugs: tuple[str, ...]
+    outpost_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    severity: str  # "error", "warning", "info"
+    title: str
+    subjects: tuple[str, ...]  # row keys: "outpost:<pk>", "provider:<pk>", "app:<slug>"
+    evidence: str
+    fix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    fetched_at: datetime
+    server_url: str
+    server_version: str
+    outposts: tuple[Outpost, ...]
+    providers: tuple[ProxyProvider, ...]
+    applications: tuple[Application, ...]
+    groups: tuple[CookieDomainGroup, ...]
+    changes: tuple[ModelChange, ...] = ()
+    findings: tuple[Finding, ...] = field(default=())
+
+    def provider(self, pk: int) -> ProxyProvider | None:
+        return next((p for p in self.providers if p.pk == pk), None)
+
+    def outpost(self, key: str) -> Outpost | None:
+        return next((o for o in self.outposts if key in (o.pk, o.name)), None)
+
+    def application_for(self, provider_pk: int) -> Application | None:
+        return next((a for a in self.applications if a.provider_pk == provider_pk), None)
+
+    def outposts_serving(self, provider_pk: int) -> tuple[Outpost, ...]:
+        return tuple(o for o in self.outposts if provider_pk in o.provider_pks)
+
+    def findings_for(self, subject: str) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if subject in f.subjects)

@@ -1,0 +1,197 @@
+"""Build a ``Snapshot`` from authentik's API answers: the one pure step from JSON to records.
+
+``build_snapshot(raw)`` takes the JSON bundle the client fetched (or a recorded/simulated one).
+Older servers miss fields and newer ones add some; every read is tolerant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aktui.authentik.findings import find_problems
+from aktui.authentik.model import (
+    Application,
+    Binding,
+    CookieDomainGroup,
+    Finding,
+    ModelChange,
+    Outpost,
+    OutpostInstance,
+    ProxyProvider,
+    Snapshot,
+    parse_time,
+)
+
+
+def _s(obj: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else default
+
+
+def _int(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def parse_instance(raw: Mapping[str, Any]) -> OutpostInstance:
+    return OutpostInstance(
+        uid=_s(raw, "uid"),
+        last_seen=parse_time(raw.get("last_seen")),
+        version=_s(raw, "version"),
+        version_should=_s(raw, "version_should"),
+        build_hash=_s(raw, "build_hash"),
+        build_hash_should=_s(raw, "build_hash_should"),
+        hostname=_s(raw, "hostname"),
+    )
+
+
+def parse_outpost(raw: Mapping[str, Any], health: Iterable[Mapping[str, Any]] | None) -> Outpost:
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    return Outpost(
+        pk=_s(raw, "pk"),
+        name=_s(raw, "name"),
+        type=_s(raw, "type", "proxy"),
+        provider_pks=tuple(p for p in raw.get("providers") or () if isinstance(p, int)),
+        managed=raw.get("managed") if isinstance(raw.get("managed"), str) else None,
+        service_connection=raw.get("service_connection")
+        if isinstance(raw.get("service_connection"), str)
+        else None,
+        authentik_host=_s(config, "authentik_host"),
+        authentik_host_browser=_s(config, "authentik_host_browser"),
+        refresh_interval_s=_int(raw.get("refresh_interval_s"), 300),
+        token_identifier=_s(raw, "token_identifier"),
+        instances=tuple(parse_instance(h) for h in health or () if isinstance(h, dict)),
+        health_known=health is not None,
+    )
+
+
+def parse_provider(raw: Mapping[str, Any]) -> ProxyProvider:
+    outposts = tuple(
+        s.removeprefix("Outpost ") for s in raw.get("outpost_set") or () if isinstance(s, str)
+    )
+    return ProxyProvider(
+        pk=_int(raw.get("pk"), -1),
+        name=_s(raw, "name"),
+        mode=_s(raw, "mode", "proxy"),
+        external_host=_s(raw, "external_host"),
+        internal_host=_s(raw, "internal_host"),
+        cookie_domain=_s(raw, "cookie_domain"),
+        application_slug=raw.get("assigned_application_slug") or None,
+        application_name=raw.get("assigned_application_name") or None,
+        skip_path_regex=_s(raw, "skip_path_regex"),
+        outpost_names=outposts,
+    )
+
+
+def parse_binding(raw: Mapping[str, Any]) -> Binding:
+    group = raw.get("group_obj") if isinstance(raw.get("group_obj"), dict) else None
+    user = raw.get("user_obj") if isinstance(raw.get("user_obj"), dict) else None
+    policy = raw.get("policy_obj") if isinstance(raw.get("policy_obj"), dict) else None
+    return Binding(
+        pk=_s(raw, "pk"),
+        target=_s(raw, "target"),
+        order=_int(raw.get("order"), 0),
+        enabled=bool(raw.get("enabled", True)),
+        negate=bool(raw.get("negate", False)),
+        group_name=_s(group, "name") or None if group else None,
+        user_name=_s(user, "username") or None if user else None,
+        policy_name=_s(policy, "name") or None if policy else None,
+    )
+
+
+def parse_application(raw: Mapping[str, Any], bindings: Iterable[Binding]) -> Application:
+    pk = _s(raw, "pk")
+    provider = raw.get("provider")
+    return Application(
+        pk=pk,
+        slug=_s(raw, "slug"),
+        name=_s(raw, "name"),
+        provider_pk=provider if isinstance(provider, int) else None,
+        launch_url=_s(raw, "launch_url") or _s(raw, "meta_launch_url"),
+        bindings=tuple(sorted((b for b in bindings if b.target == pk), key=lambda b: b.order)),
+    )
+
+
+_EVENT_MODELS = {"proxyprovider", "application", "outpost"}
+
+
+def parse_change(raw: Mapping[str, Any]) -> ModelChange | None:
+    context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
+    model = context.get("model") if isinstance(context.get("model"), dict) else {}
+    at = parse_time(raw.get("created"))
+    name = _s(model, "model_name")
+    if at is None or name not in _EVENT_MODELS:
+        return None
+    return ModelChange(
+        model=name,
+        pk=str(model.get("pk", "")),
+        name=_s(model, "name"),
+        at=at,
+        action=_s(raw, "action", "model_updated"),
+    )
+
+
+def group_by_cookie_domain(
+    providers: Iterable[ProxyProvider], outposts: Iterable[Outpost]
+) -> tuple[CookieDomainGroup, ...]:
+    outposts = tuple(outposts)
+    buckets: dict[str, list[ProxyProvider]] = {}
+    for provider in providers:
+        buckets.setdefault(provider.group_key, []).append(provider)
+    groups = []
+    for key in sorted(buckets):
+        members = sorted(buckets[key], key=lambda p: p.name)
+        pks = tuple(p.pk for p in members)
+        groups.append(
+            CookieDomainGroup(
+                key=key,
+                kind="domain" if any(p.mode == "forward_domain" for p in members) else "single",
+                provider_pks=pks,
+                application_slugs=tuple(p.application_slug for p in members if p.application_slug),
+                outpost_names=tuple(
+                    sorted({o.name for o in outposts if set(o.provider_pks) & set(pks)})
+                ),
+            )
+        )
+    return tuple(groups)
+
+
+def build_snapshot(raw: Mapping[str, Any], *, now: datetime | None = None) -> Snapshot:
+    """Turn the client's raw bundle into a Snapshot (findings included).
+
+    ``raw`` keys: ``server_url``, ``version`` (admin/version object), ``outposts`` (list),
+    ``health`` (outpost pk -> list, or missing when it could not be read), ``providers``,
+    ``applications``, ``bindings``, ``events`` (lists of API objects).
+    """
+    health = raw.get("health") or {}
+    outposts = tuple(
+        parse_outpost(o, health.get(o.get("pk")))
+        for o in raw.get("outposts") or ()
+        if isinstance(o, dict)
+    )
+    providers = tuple(parse_provider(p) for p in raw.get("providers") or () if isinstance(p, dict))
+    bindings = tuple(parse_binding(b) for b in raw.get("bindings") or () if isinstance(b, dict))
+    applications = tuple(
+        parse_application(a, bindings) for a in raw.get("applications") or () if isinstance(a, dict)
+    )
+    changes = tuple(
+        c for c in (parse_change(e) for e in raw.get("events") or () if isinstance(e, dict)) if c
+    )
+    version = raw.get("version") if isinstance(raw.get("version"), dict) else {}
+    snapshot = Snapshot(
+        fetched_at=now or datetime.now(UTC),
+        server_url=str(raw.get("server_url", "")),
+        server_version=_s(version, "version_current"),
+        outposts=tuple(sorted(outposts, key=lambda o: o.name)),
+        providers=tuple(sorted(providers, key=lambda p: p.name)),
+        applications=tuple(sorted(applications, key=lambda a: a.slug)),
+        groups=group_by_cookie_domain(providers, outposts),
+        changes=tuple(sorted(changes, key=lambda c: c.at)),
+    )
+    return _with_findings(snapshot, find_problems(snapshot))
+
+
+def _with_findings(snapshot: Snapshot, findings: tuple[Finding, ...]) -> Snapshot:
+    return replace(snapshot, findings=findings)

@@ -1,0 +1,369 @@
+"""One SSH session to a web server (paramiko): host keys, commands and file access.
+
+Host keys follow OpenSSH's ``StrictHostKeyChecking=accept-new`` at most: an unknown key is
+refused with its fingerprint unless the user opted in, a changed key is always refused. Every
+failure comes out as ``RemoteError`` naming ``user@host:port``. Blocking code: callers run it in
+threads (``aktui.deploy.push`` and ``aktui.doctor.web`` do).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import getpass
+import hashlib
+import os
+import posixpath
+import shlex
+import socket
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from aktui.config import WebServerConfig
+from aktui.errors import HostKeyUnknown, RemoteError
+from aktui.nginx.values import check_path
+
+CONNECT_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 60.0
+# What paramiko and the socket under it raise when the session or a channel breaks.
+_TRANSPORT_ERRORS = (OSError, paramiko.SSHException, EOFError)
+
+
+class HostKeyChanged(RemoteError):
+    """known_hosts holds a different key for this host: possibly an attack, never accepted."""
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's ``SHA256:...`` form, as ``ssh-keygen -lf`` and ssh's prompts show it."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return f"{key.get_name()} SHA256:{base64.b64encode(digest).decode().rstrip('=')}"
+
+
+# --- connecting -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A web server's SSH settings after ``~/.ssh/config`` (config values win, as on the
+    ssh command line)."""
+
+    hostname: str
+    port: int
+    user: str
+    key_files: tuple[str, ...]
+    known_hosts: str
+    proxy_command: str = ""
+
+    @property
+    def target(self) -> str:
+        return f"{self.user}@{self.hostname}:{self.port}"
+
+    @property
+    def known_hosts_name(self) -> str:
+        return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
+
+
+def resolve_endpoint(cfg: WebServerConfig, ssh_config: str | None = None) -> Endpoint:
+    path = Path(ssh_config or Path.home() / ".ssh" / "config").expanduser()
+    parsed = paramiko.SSHConfig.from_path(str(path)) if path.is_file() else paramiko.SSHConfig()
+    o = parsed.lookup(cfg.host)
+    keys = [cfg.key_file] if cfg.key_file else list(o.get("identityfile") or [])
+    known = cfg.known_hosts or (o.get("userknownhostsfile") or "").split(" ")[0]
+    return Endpoint(
+        hostname=o.get("hostname") or cfg.host,
+        port=cfg.port or int(o.get("port") or 22),
+        user=cfg.user or o.get("user") or getpass.getuser(),
+        key_files=tuple(os.path.expanduser(k) for k in keys),
+        known_hosts=os.path.expanduser(known or "~/.ssh/known_hosts"),
+        proxy_command=o.get("proxycommand") or "",
+    )
+
+
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    def __init__(self, endpoint: Endpoint, accept_new: bool) -> None:
+        self.endpoint, self.accept_new = endpoint, accept_new
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
+        shown = fingerprint(key)
+        if not self.accept_new:
+            raise HostKeyUnknown(
+                f"{self.endpoint.target}: host key not in {self.endpoint.known_hosts}: {shown}",
+                "check the fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*.pub), "
+                "then set accept_new_host_key: true or ssh to it once",
+            )
+        # Append one line, like accept-new; paramiko's save_host_keys would rewrite the file.
+        path = Path(self.endpoint.known_hosts)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with path.open("a", encoding="ascii") as f:
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    command: str
+    status: int
+    output: str  # stdout and stderr together, as the operator would see them
+    raw: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+class WebServer:
+    """One SSH session to a web server: file access and commands, all errors as RemoteError."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: WebServerConfig,
+        *,
+        ssh_config: str | None = None,
+        accept_new_host_key: bool | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        command_timeout: float = COMMAND_TIMEOUT,
+    ) -> None:
+        self.name, self.cfg = name, cfg
+        self.endpoint = resolve_endpoint(cfg, ssh_config)
+        self.snippet_dir = check_path(cfg.snippet_dir, f"web_servers.{name}.snippet_dir")
+        self.accept_new = (
+            cfg.accept_new_host_key if accept_new_host_key is None else accept_new_host_key
+        )
+        self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    def __enter__(self) -> WebServer:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        ep = self.endpoint
+        client = paramiko.SSHClient()
+        if Path(ep.known_hosts).is_file():
+            client.get_host_keys().load(ep.known_hosts)
+        client.set_missing_host_key_policy(_HostKeyPolicy(ep, self.accept_new))
+        sock = paramiko.ProxyCommand(ep.proxy_command) if ep.proxy_command else None
+        try:
+            client.connect(
+                ep.hostname,
+                ep.port,
+                username=ep.user,
+                key_filename=list(ep.key_files) or None,
+                look_for_keys=not ep.key_files,
+                allow_agent=True,
+                timeout=self.connect_timeout,
+                banner_timeout=self.connect_timeout,
+                auth_timeout=self.connect_timeout,
+                sock=sock,
+            )
+            transport = client.get_transport()
+            if transport is not None and isinstance(transport.sock, socket.socket):
+                # Many small request/answer round trips: Nagle + delayed ACK add 40 ms to each.
+                transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sftp = client.open_sftp()
+            self._sftp.get_channel().settimeout(self.command_timeout)
+        except paramiko.BadHostKeyException as e:
+            client.close()
+            raise HostKeyChanged(
+                f"{ep.target}: HOST KEY CHANGED: offered {fingerprint(e.key)}, "
+                f"{ep.known_hosts} has {fingerprint(e.expected_key)}",
+                "refused; if the server was really reinstalled, remove the old line "
+                f"(ssh-keygen -R '{ep.known_hosts_name}' -f {ep.known_hosts})",
+            ) from None
+        except HostKeyUnknown:
+            client.close()
+            raise
+        except paramiko.AuthenticationException as e:
+            client.close()
+            keys = ", ".join(ep.key_files) or "agent / default keys"
+            raise RemoteError(f"{ep.target}: authentication failed ({keys}): {e}") from None
+        except _TRANSPORT_ERRORS as e:
+            client.close()
+            raise RemoteError(f"{ep.target}: cannot connect: {e or type(e).__name__}") from None
+        self._client = client
+
+    def close(self) -> None:
+        for thing in (self._sftp, self._client):
+            with contextlib.suppress(Exception):
+                thing and thing.close()
+        self._sftp = self._client = None
+
+    @property
+    def connected(self) -> bool:
+        transport = self._client.get_transport() if self._client else None
+        return bool(transport and transport.is_active())
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            raise RemoteError(f"{self.endpoint.target}: not connected")
+        return self._sftp
+
+    def _fail(self, what: str, e: BaseException) -> RemoteError:
+        return RemoteError(f"{self.endpoint.target}: {what}: {e or type(e).__name__}")
+
+    def run(self, argv: list[str] | str, *, sudo: bool | None = None) -> CommandResult:
+        """Run a command; a list is shell-quoted word by word, a string (the configured reload
+        command) is passed as the operator wrote it."""
+        use_sudo = self.cfg.sudo if sudo is None else sudo
+        command = argv if isinstance(argv, str) else shlex.join(argv)
+        if use_sudo:
+            command = f"sudo -n {command}"
+        if self._client is None or (transport := self._client.get_transport()) is None:
+            raise RemoteError(f"{self.endpoint.target}: not connected")
+        try:
+            chan = transport.open_session(timeout=self.command_timeout)
+            chan.set_combine_stderr(True)
+            chan.settimeout(self.command_timeout)
+            chan.exec_command(command)
+            chunks = []
+            while data := chan.recv(65536):
+                chunks.append(data)
+            status = chan.recv_exit_status()
+            chan.close()
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"`{command}` failed", e) from None
+        raw = b"".join(chunks)
+        return CommandResult(command, status, raw.decode("utf-8", "replace"), raw)
+
+    def _check(self, result: CommandResult) -> CommandResult:
+        if not result.ok:
+            raise RemoteError(
+                f"{self.endpoint.target}: `{result.command}`: {result.output.strip()}"
+            )
+        return result
+
+    # File access. Without sudo everything goes through SFTP; with sudo, reads still try SFTP
+    # (snippets are world-readable) and writes go to a private staging dir, then `sudo -n`
+    # copies them next to the target and renames (same directory, so still atomic).
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with self.sftp.open(path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+        except PermissionError as e:
+            if not self.cfg.sudo:
+                raise self._fail(f"cannot read {path}", e) from None
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot read {path}", e) from None
+        if not self.run(["test", "-e", path]).ok:
+            return None
+        return self._check(self.run(["cat", "--", path])).raw
+
+    def mode(self, path: str) -> int | None:
+        with contextlib.suppress(OSError):
+            return (self.sftp.stat(path).st_mode or 0) & 0o7777
+        return None
+
+    def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write ``data`` to ``path`` atomically: temp file in the same dir, then rename."""
+        directory, name = posixpath.split(path)
+        temp = posixpath.join(directory, f".{name}.aktui-{os.urandom(4).hex()}.tmp")
+        try:
+            if not self.cfg.sudo:
+                try:
+                    with self.sftp.open(temp, "wb") as f:
+                        f.write(data)
+                    self.sftp.chmod(temp, mode)
+                    self.sftp.posix_rename(temp, path)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        self.sftp.remove(temp)
+                    raise
+                return
+            staging = self._check(self.run(["mktemp", "-d"], sudo=False)).output.strip()
+            try:
+                staged = posixpath.join(staging, name)
+                with self.sftp.open(staged, "wb") as f:
+                    f.write(data)
+                self._check(self.run(["install", "-m", f"{mode:o}", "--", staged, temp]))
+                moved = self.run(["mv", "-f", "--", temp, path])
+                if not moved.ok:
+                    self.run(["rm", "-f", "--", temp])
+                    self._check(moved)
+            finally:
+                self.run(["rm", "-rf", "--", staging], sudo=False)
+        except RemoteError:
+            raise
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot write {path}", e) from None
+
+    def remove(self, path: str) -> None:
+        if self.cfg.sudo:
+            self._check(self.run(["rm", "-f", "--", path]))
+            return
+        try:
+            self.sftp.remove(path)
+        except FileNotFoundError:
+            pass
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot remove {path}", e) from None
+
+    def mkdir(self, path: str, *, parents: bool = False) -> bool:
+        """False when it already exists (that is how the lock works: mkdir is atomic)."""
+        if self.cfg.sudo:
+            result = self.run(["mkdir", *(["-p"] if parents else []), "--", path])
+            if not result.ok and "File exists" not in result.output:
+                self._check(result)
+            return result.ok
+        # SFTP, not `mkdir`: each remote command costs a session (~0.1 s), SFTP calls do not.
+        if parents and posixpath.dirname(path) != path:
+            self.mkdir(posixpath.dirname(path), parents=True)
+        try:
+            self.sftp.mkdir(path, 0o755)
+            return True
+        except OSError as e:
+            if self.mode(path) is not None:
+                return False
+            raise self._fail(f"cannot create {path}", e) from None
+
+    def rmtree(self, path: str) -> None:
+        if self.cfg.sudo:
+            self._check(self.run(["rm", "-rf", "--", path]))
+            return
+        try:
+            for entry in self.sftp.listdir_attr(path):
+                child = posixpath.join(path, entry.filename)
+                if stat.S_ISDIR(entry.st_mode or 0):
+                    self.rmtree(child)
+                else:
+                    self.sftp.remove(child)
+            self.sftp.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot remove {path}", e) from None
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return sorted(self.sftp.listdir(path))
+        except OSError:
+            return []
+
+    def nginx_command(self, *args: str) -> list[str]:
+        """The configured nginx binary with ``args``, on the configured main config if any."""
+        conf = ["-c", self.cfg.nginx_conf] if self.cfg.nginx_conf else []
+        return [self.cfg.nginx, *args, *conf]
+
+    def nginx_test(self) -> CommandResult:
+        return self.run(self.nginx_command("-t"))
+
+    def reload(self) -> CommandResult:
+        if self.cfg.reload:
+            return self.run(self.cfg.reload)
+        return self.run(self.nginx_command("-s", "reload"))
+
+
+# Makes the session for a host: tests and the doctor pass their own (timeouts, fakes).
+Opener = Callable[[str, WebServerConfig], WebServer]

@@ -1,0 +1,1 @@
+"""Outpost containers on docker hosts: discovery, actions, log streams."""

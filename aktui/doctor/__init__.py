@@ -1,0 +1,1 @@
+"""`aktui doctor`: every pitfall checked against the live setup."""

@@ -1,0 +1,1 @@
+"""The linter's checks, one module per family."""

@@ -1,0 +1,126 @@
+"""Checks about where the outpost locations send requests: the authentik server's embedded
+outpost instead of an outpost container, or a public host name behind a CDN/tunnel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aktui.nginx.checks.outpost import auth_locations
+from aktui.nginx.facts import Env, finding, is_ip, is_outpost, proxy_target
+from aktui.nginx.locations import OUTPOST_PREFIX, Server
+from aktui.nginx.report import LintFinding
+
+_PRIVATE_SUFFIXES = (
+    ".ts.net",
+    ".local",
+    ".lan",
+    ".internal",
+    ".home.arpa",
+    ".localhost",
+    ".docker",
+    ".svc",
+    ".cluster.local",
+    ".home",
+    ".intranet",
+    ".corp",
+)
+
+
+def _looks_like_server(host: str, port: int | None) -> list[str]:
+    if "outpost" in host:
+        return []
+    why = []
+    labels = set(host.replace("_", "-").replace(".", "-").split("-"))
+    if labels & {"authentik", "server", "ak"} or host.split(".")[0] in ("auth", "sso", "idp"):
+        why.append(f"the host name {host} looks like the authentik server")
+    if port in (9000, 9443):
+        why.append(
+            f"port {port} is the authentik server's (the field guide publishes outpost "
+            "containers on 9001, 9002, ...)"
+        )
+    return why
+
+
+def _split(address: str) -> tuple[str, int | None]:
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    return host.lower().strip("[]"), int(port) if port.isdigit() else None
+
+
+def _known(address: str, known: frozenset[str]) -> bool:
+    host, port = _split(address)
+    for k in known:
+        khost, kport = _split(k)
+        if khost == host and (kport is None or port is None or kport == port):
+            return True
+    return False
+
+
+def embedded_outpost_target(server: Server, env: Env) -> Iterator[LintFinding]:
+    """Outpost locations that proxy to the authentik server itself (its embedded outpost)."""
+    for loc in server.all_locations():
+        target = proxy_target(loc, server) if is_outpost(loc) else None
+        if target is None:
+            continue
+        addresses = target.addresses
+        if any(_known(a, env.outpost_addresses) for a in addresses):
+            continue
+        sure = [a for a in addresses if _split(a)[0] in env.server_hosts]
+        why: list[str] = []
+        for a in addresses:
+            why.extend(_looks_like_server(*_split(a)))
+        if not sure and not why:
+            # Keeping the path alone proves nothing: a separate outpost serves the same paths,
+            # so `proxy_pass http://100.64.0.10:9001/outpost.goauthentik.io` is fine.
+            continue
+        if target.path.startswith(OUTPOST_PREFIX):
+            why.append(
+                "it keeps the /outpost.goauthentik.io path, as the embedded-outpost template does"
+            )
+        evidence = (
+            f"{target.directive.text()} in {loc.label()} goes to the authentik server "
+            f"({', '.join(sure)} is its address), i.e. to its embedded outpost"
+            if sure
+            else f"{target.directive.text()} in {loc.label()} looks like the authentik "
+            f"server's embedded outpost: {'; '.join(why)}"
+        )
+        yield finding(
+            server,
+            "embedded-outpost-target",
+            "error" if sure else "warning",
+            target.directive,
+            evidence + " (its /outpost.goauthentik.io/auth/nginx answers 404, which NGINX "
+            "turns into 500: goauthentik/authentik#19839)",
+            "Do not use the embedded outpost for forward auth: deploy a separate proxy outpost "
+            "container (outpost-single, port 9001) and `proxy_pass http://TAILSCALE_IP:9001;`.",
+        )
+
+
+def auth_path_via_proxy(server: Server, env: Env) -> Iterator[LintFinding]:
+    """The auth path sent to a public host name: through Cloudflare or another proxy that
+    routes by Host (cheat sheet: 500 `unexpected status: 301`, 403 from Cloudflare)."""
+    for _uri, loc in auth_locations(server):
+        target = proxy_target(loc, server)
+        if target is None or target.members or not target.host or is_ip(target.host):
+            continue
+        host = target.host
+        if "." not in host or host.endswith(_PRIVATE_SUFFIXES) or "outpost" in host:
+            continue
+        if _known(f"{host}:{target.port}" if target.port else host, env.outpost_addresses):
+            continue
+        if target.scheme != "https" and target.port is not None:
+            continue  # http to an explicit port: an outpost port, not a web front
+        sni = loc.effective("proxy_ssl_server_name")[0]
+        extra = ""
+        if target.scheme == "https" and not (sni and sni[-1].args[:1] == ("on",)):
+            extra = "; without `proxy_ssl_server_name on` there is no SNI (403 from Cloudflare)"
+        yield finding(
+            server,
+            "auth-path-via-proxy",
+            "warning",
+            target.directive,
+            f"the auth subrequest goes to {target.url}, a public host name: a CDN or tunnel "
+            "in between routes by Host and answers 301/403, which NGINX turns into 500" + extra,
+            "Send the auth path straight to the outpost container over a private network: "
+            "`proxy_pass http://TAILSCALE_IP:9001;` (Cloudflare stays in front of your sites, "
+            "not between NGINX and the outpost); if it must, add `proxy_ssl_server_name on;`.",
+        )

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from aktui.config import LogsConfig  # noqa: E402
 from aktui.runtime import LogLine  # noqa: E402
-from tests.app.conftest import FakeBackend, FakeRuntime  # noqa: E402
+from tests.fixtures.app import FakeBackend, FakeRuntime  # noqa: E402
 
 # What each key should leave on screen: (following, annotated only). Consecutive states differ,
 # so a state seen on screen can only come from the key just pressed.

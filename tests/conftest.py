@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.paths import RECORDED
+
+INTEGRATION = Path(__file__).resolve().parent / "integration"
 
 pytest_plugins = [
     "tests.fixtures.dockerd",
     "tests.fixtures.webhost",
     "tests.fixtures.realak",
 ]
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def find_shared() -> Path:
-    """The project's shared/ material (seeds, authentik schema and server kit): $AKTUI_SHARED,
-    else beside the clone, else where this workplace keeps it; the first that exists."""
-    candidates = [os.environ.get("AKTUI_SHARED"), REPO.parent / "shared", "/work/shared"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "authentik").is_dir():
-            return Path(candidate)
-    return Path(os.environ.get("AKTUI_SHARED") or REPO.parent / "shared")
-
-
-SHARED = find_shared()
-# A copy of shared/authentik/recorded/ (real authentik answers) so a clone tests on its own.
-RECORDED = REPO / "tests" / "data" / "recorded"
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +30,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     for var in ("AKTUI_CONFIG", "AUTHENTIK_TOKEN", "DOCKER_HOST"):
         monkeypatch.delenv(var, raising=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tier follows the folder: everything under tests/integration/ needs real daemons."""
+    for item in items:
+        if INTEGRATION in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.app.conftest import make_app
+from tests.fixtures.app import make_app
 
 
 class Boom(RuntimeError):

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Tree
 from aktui.screens.capture import screen_text
 from aktui.screens.confirm import ConfirmScreen
 from aktui.screens.detail import DetailScreen
-from tests.app.conftest import (
+from tests.fixtures.app import (
     EMBEDDED_PK,
     SINGLE_PK,
     STALE_PK,

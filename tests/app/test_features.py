@@ -16,7 +16,7 @@ from aktui.screens.confirm import ConfirmScreen
 from aktui.screens.doctor import DoctorScreen
 from aktui.screens.push import PushScreen
 from aktui.screens.snippets import SnippetsScreen
-from tests.app.conftest import TOKEN, FakeBackend, make_app, settle
+from tests.fixtures.app import TOKEN, FakeBackend, make_app, settle
 
 RESULTS = [
     CheckResult("embedded-forward-auth", "ok", "no forward auth on the embedded outpost"),

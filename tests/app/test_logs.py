@@ -12,7 +12,7 @@ from aktui.runtime import LogLine
 from aktui.screens.capture import screen_text
 from aktui.screens.logs import LogSource, LogsScreen
 from aktui.screens.widgets.logpane import LogPane
-from tests.app.conftest import NOW, PLAIN, TOKEN, FakeBackend, make_app, settle
+from tests.fixtures.app import NOW, PLAIN, TOKEN, FakeBackend, make_app, settle
 
 
 async def _open_logs(app, pilot, *keys: str):  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ def test_missing_config_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str
 
 
 def test_backend_closed_after_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.app.conftest import FakeBackend
+    from tests.fixtures.app import FakeBackend
 
     backend = FakeBackend()
     monkeypatch.setattr("aktui.backend.open_backend", lambda *a, **k: backend)
@@ -37,7 +37,7 @@ def test_backend_closed_after_run(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_keymap_is_exit_2_and_closes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.app.conftest import FakeBackend
+    from tests.fixtures.app import FakeBackend
 
     backend = FakeBackend(keys={"nope": "x"})
     monkeypatch.setattr("aktui.backend.open_backend", lambda *a, **k: backend)

@@ -15,7 +15,7 @@ from aktui.screens.help import HelpScreen, help_rows
 from aktui.screens.history import HistoryScreen
 from aktui.screens.logs import LogsScreen
 from aktui.screens.providers import ApplicationsScreen, ProvidersScreen
-from tests.app.conftest import TOKEN, FakeBackend, make_app, settle
+from tests.fixtures.app import TOKEN, FakeBackend, make_app, settle
 
 SIZES = [(80, 24), (120, 36)]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.app.conftest import FakeBackend, make_app, settle, unreachable
+from tests.fixtures.app import FakeBackend, make_app, settle, unreachable
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]

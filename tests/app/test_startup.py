@@ -16,7 +16,7 @@ from aktui.cmd import tui
 from aktui.errors import AktuiError
 from aktui.screens import app as app_module
 from aktui.screens.capture import screen_text
-from tests.app.conftest import FakeBackend, FakeRuntime, make_app, settle
+from tests.fixtures.app import FakeBackend, FakeRuntime, make_app, settle
 
 
 class LabBackend(FakeBackend):

@@ -30,7 +30,7 @@ import pytest
 from aktui.lab.scenario import build_lab
 from aktui.lab.simulator import Simulator
 from aktui.lab.state import LabState
-from tests.conftest import RECORDED, SHARED
+from tests.fixtures.paths import RECORDED, SHARED
 
 SCHEMA = SHARED / "authentik" / "schema.yml"
 OLD = RECORDED / "2023.10.7"

@@ -22,7 +22,7 @@ from aktui.logs.annotate import (
     parse_rules,
 )
 from aktui.logs.format import parse_line
-from tests.conftest import SHARED
+from tests.fixtures.paths import SHARED
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 

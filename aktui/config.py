@@ -231,7 +231,7 @@ def parse_config(text: str, path: Path) -> Config:
     root = compose_yaml(text, path)
     if root is None:
         root = yaml.MappingNode("tag:yaml.org,2002:map", [])
-    config = loader.obj(root, "", Config)
+    config: Config = loader.obj(root, "", Config)
     logs = config.logs or LogsConfig()
     object.__setattr__(config, "logs", logs)
     object.__setattr__(config, "source", str(path))

@@ -120,7 +120,8 @@ def _fetch(host: Host, cid: str, *, since: float | None, tail: int | str) -> lis
         raw = host.client().api.logs(
             cid, stdout=True, stderr=True, timestamps=True, tail=tail, since=since
         )
-    return raw.decode("utf-8", "replace").splitlines()
+    text: str = raw.decode("utf-8", "replace")
+    return text.splitlines()
 
 
 def _unblock(sock: Any) -> None:

@@ -115,10 +115,13 @@ class DockerRuntime:
         with ThreadPoolExecutor(max_workers=4) as pool:
             return [info for info in pool.map(one, summaries) if info is not None]
 
-    def _inspect_raw(self, host: DockerHost, cid: str, *, quiet: bool = False) -> dict | None:
+    def _inspect_raw(
+        self, host: DockerHost, cid: str, *, quiet: bool = False
+    ) -> dict[str, Any] | None:
         try:
             with host.errors(f"inspect {cid[:12]}"):
-                return host.client().api.inspect_container(cid)
+                inspected: dict[str, Any] = host.client().api.inspect_container(cid)
+                return inspected
         except ContainerNotFound:
             if quiet:
                 return None

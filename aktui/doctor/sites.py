@@ -124,7 +124,12 @@ class SiteChecks:
         return [first, self.site_redirect(site, block, https, blocks)]
 
     def site_outpost(
-        self, site: str, outpost: str, provider: str, block: Server | None, blocks: list | None
+        self,
+        site: str,
+        outpost: str,
+        provider: str,
+        block: Server | None,
+        blocks: list[Server] | None,
     ) -> CheckResult:
         check, file = "site-outpost", outpost_file_name(outpost) if outpost else ""
         include = FIX["include"].format(file=file, site=site)
@@ -174,7 +179,7 @@ class SiteChecks:
         return self.r(check, "error", f"{site} → {found_as} instead of {outpost}", seen, fix)
 
     def site_redirect(
-        self, site: str, block: Server | None, https: bool, blocks: list | None
+        self, site: str, block: Server | None, https: bool, blocks: list[Server] | None
     ) -> CheckResult:
         check = "site-redirect"
         if blocks is None:  # without nginx -T its listen address and port are unknown
@@ -248,13 +253,9 @@ def _direct(site: str, scheme: str, host: str, port: int, path: str) -> _Answer:
     url = f"{scheme}://{host}:{port}{path}"
     answer = _Answer(f"GET {url} Host: {site} (from here: no curl on the web server)")
     try:
-        r = httpx.get(
-            url,
-            headers={"Host": site},
-            verify=False,
-            timeout=REQUEST_TIMEOUT,
-            extensions={"sni_hostname": site},
-        )
+        # httpx.get() takes no extensions (a TypeError, not an HTTPError); a client does.
+        with httpx.Client(verify=False, timeout=REQUEST_TIMEOUT) as client:
+            r = client.get(url, headers={"Host": site}, extensions={"sni_hostname": site})
     except httpx.HTTPError as e:
         answer.error = f"{type(e).__name__}: {e}"
         return answer

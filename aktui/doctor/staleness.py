@@ -9,11 +9,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from aktui.authentik.model import Snapshot
+from aktui.authentik.model import Outpost, Snapshot
 from aktui.doctor.checks import CheckResult
 from aktui.outposts.evidence import collect_evidence
 from aktui.outposts.staleness import STALE, UNKNOWN, assess
-from aktui.runtime import ContainerInfo
+from aktui.runtime import ContainerInfo, OutpostRuntime
 
 
 async def doctor_checks(
@@ -24,13 +24,13 @@ async def doctor_checks(
     The verdicts above are pure; the evidence (logs, metric) is read by
     ``aktui.outposts.evidence.collect_evidence`` in threads, one per container.
     """
-    runtime = getattr(backend, "runtime", None)
-    pairs = []
+    runtime: OutpostRuntime | None = getattr(backend, "runtime", None)
+    pairs: list[tuple[Outpost, ContainerInfo]] = []
     for outpost in snapshot.outposts:
         container = next((c for c in containers if outpost.name in (c.outpost_name, c.name)), None)
         if container is not None and runtime is not None:
             pairs.append((outpost, container))
-    if not pairs:
+    if not pairs or runtime is None:
         return [CheckResult("outpost-stale", "skipped", "no outpost container to check")]
     evidence = await asyncio.gather(
         *(asyncio.to_thread(collect_evidence, runtime, c) for _, c in pairs)

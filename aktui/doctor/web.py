@@ -97,7 +97,9 @@ class _Batch:
             }
         return self._tasks
 
-    async def _host(self, name: str, prepared: asyncio.Task) -> list[CheckResult]:
+    async def _host(
+        self, name: str, prepared: asyncio.Task[tuple[SnippetSet | None, str, Env]]
+    ) -> list[CheckResult]:
         cfg = self.config.web_servers[name]
         try:
             snippets, error, env = await prepared

@@ -214,7 +214,13 @@ class _Loader:
         return out
 
     def _include(
-        self, path: str, line: int, pattern: str, ctx: tuple[str, ...], depth: int, stack: tuple
+        self,
+        path: str,
+        line: int,
+        pattern: str,
+        ctx: tuple[str, ...],
+        depth: int,
+        stack: tuple[str, ...],
     ) -> list[Directive]:
         hole = [Directive("include", (pattern,), path, line, unresolved=True)]
         if pattern not in self._resolved:

@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 from aktui.nginx.config import Directive
@@ -51,7 +52,8 @@ def server_returns(server: Server) -> bool:
 def protected(server: Server) -> list[Level]:
     if "protected" not in server.memo:
         server.memo["protected"] = _protected(server)
-    return list(server.memo["protected"])  # type: ignore[call-overload]
+    levels = cast("list[Level]", server.memo["protected"])
+    return list(levels)
 
 
 def _protected(server: Server) -> list[Level]:
@@ -80,7 +82,8 @@ def auth_uris(server: Server) -> dict[str, Directive]:
     """Each authentik auth_request URI used in the server, with the first directive using it."""
     if "auth_uris" not in server.memo:
         server.memo["auth_uris"] = _auth_uris(server)
-    return dict(server.memo["auth_uris"])  # type: ignore[call-overload]
+    uris = cast("dict[str, Directive]", server.memo["auth_uris"])
+    return dict(uris)
 
 
 def _auth_uris(server: Server) -> dict[str, Directive]:

@@ -20,8 +20,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from aktui.errors import ActionRefused, AktuiError
 from aktui.outposts.staleness import FETCH_FAILED, LOADED
@@ -226,7 +227,5 @@ class OutpostActions:
             return list(pool.map(one, targets))
 
 
-def _with(result: ActionResult, **changes: object) -> ActionResult:
-    from dataclasses import replace
-
+def _with(result: ActionResult, **changes: Any) -> ActionResult:
     return replace(result, **changes)

@@ -62,12 +62,20 @@ class OutpostInstance:
     build_hash: str = ""
     build_hash_should: str = ""
     hostname: str = ""
+    version_outdated: bool = False  # the API's own flag (see ``outdated``)
+
+    @property
+    def connected(self) -> bool:
+        """False for the entry authentik 2025.x keeps after a websocket closed (``last_seen``
+        and ``version`` null, ``hostname`` "") until its worker purges expired states."""
+        return self.last_seen is not None
 
     @property
     def outdated(self) -> bool:
         # authentik's own version_outdated is false whenever build hashes differ (FACTS.md a),
-        # so compare the versions ourselves.
-        return bool(self.version and self.version_should and self.version != self.version_should)
+        # so compare the versions ourselves too.
+        differs = bool(self.version and self.version_should and self.version != self.version_should)
+        return differs or self.version_outdated
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +90,11 @@ class Outpost:
     authentik_host_browser: str = ""
     refresh_interval_s: int = 300
     token_identifier: str = ""
-    instances: tuple[OutpostInstance, ...] = ()
+    instances: tuple[OutpostInstance, ...] = ()  # connected ones only
     health_known: bool = True
+    # Health entries of closed websockets that authentik 2025.x still lists until purged: not
+    # connected, never counted as instances.
+    disconnected: tuple[OutpostInstance, ...] = ()
 
     @property
     def embedded(self) -> bool:

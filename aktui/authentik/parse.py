@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aktui.authentik.findings import find_problems
@@ -44,11 +44,42 @@ def parse_instance(raw: Mapping[str, Any]) -> OutpostInstance:
         build_hash=_s(raw, "build_hash"),
         build_hash_should=_s(raw, "build_hash_should"),
         hostname=_s(raw, "hostname"),
+        version_outdated=raw.get("version_outdated") is True,
     )
+
+
+_INTERVAL_UNITS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+DEFAULT_REFRESH_S = 300  # OutpostConfig.refresh_interval "minutes=5"
+
+
+def parse_interval(value: object) -> int | None:
+    """authentik's timedelta strings (``minutes=5``, ``hours=1;minutes=30``) in seconds."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    total = 0.0
+    for part in value.split(";"):
+        unit, sep, amount = part.strip().partition("=")
+        if not sep or unit.strip() not in _INTERVAL_UNITS:
+            return None
+        try:
+            total += float(amount) * _INTERVAL_UNITS[unit.strip()]
+        except ValueError:
+            return None
+    return int(total) if total > 0 else None
+
+
+def refresh_interval(raw: Mapping[str, Any], config: Mapping[str, Any]) -> int:
+    """Seconds between an outpost's own config refreshes: ``refresh_interval_s`` (2024.x+),
+    else ``config.refresh_interval``, else authentik's default; outposts clamp it to >= 30 s."""
+    seconds = _int(raw.get("refresh_interval_s"), 0) or parse_interval(
+        config.get("refresh_interval")
+    )
+    return max(seconds, 30) if seconds and seconds > 0 else DEFAULT_REFRESH_S
 
 
 def parse_outpost(raw: Mapping[str, Any], health: Iterable[Mapping[str, Any]] | None) -> Outpost:
     config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    entries = [parse_instance(h) for h in health or () if isinstance(h, dict)]
     return Outpost(
         pk=_s(raw, "pk"),
         name=_s(raw, "name"),
@@ -60,10 +91,11 @@ def parse_outpost(raw: Mapping[str, Any], health: Iterable[Mapping[str, Any]] | 
         else None,
         authentik_host=_s(config, "authentik_host"),
         authentik_host_browser=_s(config, "authentik_host_browser"),
-        refresh_interval_s=_int(raw.get("refresh_interval_s"), 300),
+        refresh_interval_s=refresh_interval(raw, config),
         token_identifier=_s(raw, "token_identifier"),
-        instances=tuple(parse_instance(h) for h in health or () if isinstance(h, dict)),
+        instances=tuple(i for i in entries if i.connected),
         health_known=health is not None,
+        disconnected=tuple(i for i in entries if not i.connected),
     )
 
 
@@ -133,6 +165,27 @@ def parse_change(raw: Mapping[str, Any]) -> ModelChange | None:
     )
 
 
+# One API save can leave several events a moment apart: a proxy provider PATCH writes two
+# model_updated (serializer save, then set_oauth_defaults), a creation model_created then
+# model_updated. They are one change to the operator.
+SAME_SAVE = timedelta(seconds=2)
+
+
+def merge_changes(changes: Iterable[ModelChange]) -> tuple[ModelChange, ...]:
+    """Changes by time, with the events of one save (same object, within ``SAME_SAVE``) merged
+    into one: the first one's action, the last one's time."""
+    merged: list[ModelChange] = []
+    for change in sorted(changes, key=lambda c: c.at):
+        last = next(
+            (m for m in reversed(merged) if (m.model, m.pk) == (change.model, change.pk)), None
+        )
+        if last is not None and change.at - last.at <= SAME_SAVE:
+            merged[merged.index(last)] = replace(last, at=change.at, name=change.name or last.name)
+        else:
+            merged.append(change)
+    return tuple(sorted(merged, key=lambda c: c.at))
+
+
 def group_by_cookie_domain(
     providers: Iterable[ProxyProvider], outposts: Iterable[Outpost]
 ) -> tuple[CookieDomainGroup, ...]:
@@ -188,7 +241,7 @@ def build_snapshot(raw: Mapping[str, Any], *, now: datetime | None = None) -> Sn
         providers=tuple(sorted(providers, key=lambda p: p.name)),
         applications=tuple(sorted(applications, key=lambda a: a.slug)),
         groups=group_by_cookie_domain(providers, outposts),
-        changes=tuple(sorted(changes, key=lambda c: c.at)),
+        changes=merge_changes(changes),
     )
     return _with_findings(snapshot, find_problems(snapshot))
 

@@ -89,17 +89,22 @@ def gather(
 def relevant_changes(snapshot: Snapshot, outpost: Outpost) -> tuple[ModelChange, ...]:
     """Changes to the outpost itself, its providers and those providers' applications."""
     providers = {str(pk) for pk in outpost.provider_pks}
-    apps = {a.pk for a in snapshot.applications if a.provider_pk in outpost.provider_pks}
+    # events name uuid models by UUID.hex (no dashes); the API's pk fields have dashes
+    apps = {_hex(a.pk) for a in snapshot.applications if a.provider_pk in outpost.provider_pks}
     app_slugs = {a.slug for a in snapshot.applications if a.provider_pk in outpost.provider_pks}
     out = []
     for c in snapshot.changes:
         if (
-            (c.model == "outpost" and c.pk in (outpost.pk, outpost.pk.replace("-", "")))
+            (c.model == "outpost" and _hex(c.pk) == _hex(outpost.pk))
             or (c.model == "proxyprovider" and c.pk in providers)
-            or (c.model == "application" and (c.pk in apps or c.pk in app_slugs))
+            or (c.model == "application" and (_hex(c.pk) in apps or c.pk in app_slugs))
         ):
             out.append(c)
     return tuple(sorted(out, key=lambda c: c.at))
+
+
+def _hex(pk: str) -> str:
+    return pk.replace("-", "").lower()
 
 
 def uid_changed_after(

@@ -167,12 +167,18 @@ def outpost_not_connected(snap: Snapshot) -> Iterator[Finding]:
             continue
         if o.embedded and not o.provider_pks:
             continue  # an unused embedded outpost is normal
+        gone = len(o.disconnected)
+        health = (
+            f"health of {o.name} lists only {gone} closed connection(s) (last_seen null)"
+            if gone
+            else f"health of {o.name} is empty"
+        )
         yield Finding(
             "outpost-not-connected",
             "warning" if o.provider_pks else "info",
             f"{o.name}: no connected instance",
             (_op(o.pk),),
-            f"health of {o.name} is empty: no outpost process has its websocket connected "
+            f"{health}: no outpost process has its websocket connected "
             "(in the last 15 s); config pushes cannot arrive",
             "Check the outpost container is running and AUTHENTIK_HOST/AUTHENTIK_TOKEN are "
             "right; a reverse proxy in front of authentik must pass Upgrade/Connection.",

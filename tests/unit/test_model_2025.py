@@ -159,3 +159,12 @@ async def test_client_reads_2025_lists_with_autocomplete(rec: Path) -> None:
     alpha = next(a for a in snap.applications if a.slug == "alpha-example-dev")
     assert alpha.reach == "group client-alpha"  # binding group_obj without parent/users
     assert snap.outpost("outpost-single").connected  # type: ignore[union-attr]
+
+
+def test_not_connected_evidence_names_the_closed_connections(rec: Path) -> None:
+    snap = build_snapshot(raw_bundle(rec, "after-disconnect"))
+    found = next(f for f in snap.findings if f.code == "outpost-not-connected")
+    assert "closed connection(s) (last_seen null)" in found.evidence
+    purged = build_snapshot(raw_bundle(rec, ""))
+    found = next(f for f in purged.findings if f.code == "outpost-not-connected")
+    assert "is empty" in found.evidence

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aktui.errors import ActionRefused, AktuiError
-from aktui.outposts.staleness import FETCH_FAILED, LOADED
+from aktui.outposts.staleness import is_fetch_failure, is_load_line
 from aktui.runtime import LogLine, OutpostRuntime
 
 Probe = Callable[[str], object]  # outpost/container name -> comparable value, None = unknown
@@ -98,10 +98,10 @@ class _Watch:
                 return False, f"could not follow its log: {msg}"
             if item.marker:
                 continue
-            if LOADED in item.text:
+            if is_load_line(item.text):
                 when = f" at {item.at:%H:%M:%S}" if item.at else ""
                 return True, f"'Loaded application' logged{when}"
-            if any(f in item.text for f in FETCH_FAILED):
+            if is_fetch_failure(item.text):
                 return False, f"refresh failed: {item.text[:200]}"
 
     def close(self) -> None:

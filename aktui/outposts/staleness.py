@@ -2,7 +2,8 @@
 
 authentik exposes no config version (FACTS.md b), so we compare *when the outpost last loaded*
 with *when something it serves last changed*. Load times come from the container's start, a
-new health ``uid`` (a new process), the last ``Loaded application`` log line and the
+new health ``uid`` (a new process), the last ``Loaded application`` log line (Go; ``loaded
+application`` from the Rust outpost of 2026.8+) and the
 ``authentik_outpost_last_update`` metric. The last two show every refresh; the first two only
 restarts, so with only those a later push or interval refresh may have happened unseen, and
 the verdict is less sure. Change times are ``model_updated`` events for the outpost, its
@@ -12,6 +13,8 @@ can arrive); repeated ``Failed to fetch outpost configuration`` means the old co
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -25,6 +28,59 @@ PUSH_GRACE = timedelta(seconds=15)
 INTERVAL_SLACK = timedelta(seconds=30)
 LOADED = "Loaded application"
 FETCH_FAILED = ("Failed to fetch outpost configuration", "Failed to fetch providers")
+# The messages, casefolded, as the Go outpost (logrus JSON / logfmt) and the Rust outpost of
+# 2026.8+ (tracing JSON, message under "event") write them. Rust, src/outpost/proxy/mod.rs:
+# info "loaded application" {name, host} per provider at every refresh, error "failed to fetch
+# providers"; src/outpost/mod.rs: warn "Failed to fetch outpost from API, retrying in 3 seconds".
+_LOADED_MESSAGES = ("loaded application",)
+_FAILED_MESSAGES = (
+    "failed to fetch outpost configuration",
+    "failed to fetch providers",
+    "failed to fetch outpost from api",
+)
+
+
+_LOGFMT_MSG = re.compile(r'(?:^|\s)msg=(?:"((?:[^"\\]|\\.)*)"|(\S+))')
+
+
+def _message(text: str) -> str:
+    """A log line's message, casefolded: ``event`` (logrus, and the Rust outpost's tracing
+    JSON), ``msg``/``message``, logfmt's ``msg=``, else the text. Kept to what staleness needs
+    (aktui.logs.format parses fully; outposts/ does not depend on logs/)."""
+    body = text.strip()
+    if body.startswith("{") and len(body) <= 65536:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return ""
+        if not isinstance(data, dict):
+            return ""
+        nested = data.get("fields") if isinstance(data.get("fields"), dict) else {}
+        for found in (
+            data.get("event"),
+            data.get("msg"),
+            data.get("message"),
+            nested.get("message"),
+        ):
+            if isinstance(found, str):
+                return found.casefold()
+        return ""
+    match = _LOGFMT_MSG.search(body)
+    if match:
+        return (match.group(1) if match.group(1) is not None else match.group(2)).casefold()
+    return body.casefold()
+
+
+def is_load_line(text: str) -> bool:
+    """A line that shows the outpost (re)loaded its providers, Go or Rust."""
+    return "oaded application" in text and _message(text).startswith(_LOADED_MESSAGES)
+
+
+def is_fetch_failure(text: str) -> bool:
+    """A line that shows a config fetch failed (the old config is kept), Go or Rust."""
+    return "etch " in text and _message(text).startswith(_FAILED_MESSAGES)
+
+
 _KIND = {"proxyprovider": "provider", "application": "application", "outpost": "outpost"}
 # Changes that authentik pushes over the websocket; application saves only clear a cache.
 _PUSHED = {"proxyprovider", "outpost"}
@@ -64,9 +120,9 @@ def scan_logs(lines: Iterable[LogLine]) -> tuple[datetime | None, tuple[datetime
     for line in lines:
         if line.marker or line.at is None:
             continue
-        if LOADED in line.text:
+        if is_load_line(line.text):
             loaded = line.at if loaded is None or line.at > loaded else loaded
-        elif any(f in line.text for f in FETCH_FAILED):
+        elif is_fetch_failure(line.text):
             failures.append(line.at)
     return loaded, tuple(sorted(failures))
 
@@ -125,6 +181,15 @@ def _when(at: datetime, now: datetime, tz: tzinfo, seconds: bool = False) -> str
     local, today = at.astimezone(tz), now.astimezone(tz)
     clock = "%H:%M:%S" if seconds else "%H:%M"
     return f"{local:{clock}}" if local.date() == today.date() else f"{local:%b %d {clock}}"
+
+
+def _every(seconds: int) -> str:
+    """``every 5 min``, ``every 90 s``, ``every 2 h``."""
+    if seconds % 3600 == 0:
+        return f"every {seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"every {seconds // 60} min"
+    return f"every {seconds} s"
 
 
 def _same_minute(a: datetime, b: datetime) -> bool:
@@ -220,13 +285,32 @@ def judge(
     pushed = all(c.model in _PUSHED for c in pending)
     if age < PUSH_GRACE and pushed and not ws_down:
         return verdict(UNKNOWN, f"{reason}; a pushed reload is expected within seconds", "low")
+    # Every outpost also reloads on its own every refresh_interval (5 min by default; the Go
+    # outpost on a timer, the Rust one on a timer while its websocket is up and at each
+    # reconnect), so a change older than one interval is normally loaded by now.
+    every = _every(outpost.refresh_interval_s)
+    interval = timedelta(seconds=max(outpost.refresh_interval_s, 30)) + INTERVAL_SLACK
     if sees_refreshes:
+        due = loaded_at + timedelta(seconds=max(outpost.refresh_interval_s, 30))
+        if now > due + INTERVAL_SLACK:
+            # the log/metric show every refresh: a missed one means its refreshes fail
+            reason = f"{reason}; no reload since, though it refreshes {every}"
+        else:
+            reason = f"{reason}; its own refresh ({every}) is due by {_when(due, now, tz)}"
         return verdict(STALE, reason, "high")
     # Only restarts are visible: a push or the interval refresh may have loaded it unseen.
-    interval = timedelta(seconds=max(outpost.refresh_interval_s, 30)) + INTERVAL_SLACK
     reason = f"{reason} ({source})"
     if age > interval:
-        return verdict(UNKNOWN, f"{reason}; the periodic refresh should have applied it", "low")
+        if ws_down:
+            return verdict(
+                UNKNOWN, f"{reason}; its own refresh ({every}) should have applied it", "low"
+            )
+        return verdict(
+            FRESH,
+            f"{reason}; it refreshes {every} and is connected: very likely loaded since "
+            "(no log or metric to confirm)",
+            "medium",
+        )
     if ws_down:
         return verdict(STALE, f"{reason}; websocket down, no push can arrive", "medium")
     if not pushed:

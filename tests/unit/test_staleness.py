@@ -136,9 +136,45 @@ CASES = [
         CONNECTED,
         [PROVIDER],
         LoadEvidence(container_started=at("13:40")),
+        FRESH,
+        "medium",
+        "it refreshes every 5 min and is connected: very likely loaded since",
+    ),
+    (
+        "only-start-interval-passed-ws-down",
+        WS_DOWN,
+        [PROVIDER],
+        LoadEvidence(container_started=at("13:40")),
         UNKNOWN,
         "low",
-        "periodic refresh",
+        "its own refresh (every 5 min) should have applied it",
+    ),
+    (
+        "only-start-long-interval-not-passed",
+        replace(CONNECTED, refresh_interval_s=3600),
+        [replace(APP, at=at("14:02"))],
+        LoadEvidence(container_started=at("13:40")),
+        STALE,
+        "medium",
+        "application changes are not pushed",
+    ),
+    (
+        "log-before-change-refresh-due",
+        CONNECTED,
+        [replace(PROVIDER, at=at("14:28"))],
+        LoadEvidence(last_loaded_log=at("14:27")),
+        STALE,
+        "high",
+        "its own refresh (every 5 min) is due by 14:32",
+    ),
+    (
+        "log-before-change-refresh-missed",
+        CONNECTED,
+        [replace(PROVIDER, at=at("14:28"))],
+        LoadEvidence(last_loaded_log=at("14:10")),
+        STALE,
+        "high",
+        "no reload since, though it refreshes every 5 min",
     ),
     (
         "fetch-failing-with-change",
@@ -329,3 +365,49 @@ def test_gather_takes_container_start_logs_and_metric() -> None:
         fetch_failures=(at("14:00"),),
     )
     assert gather() == LoadEvidence()
+
+
+# The Rust proxy outpost (2026.8+) writes tracing JSON: flattened fields, message under "event",
+# lowercase levels, a zone-less timestamp (shape of a real line; messages from its source,
+# src/outpost/proxy/mod.rs and src/outpost/mod.rs).
+def _rust(event: str, level: str = "info", **fields: object) -> str:
+    import json
+
+    record = {
+        "filename": "src/outpost/proxy/mod.rs",
+        "level": level,
+        "line_number": 96,
+        "pid": 8,
+        "target": "authentik::outpost::proxy",
+        "thread_id": "ThreadId(3)",
+        "thread_name": "tokio-0",
+        "timestamp": "2026-09-09T17:43:49.947993",
+        **fields,
+        "event": event,
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+def test_scan_logs_reads_the_rust_outpost() -> None:
+    lines = [
+        _line(
+            _rust("refreshing outpost on interval", target="authentik::outpost::event"), at("13:40")
+        ),
+        _line(_rust("loaded application", name="a", host="a.example.com"), at("13:40", 1)),
+        _line(_rust("failed to fetch providers", "error", err="403"), at("14:00")),
+        _line(_rust("failed to refresh", "warn", err="403"), at("14:00")),  # same failure
+        _line(
+            _rust(
+                "Failed to fetch outpost from API, retrying in 3 seconds",
+                "warn",
+                filename="src/outpost/mod.rs",
+            ),
+            at("14:05"),
+        ),
+        # the text alone is no load: a log line quoting it, an access log path
+        _line('127.0.0.1 - - "GET /loaded application HTTP/1.1" 404 0', at("14:10")),
+        _line(_rust("no providers assigned to this outpost", "warn"), at("14:11")),
+    ]
+    loaded, failures = scan_logs(lines)
+    assert loaded == at("13:40", 1)
+    assert failures == (at("14:00"), at("14:05"))

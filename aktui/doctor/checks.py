@@ -87,6 +87,7 @@ async def model_checks(inp: DoctorInput) -> AsyncIterator[CheckResult]:
             f"health unreadable for {', '.join(unknown_health)}",
             "Use a token of a user allowed to view outposts (a superuser's API token).",
         )
+    yield version_report(snap)
     seen: set[str] = set()
     for finding in snap.findings:
         check = _FINDING_CHECKS.get(finding.code)
@@ -101,8 +102,31 @@ async def model_checks(inp: DoctorInput) -> AsyncIterator[CheckResult]:
             finding.fix,
             finding.subjects[0] if finding.subjects else "",
         )
-    for check in sorted(set(_FINDING_CHECKS.values()) - seen):
+    for check in sorted(set(_FINDING_CHECKS.values()) - seen - {"versions"}):
         yield CheckResult(check, "ok", f"{check}: nothing wrong found")
+
+
+def version_report(snap: Snapshot) -> CheckResult:
+    """The server's version and what each connected outpost runs: the overview an operator
+    compares after an upgrade. Each mismatch is also its own result, from the finding
+    outpost-version-mismatch (the instance's own version and the API's version_outdated)."""
+    running = []
+    for o in snap.outposts:
+        if not o.instances:
+            continue
+        differs = any(
+            i.outdated or (snap.server_version and i.version != snap.server_version)
+            for i in o.instances
+        )
+        running.append(
+            f"{o.name} {', '.join(o.versions) or '?'}" + (" (differs)" if differs else "")
+        )
+    return CheckResult(
+        "versions",
+        "ok",
+        f"authentik server {snap.server_version or '(version unknown)'}",
+        "connected outposts: " + ("; ".join(running) if running else "none"),
+    )
 
 
 # --- live probes of the outposts ------------------------------------------------------------

@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SERVER_VERSION = "2023.10.7"
+SERVER_VERSION = "2023.10.7"  # the 2023.10 line's; a lab's own is LabState.api.version
 SERVER_BUILD_HASH = ""  # a source install has no GIT_BUILD_HASH (recorded admin/version)
+PREVIOUS = "previous"  # Deployment.version: the lab line's older outpost release
 EMBEDDED_MANAGED = "goauthentik.io/outposts/embedded"
 EMBEDDED_NAME = "authentik Embedded Outpost"
 HELLO_TTL_S = 15.0  # OUTPOST_HELLO_INTERVAL (10 s) * 1.5: the server's state cache timeout
 HELLO_INTERVAL_S = 10.0
+# 2025.x: how long an expired state stays listed before the worker's cache cleanup removes it
+# (a scheduled task; the exact period is not recorded, so the lab picks 5 minutes)
+GHOST_PURGE_S = 300.0
 EVENT_RETENTION = timedelta(days=365)  # tenant default "days=365"
 ADMIN_PK = 5  # what the recorded lab's akadmin got (pks 1-4 are authentik's own users)
 _ALNUM = string.ascii_letters + string.digits
@@ -159,7 +163,8 @@ class Deployment:
     """How the lab runs an outpost (not part of authentik's data): the 'container'."""
 
     outpost: str  # outpost name
-    version: str = SERVER_VERSION  # what its process reports in HELLO
+    # what its process reports in HELLO: "" = the server's version, PREVIOUS = an older release
+    version: str = ""
     process: bool = True  # spawn a fake outpost process; False = simulated instance
     token_ok: bool = True  # False: its process holds a revoked token (403 at every fetch)
     browser_url: str = ""  # AUTHENTIK_HOST_BROWSER equivalent; "" = the API URL
@@ -185,6 +190,10 @@ class Instance:
     version: str
     build_hash: str
     hostname: str
+    golang_version: str = ""  # 2025.x HELLO sends it (the Go outposts)
+    # authentik 2025.x keeps a closed websocket's state (shown with nulls) until its worker
+    # purges expired cache rows; 2023.10 drops it.
+    gone: bool = False
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""authentik 2023.10.7's JSON for the lab's objects: same fields, same order as the recorded
-answers in tests/data/recorded/ (no fields that only newer servers send)."""
+"""authentik's JSON for the lab's objects: same fields, same order as the recorded answers in
+tests/data/recorded/, in the shape of the lab's line (``LabState.api``): 2023.10.7, or 2025.12.4
+(``modern``; tests/data/recorded/2025.12.4/README.md lists every difference rendered here)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from urllib.parse import urljoin
 
 from aktui.lab.objects import (
     EVENT_RETENTION,
-    SERVER_BUILD_HASH,
-    SERVER_VERSION,
     Application,
     Binding,
     Event,
@@ -23,6 +22,7 @@ from aktui.lab.objects import (
     User,
     iso,
     jsonb_order,
+    seeded_uuid,
     version_tuple,
 )
 from aktui.lab.scenario import outpost_config
@@ -42,24 +42,42 @@ _BASE_META = ("", "provider", "providers", "authentik_core.provider")
 def provider_base(state: LabState, p: Provider, meta: tuple[str, ...] = _PROXY_META) -> dict:
     app = state.application_for(p.pk)
     component, verbose, verbose_plural, model = meta
-    return {
+    out: dict[str, Any] = {
         "pk": p.pk,
         "name": p.name,
         "authentication_flow": None,
         "authorization_flow": state.flow_pk,
+    }
+    if state.api.modern:  # required since 2024.10
+        out["invalidation_flow"] = state.invalidation_flow_pk
+    out |= {
         "property_mappings": list(state.property_mappings),
         "component": component,
         "assigned_application_slug": app.slug if app else None,
         "assigned_application_name": app.name if app else None,
+    }
+    if state.api.modern:
+        out |= {
+            "assigned_backchannel_application_slug": None,
+            "assigned_backchannel_application_name": None,
+        }
+    return out | {
         "verbose_name": verbose,
         "verbose_name_plural": verbose_plural,
         "meta_model_name": model,
     }
 
 
-def redirect_uris(external_host: str) -> str:
-    """_get_callback_url() in providers/proxy/models.py (regex-escaped '?', newline-joined)."""
+def redirect_uris(external_host: str, modern: bool = False) -> str | list[dict[str, str]]:
+    """_get_callback_url() in providers/proxy/models.py: 2023.10 a newline-joined string of
+    regexes ('?' escaped); 2025.x a list of strict matches."""
     callback = urljoin(external_host, "outpost.goauthentik.io/callback")
+    if modern:
+        suffix = "?X-authentik-auth-callback=true"
+        return [
+            {"matching_mode": "strict", "url": f"{callback}{suffix}"},
+            {"matching_mode": "strict", "url": f"{external_host}{suffix}"},
+        ]
     suffix = "\\?X-authentik-auth-callback=true"
     return f"{callback}{suffix}\n{external_host}{suffix}"
 
@@ -78,9 +96,13 @@ def provider(state: LabState, p: Provider) -> dict:
         "basic_auth_user_attribute": p.basic_auth_user_attribute,
         "mode": p.mode,
         "intercept_header_auth": p.intercept_header_auth,
-        "redirect_uris": redirect_uris(p.external_host),
+        "redirect_uris": redirect_uris(p.external_host, state.api.modern),
         "cookie_domain": p.cookie_domain,
-        "jwks_sources": [],
+        **(
+            {"jwt_federation_sources": [], "jwt_federation_providers": []}
+            if state.api.modern
+            else {"jwks_sources": []}
+        ),
         "access_token_validity": p.access_token_validity,
         "refresh_token_validity": p.refresh_token_validity,
         "outpost_set": [f"Outpost {o.name}" for o in state.outposts_of(p.pk)],
@@ -88,6 +110,10 @@ def provider(state: LabState, p: Provider) -> dict:
 
 
 def outpost(state: LabState, o: Outpost) -> dict:
+    modern: dict[str, Any] = {}
+    if state.api.modern:
+        # Outpost.refresh_interval_s: config.refresh_interval parsed ("minutes=5" if missing)
+        modern["refresh_interval_s"] = _seconds(o.config.get("refresh_interval"), 300)
     return {
         "pk": o.pk,
         "name": o.name,
@@ -100,25 +126,50 @@ def outpost(state: LabState, o: Outpost) -> dict:
         ],
         "service_connection": o.service_connection,
         "service_connection_obj": None,
+        **modern,
         "token_identifier": o.token_identifier,
         "config": dict(o.config),
         "managed": o.managed,
     }
 
 
-def health(i: Instance) -> dict:
+def _seconds(value: object, default: int) -> int:
+    """timedelta_string_validator's "minutes=5;seconds=30" in whole seconds."""
+    units = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+    total = 0.0
+    for part in str(value or "").split(";"):
+        unit, _, amount = part.strip().partition("=")
+        try:
+            total += float(amount) * units[unit]
+        except (KeyError, ValueError):
+            return default
+    return int(total) or default
+
+
+def health(state: LabState, i: Instance) -> dict:
+    api = state.api
     # OutpostState.version_outdated: only when the build hashes match, then version < server
-    outdated = bool(i.version) and i.build_hash == SERVER_BUILD_HASH
-    outdated = outdated and version_tuple(i.version) < version_tuple(SERVER_VERSION)
-    return {
+    outdated = bool(i.version) and i.build_hash == api.build_hash and not i.gone
+    outdated = outdated and version_tuple(i.version) < version_tuple(api.version)
+    gone = i.gone  # 2025.x: an expired state, listed until purged, reads as empty
+    out: dict[str, Any] = {
         "uid": i.uid,
-        "last_seen": iso(i.last_seen),
-        "version": i.version,
-        "version_should": SERVER_VERSION,
+        "last_seen": None if gone else iso(i.last_seen),
+        "version": None if gone else i.version,
+    }
+    if api.modern:
+        out |= {
+            "golang_version": "" if gone else i.golang_version,
+            "openssl_enabled": False,
+            "openssl_version": "",
+            "fips_enabled": None,  # null without an enterprise licence (recorded)
+        }
+    return out | {
+        "version_should": api.version,
         "version_outdated": outdated,
-        "build_hash": i.build_hash,
-        "build_hash_should": SERVER_BUILD_HASH,
-        "hostname": i.hostname,
+        "build_hash": "" if gone else i.build_hash,
+        "build_hash_should": api.build_hash,
+        "hostname": "" if gone else i.hostname,
     }
 
 
@@ -136,7 +187,11 @@ def application(state: LabState, a: Application) -> dict:
         "launch_url": a.meta_launch_url or (p.external_host if p else None),
         "open_in_new_tab": a.open_in_new_tab,
         "meta_launch_url": a.meta_launch_url,
-        "meta_icon": None,
+        **(
+            {"meta_icon": "", "meta_icon_url": None, "meta_icon_themed_urls": None}
+            if state.api.modern
+            else {"meta_icon": None}
+        ),
         "meta_description": a.meta_description,
         "meta_publisher": a.meta_publisher,
         "policy_engine_mode": a.policy_engine_mode,
@@ -179,42 +234,68 @@ def group_member(u: User) -> dict:
 
 
 def group(state: LabState, g: Group) -> dict:
-    return {
-        "pk": g.pk,
-        "num_pk": g.num_pk,
-        "name": g.name,
-        "is_superuser": g.is_superuser,
-        "parent": None,
-        "parent_name": None,
+    head = {"pk": g.pk, "num_pk": g.num_pk, "name": g.name, "is_superuser": g.is_superuser}
+    users = {
         "users": list(g.users),
         "users_obj": [group_member(state.users[pk]) for pk in g.users],
         "attributes": {},
         "roles": [],
         "roles_obj": [],
     }
+    if state.api.modern:  # several parents; *_obj only with include_parents/_children
+        return {
+            **head,
+            "parents": [],
+            "parents_obj": None,
+            **users,
+            "inherited_roles_obj": None,
+            "children": [],
+            "children_obj": None,
+        }
+    return {**head, "parent": None, "parent_name": None, **users}
+
+
+def group_ref(state: LabState, g: Group) -> dict:
+    """A binding's group_obj: 2025.x sends a slim group (no parent, users or roles)."""
+    if state.api.modern:
+        return {
+            "pk": g.pk,
+            "num_pk": g.num_pk,
+            "name": g.name,
+            "is_superuser": g.is_superuser,
+            "attributes": {},
+        }
+    return group(state, g)
 
 
 def user_obj(state: LabState, u: User) -> dict:
+    modern = state.api.modern
     groups = [g for g in state.groups.values() if u.pk in g.users]
-    return {
+    groups_obj = [
+        {
+            "pk": g.pk,
+            "num_pk": g.num_pk,
+            "name": g.name,
+            "is_superuser": g.is_superuser,
+            **({} if modern else {"parent": None}),
+            "attributes": {},
+        }
+        for g in groups
+    ]
+    joined = iso(state.created_at - 3600)
+    # 2025.x: every user has its managed role (RBAC)
+    role = {"pk": seeded_uuid(state.seed, "role", u.pk), "name": f"ak-managed-role--user-{u.pk}"}
+    out: dict[str, Any] = {
         "pk": u.pk,
         "username": u.username,
         "name": u.name,
         "is_active": True,
         "last_login": None,
+        **({"date_joined": joined} if modern else {}),
         "is_superuser": u.is_superuser,
         "groups": [g.pk for g in groups],
-        "groups_obj": [
-            {
-                "pk": g.pk,
-                "num_pk": g.num_pk,
-                "name": g.name,
-                "is_superuser": g.is_superuser,
-                "parent": None,
-                "attributes": {},
-            }
-            for g in groups
-        ],
+        "groups_obj": groups_obj,
+        **({"roles": [role["pk"]], "roles_obj": [role]} if modern else {}),
         "email": u.email,
         "avatar": avatar(u.name),
         "attributes": {},
@@ -223,6 +304,9 @@ def user_obj(state: LabState, u: User) -> dict:
         "type": u.type,
         "uuid": u.uuid,
     }
+    if modern:
+        out |= {"password_change_date": joined, "last_updated": joined}
+    return out
 
 
 def binding(state: LabState, b: Binding) -> dict:
@@ -267,7 +351,7 @@ def binding(state: LabState, b: Binding) -> dict:
         "group": b.group,
         "user": b.user,
         "policy_obj": policy_obj,
-        "group_obj": group(state, g) if g else None,
+        "group_obj": group_ref(state, g) if g else None,
         "user_obj": user_obj(state, u) if u else None,
         "target": b.target,
         "negate": b.negate,
@@ -293,6 +377,24 @@ def token(state: LabState, t: Token) -> dict:
 
 
 def event(state: LabState, e: Event) -> dict:
+    if state.api.modern:  # tenants became brands (2024.2)
+        brand = {
+            "pk": state.brand_pk,
+            "app": "authentik_brands",
+            "name": "Default brand",
+            "model_name": "brand",
+        }
+        return {
+            "pk": e.pk,
+            "user": dict(e.user),
+            "action": e.action,
+            "app": e.app,
+            "context": e.context,
+            "client_ip": e.client_ip,
+            "created": iso(e.created),
+            "expires": iso(e.created + EVENT_RETENTION.total_seconds()),
+            "brand": jsonb_order(brand),
+        }
     tenant = {
         "app": "authentik_tenants",
         "model_name": "tenant",
@@ -312,17 +414,134 @@ def event(state: LabState, e: Event) -> dict:
     }
 
 
-def version() -> dict:
-    # no worker in the recorded lab, so version_latest falls back to the current version
+def version(state: LabState) -> dict:
+    # no worker in the recorded labs, so version_latest falls back to the current version
+    api = state.api
+    if api.modern:
+        return {
+            "version_current": api.version,
+            "version_latest": api.version,
+            "version_latest_valid": True,
+            "build_hash": api.build_hash,
+            "outdated": False,
+            "outpost_outdated": False,
+        }
     return {
-        "version_current": SERVER_VERSION,
-        "version_latest": SERVER_VERSION,
-        "build_hash": SERVER_BUILD_HASH,
+        "version_current": api.version,
+        "version_latest": api.version,
+        "build_hash": api.build_hash,
         "outdated": False,
     }
 
 
-def root_config() -> dict:
+def root_config(state: LabState) -> dict:
+    config = _root_config()
+    if state.api.modern:
+        del config["cache_timeout_reputation"]
+    return config
+
+
+# djangoql metadata 2025.x puts in ``autocomplete`` on the lists that support its search
+# (recorded for groups and events); every other list sends {}
+_AUTOCOMPLETE: dict[str, dict[str, Any]] = {
+    "groups": {
+        "current_model": "authentik_core.group",
+        "models": {
+            "authentik_core.group": {
+                "name": {"type": "str", "nullable": False, "options": None},
+                "is_superuser": {"type": "bool", "nullable": True, "options": None},
+                "attributes": {
+                    "type": "relation",
+                    "nullable": False,
+                    "options": None,
+                    "relation": "authentik_core.group_attributes",
+                },
+            }
+        },
+    },
+}
+
+
+_EVENT_ACTIONS = (
+    "login",
+    "login_failed",
+    "logout",
+    "user_write",
+    "suspicious_request",
+    "password_set",
+    "secret_view",
+    "secret_rotate",
+    "invitation_used",
+    "authorize_application",
+    "source_linked",
+    "impersonation_started",
+    "impersonation_ended",
+    "flow_execution",
+    "policy_execution",
+    "policy_exception",
+    "property_mapping_exception",
+    "system_task_execution",
+    "system_task_exception",
+    "system_exception",
+    "configuration_error",
+    "model_created",
+    "model_updated",
+    "model_deleted",
+    "email_sent",
+    "update_available",
+    "export_ready",
+    "custom_",
+)
+
+
+def autocomplete(state: LabState, kind: str = "") -> dict[str, dict[str, Any]]:
+    """The list answer's extra top-level keys: none in 2023.10, ``autocomplete`` in 2025.x."""
+    if not state.api.modern:
+        return {}
+    if kind == "events":
+        return {"autocomplete": _events_autocomplete(state)}
+    return {"autocomplete": _AUTOCOMPLETE.get(kind, {})}
+
+
+def _field(kind: str, options: Any = None, relation: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"type": kind, "nullable": False, "options": options}
+    return out | ({"relation": relation} if relation else {})
+
+
+def _events_autocomplete(state: LabState) -> dict[str, Any]:
+    """As recorded: the event model's fields, the apps seen in events as options."""
+    base = "authentik_events.event"
+    request = f"{base}_context_http_request"
+    apps = sorted({e.app for e in state.events})
+    return {
+        "current_model": base,
+        "models": {
+            base: {
+                "action": _field("str", list(_EVENT_ACTIONS)),
+                "event_uuid": _field("str"),
+                "app": _field("str", apps),
+                "client_ip": _field("str"),
+                "user": _field("relation", relation=f"{base}_user"),
+                "brand": _field("relation", relation=f"{base}_brand"),
+                "context": _field("relation", relation=f"{base}_context"),
+                "created": _field("datetime", []),
+            },
+            f"{base}_user": {
+                "pk": _field("int"),
+                "username": _field("str"),
+                "email": _field("str"),
+            },
+            f"{base}_brand": {k: _field("str") for k in ("pk", "app", "name", "model_name")},
+            f"{base}_context": {"http_request": _field("relation", relation=request)},
+            request: {
+                "args": _field("relation", relation=f"{request}_args"),
+                **{k: _field("str") for k in ("path", "method", "request_id", "user_agent")},
+            },
+        },
+    }
+
+
+def _root_config() -> dict:
     return {
         "error_reporting": {
             "enabled": False,
@@ -339,9 +558,8 @@ def root_config() -> dict:
     }
 
 
-def default_settings(base: str) -> dict:
-    config = outpost_config(base.rstrip("/") + "/")
-    return {"config": config}
+def default_settings(state: LabState, base: str) -> dict:
+    return {"config": outpost_config(base.rstrip("/") + "/", modern=state.api.modern)}
 
 
 def raw_bundle(state: LabState, server_url: str = "http://lab") -> dict[str, Any]:
@@ -350,9 +568,9 @@ def raw_bundle(state: LabState, server_url: str = "http://lab") -> dict[str, Any
     with state.lock:
         return {
             "server_url": server_url,
-            "version": version(),
+            "version": version(state),
             "outposts": [outpost(state, o) for o in state.outposts.values()],
-            "health": {pk: [health(i) for i in state.health(pk)] for pk in state.outposts},
+            "health": {pk: [health(state, i) for i in state.health(pk)] for pk in state.outposts},
             "providers": [provider(state, p) for p in state.providers.values()],
             "applications": [application(state, a) for a in state.applications.values()],
             "bindings": [binding(state, b) for b in state.bindings],

@@ -1,5 +1,6 @@
-"""The simulator's /api/v3 endpoints: filtering, ordering and write rules as authentik 2023.10.7
-applies them (viewsets in authentik/*/api/*.py). Handlers run under the state lock."""
+"""The simulator's /api/v3 endpoints: filtering, ordering and write rules as authentik applies
+them (viewsets in authentik/*/api/*.py; 2023.10.7 and 2025.12.4 agree on these). Handlers run
+under the state lock."""
 
 from __future__ import annotations
 
@@ -33,9 +34,19 @@ def _need_admin(caller: Caller) -> None:
         raise HTTPAnswer(403, FORBIDDEN)
 
 
+def not_found(modern: bool, model: str) -> dict[str, str]:
+    """A lookup that found nothing: DRF 3.14 (2023.10) said "Not found."; newer DRF keeps
+    Django's get_object_or_404 text, "No <Model> matches the given query." (recorded)."""
+    return {"detail": f"No {model} matches the given query."} if modern else NOT_FOUND
+
+
 def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
     st = sim.state
     base = sim.url
+    modern = st.api.modern
+
+    def page(items: list[Any], q: dict[str, str], dump: Callable[[Any], Any], kind: str = ""):
+        return {**paged(items, q, dump), **render.autocomplete(st, kind)}
 
     def visible_outposts(caller: Caller) -> list[Outpost]:
         # an outpost's service account may only view its own outpost (guardian object perms)
@@ -47,7 +58,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
     def outpost_or_404(caller: Caller, pk: str) -> Outpost:
         found = next((o for o in visible_outposts(caller) if o.pk == pk.lower()), None)
         if found is None:
-            raise HTTPAnswer(404, NOT_FOUND)
+            raise HTTPAnswer(404, not_found(modern, "Outpost"))
         return found
 
     def outposts_list(_m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo):
@@ -69,7 +80,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
                 for o in items
                 if term in _ci(o.name) or any(term in names.get(p, "") for p in o.providers)
             ]
-        return 200, paged(items, q, lambda o: render.outpost(st, o))
+        return 200, page(items, q, lambda o: render.outpost(st, o))
 
     def outpost_detail(m: str, _q: dict, body: Any, caller: Caller, req: RequestInfo, pk: str):
         outpost = outpost_or_404(caller, pk)
@@ -105,10 +116,10 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
 
     def outpost_health(_m, _q, _b, caller: Caller, _r, pk: str):
         outpost = outpost_or_404(caller, pk)
-        return 200, [render.health(i) for i in st.health(outpost.pk)]
+        return 200, [render.health(st, i) for i in st.health(outpost.pk)]
 
     def default_settings(_m, _q, _b, _c, _r):
-        return 200, render.default_settings(base)
+        return 200, render.default_settings(st, base)
 
     def outpost_proxy(_m, q: dict[str, str], _b, caller: Caller, _r):
         # ProxyOutpostConfigViewSet: providers that have an application; an outpost token sees
@@ -121,10 +132,10 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [p for p in items if p.pk in mine]
         if "name" in q:
             items = [p for p in items if p.name == q["name"]]
-        return 200, paged(items, q, lambda p: oidc.proxy_outpost_config(st, p, base))
+        return 200, page(items, q, lambda p: oidc.proxy_outpost_config(st, p, base))
 
     def service_connections(_m, q, _b, _c, _r):
-        return 200, paged([], q, lambda x: x)
+        return 200, page([], q, lambda x: x)
 
     def providers_list(_m, q: dict[str, str], _b, caller: Caller, _r):
         items = sorted(st.providers.values(), key=lambda p: p.name) if caller.superuser else []
@@ -136,12 +147,12 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [p for p in items if (st.application_for(p.pk) is None) == none]
         if "search" in q:
             items = [p for p in items if _ci(q["search"]) in _ci(p.name)]
-        return 200, paged(items, q, lambda p: render.provider(st, p))
+        return 200, page(items, q, lambda p: render.provider(st, p))
 
     def provider_detail(m: str, _q, body: Any, caller: Caller, req: RequestInfo, pk: str):
         provider = st.providers.get(int(pk)) if pk.isdigit() and caller.superuser else None
         if provider is None:
-            raise HTTPAnswer(404, NOT_FOUND)
+            raise HTTPAnswer(404, not_found(modern and pk.isdigit(), "ProxyProvider"))
         if m == "GET":
             return 200, render.provider(st, provider)
         if m == "DELETE":
@@ -191,10 +202,10 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [a for a in items if term in _ci(a.name) or term in _ci(a.slug)]
         full = q.get("superuser_full_list", "false").lower() == "true"
         if full and caller.superuser:
-            return 200, paged(items, q, lambda a: render.application(st, a))
+            return 200, page(items, q, lambda a: render.application(st, a))
         # ApplicationViewSet.list(): paginate for the numbers, then return every application
         # the caller passes policies for (not just this page), cached per user for 24 h.
-        body = paged(items, q, lambda a: a)
+        body = page(items, q, lambda a: a)
         user = caller.user
         if user is None:
             return 200, {**body, "results": []}
@@ -209,7 +220,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
     def application_detail(m: str, _q, body: Any, caller: Caller, req: RequestInfo, slug: str):
         app = st.applications.get(slug) if caller.superuser else None
         if app is None:
-            raise HTTPAnswer(404, NOT_FOUND)
+            raise HTTPAnswer(404, not_found(modern, "Application"))
         if m == "GET":
             return 200, render.application(st, app)
         if m == "DELETE":
@@ -251,12 +262,12 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         items = sorted(st.groups.values(), key=lambda g: g.name) if caller.superuser else []
         if "name" in q:
             items = [g for g in items if g.name == q["name"]]
-        return 200, paged(items, q, lambda g: render.group(st, g))
+        return 200, page(items, q, lambda g: render.group(st, g), "groups")
 
     def group_detail(_m, _q, _b, caller: Caller, _r, pk: str):
         group = st.groups.get(pk.lower()) if caller.superuser else None
         if group is None:
-            raise HTTPAnswer(404, NOT_FOUND)
+            raise HTTPAnswer(404, not_found(modern, "Group"))
         return 200, render.group(st, group)
 
     def bindings_list(_m, q: dict[str, str], _b, caller: Caller, _r):
@@ -270,7 +281,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [b for b in items if b.policy == q["policy"]]
         if "enabled" in q:
             items = [b for b in items if b.enabled == (q["enabled"] in _TRUE)]
-        return 200, paged(items, q, lambda b: render.binding(st, b))
+        return 200, page(items, q, lambda b: render.binding(st, b))
 
     def events_list(m: str, q: dict[str, str], body: Any, caller: Caller, req: RequestInfo):
         if m == "POST":  # outposts report configuration_error events (ReportMisconfiguration)
@@ -301,7 +312,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [e for e in items if e.client_ip == q["client_ip"]]
         ordering = q.get("ordering", "-created")
         items.sort(key=lambda e: e.created, reverse=ordering.startswith("-"))
-        return 200, paged(items, q, lambda e: render.event(st, e))
+        return 200, page(items, q, lambda e: render.event(st, e), "events")
 
     def tokens_list(_m, q: dict[str, str], _b, caller: Caller, _r):
         items = sorted(st.tokens.values(), key=lambda t: (t.identifier, t.expires))
@@ -312,7 +323,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
                 items = [t for t in items if (getattr(t, key) or "") == q[key]]
         if "user__username" in q:
             items = [t for t in items if st.users[t.user].username == q["user__username"]]
-        return 200, paged(items, q, lambda t: render.token(st, t))
+        return 200, page(items, q, lambda t: render.token(st, t))
 
     def token_view_key(_m, _q, _b, caller: Caller, _r, identifier: str):
         token = st.tokens.get(identifier)
@@ -324,10 +335,10 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
 
     def version(_m, _q, _b, caller: Caller, _r):
         _need_admin(caller)
-        return 200, render.version()
+        return 200, render.version(st)
 
     def root_config(_m, _q, _b, _c, _r):
-        return 200, render.root_config()
+        return 200, render.root_config(st)
 
     get, edit = ("GET",), ("GET", "PATCH", "PUT", "DELETE")
     return [

@@ -14,7 +14,7 @@ external-host-path              wiki.example.org has ``https://wiki.example.org/
 provider-without-application    old.example.org (still listed in outpost-single)
 provider-without-outpost        new.example.com (has an application, no outpost)
 outpost-not-connected           outpost-staging: its container holds a revoked token
-outpost-version-mismatch        outpost-legacy runs 2023.8.3
+outpost-version-mismatch        outpost-legacy runs an older release (2023.8.3 / 2025.10.1)
 browser-host-internal           outpost-legacy: authentik_host http://server:9000/, no browser host
 application-unrestricted        status-example-net has no binding (every other app has one)
 ==============================  ===========================================================
@@ -30,7 +30,7 @@ from aktui.lab.objects import (
     ADMIN_PK,
     EMBEDDED_MANAGED,
     EMBEDDED_NAME,
-    SERVER_VERSION,
+    PREVIOUS,
     Binding,
     Deployment,
     Group,
@@ -45,8 +45,33 @@ from aktui.lab.state import LabState
 PUBLIC_AUTHENTIK = "https://auth.example.com/"
 
 
-def outpost_config(authentik_host: str = PUBLIC_AUTHENTIK, browser: str = "") -> dict[str, Any]:
-    """/outposts/instances/default_settings/ as make_lab.py used it, 2023.10 keys only."""
+def refresh_setting(seconds: float) -> str:
+    """OutpostConfig.refresh_interval for a refresh every ``seconds`` ("minutes=5")."""
+    whole = max(1, round(seconds))
+    return f"minutes={whole // 60}" if whole % 60 == 0 else f"seconds={whole}"
+
+
+def outpost_config(
+    authentik_host: str = PUBLIC_AUTHENTIK,
+    browser: str = "",
+    *,
+    modern: bool = False,
+    refresh_interval: float = 300.0,
+) -> dict[str, Any]:
+    """/outposts/instances/default_settings/ as make_lab.py used it: 2023.10's keys, plus the
+    ones 2025.x added (``modern``)."""
+    config = dict(_legacy_config(authentik_host, browser))
+    if modern:
+        config.update(
+            refresh_interval=refresh_setting(refresh_interval),
+            kubernetes_ingress_path_type=None,
+            kubernetes_httproute_annotations={},
+            kubernetes_httproute_parent_refs=[],
+        )
+    return jsonb_order(config)
+
+
+def _legacy_config(authentik_host: str, browser: str) -> dict[str, Any]:
     return jsonb_order(
         {
             "authentik_host": authentik_host,
@@ -227,7 +252,7 @@ _OUTPOSTS: tuple[tuple[str, tuple[str, ...], dict[str, Any], Deployment], ...] =
         "outpost-legacy",
         ("legacy.example.org", "gamma.example.dev"),
         outpost_config("http://server:9000/"),
-        Deployment("outpost-legacy", version="2023.8.3", browser_url="http://server:9000"),
+        Deployment("outpost-legacy", version=PREVIOUS, browser_url="http://server:9000"),
     ),
     (
         "outpost-staging",
@@ -305,9 +330,7 @@ def _tables(
     if "outpost-not-connected" not in pitfalls:
         outposts["outpost-staging"][3] = replace(outposts["outpost-staging"][3], token_ok=True)
     if "outpost-version-mismatch" not in pitfalls:
-        outposts["outpost-legacy"][3] = replace(
-            outposts["outpost-legacy"][3], version=SERVER_VERSION
-        )
+        outposts["outpost-legacy"][3] = replace(outposts["outpost-legacy"][3], version="")
     if "browser-host-internal" not in pitfalls:
         outposts["outpost-legacy"][2] = outpost_config()
         outposts["outpost-legacy"][3] = replace(outposts["outpost-legacy"][3], browser_url="")
@@ -320,7 +343,9 @@ def _tables(
     )
 
 
-def build_default(state: LabState, pitfalls: frozenset[str] | None = None) -> LabState:
+def build_default(
+    state: LabState, pitfalls: frozenset[str] | None = None, refresh_interval: float = 300.0
+) -> LabState:
     """Fill an empty state with the default lab; model_created events predate the lab run by
     an hour so the outposts' first load is newer than every change. ``pitfalls`` picks the
     deliberate mistakes (names in PITFALLS); None keeps them all, an empty set none."""
@@ -352,16 +377,27 @@ def build_default(state: LabState, pitfalls: frozenset[str] | None = None) -> La
         embedded = state.add_outpost(
             EMBEDDED_NAME,
             [by_name[p] for p in embedded_providers],
-            outpost_config(""),
+            _for_line(state, outpost_config(""), refresh_interval),
             managed=EMBEDDED_MANAGED,
         )
         state.deployments[embedded.name] = Deployment(embedded.name, process=False)
         for name, providers, config, deploy in outpost_table:
+            config = _for_line(state, config, refresh_interval)
             state.add_outpost(name, [by_name[p] for p in providers], config)
             state.deployments[name] = deploy
     finally:
         state.clock = now
     return state
+
+
+def _for_line(state: LabState, config: dict[str, Any], refresh_interval: float) -> dict[str, Any]:
+    """A table's outpost config with the keys the lab's authentik line has."""
+    return outpost_config(
+        config["authentik_host"],
+        config["authentik_host_browser"],
+        modern=state.api.modern,
+        refresh_interval=refresh_interval,
+    )
 
 
 def _users_and_groups(state: LabState) -> None:
@@ -416,8 +452,9 @@ def add_scale(state: LabState, providers: int = 0, apps: int = 0, outposts: int 
         generated = []
         for i in range(1, extra_outposts + 1):
             name = f"outpost-d{i:03d}"
-            generated.append(state.add_outpost(name, [], outpost_config()))
-            state.deployments[name] = Deployment(name, version=SERVER_VERSION)
+            config = outpost_config(modern=state.api.modern)
+            generated.append(state.add_outpost(name, [], config))
+            state.deployments[name] = Deployment(name)
         single = state.outpost("outpost-single")
         assert single is not None
         for i in range(1, extra_providers + 1):
@@ -453,12 +490,15 @@ def build_lab(
     apps: int = 0,
     outposts: int = 0,
     pitfalls: frozenset[str] | None = None,
+    refresh_interval: float = 300.0,
     **kw: Any,
 ) -> LabState:
+    """The default lab, grown to the totals; ``kw`` goes to LabState (``authentik``, the
+    version to answer as; ``clock``)."""
     unknown = set(pitfalls or ()) - set(PITFALLS)
     if unknown:
         raise ValueError(f"unknown lab pitfall(s): {', '.join(sorted(unknown))}")
-    state = build_default(LabState(seed, **kw), pitfalls)
+    state = build_default(LabState(seed, **kw), pitfalls, refresh_interval)
     if providers or apps or outposts:
         add_scale(state, providers, apps, outposts)
     return state

@@ -1,4 +1,5 @@
-"""An authentik 2023.10.7 API simulator on 127.0.0.1, serving a ``LabState``.
+"""An authentik API simulator on 127.0.0.1, serving a ``LabState`` in the shape of its line
+(``LabState.api``: 2023.10.7 or 2025.12.4).
 
 Answers like the real server recorded in tests/data/recorded/: Bearer auth with 403 (never
 401), DRF page-number pagination (``next``/``previous`` page numbers, 0 = none; page_size 20,
@@ -225,6 +226,7 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 str(args.get("version") or ""),
                 str(args.get("buildHash") or ""),
                 str(args.get("hostname") or ""),
+                str(args.get("golangVersion") or ""),
             )
             self._json(200, {"instruction": 0, "args": {}})  # ACK
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from aktui.lab.objects import (
     ADMIN_PK,
+    GHOST_PURGE_S,
     HELLO_INTERVAL_S,
     HELLO_TTL_S,
-    SERVER_BUILD_HASH,
+    PREVIOUS,
     Application,
     Binding,
     Deployment,
@@ -40,6 +41,7 @@ from aktui.lab.objects import (
     seeded_secret,
     seeded_uuid,
 )
+from aktui.lab.versions import ApiVersion, api_version
 
 # (django app label, model name, API path prefix) for audit events
 _MODEL_META = {
@@ -52,13 +54,21 @@ _MODEL_META = {
 class LabState:
     """authentik's data for one lab run. ``clock`` returns unix time (tests pass a fake)."""
 
-    def __init__(self, seed: str = "aktui-lab", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        seed: str = "aktui-lab",
+        clock: Callable[[], float] = time.time,
+        authentik: str | ApiVersion = "2023.10",
+    ) -> None:
         self.seed = seed
         self.clock = clock
+        self.api = api_version(authentik)  # the version (and API shape) the lab answers as
         self.lock = threading.RLock()
         self.created_at = clock()
         self.tenant_pk = seeded_uuid(seed, "tenant").replace("-", "")
         self.flow_pk = seeded_uuid(seed, "flow", "default-provider-authorization-implicit-consent")
+        self.invalidation_flow_pk = seeded_uuid(seed, "flow", "default-provider-invalidation-flow")
+        self.brand_pk = seeded_uuid(seed, "brand").replace("-", "")
         self.property_mappings = [seeded_uuid(seed, "scope", s) for s in _SCOPES]
         self.users: dict[int, User] = {}
         self.groups: dict[str, Group] = {}
@@ -134,28 +144,50 @@ class LabState:
 
     # --- outpost health (the websocket HELLO, see consumer.py) --------------------------------
 
+    def version_of(self, deploy: Deployment) -> str:
+        """What a deployment's outpost reports: its own pinned version, else the server's."""
+        if deploy.version == PREVIOUS:
+            return self.api.previous
+        return deploy.version or self.api.version
+
     def hello(
-        self, outpost_pk: str, uid: str, version: str, build_hash: str, hostname: str
+        self,
+        outpost_pk: str,
+        uid: str,
+        version: str,
+        build_hash: str,
+        hostname: str,
+        golang_version: str = "",
     ) -> None:
         with self.lock:
             self._instances.setdefault(outpost_pk, {})[uid] = Instance(
-                uid, self.clock(), version, build_hash, hostname
+                uid, self.clock(), version, build_hash, hostname, golang_version
             )
 
     def health(self, outpost_pk: str) -> list[Instance]:
-        """Live instances: the server forgets a state 15 s after its last HELLO (a closed
-        websocket does not delete it in 2023.10, so a restarted outpost shows twice for a while)."""
+        """What /health/ lists. The server's state of an instance expires 15 s after its last
+        HELLO (in 2023.10 a closed websocket does not delete it, so a restarted outpost shows
+        twice for a while). 2023.10 then forgets it; 2025.x lists it on (``gone``: shown with
+        nulls) until the worker purges expired states."""
         now = self.clock()
+        keep = HELLO_TTL_S + (GHOST_PURGE_S if self.api.modern else 0.0)
         with self.lock:
             live = self._instances.get(outpost_pk, {})
-            for uid in [u for u, i in live.items() if now - i.last_seen > HELLO_TTL_S]:
+            for uid in [u for u, i in live.items() if now - i.last_seen > keep]:
                 del live[uid]
-            found = list(live.values())
+            found = [
+                replace(i, gone=True) if now - i.last_seen > HELLO_TTL_S else i
+                for i in live.values()
+            ]
             outpost = self.outposts.get(outpost_pk)
             deploy = self.deployments.get(outpost.name) if outpost else None
             if outpost and deploy and not deploy.process and deploy.token_ok:
                 found.append(self._virtual_instance(outpost, deploy, now))
             return found
+
+    def connected(self, outpost_pk: str) -> list[Instance]:
+        """The instances whose websocket is up (``health`` without the 2025.x leftovers)."""
+        return [i for i in self.health(outpost_pk) if not i.gone]
 
     def _virtual_instance(self, outpost: Outpost, deploy: Deployment, now: float) -> Instance:
         # An instance nobody runs as a process (embedded outpost, scale outposts): HELLO every
@@ -165,9 +197,10 @@ class LabState:
         return Instance(
             seeded_uuid(self.seed, "instance", outpost.name),
             since,
-            deploy.version,
-            SERVER_BUILD_HASH,
+            self.version_of(deploy),
+            self.api.build_hash,
             host,
+            "go1.24.11" if self.api.modern else "",
         )
 
     # --- audit events -----------------------------------------------------------------------
@@ -187,14 +220,7 @@ class LabState:
                         "model": jsonb_order(
                             {"app": app_label, "model_name": model_name, "pk": pk, "name": obj.name}
                         ),
-                        "http_request": jsonb_order(
-                            {
-                                "path": req.path,
-                                "method": req.method,
-                                "args": dict(req.args),
-                                "user_agent": req.user_agent,
-                            }
-                        ),
+                        "http_request": jsonb_order(self._http_request(req)),
                     }
                 ),
                 user=jsonb_order(
@@ -205,6 +231,19 @@ class LabState:
             )
             self.events.append(event)
             return event
+
+    def _http_request(self, req: RequestInfo) -> dict[str, Any]:
+        request = {
+            "path": req.path,
+            "method": req.method,
+            "args": dict(req.args),
+            "user_agent": req.user_agent,
+        }
+        if self.api.modern:  # 2025.x logs the request id (the X-authentik-id header)
+            request["request_id"] = seeded_uuid(self.seed, "request", len(self.events)).replace(
+                "-", ""
+            )
+        return request
 
     def add_event(
         self, action: str, app: str, context: dict[str, Any], user: User, req: RequestInfo
@@ -291,6 +330,8 @@ class LabState:
             )
             self.providers[pk] = provider
             self.record("model_created", provider, self._request(provider, "POST"))
+            if self.api.modern:  # 2025.x: the create's set_oauth_defaults() saves once more
+                self.record("model_updated", provider, self._request(provider, "POST"))
             return provider
 
     def remove_provider(self, pk: int) -> None:

@@ -27,6 +27,9 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "kubernetes_ingress_secret_name": (str,), "kubernetes_ingress_class_name": (str, type(None)),
     "kubernetes_service_type": (str,), "kubernetes_disabled_components": (list,),
     "kubernetes_image_pull_secrets": (list,), "kubernetes_json_patches": (dict, type(None)),
+    # 2025.x keys (ignored as extra keys by 2023.10's dacite, so checking them is harmless)
+    "refresh_interval": (str,), "kubernetes_ingress_path_type": (str, type(None)),
+    "kubernetes_httproute_annotations": (dict,), "kubernetes_httproute_parent_refs": (list,),
 }  # fmt: skip
 
 

@@ -35,7 +35,7 @@ def connect_all(st: LabState) -> None:
         outpost = st.outpost(name)
         assert outpost is not None
         if deploy.process and deploy.token_ok:
-            st.hello(outpost.pk, seeded_uuid("t", name), deploy.version, "", f"host-{name}")
+            st.hello(outpost.pk, seeded_uuid("t", name), st.version_of(deploy), "", f"host-{name}")
 
 
 def finding_codes() -> set[str]:
@@ -192,9 +192,9 @@ def test_embedded_outpost_has_a_simulated_instance() -> None:
     st = build_lab(clock=clock)
     embedded = st.outpost("authentik Embedded Outpost")
     assert embedded is not None
-    first = render.health(st.health(embedded.pk)[0])
+    first = render.health(st, st.health(embedded.pk)[0])
     clock.now += 25
-    later = render.health(st.health(embedded.pk)[0])
+    later = render.health(st, st.health(embedded.pk)[0])
     assert first["uid"] == later["uid"] and later["last_seen"] > first["last_seen"]
     assert later["version"] == SERVER_VERSION and later["version_outdated"] is False
 
@@ -211,7 +211,7 @@ def test_embedded_outpost_has_a_simulated_instance() -> None:
 def test_version_outdated_like_2023_10(version: str, build_hash: str, outdated: bool) -> None:
     st = LabState()
     st.hello("pk", "uid", version, build_hash, "h")
-    assert render.health(st.health("pk")[0])["version_outdated"] is outdated
+    assert render.health(st, st.health("pk")[0])["version_outdated"] is outdated
 
 
 def test_applications_visible_to_a_user_follow_bindings() -> None:

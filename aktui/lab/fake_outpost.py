@@ -2,13 +2,14 @@
 
     python -m aktui.lab.fake_outpost --name NAME --port PORT --api URL --token-file F
         [--log-file F] [--version V] [--hostname H] [--browser-url URL]
-        [--refresh-interval S] [--hello-interval S] [--seed S]
+        [--refresh-interval S] [--hello-interval S] [--seed S] [--log-format go|rust]
 
 Like the Go outpost it loads its configuration from the API (``/outposts/instances/``, which
 its own token limits to its outpost, then ``/outposts/proxy/``) at start, on SIGUSR1 and every
 refresh interval, and never otherwise: when the simulated config changes it keeps serving the
 old one (stale) until reloaded or restarted. It says HELLO every 10 s with a uid that is new at
-each process start, and writes the outpost's logrus JSON lines to stdout, one flush per line.
+each process start, and writes the outpost's log lines to stdout, one flush per line: the Go
+outpost's logrus JSON, or with ``--log-format rust`` the Rust outpost's (2026.8+) tracing JSON.
 stdin takes lab commands, one per line: ``crash`` (a Go panic, exit 2), ``refresh``.
 """
 
@@ -36,6 +37,7 @@ from aktui.lab.wire import (
     Logger,
     Reply,
     Req,
+    RustEvent,
     Sessions,
     go_float,
     prom_labels,
@@ -43,6 +45,60 @@ from aktui.lab.wire import (
 
 API_LOGGER = "authentik.outpost.ak-api-controller"
 PROXY_LOGGER = "authentik.outpost.proxyv2"
+
+# The Rust outpost's wording for the Go lines the fake logs, from its source (goauthentik/
+# authentik src/outpost/mod.rs, event.rs, proxy/mod.rs, proxy/application/handlers/mod.rs).
+# Lines without a known Rust counterpart keep their Go wording (not verified).
+_MOD = ("authentik::outpost", "src/outpost/mod.rs")
+_EVENT = ("authentik::outpost::event", "src/outpost/event.rs")
+_PROXY = ("authentik::outpost::proxy", "src/outpost/proxy/mod.rs")
+_HANDLERS = (
+    "authentik::outpost::proxy::application::handlers",
+    "src/outpost/proxy/application/handlers/mod.rs",
+)
+_FETCH_OUTPOST = RustEvent(
+    "Failed to fetch outpost from API, retrying in 3 seconds", *_MOD, 56, level="warn"
+)
+_WS_ERROR = RustEvent("websocket error", *_EVENT, 336)
+_BAD_STATE = RustEvent("invalid oauth state", *_HANDLERS, 262)
+RUST_EVENTS: dict[str, RustEvent] = {
+    "Loaded application": RustEvent("loaded application", *_PROXY, 100),
+    "No providers assigned to this outpost, check outpost configuration in authentik": RustEvent(
+        "no providers assigned to this outpost, check outpost configuration in authentik",
+        *_PROXY,
+        82,
+    ),
+    "Failed to fetch providers": RustEvent("failed to fetch providers", *_PROXY, 76),
+    "Failed to fetch outpost configuration": _FETCH_OUTPOST,
+    "Failed to fetch outpost configuration, retrying in 3 seconds": _FETCH_OUTPOST,
+    "Outpost mode": RustEvent("outpost mode", *_MOD, 134),
+    "Successfully connected websocket": RustEvent("connected to websocket", *_EVENT, 235),
+    "event read error": _WS_ERROR,
+    "failed to connect websocket": _WS_ERROR,
+    "failed to redeem code": RustEvent(
+        "failed to redeem callback; restarting auth flow", *_HANDLERS, 286
+    ),
+    "failed to parse state jwt": _BAD_STATE,
+    "state jwt without issuer": _BAD_STATE,
+    "invalid state jwt issuer": _BAD_STATE,
+    "invalid state": RustEvent("oauth state does not match the session", *_HANDLERS, 266),
+    # src/outpost/event.rs: what starts each refresh ("loaded application" lines follow)
+    "refresh: start": RustEvent("refreshing outpost forcefully", *_EVENT, 142),
+    "refresh: interval": RustEvent("refreshing outpost on interval", *_EVENT, 262),
+    "refresh: signal": RustEvent("refreshing outpost on signal", *_EVENT, 290),
+    "refresh: failed": RustEvent("failed to refresh", *_EVENT, 275, level="warn"),
+}
+
+
+def rust_event(message: str, fields: dict[str, Any]) -> RustEvent:
+    """The Rust outpost's line for a Go message the fake logs (``fields`` adjusted in place)."""
+    if message.startswith("waiting ") and message.endswith(" seconds to reconnect"):
+        delay = message.split()[1]
+        fields.update(attempt=int(delay) if delay.isdigit() else 0, delay=delay)
+        return RustEvent(f"reconnecting websocket in {delay}s...", *_EVENT, 343)
+    logger = str(fields.get("logger", ""))
+    target = "authentik::outpost::proxy" if logger.endswith("proxyv2") else "authentik::outpost"
+    return RUST_EVENTS.get(message) or RustEvent(message, target, "src/outpost/mod.rs", 1)
 
 
 class FetchError(Exception):
@@ -132,8 +188,11 @@ class FakeOutpost(OutpostInfo):
         self.outpost = outposts[0]
         return True
 
-    def refresh(self) -> bool:
-        """OnRefresh(): outpost config, then providers; a failure keeps the old apps."""
+    def refresh(self, trigger: str = "") -> bool:
+        """OnRefresh(): outpost config, then providers; a failure keeps the old apps.
+        ``trigger`` (start, interval, signal) is logged by the Rust outpost only."""
+        if trigger and self.args.log_format == "rust":
+            self.log(f"refresh: {trigger}")
         try:
             outposts = self.fetch_all("/outposts/instances/")
             if not outposts:
@@ -146,6 +205,8 @@ class FakeOutpost(OutpostInfo):
             providers = self.fetch_all("/outposts/proxy/")
         except FetchError as exc:
             self.log("Failed to fetch providers", "error", logger=PROXY_LOGGER, error=str(exc))
+            if self.args.log_format == "rust":
+                self.log("refresh: failed", "warning", error=str(exc))
             return False
         self.outpost = outpost
         self.name = outpost.get("name", self.name)
@@ -233,11 +294,11 @@ class FakeOutpost(OutpostInfo):
 
     def refresh_loop(self) -> None:
         while not self.stop.is_set():
-            self.refresh_now.wait(self.args.refresh_interval)
+            signalled = self.refresh_now.wait(self.args.refresh_interval)
             if self.stop.is_set():
                 return
             self.refresh_now.clear()
-            self.refresh()
+            self.refresh("signal" if signalled else "interval")
 
     def stdin_loop(self, stream: TextIO) -> None:
         for line in stream:
@@ -330,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hello-interval", type=float, default=10.0)
     parser.add_argument("--seed", help="deterministic hostname (tests); the uid stays fresh")
     parser.add_argument(
+        "--log-format",
+        choices=("go", "rust"),
+        default="go",
+        help="log as the Go outpost (logrus JSON) or the Rust one of 2026.8+ (tracing JSON)",
+    )
+    parser.add_argument(
         "--exit-on-stdin-eof",
         action="store_true",
         help="stop when stdin closes (the lab runtime's pipe)",
@@ -337,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     extra = open(args.log_file, "a", encoding="utf-8") if args.log_file else None  # noqa: SIM115
-    log = Logger(sys.stdout, extra)
+    log = Logger(sys.stdout, extra, rust=rust_event if args.log_format == "rust" else None)
     rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
     outpost = FakeOutpost(args, log, rng)  # type: ignore[arg-type]
     signal.signal(signal.SIGUSR1, lambda *_: outpost.refresh_now.set())
@@ -364,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     listen = f"127.0.0.1:{args.port}"
     log("Starting Metrics server", logger="authentik.outpost.metrics", listen=listen)
     log("using filesystem session backend", logger=PROXY_LOGGER)
-    outpost.refresh()
+    outpost.refresh("start")
     for target in (outpost.events_loop, outpost.refresh_loop):
         threading.Thread(target=target, daemon=True).start()
     log("Starting HTTP server", logger=PROXY_LOGGER, listen=listen)

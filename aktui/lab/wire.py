@@ -1,6 +1,7 @@
 """Formats the lab shares between the simulator and the fake outposts: the Go outpost's logrus
-JSON lines, HS256 JWTs (state and id tokens), the session cookie name, Prometheus text, and
-the fake outpost's request/reply types and in-memory session store.
+JSON lines and the Rust outpost's (2026.8+) tracing JSON lines, HS256 JWTs (state and id
+tokens), the session cookie name, Prometheus text, and the fake outpost's request/reply types
+and in-memory session store.
 
 Kept dependency-free (stdlib only) because every fake outpost process imports it.
 """
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sys
 import threading
@@ -36,19 +38,62 @@ def log_line(event: str, level: str = "info", ts: float | None = None, **fields:
     return json.dumps(dict(sorted(record.items())), separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class RustEvent:
+    """Where the Rust outpost logs a message: its text and the source location it reports."""
+
+    message: str
+    target: str = "authentik::outpost"
+    filename: str = "src/outpost/mod.rs"
+    line_number: int = 1
+    level: str = ""  # its own level when the Rust outpost's differs from the Go one
+
+
+_RUST_LEVELS = {"warning": "warn", "panic": "error", "fatal": "error"}
+
+
+def rust_log_line(
+    event: RustEvent, level: str = "info", ts: float | None = None, **fields: Any
+) -> str:
+    """One line as the Rust outpost writes it (src/tracing.rs: json_subscriber with file,
+    line number, thread id/name and pid, the event's fields flattened, "message" renamed to
+    "event"), key order and zone-less microsecond UTC timestamp as in a real line:
+    {"filename":"src/outpost/event.rs","level":"info","line_number":343,"pid":8,
+    "target":"authentik::outpost::event","thread_id":"ThreadId(3)","thread_name":"tokio-0",
+    "timestamp":"2026-09-09T17:43:49.947993","attempt":4,"delay":16,"event":"..."}"""
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    record: dict[str, Any] = {
+        "filename": event.filename,
+        "level": event.level or _RUST_LEVELS.get(level, level),
+        "line_number": event.line_number,
+        "pid": os.getpid(),
+        "target": event.target,
+        "thread_id": f"ThreadId({threading.get_ident() % 8 + 2})",
+        "thread_name": f"tokio-{threading.get_ident() % 4}",
+        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+        **fields,
+        "event": event.message,
+    }
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
 class Logger:
     """Thread-safe line writer: every line is flushed at once (docker and the lab runtime
-    tail the stream live). ``extra`` is a second sink, e.g. the --log-file."""
+    tail the stream live). ``extra`` is a second sink, e.g. the --log-file. Callers log the Go
+    outpost's messages; with ``rust`` (a Go message -> RustEvent function) the line is
+    written as the Rust outpost would write it, or dropped when that returns None."""
 
     def __init__(
         self,
         out: TextIO = sys.stdout,
         extra: TextIO | None = None,
         clock: Callable[[], float] = time.time,
+        rust: Callable[[str, dict[str, Any]], RustEvent | None] | None = None,
     ) -> None:
         self._out = out
         self._extra = extra
         self._clock = clock
+        self._rust = rust
         self._lock = threading.Lock()
 
     def raw(self, text: str) -> None:
@@ -59,7 +104,15 @@ class Logger:
                     sink.flush()
 
     def __call__(self, event: str, level: str = "info", **fields: Any) -> None:
-        self.raw(log_line(event, level, self._clock(), **fields))
+        if self._rust is None:
+            self.raw(log_line(event, level, self._clock(), **fields))
+            return
+        found = self._rust(event, fields)
+        if found is not None:
+            fields.pop("logger", None)  # the Rust outpost names its module in "target"
+            if "error" in fields:  # `?err`: the error's Debug text under "err"
+                fields["err"] = fields.pop("error")
+            self.raw(rust_log_line(found, level, self._clock(), **fields))
 
 
 def _b64(data: bytes) -> str:

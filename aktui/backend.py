@@ -115,7 +115,9 @@ def open_demo(
     """The demo lab's backend. ``start=False`` returns at once and ``start_lab()`` starts it
     (the TUI draws its first frame meanwhile); ``close()`` always stops it."""
     from aktui.lab import Lab
+    from aktui.lab.versions import CURRENT
 
+    lab_options.setdefault("authentik", CURRENT)  # the demo shows the authentik people run
     backend = Backend(
         name="demo",
         config=Config(

@@ -12,6 +12,24 @@ from types import FrameType
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from aktui.lab.versions import CURRENT, LINES
+
+    parser.add_argument(
+        "--authentik",
+        default=CURRENT,
+        metavar="VERSION",
+        help=(
+            "answer as this authentik version: "
+            + ", ".join(f"{v.line} ({v.version})" for v in LINES.values())
+            + f"; default {CURRENT}"
+        ),
+    )
+    parser.add_argument(
+        "--outpost-logs",
+        choices=("go", "rust"),
+        default="go",
+        help="outposts log as the Go proxy outpost (logrus JSON) or the Rust one of 2026.8+",
+    )
     scale = parser.add_argument_group("scale (totals; the default lab is the minimum)")
     scale.add_argument("--providers", type=int, default=0, metavar="N", help="proxy providers")
     scale.add_argument("--apps", type=int, default=0, metavar="N", help="applications")
@@ -90,11 +108,20 @@ def run(args: argparse.Namespace) -> int:
     if args.list_pitfalls:
         print("\n".join(PITFALLS))
         return 0
+    from aktui.lab.versions import api_version
+
     unknown = sorted(set(args.pitfall or ()) - set(PITFALLS))
     if unknown:
         print(f"aktui lab: unknown pitfall {unknown[0]!r} (see --list-pitfalls)", file=sys.stderr)
         return 2
+    try:
+        authentik = api_version(args.authentik)
+    except ValueError as e:
+        print(f"aktui lab: --authentik: {e}", file=sys.stderr)
+        return 2
     lab = Lab(
+        authentik=authentik.line,
+        outpost_logs=args.outpost_logs,
         pitfalls=() if args.clean else args.pitfall,
         providers=args.providers,
         apps=args.apps,
@@ -144,7 +171,7 @@ def _banner(lab: object) -> str:
     notes = "".join(f"note: {n}\n" for n in lab.notes)
     return (
         f"{notes}authentik {len(st.providers)} providers, {len(st.applications)} applications, "
-        f"{len(st.outposts)} outposts (API simulator, authentik 2023.10.7)\n"
+        f"{len(st.outposts)} outposts (API simulator, authentik {st.api.version})\n"
         f"API:        {lab.url}/api/v3/\n"
         f"token file: {lab.token_file} (0600)\n"
         f"logs:       {lab.runtime.workdir / 'logs'}\n"

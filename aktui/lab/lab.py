@@ -18,6 +18,7 @@ from aktui.lab.runtime import LabRuntime, ProcessSpec
 from aktui.lab.scenario import build_lab
 from aktui.lab.simulator import Simulator
 from aktui.lab.state import LabState
+from aktui.lab.versions import api_version
 
 __all__ = ["Lab", "free_port", "port_free"]
 
@@ -56,14 +57,26 @@ class Lab:
         chaos_interval: tuple[float, float] = (20.0, 40.0),
         workdir: str | Path | None = None,
         pitfalls: Iterable[str] | None = None,
+        authentik: str = "2023.10",
+        outpost_logs: str = "go",
     ) -> None:
         """Totals ``providers``/``apps``/``outposts`` grow the default lab (scale benchmarks);
-        outposts beyond ``max_processes`` get simulated instances instead of processes."""
+        outposts beyond ``max_processes`` get simulated instances instead of processes.
+        ``authentik`` is the version the API answers as (aktui.lab.versions: "2023.10" or
+        "2025.12"; the demo and `aktui lab` use the current line); an unknown one is a
+        ValueError here, before anything starts. ``outpost_logs`` "rust" makes the outposts
+        log as the Rust proxy outpost of 2026.8+ instead of the Go one."""
+        self.api = api_version(authentik)
+        if outpost_logs not in ("go", "rust"):
+            raise ValueError(f"outpost_logs must be 'go' or 'rust', not {outpost_logs!r}")
+        self.outpost_logs = outpost_logs
         self.options: dict[str, Any] = dict(
             providers=providers,
             apps=apps,
             outposts=outposts,
             pitfalls=None if pitfalls is None else frozenset(pitfalls),
+            authentik=self.api,
+            refresh_interval=refresh_interval,
         )
         self.base_port = base_port
         self.port = port
@@ -163,11 +176,12 @@ class Lab:
                     port=port,
                     api_url=self.simulator.url,
                     token_file=token_file,
-                    version=deploy.version,
+                    version=state.version_of(deploy),
                     browser_url=deploy.browser_url,
                     refresh_interval=self.refresh_interval,
                     outpost_name=outpost.name,
                     expect_ready=deploy.token_ok,
+                    extra_args=["--log-format", self.outpost_logs],
                 )
             )
         return specs
@@ -180,7 +194,7 @@ class Lab:
         pending = {state.outpost(s.name).pk for s in specs if s.expect_ready}  # type: ignore[union-attr]
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
-            pending = {pk for pk in pending if not state.health(pk)}
+            pending = {pk for pk in pending if not state.connected(pk)}
             time.sleep(0.02)
 
     def stop(self) -> None:

@@ -254,6 +254,7 @@ def test_aktui_lab_command(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "/api/v3/" in out.stdout and "token_file:" in out.stdout
+    assert "(API simulator, authentik 2025.12.4)" in out.stdout  # the current line by default
     assert f"outpost-single         http://127.0.0.1:{base}" in out.stdout
     assert all(port_free(base + i) for i in range(5))
 

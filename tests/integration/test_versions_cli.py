@@ -109,3 +109,16 @@ def test_listed_differences_are_what_2025_adds(outputs: dict[str, dict[str, Any]
     }
     assert len(new["changes"]) == len(new["providers"])
     assert re.fullmatch(r"\d{4}-.*Z", new["changes"][0]["at"])
+
+
+def test_aktui_lab_refuses_an_unknown_version_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "aktui.cli", "lab", "--authentik", "2024.2\x1b[31m"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr, result.stderr
+    assert "aktui lab: --authentik: unknown authentik version" in result.stderr
+    assert "2023.10 (2023.10.7), 2025.12 (2025.12.4)" in result.stderr

@@ -225,9 +225,10 @@ def judge(
     ]
     loaded_at, source = max(loads, key=lambda x: x[0]) if loads else (None, "")
     restarted_only = source in ("container start", "new instance")
+    started: datetime | None = None  # set when the process started and never loaded since
     if loaded_at and restarted_only and any(f >= loaded_at for f in evidence.fetch_failures):
         # The fetch after that start failed: the new process loaded nothing at all.
-        loaded_at, source = None, ""
+        started, loaded_at, source = loaded_at, None, ""
     # Sources that show every refresh (not only restarts): their silence is evidence too.
     sees_refreshes = evidence.metric_last_update is not None or evidence.last_loaded_log is not None
     pending = [c for c in changes if loaded_at is None or c.at > loaded_at]
@@ -257,6 +258,15 @@ def judge(
 
     if len(failing) >= 2 or (failing and loaded_at is None):
         since = _when(failing[0], now, tz)
+        if started:
+            # Not stale: it keeps no older config, it has none (an outpost does not serve
+            # until its first fetch works). A reload cannot help; the token or URL can.
+            return verdict(
+                UNKNOWN,
+                f"config fetch failing since {since} ({len(failing)}x): nothing loaded since "
+                f"it started {_when(started, now, tz)}; changes will not apply",
+                "medium",
+            )
         if pending:
             what = _describe(pending[-1], len(pending) - 1, now, tz, secs)
             return verdict(

@@ -196,8 +196,7 @@ def outpost_version_mismatch(snap: Snapshot) -> Iterator[Finding]:
                 f"{o.name}: version {i.version}, server {i.version_should}",
                 (_op(o.pk),),
                 f"{len(outdated)} instance(s) of {o.name} report {i.version}; "
-                f"the server is {i.version_should}"
-                + ("; authentik flags it version_outdated" if i.version_outdated else ""),
+                f"the server is {i.version_should}",
                 f"Pin the outpost image to the server's version (ghcr.io/goauthentik/proxy:"
                 f"{i.version_should}) and recreate the container.",
             )

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from aktui.authentik.model import Snapshot
+from aktui.authentik.model import Outpost, Snapshot
 from aktui.backend import Backend
 from aktui.deploy.upstreams import resolve_target
 from aktui.doctor.checks import CheckResult, DoctorInput, OutpostEndpoint, run_doctor
@@ -21,17 +22,30 @@ def endpoints(
     backend: Backend, snapshot: Snapshot, containers: Iterable[ContainerInfo]
 ) -> list[OutpostEndpoint]:
     """Each outpost's :9000 at the address the web servers use (config first, then the
-    discovered container); outposts with no known address are left to the probe's skip."""
+    discovered container); the embedded outpost at authentik's own URL when it holds
+    forward-auth providers; outposts with no known address are left to the probe's skip."""
     found = []
     for outpost in snapshot.outposts:
-        if outpost.embedded:
-            continue
         try:
             target = resolve_target(outpost, backend.config, containers)
         except UnsafeValue:
+            if outpost.embedded and (root := embedded_root(snapshot, outpost)):
+                found.append(OutpostEndpoint(outpost, root))
             continue
         found.append(OutpostEndpoint(outpost, target.upstream))
     return found
+
+
+def embedded_root(snapshot: Snapshot, outpost: Outpost) -> str:
+    """Where the embedded outpost answers (authentik itself), when it holds forward-auth
+    providers. Whether it serves /outpost.goauthentik.io/auth/nginx there differs between
+    releases and reports disagree on which: the doctor probes it live instead of trusting a
+    list of affected versions."""
+    forward = any((p := snapshot.provider(pk)) and p.forward for pk in outpost.provider_pks)
+    parts = urlsplit(snapshot.server_url)
+    if not forward or parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 async def diagnose(backend: Backend, only: Iterable[str] = ()) -> list[CheckResult]:

@@ -64,3 +64,16 @@ def test_each_pitfall_fails_its_check(tmp_path, pitfall, check, code):
         exit_code, results = doctor(lab, tmp_path, check)
     assert exit_code == code
     assert any(r["status"] in ("warn", "error") for r in results), results
+
+
+@pytest.mark.parametrize("line", ["2023.10", "2025.12"])
+def test_embedded_outpost_is_probed_live(tmp_path, line):
+    """No list of versions with the embedded-outpost 404: the doctor asks authentik itself."""
+    with Lab(pitfalls={"embedded-forward-auth"}, authentik=line) as lab:
+        embedded = lab.state.outpost("authentik Embedded Outpost")
+        _, results = doctor(lab, tmp_path, "outpost-auth-probe")
+    probes = [r for r in results if r["subject"] == f"outpost:{embedded.pk}"]
+    assert probes, results
+    assert all(r["status"] == "error" for r in probes)
+    assert "404 from authentik core" in probes[0]["evidence"]
+    assert probes[0]["evidence"].startswith(f"GET {lab.url}/outpost.goauthentik.io/auth/nginx")

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aktui.authentik.parse import build_snapshot
 from aktui.lab import Lab
 from aktui.lab.render import raw_bundle
-from aktui.logformat import parse_line
-from aktui.model import build_snapshot
-from aktui.outpost_actions import collect_evidence
-from aktui.staleness import FRESH, STALE, assess
+from aktui.logs.format import parse_line
+from aktui.outposts.evidence import collect_evidence
+from aktui.outposts.staleness import FRESH, STALE, assess
 from tests.fixtures.procs import free_base_port, wait_for
 
 pytestmark = pytest.mark.integration

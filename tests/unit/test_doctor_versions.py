@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aktui.doctor import DoctorInput, exit_code, run_doctor
-from aktui.model import build_snapshot
+from aktui.authentik.parse import build_snapshot
+from aktui.doctor.checks import DoctorInput, exit_code, run_doctor
 from tests.unit.test_model_2025 import raw_bundle, rec  # noqa: F401  (fixture)
 
 

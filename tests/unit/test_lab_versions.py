@@ -7,15 +7,15 @@ import json
 
 import pytest
 
+from aktui.authentik.parse import build_snapshot
 from aktui.lab import render
 from aktui.lab.fake_outpost import RUST_EVENTS, rust_event
 from aktui.lab.scenario import build_lab
 from aktui.lab.versions import CURRENT, LINES, api_version
 from aktui.lab.wire import Logger
-from aktui.logformat import parse_line
-from aktui.model import build_snapshot
+from aktui.logs.format import parse_line
+from aktui.outposts.staleness import is_fetch_failure, is_load_line, scan_logs
 from aktui.runtime import LogLine
-from aktui.staleness import is_fetch_failure, is_load_line, scan_logs
 
 
 class Clock:

@@ -68,12 +68,11 @@ def parse_interval(value: object) -> int | None:
     return int(total) if total > 0 else None
 
 
-def refresh_interval(raw: Mapping[str, Any], config: Mapping[str, Any]) -> int:
+def refresh_interval(raw: Mapping[str, Any], config: object) -> int:
     """Seconds between an outpost's own config refreshes: ``refresh_interval_s`` (2024.x+),
     else ``config.refresh_interval``, else authentik's default; outposts clamp it to >= 30 s."""
-    seconds = _int(raw.get("refresh_interval_s"), 0) or parse_interval(
-        config.get("refresh_interval")
-    )
+    setting = config.get("refresh_interval") if isinstance(config, dict) else None
+    seconds = _int(raw.get("refresh_interval_s"), 0) or parse_interval(setting)
     return max(seconds, 30) if seconds and seconds > 0 else DEFAULT_REFRESH_S
 
 

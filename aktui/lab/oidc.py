@@ -79,7 +79,7 @@ def _authorize(sim: Simulator, q: dict[str, str]) -> Answer:
     if provider is None:
         return _text(400, "Invalid client identifier: " + q.get("client_id", ""))
     redirect = q.get("redirect_uri", "")
-    allowed = render.redirect_uris(provider.external_host).split("\n")
+    allowed = render.redirect_regexes(provider.external_host).split("\n")
     if not any(re.fullmatch(rx, redirect) for rx in allowed):
         # authentik shows "Redirect URI Error" and logs the mismatch
         return _text(400, f"Redirect URI Error: {redirect!r} does not match the provider")

@@ -78,6 +78,12 @@ def redirect_uris(external_host: str, modern: bool = False) -> str | list[dict[s
             {"matching_mode": "strict", "url": f"{callback}{suffix}"},
             {"matching_mode": "strict", "url": f"{external_host}{suffix}"},
         ]
+    return redirect_regexes(external_host)
+
+
+def redirect_regexes(external_host: str) -> str:
+    """2023.10's redirect_uris: newline-joined regexes (what the authorize endpoint checks)."""
+    callback = urljoin(external_host, "outpost.goauthentik.io/callback")
     suffix = "\\?X-authentik-auth-callback=true"
     return f"{callback}{suffix}\n{external_host}{suffix}"
 
@@ -271,7 +277,7 @@ def group_ref(state: LabState, g: Group) -> dict:
 def user_obj(state: LabState, u: User) -> dict:
     modern = state.api.modern
     groups = [g for g in state.groups.values() if u.pk in g.users]
-    groups_obj = [
+    groups_obj: list[dict[str, Any]] = [
         {
             "pk": g.pk,
             "num_pk": g.num_pk,

@@ -55,7 +55,8 @@ def _message(text: str) -> str:
             return ""
         if not isinstance(data, dict):
             return ""
-        nested = data.get("fields") if isinstance(data.get("fields"), dict) else {}
+        raw_fields = data.get("fields")
+        nested = raw_fields if isinstance(raw_fields, dict) else {}
         for found in (
             data.get("event"),
             data.get("msg"),

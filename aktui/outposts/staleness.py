@@ -288,19 +288,26 @@ def judge(
         return verdict(FRESH, f"{what}, {loaded_text} ({source})", "high")
     newest = pending[-1]
     what = _describe(newest, len(pending) - 1, now, tz, secs)
-    if loaded_at is None:
-        reason = f"{what}; no load time known (no logs, metric or container)"
-        return verdict(UNKNOWN, reason, "low")
-    reason = f"{what}, {loaded_text}"
-    age = now - newest.at
-    pushed = all(c.model in _PUSHED for c in pending)
-    if age < PUSH_GRACE and pushed and not ws_down:
-        return verdict(UNKNOWN, f"{reason}; a pushed reload is expected within seconds", "low")
     # Every outpost also reloads on its own every refresh_interval (5 min by default; the Go
     # outpost on a timer, the Rust one on a timer while its websocket is up and at each
     # reconnect), so a change older than one interval is normally loaded by now.
     every = _every(outpost.refresh_interval_s)
     interval = timedelta(seconds=max(outpost.refresh_interval_s, 30)) + INTERVAL_SLACK
+    age = now - newest.at
+    if loaded_at is None:
+        reason = f"{what}; no load time known (no logs, metric or container)"
+        if age > interval and outpost.instances and not failing:
+            # connected (so running) for longer than one refresh: e.g. the embedded outpost
+            return verdict(
+                FRESH,
+                f"{reason}, but it is connected and refreshes {every}: very likely loaded",
+                "low",
+            )
+        return verdict(UNKNOWN, reason, "low")
+    reason = f"{what}, {loaded_text}"
+    pushed = all(c.model in _PUSHED for c in pending)
+    if age < PUSH_GRACE and pushed and not ws_down:
+        return verdict(UNKNOWN, f"{reason}; a pushed reload is expected within seconds", "low")
     if sees_refreshes:
         due = loaded_at + timedelta(seconds=max(outpost.refresh_interval_s, 30))
         if now > due + INTERVAL_SLACK:

@@ -67,8 +67,9 @@ class OutpostInstance:
     @property
     def connected(self) -> bool:
         """False for the entry authentik 2025.x keeps after a websocket closed (``last_seen``
-        and ``version`` null, ``hostname`` "") until its worker purges expired states."""
-        return self.last_seen is not None
+        and ``version`` null, ``hostname`` "") until its worker purges expired states. A
+        version alone still counts (a last_seen we could not read is no closed websocket)."""
+        return self.last_seen is not None or bool(self.version)
 
     @property
     def outdated(self) -> bool:

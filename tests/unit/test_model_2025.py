@@ -168,3 +168,15 @@ def test_not_connected_evidence_names_the_closed_connections(rec: Path) -> None:
     purged = build_snapshot(raw_bundle(rec, ""))
     found = next(f for f in purged.findings if f.code == "outpost-not-connected")
     assert "is empty" in found.evidence
+
+
+def test_only_the_null_shape_is_a_closed_connection() -> None:
+    def outpost(entry: dict[str, Any]) -> Any:
+        raw = {"outposts": [{"pk": "p", "name": "o"}], "health": {"p": [entry, "junk", None]}}
+        return build_snapshot(raw).outposts[0]
+
+    closed = outpost({"uid": "u", "last_seen": None, "version": None, "hostname": ""})
+    assert (len(closed.instances), len(closed.disconnected)) == (0, 1)
+    odd_time = outpost({"uid": "u", "last_seen": "yesterday", "version": "2025.12.4"})
+    assert (len(odd_time.instances), len(odd_time.disconnected)) == (1, 0)
+    assert odd_time.connected and odd_time.last_seen is None

@@ -150,3 +150,39 @@ def test_every_mapped_line_is_lowercase_like_the_rust_source() -> None:
     """The Rust outpost's messages start lowercase, except the retrying fetch (as its source)."""
     odd = {e.message for e in RUST_EVENTS.values() if not e.message[:1].islower()}
     assert odd == {"Failed to fetch outpost from API, retrying in 3 seconds"}
+
+
+def test_staleness_verdicts_agree_on_both_lines() -> None:
+    """The lab's creation events differ (2025.12 adds a model_updated per created provider);
+    what aktui judges from them must not: each outpost, started after the lab was made and
+    connected, gets the same verdict on both lines, also the one whose token is revoked."""
+    from datetime import UTC, datetime, timedelta
+
+    from aktui.outposts.staleness import LoadEvidence, assess
+
+    verdicts = {}
+    for line in ("2023.10", "2025.12"):
+        clock = Clock()
+        st = build_lab(authentik=line, clock=clock)
+        for name, deploy in st.deployments.items():
+            outpost = st.outpost(name)
+            assert outpost is not None
+            if deploy.process and deploy.token_ok:
+                st.hello(outpost.pk, f"uid-{name}", st.version_of(deploy), "", name)
+        raw = render.raw_bundle(st)
+        # what aktui's client asks for (events/events/?action=model_updated)
+        raw["events"] = [e for e in raw["events"] if e["action"] == "model_updated"]
+        snap = build_snapshot(raw)
+        started = datetime.fromtimestamp(clock.now, UTC)
+        later = started + timedelta(minutes=1)
+        found = {}
+        for outpost in snap.outposts:
+            deploy = st.deployments[outpost.name]
+            evidence = LoadEvidence(
+                container_started=started if deploy.process else None,
+                fetch_failures=() if deploy.token_ok else (started + timedelta(seconds=2),) * 2,
+            )
+            found[outpost.name] = assess(snap, outpost, evidence, now=later).stale
+        verdicts[line] = found
+    assert verdicts["2023.10"] == verdicts["2025.12"]
+    assert verdicts["2025.12"]["outpost-staging"] == "unknown"  # token revoked: not "stale"

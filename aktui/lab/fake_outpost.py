@@ -238,15 +238,10 @@ class FakeOutpost(OutpostInfo):
     def hello(self) -> str | None:
         """One HELLO over the lab's stand-in for /ws/outpost/<uuid>/; the error text is what
         the Go websocket client would say."""
-        args = {
-            "version": self.version,
-            "buildHash": "",
-            "uuid": self.uid,
-            "golangVersion": "go1.21.3",
-            "opensslEnabled": False,
-            "opensslVersion": "",
-            "hostname": self.hostname,
-        }
+        args: dict[str, Any] = {"version": self.version, "buildHash": "", "uuid": self.uid}
+        if self.args.log_format != "rust":  # the Rust outpost sends no Go/OpenSSL versions
+            args |= {"golangVersion": "go1.21.3", "opensslEnabled": False, "opensslVersion": ""}
+        args["hostname"] = self.hostname
         url = f"{self.api}/_lab/ws/outpost/{self.outpost.get('pk', '')}/"
         data = json.dumps({"instruction": 1, "args": args}).encode()
         req = urllib.request.Request(url, data, {"Authorization": f"Bearer {self.token}"})

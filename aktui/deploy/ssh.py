@@ -315,8 +315,13 @@ class WebServer:
         """Open a new file for writing created with ``mode`` already (never first with the
         server's umask, then chmod: a 0600 file would be world-readable in between) and
         exclusively (a planted file or symlink at the temp name is refused)."""
-        from paramiko.sftp import CMD_HANDLE, CMD_OPEN, SFTP_FLAG_CREATE, SFTP_FLAG_EXCL
-        from paramiko.sftp import SFTP_FLAG_WRITE
+        from paramiko.sftp import (
+            CMD_HANDLE,
+            CMD_OPEN,
+            SFTP_FLAG_CREATE,
+            SFTP_FLAG_EXCL,
+            SFTP_FLAG_WRITE,
+        )
 
         sftp = self.sftp
         attrs = paramiko.SFTPAttributes()

@@ -178,7 +178,8 @@ def test_lock_held_by_another_push(host, files):
 def test_missing_snippet_dir_fails_cleanly(host, files):
     cfg = host.web_server_config(snippet_dir=str(host.root / "no-such-dir"))
     plan = plan_host(host.name, cfg, files)
-    assert plan.status == "ready"
+    # Planning takes the lock in that directory: it fails there already, naming it.
+    assert plan.status == "failed" and "no-such-dir" in plan.error
     result = apply_host(plan, cfg)
     assert result.status == "failed" and "no-such-dir" in result.detail
     assert not (host.root / "no-such-dir").exists()
@@ -290,13 +291,13 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys):
 
 
 class DropsConnection(WebServer):
-    """Real server; the SSH connection dies right before `nginx -t`."""
+    """Real server; the SSH connection dies right before `nginx -T` (the test)."""
 
-    def nginx_test(self):
-        if not getattr(self, "dropped", False):
+    def run(self, argv, *, sudo=None):
+        if "-T" in argv and not getattr(self, "dropped", False):
             self.dropped = True
             self._client.get_transport().close()
-        return super().nginx_test()
+        return super().run(argv, sudo=sudo)
 
 
 class WriteFails(WebServer):
@@ -354,9 +355,9 @@ def test_sudo_mode(host, files):
         assert result.status == "pushed", result
         assert on_disk(host)[FORWARD_AUTH_FILE] == changed[FORWARD_AUTH_FILE].encode()
         commands = log.read_text().splitlines()
-        assert any(c.startswith("install -m 644 -- /tmp/") for c in commands)
+        assert any(c.startswith("install -m 644 -o 0 -g 0 -- /tmp/") for c in commands)
         assert any(c.startswith("mv -f -- ") for c in commands)
-        assert any(c.startswith("/usr/sbin/nginx -t -c ") for c in commands)
+        assert any(c.startswith("/usr/sbin/nginx -T -c ") for c in commands)
         assert any(c.startswith("/usr/sbin/nginx -s reload -c ") for c in commands)
         assert not list(host.snippet_dir.glob(".*.tmp"))
     finally:

@@ -723,6 +723,51 @@ def unlock_host(name: str, cfg: WebServerConfig, *, opener: Opener | None = None
         server.close()
 
 
+# --- dry run: the candidate under nginx -t, off to the side ---------------------------------
+
+_INCLUDE_ABS = re.compile(r"(\binclude\s+)([\"']?)/")
+
+
+def staged_test(plan: HostPlan, cfg: WebServerConfig, *, opener: Opener | None = None) -> str:
+    """``nginx -t`` on a copy of the host's whole config (from ``nginx -T``) in a private temp
+    dir there, with the planned files in place and absolute includes pointed into the copy.
+    Returns '' when it passes, else why. Nothing live is touched."""
+    server = (opener or WebServer)(plan.name, cfg)
+    try:
+        server.connect()
+    except RemoteError as e:
+        return str(e)
+    staging = ""
+    try:
+        dump = server.run(server.nginx_command("-T"))
+        if not dump.ok:
+            return f"the live config fails nginx -t already: {_tail(dump.output, 500)}"
+        files = dump_files(dump.output)
+        if not files:
+            return "nginx -T listed no files"
+        main = next(iter(files))
+        staging = server.run(["mktemp", "-d"], sudo=False).output.strip()
+        if not staging.startswith("/"):
+            return f"mktemp -d failed: {staging}"
+        texts = {path: text.removesuffix("\n") for path, text in files.items()}
+        texts.update({c.path: c.new.decode("utf-8", "replace") for c in plan.changes})
+        for path, text in texts.items():
+            staged = staging + path
+            server.mkdir(posixpath.dirname(staged), parents=True)
+            moved = _INCLUDE_ABS.sub(lambda m: f"{m.group(1)}{m.group(2)}{staging}/", text)
+            server.write(staged, moved.encode(), 0o644)
+        argv = [cfg.nginx, "-t", "-c", staging + main]
+        test = server.run(argv)
+        return "" if test.ok else _tail(test.output.replace(staging, ""), 1500)
+    except RemoteError as e:
+        return e.message
+    finally:
+        if staging.startswith("/") and staging.count("/") >= 2:
+            with contextlib.suppress(RemoteError):
+                server.run(["rm", "-rf", "--", staging])
+        server.close()
+
+
 # --- several hosts --------------------------------------------------------------------------
 
 

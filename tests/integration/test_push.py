@@ -245,7 +245,8 @@ def test_several_hosts_one_unreachable(webhosts, files):
         assert on_disk(h) == {k: v.encode() for k, v in files.items()}
 
 
-def test_cli_push(host, fake_outpost, monkeypatch, capsys):
+def test_cli_push(host, fake_outpost, monkeypatch, capsys, tmp_path):
+    import json
     from types import SimpleNamespace
 
     from aktui.cli import main
@@ -269,10 +270,12 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys):
     backend = SimpleNamespace(config=config, read_only=False)
     monkeypatch.setattr(cmd, "load", lambda args: (backend, snap, []))
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
     assert main(["push", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "== web (" in out and "2 file(s) to change" in out and "+++ web:" in out
+    assert "web: staged nginx -t: passed" in out
     assert "dry run: 1 host(s) would change" in out and on_disk(host) == {}
 
     assert main(["push"]) == 1  # no TTY to ask, no --yes: nothing applied
@@ -284,8 +287,18 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys):
     assert "unknown web server(s): nope (known: web)" in capsys.readouterr().err
 
     assert main(["push", "--yes"]) == 0
-    assert re.search(r"^web\s+pushed\s+2 file\(s\) changed$", capsys.readouterr().out, re.M)
+    # The 302 check of the listed site ran through this nginx after the reload.
+    out = capsys.readouterr().out
+    assert re.search(r"^web\s+pushed\+verified\s+2 file\(s\) changed$", out, re.M), out
     assert sorted(on_disk(host)) == [FORWARD_AUTH_FILE, OUTPOST_FILE]
+    (record,) = [
+        json.loads(line)
+        for line in (tmp_path / "state/aktui/push-audit.jsonl").read_text().splitlines()
+    ]
+    assert record["result"] == "ok" and record["hosts"][0]["status"] == "pushed+verified"
+    assert sorted(record["hosts"][0]["files"]) == sorted(
+        str(host.snippet_dir / f) for f in (FORWARD_AUTH_FILE, OUTPOST_FILE)
+    )
     assert main(["push", "--yes"]) == 0
     assert "web (" in (out := capsys.readouterr().out) and "nothing to push" in out
 

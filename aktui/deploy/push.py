@@ -252,6 +252,11 @@ class _Lock:
         if not self.held or self.keep:
             return
         with contextlib.suppress(RemoteError):
+            if not self.server.connected:
+                # A drop after the lock must not leave it behind to block every later push.
+                self.server.close()
+                self.server.connect()
+                self.steps.append("reconnected to unlock")
             owner = self.owner()
             if owner.token and owner.token != self.token:
                 self.steps.append(f"lock taken over meanwhile ({owner.text}): left alone")
@@ -548,6 +553,19 @@ class _Push:
                 return
             time.sleep(0.05)
 
+    def wait_log_quiet(self, quiet: float = 1.0) -> None:
+        """A reload nginx refused may still be under way (a failed bind() is retried every
+        500 ms for 2.5 s, logging [emerg] each time): reloading the old config before it is
+        done would read those lines as its own. Wait until the error log is still a moment."""
+        deadline, size, since = time.monotonic() + self.reload_wait, -2, time.monotonic()
+        while time.monotonic() < deadline:
+            now = self.probe("/dev/null", None).log_size
+            if now != size:
+                size, since = now, time.monotonic()
+            elif now < 0 or time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.2)
+
     def default_pid_path(self) -> str:
         out = self.server.run([self.server.cfg.nginx, "-V"]).output
         m = re.search(r"--pid-path=(\S+)", out)
@@ -632,6 +650,7 @@ class _Push:
             if not again.ok:
                 after = f"; the restored config fails nginx -t too: {_tail(again.output)}"
             elif self.reload_tried:
+                self.wait_log_quiet()
                 problem = self.reload(again.output)
                 if problem:
                     after = f"; reloading the old config did not take either: {problem}"

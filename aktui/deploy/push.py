@@ -837,8 +837,8 @@ def apply_hosts(
     results: dict[int, HostResult] = {}
     work = [i for i, p in enumerate(plans) if p.changed and not p.error]
     for i, p in enumerate(plans):
-        if i not in work:
-            results[i] = apply_host(p, servers[p.name])  # unchanged or plan error: no I/O
+        if i not in work:  # unchanged, or the plan failed: reported as planned, no I/O
+            results[i] = HostResult(p.name, p.target, p.status if p.error else "unchanged", p.error)
 
     def one(i: int) -> HostResult:
         plan = plans[i]

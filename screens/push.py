@@ -1,7 +1,7 @@
 """``p``: push the snippets to the web servers: diff per host, one confirmation, result per host.
 
-``aktui.deploy.push`` does the careful part (remote lock, backups, atomic writes, ``nginx -t``,
-reload, rollback); this screen plans in a thread, shows each host's diff, and after the confirmation
+``aktui.push`` does the careful part (remote lock, backups, atomic writes, ``nginx -t``, reload,
+rollback); this screen plans in a thread, shows each host's diff, and after the confirmation
 applies to the changed hosts only. Unknown SSH host keys stay refused unless the config opts in.
 """
 
@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.statusbar import StatusBar
+from aktui.screens.widgets.sync import selected_key, sync_table
+from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
-
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.sync import selected_key, sync_table
-from aktui.screens.widgets.text import describe, literal
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp
@@ -32,15 +31,21 @@ OK_STATUSES = ("unchanged", "pushed", "pushed+verified")
 
 
 def default_planner(servers: Mapping[str, Any], files: Callable[..., Any]) -> list[Any]:
-    from aktui.deploy.push import plan_hosts
+    from aktui.push import plan_hosts
 
     return plan_hosts(servers, files)
 
 
-def default_applier(plans: list[Any], servers: Mapping[str, Any]) -> list[Any]:
-    from aktui.deploy.push import apply_hosts
+def default_applier(
+    plans: list[Any], servers: Mapping[str, Any], checks: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """As `aktui push`: the first host alone, stop at the first failure, the 302 check of each
+    listed site after its reload, one audit log line."""
+    from aktui.push import apply_hosts, audit
 
-    return apply_hosts(plans, servers)
+    results = apply_hosts(plans, servers, checks=checks, serial=(1, 0), max_fail=0)
+    audit(results)
+    return results
 
 
 def diff_text(diff: str) -> Text:
@@ -69,7 +74,8 @@ class PushScreen(GuardedScreen):
     def __init__(self, planner: Planner | None = None, applier: Applier | None = None) -> None:
         super().__init__()
         self.planner = planner or default_planner
-        self.applier = applier or default_applier
+        self.applier = applier or (lambda p, s: default_applier(p, s, self.checks))
+        self.checks: Mapping[str, Any] = {}
         self.plans: dict[str, Any] = {}
         self.results: dict[str, Any] = {}
 
@@ -103,6 +109,9 @@ class PushScreen(GuardedScreen):
             self._message(built)
             return
         snapshot = self.app.data.snapshot
+        from aktui.push import site_checks
+
+        self.checks = site_checks(snapshot, built, self.servers)
         self.results = {}
         self.query_one("#push-hosts", DataTable).border_subtitle = "reading hosts…"
         self._plan(lambda name, cfg: built.files_for_sites(snapshot, cfg.sites))
@@ -112,6 +121,7 @@ class PushScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, group="push", exit_on_error=False)
     def _plan(self, files: Callable[[str, Any], Mapping[str, str]]) -> None:
+        from aktui.screens.app import describe
 
         try:
             plans = self.planner(self.servers, files)
@@ -200,6 +210,7 @@ class PushScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, group="push", exit_on_error=False)
     def _apply(self, plans: list[Any]) -> None:
+        from aktui.screens.app import describe
 
         try:
             results = self.applier(plans, self.servers)

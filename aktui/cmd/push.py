@@ -13,7 +13,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from aktui.cmd.snippets import load
 from aktui.config import WebServerConfig
@@ -25,11 +25,11 @@ from aktui.push import (
     apply_hosts,
     audit,
     plan_hosts,
+    site_checks,
     staged_test,
     unlock_host,
 )
-from aktui.snippets import SnippetSet, build_snippets
-from aktui.ssh import WebServer
+from aktui.snippets import build_snippets
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -168,33 +168,6 @@ def exit_code(cancel: Cancel, ok: bool) -> int:
     if cancel:
         return 128 + int(getattr(signal, cancel.reason, signal.SIGINT))
     return 0 if ok else 1
-
-
-def site_checks(
-    snapshot: object, snippets: SnippetSet, servers: Mapping[str, WebServerConfig]
-) -> dict[str, Callable[[WebServer, str], str]]:
-    """The doctor's site-redirect check for every listed site of each host, after its reload:
-    an unauthenticated GET through that nginx must answer 302 to /outpost.goauthentik.io/start
-    (curl on the web server, with the site's Host and SNI; from here without curl)."""
-    from aktui.doctor_sites import SiteChecks
-    from aktui.nginx.config import load_text
-    from aktui.nginx.locations import servers as server_blocks
-
-    def make(name: str, cfg: WebServerConfig) -> Callable[[WebServer, str], str]:
-        def check(server: WebServer, dump: str) -> str:
-            blocks = [s for c in load_text(dump, f"{name}:nginx -T") for s in server_blocks(c)]
-            checks = SiteChecks(name, cfg, server, snapshot, snippets)  # type: ignore[arg-type]
-            bad = [
-                r
-                for site in cfg.sites
-                for r in checks.site(site, blocks)
-                if r.check == "site-redirect" and r.status != "ok"
-            ]
-            return "; ".join(f"{r.title} ({r.evidence})" for r in bad)
-
-        return check
-
-    return {name: make(name, cfg) for name, cfg in servers.items() if cfg.sites}
 
 
 def unlock(servers: Mapping[str, WebServerConfig], names: list[str]) -> int:

@@ -1,8 +1,9 @@
 """``p``: push the snippets to the web servers: diff per host, one confirmation, result per host.
 
-``aktui.push`` does the careful part (remote lock, backups, atomic writes, ``nginx -t``, reload,
-rollback); this screen plans in a thread, shows each host's diff, and after the confirmation
-applies to the changed hosts only. Unknown SSH host keys stay refused unless the config opts in.
+``aktui.deploy.push`` does the careful part (remote lock, backups, atomic writes, ``nginx -t``,
+reload, rollback); this screen plans in a thread, shows each host's diff, and after the
+confirmation applies to the changed hosts only. Unknown SSH host keys stay refused unless the
+config opts in.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.sync import selected_key, sync_table
-from aktui.screens.widgets.text import literal
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
+
+from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.statusbar import StatusBar
+from aktui.screens.widgets.sync import selected_key, sync_table
+from aktui.screens.widgets.text import describe, literal
 
 if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp
@@ -31,7 +33,7 @@ OK_STATUSES = ("unchanged", "pushed", "pushed+verified")
 
 
 def default_planner(servers: Mapping[str, Any], files: Callable[..., Any]) -> list[Any]:
-    from aktui.push import plan_hosts
+    from aktui.deploy.push import plan_hosts
 
     return plan_hosts(servers, files)
 
@@ -41,7 +43,7 @@ def default_applier(
 ) -> list[Any]:
     """As `aktui push`: the first host alone, stop at the first failure, the 302 check of each
     listed site after its reload, one audit log line."""
-    from aktui.push import apply_hosts, audit
+    from aktui.deploy.push import apply_hosts, audit
 
     results = apply_hosts(plans, servers, checks=checks, serial=(1, 0), max_fail=0)
     audit(results)
@@ -109,7 +111,7 @@ class PushScreen(GuardedScreen):
             self._message(built)
             return
         snapshot = self.app.data.snapshot
-        from aktui.push import site_checks
+        from aktui.doctor.push_check import site_checks
 
         self.checks = site_checks(snapshot, built, self.servers)
         self.results = {}
@@ -121,8 +123,6 @@ class PushScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, group="push", exit_on_error=False)
     def _plan(self, files: Callable[[str, Any], Mapping[str, str]]) -> None:
-        from aktui.screens.app import describe
-
         try:
             plans = self.planner(self.servers, files)
         except Exception as e:
@@ -210,8 +210,6 @@ class PushScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, group="push", exit_on_error=False)
     def _apply(self, plans: list[Any]) -> None:
-        from aktui.screens.app import describe
-
         try:
             results = self.applier(plans, self.servers)
         except Exception as e:

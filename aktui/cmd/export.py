@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aktui.cmd.push import choose_servers
 from aktui.cmd.snippets import load
-from aktui.snippets import build_snippets
+from aktui.deploy.snippets import build_snippets
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

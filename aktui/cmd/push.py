@@ -17,19 +17,19 @@ from collections.abc import Iterator, Mapping
 
 from aktui.cmd.snippets import load
 from aktui.config import WebServerConfig
-from aktui.errors import ActionRefused, AktuiError, ConfigError
-from aktui.push import (
+from aktui.deploy.push import (
     Cancel,
     HostPlan,
     HostResult,
     apply_hosts,
     audit,
     plan_hosts,
-    site_checks,
     staged_test,
     unlock_host,
 )
-from aktui.snippets import build_snippets
+from aktui.deploy.snippets import build_snippets
+from aktui.doctor.push_check import site_checks
+from aktui.errors import ActionRefused, AktuiError, ConfigError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from aktui.authentik.model import Snapshot
 from aktui.config import WebServerConfig
+from aktui.deploy.push import BACKUP_DIR, LOCK_NAME, remote_paths
+from aktui.deploy.snippets import SnippetSet
+from aktui.deploy.ssh import resolve_endpoint
+from aktui.deploy.upstreams import outpost_for_site
 from aktui.errors import UnsafeValue
-from aktui.model import Snapshot
-from aktui.push import BACKUP_DIR, LOCK_NAME, remote_paths
-from aktui.site_outposts import outpost_for_site
-from aktui.snippets import SnippetSet
-from aktui.ssh import resolve_endpoint
 
 PLAYBOOK_NAME = "push.yml"
 INVENTORY_NAME = "inventory.yml"

@@ -36,16 +36,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from aktui.config import WebServerConfig
 from aktui.deploy.ssh import HostKeyChanged, Opener, WebServer
 from aktui.errors import HostKeyUnknown, RemoteError, UnsafeValue
 from aktui.nginx.values import check_path
-
-if TYPE_CHECKING:
-    from aktui.model import Snapshot
-    from aktui.snippets import SnippetSet
 
 LOCK_NAME = ".aktui-push.lock"
 PENDING_NAME = ".aktui-push.pending"
@@ -745,33 +740,6 @@ def unlock_host(name: str, cfg: WebServerConfig, *, opener: Opener | None = None
         return f"{name}: removed {lock.path} ({owner.text}){note}"
     finally:
         server.close()
-
-
-def site_checks(
-    snapshot: Snapshot, snippets: SnippetSet, servers: Mapping[str, WebServerConfig]
-) -> dict[str, Callable[[WebServer, str], str]]:
-    """The doctor's site-redirect check for every listed site of each host, after its reload:
-    an unauthenticated GET through that nginx must answer 302 to /outpost.goauthentik.io/start
-    (curl on the web server, with the site's Host and SNI; from here without curl)."""
-    from aktui.doctor_sites import SiteChecks
-    from aktui.nginx.config import load_text
-    from aktui.nginx.locations import servers as server_blocks
-
-    def make(name: str, cfg: WebServerConfig) -> Callable[[WebServer, str], str]:
-        def check(server: WebServer, dump: str) -> str:
-            blocks = [s for c in load_text(dump, f"{name}:nginx -T") for s in server_blocks(c)]
-            checks = SiteChecks(name, cfg, server, snapshot, snippets)
-            bad = [
-                r
-                for site in cfg.sites
-                for r in checks.site(site, blocks)
-                if r.check == "site-redirect" and r.status != "ok"
-            ]
-            return "; ".join(f"{r.title} ({r.evidence})" for r in bad)
-
-        return check
-
-    return {name: make(name, cfg) for name, cfg in servers.items() if cfg.sites}
 
 
 # --- dry run: the candidate under nginx -t, off to the side ---------------------------------

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from aktui.push import BACKUP_DIR, LOCK_NAME
+from aktui.deploy.push import BACKUP_DIR, LOCK_NAME
 from tests.fixtures.procs import unavailable
 from tests.fixtures.webhost import FakeOutpost, WebHost
 from tests.integration.test_push_faults import SITE, config, on_disk, snapshot, wait_serving
@@ -131,7 +131,7 @@ def test_inventory_from_web_servers(exported, webhosts):
 def test_playbook_pushes_then_changes_nothing_then_restores_a_broken_snippet(
     exported, webhosts, fake_outpost, tmp_path
 ):
-    from aktui.snippets import build_snippets
+    from aktui.deploy.snippets import build_snippets
 
     wanted = {
         k: v.encode() for k, v in build_snippets(snapshot(), config(fake_outpost, [])).files.items()

@@ -25,11 +25,9 @@ import httpx
 import paramiko
 import pytest
 
+from aktui.authentik.model import Outpost, ProxyProvider, Snapshot
 from aktui.config import Config, OutpostMapping
-from aktui.errors import RemoteError
-from aktui.model import Outpost, ProxyProvider, Snapshot
-from aktui.nginx_templates import FORWARD_AUTH_FILE
-from aktui.push import (
+from aktui.deploy.push import (
     BACKUP_DIR,
     LOCK_NAME,
     PENDING_NAME,
@@ -38,7 +36,9 @@ from aktui.push import (
     plan_host,
     unlock_host,
 )
-from aktui.ssh import WebServer
+from aktui.deploy.ssh import WebServer
+from aktui.errors import RemoteError
+from aktui.nginx.templates import FORWARD_AUTH_FILE
 from tests.fixtures.procs import free_port
 from tests.fixtures.webhost import FakeOutpost, WebHost
 
@@ -67,7 +67,7 @@ def config(outpost: FakeOutpost, hosts: list[WebHost], **overrides: object) -> C
 
 
 def wanted(outpost: FakeOutpost) -> dict[str, bytes]:
-    from aktui.snippets import build_snippets
+    from aktui.deploy.snippets import build_snippets
 
     files = build_snippets(snapshot(), config(outpost, [])).files
     return {k: v.encode() for k, v in files.items()}

@@ -10,9 +10,9 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aktui.authentik.model import Outpost, ProxyProvider, Snapshot
 from aktui.config import Config, OutpostMapping, WebServerConfig
-from aktui.model import Outpost, ProxyProvider, Snapshot
-from aktui.push import (
+from aktui.deploy.push import (
     HostPlan,
     HostResult,
     LockOwner,
@@ -22,7 +22,7 @@ from aktui.push import (
     audit,
     dump_files,
 )
-from aktui.snippets import build_snippets
+from aktui.deploy.snippets import build_snippets
 
 
 def test_outpost_name_that_is_no_file_name_skips_only_that_outpost():
@@ -83,7 +83,7 @@ def test_batches():
 
 
 def test_max_fail_skips_later_batches(monkeypatch):
-    import aktui.push as push
+    import aktui.deploy.push as push
 
     calls = []
 

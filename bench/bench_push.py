@@ -141,17 +141,30 @@ def configs(
     return out
 
 
+def busy_seconds() -> float:
+    """CPU seconds this machine spent busy so far, all cores (/proc/stat), for the saturation
+    column: sshd, nginx and the proxy of every host run here too."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def push(
     hosts: list[WebHost], servers: dict[str, WebServerConfig], files: dict[str, str], **kw: object
-) -> tuple[float, float, set[str]]:
-    """(wall seconds, this process's CPU seconds, result statuses) of plan + apply."""
+) -> tuple[float, float, float, set[str]]:
+    """(wall seconds, this process's CPU seconds, the machine's busy CPU seconds, result
+    statuses) of plan + apply."""
     chosen = {h.name: servers[h.name] for h in hosts}
     verifiers = {h.name: redirect_verifier(h.url("/")) for h in hosts}
-    began, cpu = time.perf_counter(), time.process_time()
+    began, cpu, busy = time.perf_counter(), time.process_time(), busy_seconds()
     plans = plan_hosts(chosen, lambda name, cfg: files, max_parallel=len(hosts))
     results = apply_hosts(plans, chosen, max_parallel=len(hosts), verifiers=verifiers, **kw)
-    done = time.perf_counter() - began, time.process_time() - cpu
-    return *done, {r.status for r in results}
+    wall = time.perf_counter() - began
+    return wall, time.process_time() - cpu, busy_seconds() - busy, {r.status for r in results}
 
 
 def run(sizes: list[int], delay_ms: int, repeat: int, network: str) -> int:
@@ -178,15 +191,16 @@ def run(sizes: list[int], delay_ms: int, repeat: int, network: str) -> int:
                 cases.append(("8 hosts, first alone (CLI default)", 8, {"serial": (1, 0)}))
             rows = []
             for label, size, kw in cases:
-                wall, cpu, seen = [], [], set()
+                wall, cpu, load, seen = [], [], [], set()
                 for _ in range(repeat):
                     for h in hosts[:size]:
                         h.reset()  # empty snippet dir: the push writes, tests and reloads
-                    seconds, client, statuses = push(hosts[:size], servers, files, **kw)
+                    seconds, client, busy, statuses = push(hosts[:size], servers, files, **kw)
                     wall.append(seconds)
                     cpu.append(client)
+                    load.append(busy / seconds / (os.cpu_count() or 1))
                     seen |= statuses
-                rows.append((label, size, min(wall), statistics.median(wall), cpu, seen))
+                rows.append((label, size, min(wall), statistics.median(wall), cpu, load, seen))
         except BaseException as e:  # pytest.skip/fail from the fixture helpers: say why
             if type(e).__name__ in ("Skipped", "Failed"):
                 print(f"cannot start the web hosts: {e}")
@@ -203,8 +217,8 @@ def run(sizes: list[int], delay_ms: int, repeat: int, network: str) -> int:
     print(f"\nnetwork: {network}, {delay_ms} ms each way ({2 * delay_ms} ms RTT); "
           f"{os.cpu_count()} CPU(s) shared by aktui and every host's sshd + nginx")  # fmt: skip
     head = f"{'case':<36} {'best s':>7} {'median s':>8} {'vs 1':>6} {'goal':>6} {'met':>4}"
-    print(f"{head} {'aktui CPU s':>11} {'CPU/host ms':>11}  results")
-    for label, size, best, median, cpu, seen in rows:
+    print(f"{head} {'aktui CPU s':>11} {'CPU/host ms':>11} {'machine busy':>12}  results")
+    for label, size, best, median, cpu, load, seen in rows:
         ratio = best / base
         goal = GOALS.get(size) if "at once" in label else None
         shown_goal = f"<={goal:g}x" if goal else ""
@@ -212,8 +226,13 @@ def run(sizes: list[int], delay_ms: int, repeat: int, network: str) -> int:
         client = statistics.median(cpu)
         print(
             f"{label:<36} {best:>7.2f} {median:>8.2f} {ratio:>5.2f}x {shown_goal:>6} {met:>4}"
-            f" {client:>11.2f} {1000 * client / size:>11.1f}  {','.join(sorted(seen))}"
+            f" {client:>11.2f} {1000 * client / size:>11.1f} {statistics.median(load):>11.0%}"
+            f"  {','.join(sorted(seen))}"
         )
+    print(
+        "machine busy: share of all cores busy during the push (everyone's processes); near"
+        " 100% means the hosts' own sshd/nginx work, not aktui, sets the pace here"
+    )
     return 0
 
 

@@ -286,7 +286,7 @@ def plan_host(
         server.connect()
     except RemoteError as e:
         return HostPlan(name, server.endpoint.target, error=str(e), status=_error_status(e))
-    target, steps = server.endpoint.target, []
+    target, steps = server.endpoint.target, list[str]()
     lock = _Lock(server, steps)
     try:
         lock.take(lock_wait, target, name, cancel)
@@ -694,7 +694,7 @@ class _Push:
 
     def from_backup(self, backup: str) -> list[FileChange]:
         """The backup as changes to make (``new`` is unused: ``rollback`` writes ``old``)."""
-        out = []
+        out: list[FileChange] = []
         if not backup.startswith(posixpath.join(self.server.snippet_dir, BACKUP_DIR) + "/"):
             return out
         for entry in self.server.listdir(backup):
@@ -930,27 +930,26 @@ def audit(results: Iterable[HostResult], *, dry_run: bool = False, path: str = "
     """Append one JSON line for this push (who, when, hosts, file hashes, results) to the audit
     log; returns its path. Never raises: a push is not undone by a full home directory."""
     path = path or audit_path()
+    hosts = [
+        {
+            "name": r.name,
+            "target": r.target,
+            "status": r.status,
+            "detail": r.detail,
+            "files": dict(r.files),
+            "backup": r.backup_dir,
+        }
+        for r in results
+    ]
     record = {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "user": getpass.getuser(),
         "from": socket.gethostname(),
         "pid": os.getpid(),
         "dry_run": dry_run,
-        "hosts": [
-            {
-                "name": r.name,
-                "target": r.target,
-                "status": r.status,
-                "detail": r.detail,
-                "files": dict(r.files),
-                "backup": r.backup_dir,
-            }
-            for r in results
-        ],
+        "hosts": hosts,
+        "result": "ok" if all(h["status"] in OK_STATUSES for h in hosts) else "failed",
     }
-    record["result"] = (
-        "ok" if all(h["status"] in OK_STATUSES for h in record["hosts"]) else "failed"
-    )
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -40,10 +40,12 @@ class _ProxyCommand(paramiko.ProxyCommand):
     def recv(self, size: int) -> bytes:
         from select import select
 
-        r, _, _ = select([self.process.stdout], [], [], self.timeout)
+        out = self.process.stdout
+        assert out is not None  # paramiko starts it with stdout=PIPE
+        r, _, _ = select([out], [], [], self.timeout)
         if not r:
             raise TimeoutError(f"ProxyCommand `{' '.join(self.cmd)}`: no data")
-        data = os.read(self.process.stdout.fileno(), size)
+        data = os.read(out.fileno(), size)
         if not data:
             status = self.process.poll()
             raise EOFError(f"ProxyCommand `{' '.join(self.cmd)}` exited (status {status})")
@@ -327,7 +329,8 @@ class WebServer:
         attrs = paramiko.SFTPAttributes()
         attrs.st_mode = mode
         flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
-        kind, msg = sftp._request(CMD_OPEN, path, flags, attrs)
+        # paramiko's own open() sends no attributes; its request method takes them.
+        kind, msg = sftp._request(CMD_OPEN, path, flags, attrs)  # type: ignore[attr-defined]
         if kind != CMD_HANDLE:
             raise paramiko.SFTPError(f"expected a handle opening {path}")
         return paramiko.SFTPFile(sftp, msg.get_binary(), "wb", -1)

@@ -245,7 +245,7 @@ class _Lock:
                 )
             time.sleep(0.2)
         self.held = True
-        self.server.write(posixpath.join(self.path, "owner"), _owner_text(self.token), 0o644)
+        self.server.write_new(posixpath.join(self.path, "owner"), _owner_text(self.token))
         self.steps.append(f"locked {self.path}")
 
     def release(self) -> None:
@@ -463,7 +463,7 @@ class _Push:
         # Before the first live write: if this process dies from here on, the next plan sees
         # the marker and tests (or restores) instead of calling the host "unchanged".
         marker_text = _owner_text(self.lock.token, backup=self.backup_dir)
-        server.write(self.pending_path, marker_text, 0o644)
+        server.write_new(self.pending_path, marker_text)
         try:
             for c in changes:
                 self.checkpoint()
@@ -585,9 +585,9 @@ class _Push:
         for c in changes:
             name = posixpath.basename(c.path)
             if c.old is None:
-                self.server.write(posixpath.join(self.backup_dir, name + ".absent"), b"")
+                self.server.write_new(posixpath.join(self.backup_dir, name + ".absent"), b"")
             else:
-                self.server.write(posixpath.join(self.backup_dir, name), c.old, c.mode or 0o644)
+                self.server.write_new(posixpath.join(self.backup_dir, name), c.old, c.mode or 0o644)
         self.steps.append(f"backed up to {self.backup_dir}")
         for old in self.server.listdir(base)[: -self.keep_backups or None]:
             self.server.rmtree(posixpath.join(base, old))

@@ -156,6 +156,7 @@ class WebServer:
         self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._ids: tuple[int, int] | None = None  # (uid, gid) new files get over SFTP
 
     def __enter__(self) -> WebServer:
         self.connect()
@@ -297,15 +298,20 @@ class WebServer:
     def resolve_link(self, path: str) -> str:
         """Where writing ``path`` really lands: a symlinked snippet (a common way to share one
         file between vhosts) is written through to its target, so the link stays a link."""
+        return self._resolve(path)[0]
+
+    def _resolve(self, path: str) -> tuple[str, paramiko.SFTPAttributes | None]:
+        """``resolve_link`` and the final file's attributes (None: absent or not visible), from
+        the same lstat calls: one round trip for a plain file."""
         for _ in range(16):
             try:
                 attrs = self.sftp.lstat(path)
-            except FileNotFoundError:
-                return path
+            except (FileNotFoundError, PermissionError):
+                return path, None
             except _TRANSPORT_ERRORS as e:
                 raise self._fail(f"cannot stat {path}", e) from None
             if not stat.S_ISLNK(attrs.st_mode or 0):
-                return path
+                return path, attrs
             try:
                 target = self.sftp.readlink(path) or ""
             except _TRANSPORT_ERRORS as e:
@@ -339,17 +345,9 @@ class WebServer:
         """Write ``data`` to ``path`` atomically: temp file in the same dir, then rename. A
         symlink is written through to its target; an existing file keeps its owner (refused
         when that is not possible, rather than silently changing it)."""
-        path = self.resolve_link(path)
+        path, old = self._resolve(path)
         directory, name = posixpath.split(path)
         temp = posixpath.join(directory, f".{name}.aktui-{os.urandom(4).hex()}.tmp")
-        try:
-            old = self.sftp.stat(path)
-        except FileNotFoundError:
-            old = None
-        except PermissionError:
-            old = None
-        except _TRANSPORT_ERRORS as e:
-            raise self._fail(f"cannot stat {path}", e) from None
         try:
             if not self.cfg.sudo:
                 try:
@@ -383,9 +381,23 @@ class WebServer:
         except _TRANSPORT_ERRORS as e:
             raise self._fail(f"cannot write {path}", e) from None
 
+    def write_new(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Create a file that must not exist yet (a backup, a lock's owner, a marker): written
+        in place, refused if something is there; no temp file or rename needed."""
+        if self.cfg.sudo:
+            self.write(path, data, mode)
+            return
+        try:
+            with self._create(path, mode) as f:
+                f.write(data)
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot write {path}", e) from None
+
     def _keep_owner(self, temp: str, path: str, old: paramiko.SFTPAttributes) -> None:
-        new = self.sftp.stat(temp)
-        if (new.st_uid, new.st_gid) == (old.st_uid, old.st_gid):
+        if self._ids is None:  # who new files belong to here: asked once per session
+            new = self.sftp.stat(temp)
+            self._ids = (new.st_uid or 0, new.st_gid or 0)
+        if self._ids == (old.st_uid, old.st_gid):
             return
         try:
             self.sftp.chown(temp, old.st_uid or 0, old.st_gid or 0)
@@ -415,17 +427,20 @@ class WebServer:
                 self._check(result)
             return result.ok
         # SFTP, not `mkdir`: each remote command costs a session (~0.1 s), SFTP calls do not.
-        if parents and posixpath.dirname(path) != path:
-            self.mkdir(posixpath.dirname(path), parents=True)
         try:
             self.sftp.mkdir(path, 0o755)
             return True
         except OSError as e:
             if self.mode(path) is not None:
                 return False
-            raise self._fail(f"cannot create {path}", e) from None
+            parent = posixpath.dirname(path)
+            if not parents or parent == path or self.mode(parent) is not None:
+                raise self._fail(f"cannot create {path}", e) from None
         except _TRANSPORT_ERRORS as e:
             raise self._fail(f"cannot create {path}", e) from None
+        # Only a missing parent gets here: make it, then this one (one call when it exists).
+        self.mkdir(parent, parents=True)
+        return self.mkdir(path)
 
     def rmtree(self, path: str) -> None:
         if self.cfg.sudo:

@@ -189,6 +189,9 @@ class Faulty(WebServer):
     def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
         return self.fault("write", path, lambda: super(Faulty, self).write(path, data, mode))
 
+    def write_new(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        return self.fault("write", path, lambda: super(Faulty, self).write_new(path, data, mode))
+
     def run(self, argv, *, sudo=None):
         return self.fault("run", argv, lambda: super(Faulty, self).run(argv, sudo=sudo))
 

@@ -710,3 +710,23 @@ def test_dead_proxy_command_fails_fast_without_spinning(host, tmp_path, monkeypa
         server.connect()
     assert "cannot connect" in e.value.message
     assert calls[0] < 50  # paramiko's own loop selects on the dead pipe until the timeout
+
+
+# --- dry run (issue 16.7) --------------------------------------------------------------------
+
+
+def test_dry_run_tests_a_staged_copy(host, fake_outpost):
+    """The candidate goes under `nginx -t` in a copy of the whole config on the host, with
+    absolute includes pointed into the copy; the live files stay as they are."""
+    from aktui.deploy.push import staged_test
+
+    cfg = host.web_server_config()
+    good = plan_host(host.name, cfg, wanted(fake_outpost))
+    assert staged_test(good, cfg) == ""
+    broken = {**wanted(fake_outpost), FORWARD_AUTH_FILE: b"auth_request_bogus on;\n"}
+    plan = plan_host(host.name, cfg, broken)
+    problem = staged_test(plan, cfg)
+    assert 'unknown directive "auth_request_bogus"' in problem
+    assert f"{host.snippet_dir}/{FORWARD_AUTH_FILE}" in problem  # named as the live path
+    assert on_disk(host) == {} and serving(host) == 200
+    assert not list(Path("/tmp").glob("tmp.*/" + str(host.snippet_dir).lstrip("/")))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -152,9 +153,15 @@ def cancel_on_signals(cancel: Cancel) -> Iterator[None]:
 
     def handler(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
-        if not cancel:
-            print(f"aktui: {name}: stopping; hosts that changed files roll back", file=sys.stderr)
+        again = bool(cancel)
         cancel.set(name)
+        # os.write, not print: a handler may run while the main thread is inside a print.
+        note = (
+            "still stopping: each host ends its current step first (commands time out)"
+            if again
+            else "stopping; hosts that changed files put the old ones back"
+        )
+        os.write(2, f"aktui: {name}: {note}\n".encode())
 
     old = {s: signal.signal(s, handler) for s in SIGNALS}
     try:

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "lint-nginx": ("lint_nginx", "check nginx config for forward-auth pitfalls"),
     "snippets": ("snippets", "render the NGINX snippets for each outpost"),
     "push": ("push", "push snippets to web servers over SSH (diff, test, reload, rollback)"),
+    "export": ("export", "export the push as an Ansible inventory and playbook"),
     "lab": ("lab", "run the simulated lab (authentik API + fake outposts)"),
 }
 

@@ -1,8 +1,9 @@
 """``p``: push the snippets to the web servers: diff per host, one confirmation, result per host.
 
 ``aktui.deploy.push`` does the careful part (remote lock, backups, atomic writes, ``nginx -t``,
-reload, rollback); this screen plans in a thread, shows each host's diff, and after the confirmation
-applies to the changed hosts only. Unknown SSH host keys stay refused unless the config opts in.
+reload, rollback); this screen plans in a thread, shows each host's diff, and after the
+confirmation applies to the changed hosts only. Unknown SSH host keys stay refused unless the
+config opts in.
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ def default_planner(servers: Mapping[str, Any], files: Callable[..., Any]) -> li
     return plan_hosts(servers, files)
 
 
-def default_applier(plans: list[Any], servers: Mapping[str, Any]) -> list[Any]:
-    from aktui.deploy.push import apply_hosts
+def default_applier(
+    plans: list[Any], servers: Mapping[str, Any], checks: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """As `aktui push`: the first host alone, stop at the first failure, the 302 check of each
+    listed site after its reload, one audit log line."""
+    from aktui.deploy.push import apply_hosts, audit
 
-    return apply_hosts(plans, servers)
+    results = apply_hosts(plans, servers, checks=checks, serial=(1, 0), max_fail=0)
+    audit(results)
+    return results
 
 
 def diff_text(diff: str) -> Text:
@@ -69,7 +76,8 @@ class PushScreen(GuardedScreen):
     def __init__(self, planner: Planner | None = None, applier: Applier | None = None) -> None:
         super().__init__()
         self.planner = planner or default_planner
-        self.applier = applier or default_applier
+        self.applier = applier or (lambda p, s: default_applier(p, s, self.checks))
+        self.checks: Mapping[str, Any] = {}
         self.plans: dict[str, Any] = {}
         self.results: dict[str, Any] = {}
 
@@ -103,6 +111,9 @@ class PushScreen(GuardedScreen):
             self._message(built)
             return
         snapshot = self.app.data.snapshot
+        from aktui.doctor.push_check import site_checks
+
+        self.checks = site_checks(snapshot, built, self.servers)
         self.results = {}
         self.query_one("#push-hosts", DataTable).border_subtitle = "reading hosts…"
         self._plan(lambda name, cfg: built.files_for_sites(snapshot, cfg.sites))
@@ -112,7 +123,6 @@ class PushScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, group="push", exit_on_error=False)
     def _plan(self, files: Callable[[str, Any], Mapping[str, str]]) -> None:
-
         try:
             plans = self.planner(self.servers, files)
         except Exception as e:
@@ -200,7 +210,6 @@ class PushScreen(GuardedScreen):
 
     @work(thread=True, exclusive=True, group="push", exit_on_error=False)
     def _apply(self, plans: list[Any]) -> None:
-
         try:
             results = self.applier(plans, self.servers)
         except Exception as e:

@@ -1,16 +1,38 @@
-"""`aktui push`: snippets to each web server over SSH: diff, then test, reload or roll back."""
+"""`aktui push`: snippets to each web server over SSH: diff, then test, reload or roll back.
+
+SIGINT, SIGTERM and SIGHUP while hosts are planned or pushed do not kill the process: they set
+a ``Cancel`` that every host sees at its next step; hosts that wrote files put the old bytes
+back (and reload and prove it if they had reloaded), then the command prints one result line
+per host and exits 128 + the signal number.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 
 from aktui.cmd.snippets import load
 from aktui.config import WebServerConfig
-from aktui.deploy.push import HostPlan, HostResult, apply_hosts, plan_hosts
+from aktui.deploy.push import (
+    Cancel,
+    HostPlan,
+    HostResult,
+    apply_hosts,
+    audit,
+    plan_hosts,
+    staged_test,
+    unlock_host,
+)
 from aktui.deploy.snippets import build_snippets
-from aktui.errors import ActionRefused, ConfigError
+from aktui.doctor.push_check import site_checks
+from aktui.errors import ActionRefused, AktuiError, ConfigError
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +44,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="only this web server (web_servers key; repeatable)",
     )
     parser.add_argument("--yes", action="store_true", help="apply without asking")
-    parser.add_argument("--dry-run", action="store_true", help="show the diffs, change nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the diffs and run nginx -t on a staged copy; change nothing live",
+    )
     parser.add_argument(
         "--accept-new-host-key",
         action="store_true",
@@ -30,7 +56,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--parallel", type=int, default=8, help="hosts at once (default 8)")
     parser.add_argument(
+        "--serial",
+        type=int,
+        default=0,
+        metavar="N",
+        help="push N hosts per batch (default: the first host alone, then all the rest)",
+    )
+    parser.add_argument(
+        "--max-fail",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start no further batch once more than N hosts failed (default 0; -1: never stop)",
+    )
+    parser.add_argument(
         "--lock-wait", type=float, default=0.0, help="seconds to wait for another push's lock"
+    )
+    parser.add_argument(
+        "--unlock",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="remove the push lock a dead push left on this web server, then exit",
+    )
+    parser.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip the 302 check of each listed site after the reload",
     )
 
 
@@ -60,8 +112,12 @@ def show_plans(plans: list[HostPlan]) -> None:
             print(f"== {plan.name} ({plan.target}): unchanged")
         else:
             count = sum(c.changed for c in plan.changes)
-            print(f"== {plan.name} ({plan.target}): {count} file(s) to change")
+            note = f"; {plan.pending}: it is tested and reloaded" if plan.pending else ""
+            print(f"== {plan.name} ({plan.target}): {count} file(s) to change{note}")
             sys.stdout.write(plan.diff())
+
+
+FAILED_STEPS = ("rollback-failed", "rolled-back", "failed", "verify-failed")
 
 
 def show_results(results: list[HostResult]) -> None:
@@ -72,7 +128,7 @@ def show_results(results: list[HostResult]) -> None:
         if r.nginx_output:
             for line in r.nginx_output.rstrip().splitlines():
                 print(f"{'':<{width}}    nginx: {line}")
-        if r.status == "rollback-failed":
+        if r.status in FAILED_STEPS:
             for step in r.steps:
                 print(f"{'':<{width}}    - {step}")
 
@@ -87,9 +143,59 @@ def confirm(count: int) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+@contextlib.contextmanager
+def cancel_on_signals(cancel: Cancel) -> Iterator[None]:
+    """While pushing, SIGINT/SIGTERM/SIGHUP set ``cancel`` instead of killing the process:
+    hosts stop at their next step and put the old files back. Only from the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        again = bool(cancel)
+        cancel.set(name)
+        # os.write, not print: a handler may run while the main thread is inside a print.
+        note = (
+            "still stopping: each host ends its current step first (commands time out)"
+            if again
+            else "stopping; hosts that changed files put the old ones back"
+        )
+        os.write(2, f"aktui: {name}: {note}\n".encode())
+
+    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def exit_code(cancel: Cancel, ok: bool) -> int:
+    if cancel:
+        return 128 + int(getattr(signal, cancel.reason, signal.SIGINT))
+    return 0 if ok else 1
+
+
+def unlock(servers: Mapping[str, WebServerConfig], names: list[str]) -> int:
+    failed = False
+    for name in names:
+        try:
+            print(unlock_host(name, servers[name]))
+        except AktuiError as e:
+            print(f"aktui: {e}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.read_only and not args.dry_run:
         raise ActionRefused("read-only mode: push refused", "use --dry-run to see the diffs")
+    if args.unlock:
+        from aktui.config import load_config
+
+        config = load_config(args.config)
+        return unlock(choose_servers(config.web_servers, args.unlock, False), args.unlock)
     backend, snapshot, containers = load(args)
     if backend.read_only and not args.dry_run:
         raise ActionRefused("read-only mode: push refused", "use --dry-run to see the diffs")
@@ -104,19 +210,49 @@ def run(args: argparse.Namespace) -> int:
     def files(name: str, cfg: WebServerConfig) -> dict[str, str]:
         return snippets.files_for_sites(snapshot, cfg.sites)
 
-    plans = plan_hosts(servers, files, max_parallel=args.parallel)
+    cancel = Cancel()
+    with cancel_on_signals(cancel):
+        plans = plan_hosts(
+            servers, files, max_parallel=args.parallel, lock_wait=args.lock_wait, cancel=cancel
+        )
     show_plans(plans)
+    if cancel:
+        return exit_code(cancel, False)
     pending = [p for p in plans if p.changed and not p.error]
     failed = any(p.error for p in plans)
     if not pending:
         print("nothing to push" + (" (some hosts failed, see above)" if failed else ""))
         return 1 if failed else 0
     if args.dry_run:
-        print(f"dry run: {len(pending)} host(s) would change")
-        return 1 if failed else 0
+        return dry_run(pending, servers, failed)
     if not args.yes and not confirm(len(pending)):
         print("not applied (answer y, or pass --yes)", file=sys.stderr)
         return 1
-    results = apply_hosts(plans, servers, max_parallel=args.parallel, lock_wait=args.lock_wait)
+    checks = {} if args.no_check else site_checks(snapshot, snippets, servers)
+    serial = (args.serial,) if args.serial > 0 else (1, 0)
+    with cancel_on_signals(cancel):
+        results = apply_hosts(
+            plans,
+            servers,
+            max_parallel=args.parallel,
+            lock_wait=args.lock_wait,
+            checks=checks,
+            serial=serial,
+            max_fail=args.max_fail,
+            cancel=cancel,
+        )
     show_results(results)
-    return 0 if all(r.ok for r in results) else 1
+    audit(results)
+    return exit_code(cancel, all(r.ok for r in results))
+
+
+def dry_run(pending: list[HostPlan], servers: Mapping[str, WebServerConfig], failed: bool) -> int:
+    """Each changed host's candidate under ``nginx -t``: its whole config copied to a private
+    temp dir on the host, with the new snippets in it. Nothing live changes."""
+    bad = False
+    for plan in pending:
+        problem = staged_test(plan, servers[plan.name])
+        print(f"{plan.name}: staged nginx -t: {problem or 'passed'}")
+        bad = bad or bool(problem)
+    print(f"dry run: {len(pending)} host(s) would change")
+    return 1 if failed or bad else 0

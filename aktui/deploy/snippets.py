@@ -100,7 +100,9 @@ def build_snippets(
             continue
         if not why:
             try:
-                targets.append(resolve_target(o, config, containers))
+                target = resolve_target(o, config, containers)
+                target.file_name  # noqa: B018 - a name like "Outpost (EU)" skips this one only
+                targets.append(target)
                 continue
             except UnsafeValue as e:
                 why = str(e)

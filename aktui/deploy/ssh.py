@@ -33,6 +33,25 @@ COMMAND_TIMEOUT = 60.0
 _TRANSPORT_ERRORS = (OSError, paramiko.SSHException, EOFError)
 
 
+class _ProxyCommand(paramiko.ProxyCommand):
+    """paramiko's ProxyCommand spins on a dead command (``os.read`` returns b'' at EOF and its
+    loop selects again until the timeout: one CPU for 60 s). End of output is the end."""
+
+    def recv(self, size: int) -> bytes:
+        from select import select
+
+        out = self.process.stdout
+        assert out is not None  # paramiko starts it with stdout=PIPE
+        r, _, _ = select([out], [], [], self.timeout)
+        if not r:
+            raise TimeoutError(f"ProxyCommand `{' '.join(self.cmd)}`: no data")
+        data = os.read(out.fileno(), size)
+        if not data:
+            status = self.process.poll()
+            raise EOFError(f"ProxyCommand `{' '.join(self.cmd)}` exited (status {status})")
+        return data
+
+
 class HostKeyChanged(RemoteError):
     """known_hosts holds a different key for this host: possibly an attack, never accepted."""
 
@@ -137,6 +156,7 @@ class WebServer:
         self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._ids: tuple[int, int] | None = None  # (uid, gid) new files get over SFTP
 
     def __enter__(self) -> WebServer:
         self.connect()
@@ -151,7 +171,7 @@ class WebServer:
         if Path(ep.known_hosts).is_file():
             client.get_host_keys().load(ep.known_hosts)
         client.set_missing_host_key_policy(_HostKeyPolicy(ep, self.accept_new))
-        sock = paramiko.ProxyCommand(ep.proxy_command) if ep.proxy_command else None
+        sock = _ProxyCommand(ep.proxy_command) if ep.proxy_command else None
         try:
             client.connect(
                 ep.hostname,
@@ -232,6 +252,10 @@ class WebServer:
             chan.close()
         except _TRANSPORT_ERRORS as e:
             raise self._fail(f"`{command}` failed", e) from None
+        if status == -1:
+            # No exit status: the session ended under the command (paramiko's -1), which says
+            # nothing about what the command thought (a lost `nginx -t` is not a rejection).
+            raise RemoteError(f"{self.endpoint.target}: session lost during `{command}`")
         raw = b"".join(chunks)
         return CommandResult(command, status, raw.decode("utf-8", "replace"), raw)
 
@@ -262,20 +286,76 @@ class WebServer:
         return self._check(self.run(["cat", "--", path])).raw
 
     def mode(self, path: str) -> int | None:
-        with contextlib.suppress(OSError):
+        try:
             return (self.sftp.stat(path).st_mode or 0) & 0o7777
-        return None
+        except FileNotFoundError:
+            return None
+        except PermissionError:
+            return None
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot stat {path}", e) from None
+
+    def resolve_link(self, path: str) -> str:
+        """Where writing ``path`` really lands: a symlinked snippet (a common way to share one
+        file between vhosts) is written through to its target, so the link stays a link."""
+        return self._resolve(path)[0]
+
+    def _resolve(self, path: str) -> tuple[str, paramiko.SFTPAttributes | None]:
+        """``resolve_link`` and the final file's attributes (None: absent or not visible), from
+        the same lstat calls: one round trip for a plain file."""
+        for _ in range(16):
+            try:
+                attrs = self.sftp.lstat(path)
+            except (FileNotFoundError, PermissionError):
+                return path, None
+            except _TRANSPORT_ERRORS as e:
+                raise self._fail(f"cannot stat {path}", e) from None
+            if not stat.S_ISLNK(attrs.st_mode or 0):
+                return path, attrs
+            try:
+                target = self.sftp.readlink(path) or ""
+            except _TRANSPORT_ERRORS as e:
+                raise self._fail(f"cannot read link {path}", e) from None
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        raise RemoteError(f"{self.endpoint.target}: {path}: too many levels of symbolic links")
+
+    def _create(self, path: str, mode: int) -> paramiko.SFTPFile:
+        """Open a new file for writing created with ``mode`` already (never first with the
+        server's umask, then chmod: a 0600 file would be world-readable in between) and
+        exclusively (a planted file or symlink at the temp name is refused)."""
+        from paramiko.sftp import (
+            CMD_HANDLE,
+            CMD_OPEN,
+            SFTP_FLAG_CREATE,
+            SFTP_FLAG_EXCL,
+            SFTP_FLAG_WRITE,
+        )
+
+        sftp = self.sftp
+        attrs = paramiko.SFTPAttributes()
+        attrs.st_mode = mode
+        flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
+        # paramiko's own open() sends no attributes; its request method takes them.
+        kind, msg = sftp._request(CMD_OPEN, path, flags, attrs)  # type: ignore[attr-defined]
+        if kind != CMD_HANDLE:
+            raise paramiko.SFTPError(f"expected a handle opening {path}")
+        return paramiko.SFTPFile(sftp, msg.get_binary(), "wb", -1)
 
     def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Write ``data`` to ``path`` atomically: temp file in the same dir, then rename."""
+        """Write ``data`` to ``path`` atomically: temp file in the same dir, then rename. A
+        symlink is written through to its target; an existing file keeps its owner (refused
+        when that is not possible, rather than silently changing it)."""
+        path, old = self._resolve(path)
         directory, name = posixpath.split(path)
         temp = posixpath.join(directory, f".{name}.aktui-{os.urandom(4).hex()}.tmp")
         try:
             if not self.cfg.sudo:
                 try:
-                    with self.sftp.open(temp, "wb") as f:
+                    with self._create(temp, mode) as f:
                         f.write(data)
-                    self.sftp.chmod(temp, mode)
+                    self.sftp.chmod(temp, mode)  # exact bits, whatever the umask removed
+                    if old is not None:
+                        self._keep_owner(temp, path, old)
                     self.sftp.posix_rename(temp, path)
                 except BaseException:
                     with contextlib.suppress(Exception):
@@ -287,7 +367,9 @@ class WebServer:
                 staged = posixpath.join(staging, name)
                 with self.sftp.open(staged, "wb") as f:
                     f.write(data)
-                self._check(self.run(["install", "-m", f"{mode:o}", "--", staged, temp]))
+                owner = [] if old is None else ["-o", str(old.st_uid), "-g", str(old.st_gid)]
+                install = ["install", "-m", f"{mode:o}", *owner, "--", staged, temp]
+                self._check(self.run(install))
                 moved = self.run(["mv", "-f", "--", temp, path])
                 if not moved.ok:
                     self.run(["rm", "-f", "--", temp])
@@ -298,6 +380,33 @@ class WebServer:
             raise
         except _TRANSPORT_ERRORS as e:
             raise self._fail(f"cannot write {path}", e) from None
+
+    def write_new(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Create a file that must not exist yet (a backup, a lock's owner, a marker): written
+        in place, refused if something is there; no temp file or rename needed."""
+        if self.cfg.sudo:
+            self.write(path, data, mode)
+            return
+        try:
+            with self._create(path, mode) as f:
+                f.write(data)
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot write {path}", e) from None
+
+    def _keep_owner(self, temp: str, path: str, old: paramiko.SFTPAttributes) -> None:
+        if self._ids is None:  # who new files belong to here: asked once per session
+            new = self.sftp.stat(temp)
+            self._ids = (new.st_uid or 0, new.st_gid or 0)
+        if self._ids == (old.st_uid, old.st_gid):
+            return
+        try:
+            self.sftp.chown(temp, old.st_uid or 0, old.st_gid or 0)
+        except PermissionError:
+            raise RemoteError(
+                f"{self.endpoint.target}: {path} is owned by {old.st_uid}:{old.st_gid}; "
+                "writing it over SFTP would change its owner",
+                "set sudo: true for this web server",
+            ) from None
 
     def remove(self, path: str) -> None:
         if self.cfg.sudo:
@@ -318,15 +427,20 @@ class WebServer:
                 self._check(result)
             return result.ok
         # SFTP, not `mkdir`: each remote command costs a session (~0.1 s), SFTP calls do not.
-        if parents and posixpath.dirname(path) != path:
-            self.mkdir(posixpath.dirname(path), parents=True)
         try:
             self.sftp.mkdir(path, 0o755)
             return True
         except OSError as e:
             if self.mode(path) is not None:
                 return False
+            parent = posixpath.dirname(path)
+            if not parents or parent == path or self.mode(parent) is not None:
+                raise self._fail(f"cannot create {path}", e) from None
+        except _TRANSPORT_ERRORS as e:
             raise self._fail(f"cannot create {path}", e) from None
+        # Only a missing parent gets here: make it, then this one (one call when it exists).
+        self.mkdir(parent, parents=True)
+        return self.mkdir(path)
 
     def rmtree(self, path: str) -> None:
         if self.cfg.sudo:
@@ -350,6 +464,8 @@ class WebServer:
             return sorted(self.sftp.listdir(path))
         except OSError:
             return []
+        except _TRANSPORT_ERRORS as e:
+            raise self._fail(f"cannot list {path}", e) from None
 
     def nginx_command(self, *args: str) -> list[str]:
         """The configured nginx binary with ``args``, on the configured main config if any."""

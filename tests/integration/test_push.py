@@ -178,7 +178,8 @@ def test_lock_held_by_another_push(host, files):
 def test_missing_snippet_dir_fails_cleanly(host, files):
     cfg = host.web_server_config(snippet_dir=str(host.root / "no-such-dir"))
     plan = plan_host(host.name, cfg, files)
-    assert plan.status == "ready"
+    # Planning takes the lock in that directory: it fails there already, naming it.
+    assert plan.status == "failed" and "no-such-dir" in plan.error
     result = apply_host(plan, cfg)
     assert result.status == "failed" and "no-such-dir" in result.detail
     assert not (host.root / "no-such-dir").exists()
@@ -244,7 +245,8 @@ def test_several_hosts_one_unreachable(webhosts, files):
         assert on_disk(h) == {k: v.encode() for k, v in files.items()}
 
 
-def test_cli_push(host, fake_outpost, monkeypatch, capsys):
+def test_cli_push(host, fake_outpost, monkeypatch, capsys, tmp_path):
+    import json
     from types import SimpleNamespace
 
     from aktui.cli import main
@@ -268,10 +270,12 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys):
     backend = SimpleNamespace(config=config, read_only=False)
     monkeypatch.setattr(cmd, "load", lambda args: (backend, snap, []))
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
     assert main(["push", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "== web (" in out and "2 file(s) to change" in out and "+++ web:" in out
+    assert "web: staged nginx -t: passed" in out
     assert "dry run: 1 host(s) would change" in out and on_disk(host) == {}
 
     assert main(["push"]) == 1  # no TTY to ask, no --yes: nothing applied
@@ -283,20 +287,30 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys):
     assert "unknown web server(s): nope (known: web)" in capsys.readouterr().err
 
     assert main(["push", "--yes"]) == 0
-    assert re.search(r"^web\s+pushed\s+2 file\(s\) changed$", capsys.readouterr().out, re.M)
+    # The 302 check of the listed site ran through this nginx after the reload.
+    out = capsys.readouterr().out
+    assert re.search(r"^web\s+pushed\+verified\s+2 file\(s\) changed$", out, re.M), out
     assert sorted(on_disk(host)) == [FORWARD_AUTH_FILE, OUTPOST_FILE]
+    (record,) = [
+        json.loads(line)
+        for line in (tmp_path / "state/aktui/push-audit.jsonl").read_text().splitlines()
+    ]
+    assert record["result"] == "ok" and record["hosts"][0]["status"] == "pushed+verified"
+    assert sorted(record["hosts"][0]["files"]) == sorted(
+        str(host.snippet_dir / f) for f in (FORWARD_AUTH_FILE, OUTPOST_FILE)
+    )
     assert main(["push", "--yes"]) == 0
     assert "web (" in (out := capsys.readouterr().out) and "nothing to push" in out
 
 
 class DropsConnection(WebServer):
-    """Real server; the SSH connection dies right before `nginx -t`."""
+    """Real server; the SSH connection dies right before `nginx -T` (the test)."""
 
-    def nginx_test(self):
-        if not getattr(self, "dropped", False):
+    def run(self, argv, *, sudo=None):
+        if "-T" in argv and not getattr(self, "dropped", False):
             self.dropped = True
             self._client.get_transport().close()
-        return super().nginx_test()
+        return super().run(argv, sudo=sudo)
 
 
 class WriteFails(WebServer):
@@ -354,9 +368,9 @@ def test_sudo_mode(host, files):
         assert result.status == "pushed", result
         assert on_disk(host)[FORWARD_AUTH_FILE] == changed[FORWARD_AUTH_FILE].encode()
         commands = log.read_text().splitlines()
-        assert any(c.startswith("install -m 644 -- /tmp/") for c in commands)
+        assert any(c.startswith("install -m 644 -o 0 -g 0 -- /tmp/") for c in commands)
         assert any(c.startswith("mv -f -- ") for c in commands)
-        assert any(c.startswith("/usr/sbin/nginx -t -c ") for c in commands)
+        assert any(c.startswith("/usr/sbin/nginx -T -c ") for c in commands)
         assert any(c.startswith("/usr/sbin/nginx -s reload -c ") for c in commands)
         assert not list(host.snippet_dir.glob(".*.tmp"))
     finally:

@@ -305,7 +305,9 @@ def _tables(
     """The lab's tables with every pitfall not in ``pitfalls`` corrected the field guide's way
     (providers, outposts, and the embedded outpost's providers)."""
     providers = {p[0]: list(p) for p in _PROVIDERS}
-    outposts = {o[0]: [o[0], list(o[1]), o[2], o[3]] for o in _OUTPOSTS}
+    # each lab gets its own Deployment copies: Lab._specs marks the ones beyond max_processes
+    # as simulated, which must not leak into the next lab built in this process
+    outposts = {o[0]: [o[0], list(o[1]), o[2], replace(o[3])] for o in _OUTPOSTS}
     embedded: list[str] = ["grafana.example.com"]
 
     def move(provider: str, source: list[str] | None, target: str) -> None:

@@ -279,3 +279,11 @@ def test_redirect_uris_like_2023_10() -> None:
         "https://app.example.com/outpost.goauthentik.io/callback\\?X-authentik-auth-callback=true"
         "\nhttps://app.example.com\\?X-authentik-auth-callback=true"
     )
+
+
+def test_labs_do_not_share_deployments() -> None:
+    """Lab._specs marks outposts beyond max_processes as simulated on the lab's Deployment;
+    a later lab in the same process must still run them as processes."""
+    first = build_lab()
+    first.deployments["outpost-example-net"].process = False
+    assert build_lab().deployments["outpost-example-net"].process

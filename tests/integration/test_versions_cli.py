@@ -49,6 +49,8 @@ def _run(lab: Lab, tmp: Path, command: str) -> dict[str, Any]:
     # the versions and the lab's address are the expected differences: name them alike
     api = LINES[lab.api.line]
     text = result.stdout.replace(lab.url, "<api>")
+    for name, port in lab.ports.items():  # a busy port moves an outpost elsewhere
+        text = text.replace(f"127.0.0.1:{port}", f"<{name}>")
     text = text.replace(api.version, "<server version>").replace(api.previous, "<older>")
     return _normalise(json.loads(text))
 

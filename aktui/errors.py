@@ -35,6 +35,14 @@ class TokenRejected(AuthentikError):
     """authentik refused the API token (403 Token invalid/expired, or missing rights)."""
 
 
+class TokenInvalid(TokenRejected):
+    """The token itself was refused (invalid, expired or not sent), not just a permission."""
+
+
+class NotAuthentik(AuthentikError):
+    """The configured URL answers, but not as authentik's API does (a 404 page, a proxy)."""
+
+
 class NotFound(AuthentikError):
     """The object asked for does not exist (404)."""
 

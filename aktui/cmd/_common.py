@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aktui.backend import Backend, open_backend, open_demo
+from aktui.config import transport_warnings
 
 
 @contextmanager
@@ -19,6 +21,8 @@ def backend_from_args(args: argparse.Namespace, *, chaos: bool = False) -> Itera
             getattr(args, "context", None),
             read_only=bool(getattr(args, "read_only", False)),
         )
+        for warning in transport_warnings(backend.context, backend.name, backend.config.source):
+            print(f"aktui: warning: {warning}", file=sys.stderr)
     try:
         yield backend
     finally:

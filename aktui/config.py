@@ -343,8 +343,7 @@ def parse_config(text: str, path: Path) -> Config:
         raise loader.fail(
             root,
             "",
-            f"the config must be a mapping (contexts:, web_servers:, ...), "
-            f"got a {node_kind(root)}",
+            f"the config must be a mapping (contexts:, web_servers:, ...), got a {node_kind(root)}",
         )
     config: Config = loader.obj(root, "", Config)
     logs = config.logs or LogsConfig()

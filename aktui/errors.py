@@ -63,6 +63,15 @@ class HostKeyUnknown(RemoteError):
     """The web server's host key is not in known_hosts and the user did not opt in."""
 
 
+class HostKeyChanged(RemoteError):
+    """known_hosts holds a different key for this host: possibly an attack, never accepted."""
+
+
+class HostKeyRevoked(HostKeyChanged):
+    """The host offered a key marked ``@revoked`` in known_hosts: never accepted (refused like
+    a changed key, wherever that is handled)."""
+
+
 class NginxTestFailed(RemoteError):
     """``nginx -t`` rejected the new config (it was rolled back)."""
 

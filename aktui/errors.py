@@ -62,6 +62,8 @@ class RemoteError(AktuiError):
 class HostKeyUnknown(RemoteError):
     """The web server's host key is not in known_hosts and the user did not opt in."""
 
+    fingerprint = ""  # "ssh-ed25519 SHA256:..." of the key offered, to compare on the host
+
 
 class HostKeyChanged(RemoteError):
     """known_hosts holds a different key for this host: possibly an attack, never accepted."""

@@ -179,7 +179,8 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
                 f"(ssh-keygen -R '{ep.known_hosts_name}' -f {entry.where.rsplit(':', 1)[0]})",
             )
         if verdict.ca:
-            raise HostKeyUnknown(
+            raise _unknown(
+                shown,
                 f"{ep.target}: host key {shown} is not in known_hosts; "
                 f"{verdict.ca[0].where} trusts a @cert-authority for this host, and aktui does "
                 "not check host certificates (not supported)",
@@ -187,7 +188,8 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
             )
         if not self.accept_new:
             files = ", ".join(ep.known_hosts_files) or "(UserKnownHostsFile none)"
-            raise HostKeyUnknown(
+            raise _unknown(
+                shown,
                 f"{ep.target}: host key not in {files}: {shown}",
                 "check the fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*.pub), "
                 "then set accept_new_host_key: true or ssh to it once",
@@ -199,6 +201,12 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with path.open("a", encoding="ascii") as f:
             f.write(f"{ep.known_hosts_name} {key.get_name()} {key.get_base64()}\n")
+
+
+def _unknown(shown: str, message: str, hint: str) -> HostKeyUnknown:
+    error = HostKeyUnknown(message, hint)
+    error.fingerprint = shown
+    return error
 
 
 def _transport_factory(preferred: list[str]) -> Any:

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import getpass
 import hashlib
+import logging
 import os
 import select
 import socket
@@ -39,6 +40,11 @@ USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 # What paramiko and the socket under it raise when a session or a channel breaks.
 TRANSPORT_ERRORS = (OSError, paramiko.SSHException, EOFError)
+# paramiko logs a failed handshake as ERROR with a traceback; with no handler configured,
+# Python's last-resort handler prints that to stderr under our one-line message. Every such
+# failure reaches the operator as a RemoteError instead; an app that sets up logging still
+# gets the records (they propagate).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def fingerprint(key: paramiko.PKey) -> str:

@@ -1,7 +1,7 @@
 """One SSH session to a web server (paramiko): host keys, commands and file access.
 
 Connecting (ssh config, known_hosts, ProxyJump, host keys as OpenSSH checks them) is
-``aktui.openssh``. Every failure comes out as ``RemoteError`` naming ``user@host:port``.
+``aktui.openssh.connect``. Every failure comes out as ``RemoteError`` naming ``user@host:port``.
 Blocking code: callers run it in threads (``aktui.deploy.push`` and ``aktui.doctor.web`` do).
 """
 
@@ -21,7 +21,7 @@ import paramiko
 from aktui.config import WebServerConfig
 from aktui.errors import HostKeyChanged, RemoteError
 from aktui.nginx.values import check_path
-from aktui.openssh import (
+from aktui.openssh.connect import (
     CONNECT_TIMEOUT,
     TRANSPORT_ERRORS,
     Endpoint,

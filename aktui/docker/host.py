@@ -2,9 +2,9 @@
 name the host (``DockerUnavailable`` with the innermost useful cause and a hint).
 
 ``unix://``, ``tcp://`` and ``ssh://user@host`` URLs; ``$DOCKER_HOST`` with the docker CLI's TLS
-settings when ``DOCKER_TLS_VERIFY`` is set. ``ssh://`` connects through ``aktui.openssh``, as
-web servers do: ~/.ssh/config (ProxyJump included), known_hosts with ``@revoked`` and
-``@cert-authority`` lines, and the configured timeout for every step of the connection.
+settings when ``DOCKER_TLS_VERIFY`` is set. ``ssh://`` connects through
+``aktui.openssh.connect``, as web servers do: ~/.ssh/config (ProxyJump included), known_hosts
+with ``@revoked`` and ``@cert-authority`` lines, and the configured timeout for every step.
 """
 
 from __future__ import annotations
@@ -107,10 +107,10 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 def _ssh_adapter_class() -> type:
     from docker.transport.sshconn import SSHHTTPAdapter
 
-    from aktui.openssh import Endpoint, connect
+    from aktui.openssh.connect import Endpoint, connect
 
     class OpenSSHAdapter(SSHHTTPAdapter):  # type: ignore[misc]
-        """The SDK's paramiko adapter, connected through ``aktui.openssh``."""
+        """The SDK's paramiko adapter, connected through ``aktui.openssh.connect``."""
 
         def __init__(self, endpoint: Endpoint, base_url: str, timeout: float) -> None:
             self._endpoint, self._connect_timeout = endpoint, timeout
@@ -192,10 +192,10 @@ class DockerHost:
             return self._client
 
     def _ssh_client(self) -> docker.DockerClient:
-        """A docker client whose SSH session comes from ``aktui.openssh``. The SDK's own
+        """A docker client whose SSH session comes from ``aktui.openssh.connect``. The SDK's own
         adapter reads known_hosts with paramiko (a traceback on ``@revoked``), ignores
         ProxyJump and waits paramiko's 15 s banner timeout whatever the configured one."""
-        from aktui.openssh import resolve
+        from aktui.openssh.connect import resolve
 
         parts = urlsplit(self.url)
         endpoint = resolve(parts.hostname or "", user=parts.username or "", port=parts.port or 0)

@@ -12,10 +12,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from aktui.dockerhost import DockerHost
+from aktui.deploy.push import plan_hosts
+from aktui.deploy.ssh import WebServer
+from aktui.docker.host import DockerHost
 from aktui.errors import DockerUnavailable, HostKeyChanged, HostKeyUnknown, RemoteError
-from aktui.push import plan_hosts
-from aktui.ssh import WebServer
 from tests.fixtures.webhost import WebHost
 
 pytestmark = pytest.mark.integration
@@ -143,7 +143,7 @@ def test_dead_proxy_command_fails_at_once_with_its_words(two, tmp_path):
 
 
 def test_proxy_command_read_returns_end_of_file():
-    from aktui.openssh import ProxyCommandSocket
+    from aktui.openssh.connect import ProxyCommandSocket
 
     proxy = ProxyCommandSocket("true")
     proxy.settimeout(5)

@@ -10,7 +10,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from aktui.known_hosts import KnownHosts, host_matches, lookup_name
+from aktui.openssh.known_hosts import KnownHosts, host_matches, lookup_name
 
 
 def _key(seed: int) -> paramiko.PKey:
@@ -59,7 +59,7 @@ def test_markers_no_longer_crash_and_mean_what_openssh_means(tmp_path):
 def test_changed_unknown_and_other_key_types():
     rsa = paramiko.RSAKey.generate(1024)
     kh = KnownHosts(entries=[])
-    from aktui.known_hosts import parse_line
+    from aktui.openssh.known_hosts import parse_line
 
     kh.entries.append(parse_line(line("h", A).encode(), "f:1"))  # type: ignore[arg-type]
     assert kh.check("h", B).status == "changed"  # same type, other key

@@ -1,14 +1,14 @@
 """Reaching a host over SSH as OpenSSH's ``ssh`` would: ~/.ssh/config, known_hosts, jumps.
 
-Shared by web servers (``aktui.ssh``) and docker hosts at ``ssh://`` (``aktui.dockerhost``), so
-both honour the same settings an operator already has for ``ssh HOST``:
+Shared by web servers (``aktui.deploy.ssh``) and docker hosts at ``ssh://``
+(``aktui.docker.host``), so both honour the settings an operator already has for ``ssh HOST``:
 
 - ``HostName``, ``User``, ``Port``, ``IdentityFile``, ``IdentitiesOnly`` (no agent keys),
 - ``UserKnownHostsFile`` / ``GlobalKnownHostsFile`` (several files each), ``HostKeyAlias``,
 - ``ProxyJump`` (``a,b`` chains; each hop a paramiko ``direct-tcpip`` channel through the one
   before, with its own host key check) and ``ProxyCommand``.
 
-Host keys follow ``StrictHostKeyChecking=accept-new`` at most (``aktui.known_hosts``): an
+Host keys follow ``StrictHostKeyChecking=accept-new`` at most (``aktui.openssh.known_hosts``): an
 unknown key is refused with its fingerprint unless the caller opted in, a changed or
 ``@revoked`` key is always refused. Every wait is bounded by the caller's timeout: TCP
 connect, SSH banner, key exchange, authentication and each jump's channel. Blocking code.
@@ -32,7 +32,7 @@ from typing import Any
 import paramiko
 
 from aktui.errors import HostKeyChanged, HostKeyRevoked, HostKeyUnknown, RemoteError
-from aktui.known_hosts import KnownHosts, lookup_name
+from aktui.openssh.known_hosts import KnownHosts, lookup_name
 
 CONNECT_TIMEOUT = 10.0
 MAX_HOPS = 8  # a ProxyJump chain deeper than this is a loop in ~/.ssh/config

@@ -8,6 +8,7 @@ names the server and the cause, never the token. Pagination follows authentik's 
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import os
 import re
 import ssl
@@ -39,6 +40,11 @@ EVENT_MODELS = (
 # "Bearer <anything>" as a server may echo it, whatever token it holds.
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;&<>]+")
 SUMMARY_CHARS = 200
+# A list longer than this many pages is not authentik's (100 objects a page) but a hostile or
+# broken server: reading it would hold the memory of every page.
+MAX_PAGES = 1000
+# An API answer larger than this is not JSON authentik sends (the biggest list page is ~1 MiB).
+MAX_BODY = 64 * 1024 * 1024
 # Shorter "tokens" are test values; replacing every "t" in a message would hide the message.
 MIN_REDACTED = 6
 
@@ -144,9 +150,7 @@ class AuthentikClient:
                 async with asyncio.timeout(self._timeout):
                     for attempt in range(RETRIES + 1):
                         try:
-                            response = await self._client().request(
-                                method, path, params=params, json=json
-                            )
+                            response, content = await self._send(method, path, params, json)
                         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
                             last = e
                             if attempt < RETRIES:
@@ -160,12 +164,34 @@ class AuthentikClient:
                             await asyncio.sleep(delay)
                             delay *= 2
                             continue
-                        return self._decode(response, path)
+                        return self._decode(response, content, path)
             except TimeoutError:
                 if last is not None:
                     raise self._unreachable(last) from None
                 raise self._no_answer() from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any
+    ) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, refusing a body over ``MAX_BODY`` (decompressed) as it
+        streams in: memory stays bounded whatever the server sends."""
+        request = self._client().build_request(method, path, params=params, json=json)
+        response = await self._client().send(request, stream=True)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise AuthentikError(
+                        f"authentik at {self.url}: {path} answered more than "
+                        f"{MAX_BODY >> 20} MiB; is this authentik?"
+                    )
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return response, b"".join(chunks)
 
     def _no_answer(self) -> AuthentikUnreachable:
         return AuthentikUnreachable(
@@ -213,11 +239,11 @@ class AuthentikClient:
         the cut cannot leave a prefix of the token behind."""
         return _cut(self._redact(value if isinstance(value, str) else str(value)))
 
-    def _decode(self, response: httpx.Response, path: str) -> Any:
+    def _decode(self, response: httpx.Response, content: bytes, path: str) -> Any:
         status = response.status_code
         try:
-            body = response.json()
-        except ValueError:
+            body = jsonlib.loads(content)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             body = None
         raw_detail = body.get("detail") if isinstance(body, dict) else None
         detail = self._summary(raw_detail) if raw_detail else ""
@@ -241,7 +267,8 @@ class AuthentikClient:
                 )
             raise self._error(NotFound, f"authentik at {self.url}: {path} not found ({detail})")
         if status >= 400:
-            summary = detail or self._summary(body if body is not None else response.text)
+            text = content[: SUMMARY_CHARS * 8].decode("utf-8", "replace")
+            summary = detail or self._summary(body if body is not None else text)
             raise self._error(
                 AuthentikError, f"authentik at {self.url} answered {status} for {path}: {summary}"
             )
@@ -260,8 +287,13 @@ class AuthentikClient:
         base = {**(params or {}), "page_size": PAGE_SIZE}
         first = await self.request("GET", path, {**base, "page": 1})
         results = list(_results(first, path, self.url))
-        pagination = first.get("pagination") or {}
+        pagination = _pagination(first)
         total = pagination.get("total_pages")
+        if isinstance(total, int) and total > MAX_PAGES:
+            raise AuthentikError(
+                f"authentik at {self.url}: {path} claims {total} pages of {PAGE_SIZE}; "
+                f"more than {MAX_PAGES} is not read (is this authentik?)"
+            )
         if isinstance(total, int) and total > 1:
             pages = await asyncio.gather(
                 *(self.request("GET", path, {**base, "page": n}) for n in range(2, total + 1))
@@ -273,10 +305,15 @@ class AuthentikClient:
         following = pagination.get("next") or 0
         seen = {1}
         while isinstance(following, int) and following > 0 and following not in seen:
+            if len(seen) >= MAX_PAGES:
+                raise AuthentikError(
+                    f"authentik at {self.url}: {path} kept naming a next page after "
+                    f"{MAX_PAGES} pages (is this authentik?)"
+                )
             seen.add(following)
             page = await self.request("GET", path, {**base, "page": following})
             results.extend(_results(page, path, self.url))
-            following = (page.get("pagination") or {}).get("next") or 0
+            following = _pagination(page).get("next") or 0
         return results
 
     # --- endpoints ----------------------------------------------------------------------
@@ -348,12 +385,14 @@ class AuthentikClient:
             self.bindings(),
             self._events_or_empty(),
         )
-        healths = await asyncio.gather(*(self.outpost_health(o["pk"]) for o in outposts))
+        # pks as sent: a hostile list may hold anything, and the parser names that shape.
+        pks = [o["pk"] for o in outposts if isinstance(o, dict) and isinstance(o.get("pk"), str)]
+        healths = await asyncio.gather(*(self.outpost_health(pk) for pk in pks))
         return {
             "server_url": self.url,
             "version": version,
             "outposts": outposts,
-            "health": {o["pk"]: h for o, h in zip(outposts, healths, strict=True) if h is not None},
+            "health": {pk: h for pk, h in zip(pks, healths, strict=True) if h is not None},
             "providers": providers,
             "applications": applications,
             "bindings": bindings,
@@ -400,6 +439,11 @@ def _os_error(e: BaseException) -> OSError | None:
 
 def _cut(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"
+
+
+def _pagination(page: Any) -> dict[str, Any]:
+    found = page.get("pagination") if isinstance(page, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 def _results(page: Any, path: str, url: str) -> list[Any]:

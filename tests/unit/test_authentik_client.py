@@ -354,3 +354,64 @@ async def test_bad_ca_file_is_one_line_naming_it(tmp_path, content, message):
     assert str(err.value) == f"ca_file {path}: {message}" or (
         str(err.value).startswith(f"ca_file {path}: {message}")
     )
+
+
+async def test_a_page_count_bomb_is_refused_before_any_page():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.params.get("page"))
+        return httpx.Response(
+            200, json={"pagination": {"total_pages": 10**9, "next": 2}, "results": []}
+        )
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikError, match="claims 1000000000 pages"):
+        await c.outposts()
+    assert calls == ["1"]
+
+
+async def test_an_endless_next_chain_stops():
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        return httpx.Response(200, json={"pagination": {"next": page + 1}, "results": [{}]})
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikError, match="kept naming a next page"):
+        await c.outposts()
+
+
+async def test_a_huge_body_is_refused_as_it_streams(monkeypatch):
+    import aktui.authentik.client as module
+
+    monkeypatch.setattr(module, "MAX_BODY", 1 << 20)
+
+    async def endless():
+        while True:
+            yield b"[" * 65536
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikError, match="answered more than 1 MiB"):
+        await c.version()
+
+
+async def test_deep_json_and_odd_shapes_are_one_line():
+    deep = "[" * 100_000 + "]" * 100_000
+    c = AuthentikClient(
+        URL, Secret("t"), transport=httpx.MockTransport(lambda r: httpx.Response(200, text=deep))
+    )
+    with pytest.raises(AuthentikError, match="did not answer JSON"):
+        await c.version()
+
+    def odd(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/admin/version/"):
+            return httpx.Response(200, json={"version_current": "x"})
+        return httpx.Response(200, json={"pagination": "none", "results": [1, "two", None]})
+
+    # Lists of anything (and pks that are no strings) give an empty model, not a traceback.
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(odd))
+    snap = await c.snapshot()
+    assert snap.outposts == [] or all(o.name for o in snap.outposts)

@@ -386,8 +386,12 @@ def load_config(explicit: str | None = None, *, required: bool = True) -> Config
                 "copy config.example.yaml there, or run `aktui --demo`",
             ) from None
         return Config(logs=LogsConfig())
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
     return parse_config(text, path)
 
 

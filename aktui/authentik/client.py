@@ -11,8 +11,9 @@ import asyncio
 import json as jsonlib
 import os
 import re
+import socket
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -145,12 +146,15 @@ class AuthentikClient:
         timeout: the server took the request, and asking again only multiplies the wait."""
         delay = 0.2
         last: httpx.HTTPError | None = None
+        answering: list[str] = []  # the path whose answer had begun when time ran out
         async with self._limit:  # the bound starts when this call may go out
             try:
                 async with asyncio.timeout(self._timeout):
                     for attempt in range(RETRIES + 1):
                         try:
-                            response, content = await self._send(method, path, params, json)
+                            response, content = await self._send(
+                                method, path, params, json, answering
+                            )
                         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
                             last = e
                             if attempt < RETRIES:
@@ -168,16 +172,27 @@ class AuthentikClient:
             except TimeoutError:
                 if last is not None:
                     raise self._unreachable(last) from None
+                if answering:
+                    raise AuthentikUnreachable(
+                        f"authentik at {self.url}: {path} answer not complete within "
+                        f"{self._timeout:g}s (it kept sending; is this authentik?)"
+                    ) from None
                 raise self._no_answer() from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        answering: list[str],
     ) -> tuple[httpx.Response, bytes]:
         """The answer and its body, refusing a body over ``MAX_BODY`` (decompressed) as it
         streams in: memory stays bounded whatever the server sends."""
         request = self._client().build_request(method, path, params=params, json=json)
         response = await self._client().send(request, stream=True)
+        answering.append(path)
         try:
             chunks: list[bytes] = []
             size = 0
@@ -215,7 +230,10 @@ class AuthentikClient:
         # httpx says "All connection attempts failed"; the socket error under it says why.
         inner = _os_error(e)
         if inner is not None:
-            cause = os.strerror(inner.errno) if inner.errno else str(inner.strerror)
+            # asyncio words a refusal "Connect call failed (...)"; the errno says it plainly.
+            # (getaddrinfo errors have negative numbers of their own, and a good strerror.)
+            known = inner.errno and inner.errno > 0 and not isinstance(inner, socket.gaierror)
+            cause = os.strerror(inner.errno) if known else str(inner.strerror)
         text = cause.lower()
         if "certificate" in text or "ssl" in text or "tls" in text:
             kind = "TLS failure"
@@ -295,7 +313,7 @@ class AuthentikClient:
                 f"more than {MAX_PAGES} is not read (is this authentik?)"
             )
         if isinstance(total, int) and total > 1:
-            pages = await asyncio.gather(
+            pages = await _gather(
                 *(self.request("GET", path, {**base, "page": n}) for n in range(2, total + 1))
             )
             for page in pages:
@@ -369,7 +387,7 @@ class AuthentikClient:
             )
             return list(_results(page, "/events/events/", self.url))
 
-        batches = await asyncio.gather(*(one(a, m) for a, m in EVENT_MODELS))
+        batches = await _gather(*(one(a, m) for a, m in EVENT_MODELS))
         return [e for batch in batches for e in batch]
 
     async def patch_outpost(self, pk: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -377,7 +395,7 @@ class AuthentikClient:
 
     async def fetch_raw(self) -> dict[str, Any]:
         """Everything the model needs, independent endpoints concurrently."""
-        version, outposts, providers, applications, bindings, events = await asyncio.gather(
+        version, outposts, providers, applications, bindings, events = await _gather(
             self.version(),
             self.outposts(),
             self.providers(),
@@ -387,7 +405,7 @@ class AuthentikClient:
         )
         # pks as sent: a hostile list may hold anything, and the parser names that shape.
         pks = [o["pk"] for o in outposts if isinstance(o, dict) and isinstance(o.get("pk"), str)]
-        healths = await asyncio.gather(*(self.outpost_health(pk) for pk in pks))
+        healths = await _gather(*(self.outpost_health(pk) for pk in pks))
         return {
             "server_url": self.url,
             "version": version,
@@ -439,6 +457,20 @@ def _os_error(e: BaseException) -> OSError | None:
 
 def _cut(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"
+
+
+async def _gather(*calls: Awaitable[Any]) -> list[Any]:
+    """``asyncio.gather`` that cancels and awaits the other calls when one fails: left
+    running, they fail later with nobody waiting, and ``asyncio.run`` prints their traceback
+    under the one-line error."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _pagination(page: Any) -> dict[str, Any]:

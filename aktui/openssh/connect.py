@@ -325,11 +325,23 @@ def connect(
                 sock=sock,
                 transport_factory=_transport_factory(known.key_types(ep.known_hosts_name)),
             )
-        except paramiko.AuthenticationException as e:
-            keys = ", ".join(ep.key_files) or "agent / default keys"
-            raise RemoteError(f"{ep.target}: authentication failed ({keys}): {e}") from None
         except RemoteError:
             raise
+        except paramiko.SSHException as e:
+            keys = ", ".join(ep.key_files) or "agent / default keys"
+            if "No authentication methods" in str(e):
+                raise RemoteError(
+                    f"{ep.target}: authentication failed: no key to offer "
+                    "(key_file, IdentityFile in ~/.ssh/config, or an ssh-agent)"
+                ) from None
+            transport = client.get_transport()
+            if isinstance(e, paramiko.AuthenticationException) or (
+                transport is not None and transport.is_active() and not transport.is_authenticated()
+            ):
+                # paramiko raises the last error of its key loop, which after a refusal can
+                # be "encountered RSA key, expected OPENSSH key" from trying other key types.
+                raise RemoteError(f"{ep.target}: authentication failed ({keys}): {e}") from None
+            raise RemoteError(f"{ep.target}: cannot connect: {_why(e, sock, timeout)}") from None
         except (*TRANSPORT_ERRORS, ValueError) as e:
             raise RemoteError(f"{ep.target}: cannot connect: {_why(e, sock, timeout)}") from None
     except BaseException:

@@ -232,8 +232,9 @@ class AuthentikClient:
         if inner is not None:
             # asyncio words a refusal "Connect call failed (...)"; the errno says it plainly.
             # (getaddrinfo errors have negative numbers of their own, and a good strerror.)
-            known = inner.errno and inner.errno > 0 and not isinstance(inner, socket.gaierror)
-            cause = os.strerror(inner.errno) if known else str(inner.strerror)
+            number = inner.errno or 0
+            plain = number > 0 and not isinstance(inner, socket.gaierror)
+            cause = os.strerror(number) if plain else str(inner.strerror)
         text = cause.lower()
         if "certificate" in text or "ssl" in text or "tls" in text:
             kind = "TLS failure"

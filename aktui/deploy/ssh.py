@@ -114,7 +114,9 @@ class WebServer:
                 # Many small request/answer round trips: Nagle + delayed ACK add 40 ms to each.
                 transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sftp = client.open_sftp()
-            self._sftp.get_channel().settimeout(self.command_timeout)
+            channel = self._sftp.get_channel()
+            if channel is not None:
+                channel.settimeout(self.command_timeout)
         except _TRANSPORT_ERRORS as e:
             client.close()
             raise RemoteError(f"{ep.target}: cannot open SFTP: {e or type(e).__name__}") from None

@@ -114,11 +114,11 @@ def _ssh_adapter_class() -> type:
 
         def __init__(self, endpoint: Endpoint, base_url: str, timeout: float) -> None:
             self._endpoint, self._connect_timeout = endpoint, timeout
-            super().__init__(base_url, timeout)
+            super().__init__(base_url, timeout)  # type: ignore[arg-type]  # a float works
 
         def _create_paramiko_client(self, base_url: str) -> None:
             self.ssh_client = None
-            self.ssh_params = {}
+            self.ssh_params: dict[str, object] = {}
 
         def _connect(self) -> None:
             if self.ssh_client is not None:

@@ -315,7 +315,8 @@ def connect(
                 ep.hostname,
                 ep.port,
                 username=ep.user,
-                key_filename=list(ep.key_files) or None,
+                # paramiko takes a list of files too (its stubs say str only).
+                key_filename=list(ep.key_files) or None,  # type: ignore[arg-type]
                 look_for_keys=not ep.key_files,
                 allow_agent=not ep.identities_only,
                 timeout=timeout,

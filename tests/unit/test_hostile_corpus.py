@@ -29,7 +29,7 @@ from aktui.cli import main
 from aktui.nginx.templates import SHAPES, render_example
 from aktui.nginx.values import OutpostTarget
 from aktui.terminal import is_safe
-from tests.unit.hostile_servers import ESCAPES, FakeSSH, HostileHTTP
+from tests.fixtures.hostile_servers import ESCAPES, FakeSSH, HostileHTTP
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hostile"
 TOKEN = "hostile-corpus-Tok3n-0123456789abcdefghijklmnopqrstuvwxyz"

@@ -43,14 +43,6 @@ def test_escaping_stream_escapes_every_write():
     assert stream.isatty() is False
 
 
-def test_tui_uses_the_same_rule():
-    from aktui.screens.widgets.text import literal, plain
-
-    for raw, shown in HOSTILE.items():
-        assert plain(f"a{raw}b") == f"a{shown}b"
-    assert literal("x\ny", newlines=True).plain == "x\ny"
-
-
 def test_cli_error_line_is_escaped_and_one_line(tmp_path, capsys):
     from aktui.cli import main
 

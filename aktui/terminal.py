@@ -30,10 +30,19 @@ def _sub(m: re.Match[str]) -> str:
     return escape_char(m.group())
 
 
-def escape(text: str, *, newlines: bool = False) -> str:
+def _sub_json(m: re.Match[str]) -> str:
+    # C0 never appears raw in JSON text; DEL and C1 can (json.dumps leaves DEL as is), and
+    # "\u007f" is both visible and a valid JSON escape of the same character.
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x7F else f"\\u{code:04x}"
+
+
+def escape(text: str, *, newlines: bool = False, json_safe: bool = False) -> str:
     """``text`` with every unsafe character escaped; newlines too unless ``newlines`` (a one
-    line message stays one line; a diff or command output keeps its lines)."""
-    return (UNSAFE_KEEP_NL if newlines else UNSAFE).sub(_sub, text)
+    line message stays one line; a diff or command output keeps its lines). ``json_safe``:
+    DEL and C1 as ``\\u007f``, so JSON written through it stays valid JSON."""
+    pattern = UNSAFE_KEEP_NL if newlines else UNSAFE
+    return pattern.sub(_sub_json if json_safe else _sub, text)
 
 
 def is_safe(text: str) -> bool:
@@ -48,7 +57,7 @@ class EscapingStream:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        self._stream.write(escape(text, newlines=True))
+        self._stream.write(escape(text, newlines=True, json_safe=True))
         return len(text)
 
     def writelines(self, lines: Any) -> None:

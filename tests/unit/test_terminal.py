@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from aktui.terminal import EscapingStream, escape
+from aktui.terminal import EscapingStream, escape, is_safe
 
 HOSTILE = {
     "\x1b[2J": "\\x1b[2J",  # clear screen
@@ -41,6 +41,17 @@ def test_escaping_stream_escapes_every_write():
     stream.writelines(["\x1b[2J\n"])
     assert out.getvalue() == "detail: \\x1b]52;c;aGk=\\x07 \\u202eevil\n\\x1b[2J\n"
     assert stream.isatty() is False
+
+
+def test_json_through_the_stream_stays_json():
+    import json
+
+    value = {"name": "del\x7f c1\x9b bidi\u202e esc\x1b"}
+    for ensure_ascii in (True, False):
+        out = io.StringIO()
+        json.dump(value, EscapingStream(out), ensure_ascii=ensure_ascii)  # type: ignore[arg-type]
+        assert is_safe(out.getvalue())
+        assert json.loads(out.getvalue()) == value
 
 
 def test_cli_error_line_is_escaped_and_one_line(tmp_path, capsys):

@@ -241,7 +241,9 @@ class AuthentikClient:
         elif "name or service not known" in text or "nodename" in text or "resolution" in text:
             kind = "DNS lookup failed"
         elif "refused" in text:
-            kind = "connection refused"
+            return AuthentikUnreachable(
+                f"authentik at {self.url}: cannot connect: connection refused"
+            )
         elif isinstance(e, httpx.TimeoutException):
             kind = "timed out"
         elif isinstance(e, httpx.ConnectError):

@@ -336,8 +336,9 @@ def connect(
                     "(key_file, IdentityFile in ~/.ssh/config, or an ssh-agent)"
                 ) from None
             transport = client.get_transport()
+            kex_done = transport is not None and transport.session_id is not None
             if isinstance(e, paramiko.AuthenticationException) or (
-                transport is not None and transport.is_active() and not transport.is_authenticated()
+                kex_done and transport is not None and not transport.is_authenticated()
             ):
                 # paramiko raises the last error of its key loop, which after a refusal can
                 # be "encountered RSA key, expected OPENSSH key" from trying other key types.

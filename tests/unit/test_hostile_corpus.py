@@ -323,3 +323,49 @@ def test_a_value_holding_a_placeholder_stays_text(shape):
     # The path is the only difference: no template text was spliced in through it.
     assert spliced.count("proxy_set_header") == plain.count("proxy_set_header")
     assert spliced.replace("/@PROXY_HEADERS@", "/admin") == plain
+
+
+# --- arguments ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["push", "--parallel", "0"], "argument --parallel: must be 1 or more, got 0"),
+        (["push", "--parallel", "-3"], "argument --parallel: must be 1 or more, got -3"),
+        (["push", "--parallel", "many"], "argument --parallel: expected a whole number"),
+        (["push", "--lock-wait", "nan"], "argument --lock-wait: must be 0 or more seconds"),
+        (["push", "--lock-wait", "-1"], "argument --lock-wait: must be 0 or more seconds"),
+    ],
+)
+def test_bad_arguments_are_a_usage_error_not_a_traceback(argv, message, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.splitlines()[-1].startswith(f"aktui push: error: {message}")
+    assert "Traceback" not in err
+
+
+# --- the doctor's word on the token's way -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "verify", "status"),
+    [
+        ("http://auth.example.com", True, "warn"),
+        ("https://auth.example.com", False, "warn"),
+        ("https://auth.example.com", True, "ok"),
+        ("http://127.0.0.1:9000", True, "ok"),
+    ],
+)
+async def test_doctor_warns_when_the_token_can_be_read_on_the_way(url, verify, status):
+    from types import SimpleNamespace
+
+    from aktui.config import ContextConfig
+    from aktui.doctor.run import token_transport_check
+
+    backend = SimpleNamespace(context=ContextConfig(url=url, verify_tls=verify), name="prod")
+    (result,) = await token_transport_check(backend)  # type: ignore[arg-type]
+    assert result.check == "token-transport" and result.status == status
+    if status == "warn":
+        assert "contexts.prod." in result.evidence and result.fix

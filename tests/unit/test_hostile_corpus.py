@@ -369,3 +369,17 @@ async def test_doctor_warns_when_the_token_can_be_read_on_the_way(url, verify, s
     assert result.check == "token-transport" and result.status == status
     if status == "warn":
         assert "contexts.prod." in result.evidence and result.fix
+
+
+def test_docker_tcp_refused_is_refused_not_a_timeout():
+    from aktui.docker.host import DockerHost
+    from aktui.errors import DockerUnavailable
+
+    port = _closed_port()
+    host = DockerHost("d", f"tcp://127.0.0.1:{port}", 5.0)
+    with pytest.raises(DockerUnavailable) as err, host.errors("list containers"):
+        host.client().ping()
+    assert str(err.value).startswith(
+        f"docker host d (tcp://127.0.0.1:{port}): list containers: Connection refused"
+    )
+    assert "no answer" not in str(err.value)

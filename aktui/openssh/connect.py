@@ -343,9 +343,13 @@ def connect(
                 # paramiko raises the last error of its key loop, which after a refusal can
                 # be "encountered RSA key, expected OPENSSH key" from trying other key types.
                 raise RemoteError(f"{ep.target}: authentication failed ({keys}): {e}") from None
-            raise RemoteError(f"{ep.target}: cannot connect: {_why(e, sock, timeout)}") from None
+            raise RemoteError(
+                f"{ep.target}: cannot connect: {_why(e, sock, timeout, client.get_transport())}"
+            ) from None
         except (*TRANSPORT_ERRORS, ValueError) as e:
-            raise RemoteError(f"{ep.target}: cannot connect: {_why(e, sock, timeout)}") from None
+            raise RemoteError(
+                f"{ep.target}: cannot connect: {_why(e, sock, timeout, client.get_transport())}"
+            ) from None
     except BaseException:
         client.close()
         raise
@@ -398,14 +402,17 @@ def _open_socket(
         raise RemoteError(f"{ep.target}: cannot connect: {e.strerror or e}") from None
 
 
-def _why(e: BaseException, sock: Any, timeout: float) -> str:
+def _why(e: BaseException, sock: Any, timeout: float, transport: Any) -> str:
     text = str(e) or type(e).__name__
     if isinstance(sock, ProxyCommandSocket):
         last = sock.stderr_tail()
         status = sock.process.poll()
         if status is not None:
             return f"ProxyCommand exited ({status})" + (f": {last}" if last else "")
-    if "banner" in text.lower():
+    # paramiko words a missing banner several ways ("Error reading SSH protocol banner", or
+    # "No existing session" when its handshake wait ends first); no remote version is the fact.
+    no_banner = transport is not None and not getattr(transport, "remote_version", "")
+    if "banner" in text.lower() or no_banner:
         return f"no SSH banner within {timeout:g}s (is this port an SSH server?)"
     if isinstance(e, TimeoutError):
         return f"no answer within {timeout:g}s"

@@ -6,7 +6,8 @@ Shared by web servers (``aktui.deploy.ssh``) and docker hosts at ``ssh://``
 - ``HostName``, ``User``, ``Port``, ``IdentityFile``, ``IdentitiesOnly`` (no agent keys),
 - ``UserKnownHostsFile`` / ``GlobalKnownHostsFile`` (several files each), ``HostKeyAlias``,
 - ``ProxyJump`` (``a,b`` chains; each hop a paramiko ``direct-tcpip`` channel through the one
-  before, with its own host key check) and ``ProxyCommand``.
+  before, with its own host key check) and ``ProxyCommand``,
+- ``Include`` (globs, ~, relative to ~/.ssh; paramiko itself ignores it).
 
 Host keys follow ``StrictHostKeyChecking=accept-new`` at most (``aktui.openssh.known_hosts``): an
 unknown key is refused with its fingerprint unless the caller opted in, a changed or
@@ -19,10 +20,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import getpass
+import glob
 import hashlib
 import logging
 import os
+import re
 import select
+import shlex
 import socket
 import subprocess
 from dataclasses import dataclass, replace
@@ -84,10 +88,37 @@ def read_ssh_config(path: str | None = None) -> paramiko.SSHConfig:
     file = Path(path or Path.home() / ".ssh" / "config").expanduser()
     try:
         if file.is_file():
-            return paramiko.SSHConfig.from_path(str(file))
+            return paramiko.SSHConfig.from_text(_with_includes(file, 0))
     except (OSError, UnicodeDecodeError, paramiko.SSHException, ValueError) as e:
         raise RemoteError(f"{file}: cannot read ssh config: {e}") from None
     return paramiko.SSHConfig()
+
+
+# ``Include file ...`` / ``Include=file``: paramiko keeps the line and reads nothing.
+_INCLUDE = re.compile(r"^\s*include(?:\s*=\s*|\s+)(.+?)\s*$", re.IGNORECASE)
+MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
+
+
+def _with_includes(file: Path, depth: int) -> str:
+    """The config text with every ``Include`` replaced by the files it names, as ssh reads
+    them: globs in lexical order, ``~`` expanded, relative paths under ~/.ssh. (Inlined, so
+    an Include inside a Host block is read as if its lines were written there.)"""
+    if depth > MAX_INCLUDE_DEPTH:
+        raise RemoteError(f"{file}: Include nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)")
+    lines = []
+    for line in file.read_text(encoding="utf-8").splitlines():
+        found = _INCLUDE.match(line)
+        if not found:
+            lines.append(line)
+            continue
+        for pattern in shlex.split(found.group(1)):
+            pattern = os.path.expanduser(pattern)
+            if not os.path.isabs(pattern):
+                pattern = str(Path.home() / ".ssh" / pattern)
+            for name in sorted(glob.glob(pattern)):
+                if Path(name).is_file():
+                    lines.append(_with_includes(Path(name), depth + 1))
+    return "\n".join(lines)
 
 
 def resolve(

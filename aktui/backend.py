@@ -55,8 +55,17 @@ class Backend:
         """A fresh client, owned by one event loop (the CLI's run, the TUI's app loop)."""
         verify: bool | str = self.context.ca_file or self.context.verify_tls
         return AuthentikClient(
-            self.context.url, self._token, verify=verify, timeout=self.context.timeout
+            self.context.url,
+            self._token,
+            verify=verify,
+            timeout=self.context.timeout,
+            reload_token=self._reread_token if self.context.token_file else None,
         )
+
+    def _reread_token(self) -> Secret:
+        """The token file again, after authentik refused the token (it may have rotated)."""
+        self._token = resolve_token(self.context, self.name, self.config.source)
+        return self._token
 
     async def snapshot(self) -> Snapshot:
         async with self.client() as client:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+from collections.abc import Iterator
 
 from aktui import __version__
 from aktui.errors import AktuiError
+from aktui.terminal import EscapingStream, escape
 
 # subcommand -> (module under aktui.cmd, help)
 SUBCOMMANDS = {
@@ -20,6 +24,9 @@ SUBCOMMANDS = {
     "export": ("export", "export the push as an Ansible inventory and playbook"),
     "lab": ("lab", "run the simulated lab (authentik API + fake outposts)"),
 }
+# Subcommands that escape their own output: annotate escapes on a terminal only, so a pipe gets
+# the log bytes exactly as read (and its hot path stays one write per run of lines).
+RAW_OUTPUT = {"annotate"}
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -66,24 +73,53 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _escaped_output(command: str | None) -> Iterator[None]:
+    """stdout and stderr escape terminal controls while a subcommand runs: server details,
+    diffs, nginx output and lock owner files are printed from many places, and every one of
+    them goes through here (the TUI escapes in its widgets)."""
+    if command is None or command in RAW_OUTPUT:
+        yield
+        return
+    saved = sys.stdout, sys.stderr
+    sys.stdout = EscapingStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = EscapingStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _closed_stdout() -> int:
+    """``aktui ... | head``: the reader is gone, which is a normal end, not an error. Point
+    stdout at /dev/null so the interpreter's final flush does not fail a second time."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(_chosen_command(argv))
     args = parser.parse_args(argv)
     try:
-        if args.command is None:
-            from aktui.cmd.tui import run_app
+        with _escaped_output(args.command):
+            if args.command is None:
+                from aktui.cmd.tui import run_app
 
-            return run_app(args)
-        module = importlib.import_module(f"aktui.cmd.{SUBCOMMANDS[args.command][0]}")
-        return int(module.run(args) or 0)
+                return run_app(args)
+            module = importlib.import_module(f"aktui.cmd.{SUBCOMMANDS[args.command][0]}")
+            return int(module.run(args) or 0)
     except AktuiError as e:
-        print(f"aktui: {e}", file=sys.stderr)
+        # One line: a server's detail may hold newlines or escape sequences.
+        print(f"aktui: {escape(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return 0
+        return _closed_stdout()
 
 
 if __name__ == "__main__":

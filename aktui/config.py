@@ -7,11 +7,14 @@ instead of the plain ``safe_load`` dict.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import stat
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
@@ -37,19 +40,21 @@ class ContextConfig:
     token: Secret | None = _f(
         "secret", None, doc="API token inline (file must be 0600)", repr=False
     )
-    token_env: str = _f("str", "", doc="environment variable holding the API token")
+    token_env: str = _f("env_name", "", doc="environment variable holding the API token")
     token_file: str = _f("path", "", doc="file holding the API token (must be 0600)")
     verify_tls: bool = _f("bool", True, doc="verify authentik's TLS certificate")
     ca_file: str = _f("path", "", doc="CA bundle for authentik's certificate")
-    timeout: float = _f("float", 10.0, doc="seconds per API request")
+    timeout: float = _f("seconds", 10.0, doc="seconds per API request, retries included")
     read_only: bool = _f("bool", False, doc="refuse every mutating action for this context")
     docker_hosts: list[str] = _f("list[str]", [], doc="docker_hosts keys that run its outposts")
+    # Line of each key in the config file, for errors found after loading (the token).
+    lines: dict[str, int] = _f("internal", {}, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class DockerHostConfig:
-    url: str = _f("str", "", doc="unix://, tcp:// or ssh://user@host; '' = $DOCKER_HOST")
-    timeout: float = _f("float", 10.0, doc="seconds per docker API call")
+    url: str = _f("docker_url", "", doc="unix://, tcp:// or ssh://user@host; '' = $DOCKER_HOST")
+    timeout: float = _f("seconds", 10.0, doc="seconds per docker API call")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,7 @@ _CLASSES = {
 class _Loader:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.nodes: dict[str, yaml.Node] = {}  # dotted key -> its value node (line marks)
         self.loose_file = False
         try:
             mode = path.stat().st_mode
@@ -130,7 +136,9 @@ class _Loader:
 
     def fail(self, node: yaml.Node | None, where: str, message: str) -> ConfigError:
         line = f":{node.start_mark.line + 1}" if node is not None else ""
-        return ConfigError(f"{self.path}{line}: {where}: {message}")
+        return ConfigError(
+            f"{self.path}{line}: {where}: {message}" if where else f"{self.path}{line}: {message}"
+        )
 
     def scalar(self, node: yaml.Node, where: str, kind: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -147,16 +155,27 @@ class _Loader:
             if kind == "port" and not 0 <= value <= 65535:
                 raise self.fail(node, where, f"expected a port 1-65535, got {value}")
             return value
-        if kind == "float":
+        if kind in ("float", "seconds"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise self.fail(node, where, f"expected a number, got {shown}")
+            if kind == "seconds" and not 0 < value <= 3600:
+                raise self.fail(node, where, f"expected seconds between 0 and 3600, got {value}")
             return float(value)
         if value is None:
             return ""
         if not isinstance(value, str):
             value = node.value
-        if kind == "url" and not value.startswith(("http://", "https://")):
-            raise self.fail(node, where, f"expected an http(s):// URL, got {shown}")
+        if kind in ("url", "docker_url") and value:
+            problem = url_problem(value, docker=kind == "docker_url")
+            if problem:
+                raise self.fail(node, where, problem)
+        if kind == "env_name" and value and looks_like_token(value):
+            raise self.fail(
+                node,
+                where,
+                "this looks like a token, not the name of an environment variable "
+                "(not shown); put the token in a 0600 token_file, or name its variable here",
+            )
         if kind == "path":
             return str(Path(value).expanduser()) if value else ""
         if kind == "secret":
@@ -170,6 +189,7 @@ class _Loader:
         return value
 
     def build(self, node: yaml.Node, where: str, kind: str) -> Any:
+        self.nodes[where] = node
         if kind.startswith("obj:"):
             return self.obj(node, where, _CLASSES[kind[4:]])
         if kind.startswith("map:"):
@@ -191,7 +211,11 @@ class _Loader:
                 return []
             if not isinstance(node, yaml.SequenceNode):
                 raise self.fail(node, where, f"expected a list, got a {node_kind(node)}")
-            return [self.scalar(n, f"{where}[{i}]", "str") for i, n in enumerate(node.value)]
+            items = []
+            for i, n in enumerate(node.value):
+                self.nodes[f"{where}[{i}]"] = n
+                items.append(self.scalar(n, f"{where}[{i}]", "str"))
+            return items
         return self.scalar(node, where, kind)
 
     def obj(self, node: yaml.Node, where: str, cls: type) -> Any:
@@ -210,7 +234,91 @@ class _Loader:
         for name, f in spec.items():
             if f.default is MISSING and f.default_factory is MISSING and name not in values:
                 raise self.fail(node, f"{where}.{name}" if where else name, "required key missing")
+        if "lines" in {f.name for f in fields(cls)}:
+            values["lines"] = {k.value: k.start_mark.line + 1 for k, _ in node.value}
         return cls(**values)
+
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_DOCKER_SCHEMES = ("unix", "tcp", "ssh", "http", "https", "npipe")
+# Environment variable names are identifiers; typical ones are UPPER_SNAKE.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def url_problem(value: str, *, docker: bool = False) -> str:
+    """Why ``value`` is not a usable URL, or ''. Never repeats a password: a URL with user
+    info is described, not shown."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as e:
+        if _has_userinfo(value):
+            return "a user or password in the URL is not supported (not shown); remove it"
+        return f"not a valid URL ({e})"
+    scheme = parts.scheme.lower()
+    if parts.password is not None or (parts.username is not None and scheme != "ssh"):
+        # httpx would send it as Basic auth instead of the token, and every error would
+        # print it.
+        return "a user or password in the URL is not supported (not shown); remove it"
+    if docker:
+        if scheme not in _DOCKER_SCHEMES:
+            return f'expected unix://, tcp:// or ssh://user@host, got "{value}"'
+        if scheme != "unix" and scheme != "npipe" and not parts.hostname:
+            return f'no host in "{value}"'
+        return ""
+    if scheme not in ("http", "https"):
+        return f'expected an http(s):// URL, got "{value}"'
+    if not parts.hostname:
+        return f'no host in "{value}"'
+    if port == 0:
+        return f'port 0 in "{value}"'
+    return ""
+
+
+def _has_userinfo(value: str) -> bool:
+    rest = value.split("://", 1)[-1]
+    return "@" in rest.split("/", 1)[0]
+
+
+def looks_like_token(value: str) -> bool:
+    """A value that is no environment variable's name but could be an API token pasted into
+    the name field (authentik's are 60+ random letters and digits)."""
+    if not _ENV_NAME.fullmatch(value):
+        return len(value) >= 16
+    mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    return len(value) >= 32 and "_" not in value and mixed and any(c.isdigit() for c in value)
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_warnings(ctx: ContextConfig, name: str, source: str = "") -> list[str]:
+    """One line per way the token could be read on the wire: plain http:// to a host that
+    is not this machine, or TLS whose certificate is not checked."""
+    where = f"{source}: contexts.{name}" if source else f"contexts.{name}"
+    try:
+        parts: SplitResult = urlsplit(ctx.url)
+    except ValueError:
+        return []
+    host = parts.hostname or ""
+    if parts.scheme.lower() == "http" and host and not is_loopback(host):
+        return [
+            f"{where}.url: the API token goes to {host} over plain http://, readable by "
+            "anyone on the path; use https://"
+        ]
+    if parts.scheme.lower() == "https" and not ctx.verify_tls and not ctx.ca_file:
+        return [
+            f"{where}.verify_tls: false: the API token goes to {host} over TLS whose "
+            "certificate is not checked (anyone in the middle can read it); set ca_file instead"
+        ]
+    return []
 
 
 def default_path() -> Path:
@@ -231,6 +339,12 @@ def parse_config(text: str, path: Path) -> Config:
     root = compose_yaml(text, path)
     if root is None:
         root = yaml.MappingNode("tag:yaml.org,2002:map", [])
+    if not isinstance(root, yaml.MappingNode):
+        raise loader.fail(
+            root,
+            "",
+            f"the config must be a mapping (contexts:, web_servers:, ...), got a {node_kind(root)}",
+        )
     config: Config = loader.obj(root, "", Config)
     logs = config.logs or LogsConfig()
     object.__setattr__(config, "logs", logs)
@@ -240,19 +354,22 @@ def parse_config(text: str, path: Path) -> Config:
 
 
 def _check_references(config: Config, root: yaml.Node, loader: _Loader) -> None:
+    """Names that must exist elsewhere in the file; an error points at the line naming it."""
     for name, ctx in config.contexts.items():
-        for host in ctx.docker_hosts:
+        for i, host in enumerate(ctx.docker_hosts):
             if host not in config.docker_hosts:
+                where = f"contexts.{name}.docker_hosts[{i}]"
                 raise loader.fail(
-                    root,
-                    f"contexts.{name}.docker_hosts",
+                    loader.nodes.get(where, root),
+                    where,
                     f"unknown docker host {host!r}" + did_you_mean(host, config.docker_hosts),
                 )
     for name, mapping in config.outposts.items():
         if mapping.docker_host and mapping.docker_host not in config.docker_hosts:
+            where = f"outposts.{name}.docker_host"
             raise loader.fail(
-                root,
-                f"outposts.{name}.docker_host",
+                loader.nodes.get(where, root),
+                where,
                 f"unknown docker host {mapping.docker_host!r}"
                 + did_you_mean(mapping.docker_host, config.docker_hosts),
             )
@@ -269,38 +386,76 @@ def load_config(explicit: str | None = None, *, required: bool = True) -> Config
                 "copy config.example.yaml there, or run `aktui --demo`",
             ) from None
         return Config(logs=LogsConfig())
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
     return parse_config(text, path)
 
 
 def resolve_token(ctx: ContextConfig, context_name: str, source: str) -> Secret:
-    """Token from ``token``, ``token_file``, ``token_env``, else ``AUTHENTIK_TOKEN``."""
-    where = f"{source}: contexts.{context_name}"
+    """Token from ``token``, ``token_file``, ``token_env``, else ``AUTHENTIK_TOKEN``. Every
+    problem is one line naming the file, line and key; the token itself is never shown."""
+
+    def where(key: str = "") -> str:
+        line = ctx.lines.get(key) if key else None
+        at = f"{source}:{line}" if line else source
+        return f"{at}: contexts.{context_name}" + (f".{key}" if key else "")
+
     if ctx.token:
-        return ctx.token
+        return _checked(ctx.token.reveal(), where("token"))
     if ctx.token_file:
-        path = Path(ctx.token_file)
-        try:
-            mode = path.stat().st_mode
-        except OSError as e:
-            raise ConfigError(f"{where}.token_file: cannot read {path}: {e.strerror}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"{where}.token_file: {path} can be read by group or others; run: chmod 600 {path}"
-            )
-        value = path.read_text(encoding="utf-8").strip()
-        if not value:
-            raise ConfigError(f"{where}.token_file: {path} is empty")
-        return Secret(value)
+        return _checked(
+            _read_token_file(Path(ctx.token_file), where("token_file")), where("token_file")
+        )
     if ctx.token_env:
         value = os.environ.get(ctx.token_env, "").strip()
         if not value:
-            raise ConfigError(f"{where}.token_env: environment variable {ctx.token_env} is unset")
-        return Secret(value)
+            raise ConfigError(
+                f"{where('token_env')}: environment variable {ctx.token_env} is unset"
+            )
+        return _checked(value, where("token_env"))
     value = os.environ.get("AUTHENTIK_TOKEN", "").strip()
     if not value:
         raise ConfigError(
-            f"{where}: no API token (set token_file or token_env, or export AUTHENTIK_TOKEN)"
+            f"{where()}: no API token (set token_file or token_env, or export AUTHENTIK_TOKEN)"
+        )
+    return _checked(value, f"{where()}: $AUTHENTIK_TOKEN")
+
+
+def _read_token_file(path: Path, where: str) -> str:
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read {path}: {e.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{where}: {path} is not a regular file")
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{where}: {path} can be read by group or others; run: chmod 600 {path}")
+    if info.st_size > _TOKEN_FILE_MAX:
+        raise ConfigError(f"{where}: {path} is {info.st_size} bytes, too big for a token")
+    try:
+        value = path.read_bytes().decode("utf-8").strip()
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {path} is not UTF-8 text (a token is plain text)") from None
+    if not value:
+        raise ConfigError(f"{where}: {path} is empty")
+    return value
+
+
+_TOKEN_FILE_MAX = 64 * 1024
+
+
+def _checked(value: str, where: str) -> Secret:
+    """The token as an HTTP header can carry it: printable ASCII, no spaces. Anything else
+    would be a traceback deep in httpx, or a header injection."""
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise ConfigError(
+            f"{where}: the token holds spaces, line breaks or non-ASCII characters "
+            "(not shown); it must be one line of the token alone"
         )
     return Secret(value)

@@ -35,6 +35,14 @@ class TokenRejected(AuthentikError):
     """authentik refused the API token (403 Token invalid/expired, or missing rights)."""
 
 
+class TokenInvalid(TokenRejected):
+    """The token itself was refused (invalid, expired or not sent), not just a permission."""
+
+
+class NotAuthentik(AuthentikError):
+    """The configured URL answers, but not as authentik's API does (a 404 page, a proxy)."""
+
+
 class NotFound(AuthentikError):
     """The object asked for does not exist (404)."""
 
@@ -53,6 +61,17 @@ class RemoteError(AktuiError):
 
 class HostKeyUnknown(RemoteError):
     """The web server's host key is not in known_hosts and the user did not opt in."""
+
+    fingerprint = ""  # "ssh-ed25519 SHA256:..." of the key offered, to compare on the host
+
+
+class HostKeyChanged(RemoteError):
+    """known_hosts holds a different key for this host: possibly an attack, never accepted."""
+
+
+class HostKeyRevoked(HostKeyChanged):
+    """The host offered a key marked ``@revoked`` in known_hosts: never accepted (refused like
+    a changed key, wherever that is handled)."""
 
 
 class NginxTestFailed(RemoteError):

@@ -8,15 +8,27 @@ names the server and the cause, never the token. Pagination follows authentik's 
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
+import os
+import re
+import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
 
 from aktui.authentik.model import Snapshot
 from aktui.authentik.parse import build_snapshot
-from aktui.errors import AuthentikError, AuthentikUnreachable, NotFound, TokenRejected
+from aktui.errors import (
+    AuthentikError,
+    AuthentikUnreachable,
+    ConfigError,
+    NotAuthentik,
+    NotFound,
+    TokenInvalid,
+    TokenRejected,
+)
 from aktui.secret import Secret
 
 PAGE_SIZE = 100  # the server's maximum (pagination_max_page_size); fewer round trips
@@ -26,6 +38,16 @@ EVENT_MODELS = (
     ("authentik_core", "application"),
     ("authentik_outposts", "outpost"),
 )
+# "Bearer <anything>" as a server may echo it, whatever token it holds.
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;&<>]+")
+SUMMARY_CHARS = 200
+# A list longer than this many pages is not authentik's (100 objects a page) but a hostile or
+# broken server: reading it would hold the memory of every page.
+MAX_PAGES = 1000
+# An API answer larger than this is not JSON authentik sends (the biggest list page is ~1 MiB).
+MAX_BODY = 64 * 1024 * 1024
+# Shorter "tokens" are test values; replacing every "t" in a message would hide the message.
+MIN_REDACTED = 6
 
 
 class AuthentikClient:
@@ -38,9 +60,13 @@ class AuthentikClient:
         timeout: float = 10.0,
         concurrency: int = 8,
         transport: httpx.AsyncBaseTransport | None = None,
+        reload_token: Callable[[], Secret] | None = None,
     ) -> None:
+        """``timeout``: seconds for one call in total, retries included. ``reload_token``:
+        reads the token again (a ``token_file`` rotated while aktui runs)."""
         self.url = url.rstrip("/")
         self._token = token
+        self._reload_token = reload_token
         self._verify = verify
         self._timeout = timeout
         self._transport = transport
@@ -64,7 +90,7 @@ class AuthentikClient:
                 # httpx's default context costs ~18 ms of certificate loading per client.
                 verify = False
             elif isinstance(self._verify, str) and self._verify:
-                verify = ssl.create_default_context(cafile=self._verify)
+                verify = _ca_context(self._verify)
             elif self._verify is False:
                 verify = False
             self._http = httpx.AsyncClient(
@@ -91,66 +117,187 @@ class AuthentikClient:
     async def request(
         self, method: str, path: str, params: Mapping[str, Any] | None = None, json: Any = None
     ) -> Any:
-        """One API call with bounded retries on 5xx and connection errors."""
+        """One API call. A rejected token is re-read once (a rotated ``token_file``) and the
+        call made again if it changed."""
+        try:
+            return await self._bounded(method, path, params, json)
+        except TokenInvalid:
+            if not self._reload():
+                raise
+        return await self._bounded(method, path, params, json)
+
+    def _reload(self) -> bool:
+        """A fresh token from the reloader, if it differs from the one refused."""
+        if self._reload_token is None:
+            return False
+        fresh = self._reload_token()
+        if not fresh or fresh == self._token:
+            return False
+        self._token = fresh
+        if self._http is not None:
+            self._http.headers["Authorization"] = f"Bearer {fresh.reveal()}"
+        return True
+
+    async def _bounded(
+        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any
+    ) -> Any:
+        """``timeout`` bounds the whole call, retries included. Retried: a connection that
+        could not be made and a 5xx (a proxy while authentik restarts). Not retried: a read
+        timeout: the server took the request, and asking again only multiplies the wait."""
         delay = 0.2
-        for attempt in range(RETRIES + 1):
+        last: httpx.HTTPError | None = None
+        answering: list[str] = []  # the path whose answer had begun when time ran out
+        async with self._limit:  # the bound starts when this call may go out
             try:
-                async with self._limit:
-                    response = await self._client().request(method, path, params=params, json=json)
-            except httpx.HTTPError as e:
-                if attempt < RETRIES and not isinstance(e, httpx.InvalidURL):
-                    await asyncio.sleep(delay)
-                    delay *= 2
-                    continue
-                raise self._unreachable(e) from None
-            if response.status_code >= 500 and attempt < RETRIES:
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            return self._decode(response, path)
+                async with asyncio.timeout(self._timeout):
+                    for attempt in range(RETRIES + 1):
+                        try:
+                            response, content = await self._send(
+                                method, path, params, json, answering
+                            )
+                        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                            last = e
+                            if attempt < RETRIES:
+                                await asyncio.sleep(delay)
+                                delay *= 2
+                                continue
+                            raise self._unreachable(e) from None
+                        except httpx.HTTPError as e:
+                            raise self._unreachable(e) from None
+                        if response.status_code >= 500 and attempt < RETRIES:
+                            await asyncio.sleep(delay)
+                            delay *= 2
+                            continue
+                        return self._decode(response, content, path)
+            except TimeoutError:
+                if last is not None:
+                    raise self._unreachable(last) from None
+                if answering:
+                    raise AuthentikUnreachable(
+                        f"authentik at {self.url}: {path} answer not complete within "
+                        f"{self._timeout:g}s (it kept sending; is this authentik?)"
+                    ) from None
+                raise self._no_answer() from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        answering: list[str],
+    ) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, refusing a body over ``MAX_BODY`` (decompressed) as it
+        streams in: memory stays bounded whatever the server sends."""
+        request = self._client().build_request(method, path, params=params, json=json)
+        response = await self._client().send(request, stream=True)
+        answering.append(path)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise AuthentikError(
+                        f"authentik at {self.url}: {path} answered more than "
+                        f"{MAX_BODY >> 20} MiB; is this authentik?"
+                    )
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return response, b"".join(chunks)
+
+    def _no_answer(self) -> AuthentikUnreachable:
+        return AuthentikUnreachable(
+            f"authentik at {self.url}: no answer within {self._timeout:g}s "
+            "(connected, but nothing came back: check that `url:` is authentik's address "
+            "and not another service, and that the server is not overloaded)"
+        )
+
+    def _redact(self, text: str) -> str:
+        """The token out of text a server or library produced: a proxy, WAF or debug page may
+        echo the Authorization header back in its error body."""
+        token = self._token.reveal()
+        if len(token) >= MIN_REDACTED:
+            text = text.replace(token, "***")
+        return _BEARER.sub(r"\1***", text)
+
     def _unreachable(self, e: httpx.HTTPError) -> AuthentikUnreachable:
+        if isinstance(e, httpx.ReadTimeout):
+            return self._no_answer()
         cause = str(e) or type(e).__name__
+        # httpx says "All connection attempts failed"; the socket error under it says why.
+        inner = _os_error(e)
+        if inner is not None:
+            # asyncio words a refusal "Connect call failed (...)"; the errno says it plainly.
+            # (getaddrinfo errors have negative numbers of their own, and a good strerror.)
+            number = inner.errno or 0
+            plain = number > 0 and not isinstance(inner, socket.gaierror)
+            cause = os.strerror(number) if plain else str(inner.strerror)
         text = cause.lower()
         if "certificate" in text or "ssl" in text or "tls" in text:
             kind = "TLS failure"
         elif "name or service not known" in text or "nodename" in text or "resolution" in text:
             kind = "DNS lookup failed"
+        elif "refused" in text:
+            return AuthentikUnreachable(
+                f"authentik at {self.url}: cannot connect: connection refused"
+            )
         elif isinstance(e, httpx.TimeoutException):
             kind = "timed out"
         elif isinstance(e, httpx.ConnectError):
             kind = "cannot connect"
         else:
             kind = "request failed"
-        cause = cause.replace(self._token.reveal(), "***") if self._token else cause
-        return AuthentikUnreachable(f"authentik at {self.url}: {kind}: {cause}")
+        return AuthentikUnreachable(f"authentik at {self.url}: {kind}: {self._redact(cause)}")
 
-    def _decode(self, response: httpx.Response, path: str) -> Any:
+    def _error(self, cls: type[AuthentikError], message: str) -> AuthentikError:
+        return cls(self._redact(message))
+
+    def _summary(self, value: object) -> str:
+        """A server-sent value for a one-line message: token removed before it is cut, so
+        the cut cannot leave a prefix of the token behind."""
+        return _cut(self._redact(value if isinstance(value, str) else str(value)))
+
+    def _decode(self, response: httpx.Response, content: bytes, path: str) -> Any:
         status = response.status_code
         try:
-            body = response.json()
-        except ValueError:
+            body = jsonlib.loads(content)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             body = None
-        detail = body.get("detail") if isinstance(body, dict) else None
+        raw_detail = body.get("detail") if isinstance(body, dict) else None
+        detail = self._summary(raw_detail) if raw_detail else ""
         if status == 403:
-            if detail == "Token invalid/expired":
-                raise TokenRejected(f"token rejected by {self.url} (invalid or expired)")
-            if detail == "Authentication credentials were not provided.":
-                raise TokenRejected(f"token rejected by {self.url} (no credentials were sent)")
-            raise TokenRejected(
+            if raw_detail == "Token invalid/expired":
+                raise TokenInvalid(f"token rejected by {self.url} (invalid or expired)")
+            if raw_detail == "Authentication credentials were not provided.":
+                raise TokenInvalid(f"token rejected by {self.url} (no credentials were sent)")
+            raise self._error(
+                TokenRejected,
                 f"authentik at {self.url} answered 403 for {path}: the token lacks permission"
-                + (f" ({detail})" if detail else "")
+                + (f" ({detail})" if detail else ""),
             )
         if status == 404:
-            raise NotFound(f"authentik at {self.url}: {path} not found ({detail or 'no detail'})")
+            if raw_detail is None:
+                # authentik's API answers every 404 with a DRF {"detail": ...}; an HTML page
+                # or a bare "404 page not found" is some other service at that address.
+                raise NotAuthentik(
+                    f"{self.url}: this does not look like an authentik API: 404 on "
+                    f"/api/v3{path}; check `url:` (authentik's base URL, without /api/v3)"
+                )
+            raise self._error(NotFound, f"authentik at {self.url}: {path} not found ({detail})")
         if status >= 400:
-            summary = detail or (str(body)[:200] if body is not None else response.text[:200])
-            raise AuthentikError(f"authentik at {self.url} answered {status} for {path}: {summary}")
+            text = content[: SUMMARY_CHARS * 8].decode("utf-8", "replace")
+            summary = detail or self._summary(body if body is not None else text)
+            raise self._error(
+                AuthentikError, f"authentik at {self.url} answered {status} for {path}: {summary}"
+            )
         if body is None:
             raise AuthentikError(
                 f"authentik at {self.url}: {path} did not answer JSON "
-                f"(content-type {response.headers.get('content-type', '?')}); is this authentik?"
+                f"(content-type {self._summary(response.headers.get('content-type', '?'))}); "
+                "is this authentik?"
             )
         return body
 
@@ -161,10 +308,15 @@ class AuthentikClient:
         base = {**(params or {}), "page_size": PAGE_SIZE}
         first = await self.request("GET", path, {**base, "page": 1})
         results = list(_results(first, path, self.url))
-        pagination = first.get("pagination") or {}
+        pagination = _pagination(first)
         total = pagination.get("total_pages")
+        if isinstance(total, int) and total > MAX_PAGES:
+            raise AuthentikError(
+                f"authentik at {self.url}: {path} claims {total} pages of {PAGE_SIZE}; "
+                f"more than {MAX_PAGES} is not read (is this authentik?)"
+            )
         if isinstance(total, int) and total > 1:
-            pages = await asyncio.gather(
+            pages = await _gather(
                 *(self.request("GET", path, {**base, "page": n}) for n in range(2, total + 1))
             )
             for page in pages:
@@ -174,10 +326,15 @@ class AuthentikClient:
         following = pagination.get("next") or 0
         seen = {1}
         while isinstance(following, int) and following > 0 and following not in seen:
+            if len(seen) >= MAX_PAGES:
+                raise AuthentikError(
+                    f"authentik at {self.url}: {path} kept naming a next page after "
+                    f"{MAX_PAGES} pages (is this authentik?)"
+                )
             seen.add(following)
             page = await self.request("GET", path, {**base, "page": following})
             results.extend(_results(page, path, self.url))
-            following = (page.get("pagination") or {}).get("next") or 0
+            following = _pagination(page).get("next") or 0
         return results
 
     # --- endpoints ----------------------------------------------------------------------
@@ -233,7 +390,7 @@ class AuthentikClient:
             )
             return list(_results(page, "/events/events/", self.url))
 
-        batches = await asyncio.gather(*(one(a, m) for a, m in EVENT_MODELS))
+        batches = await _gather(*(one(a, m) for a, m in EVENT_MODELS))
         return [e for batch in batches for e in batch]
 
     async def patch_outpost(self, pk: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,7 +398,7 @@ class AuthentikClient:
 
     async def fetch_raw(self) -> dict[str, Any]:
         """Everything the model needs, independent endpoints concurrently."""
-        version, outposts, providers, applications, bindings, events = await asyncio.gather(
+        version, outposts, providers, applications, bindings, events = await _gather(
             self.version(),
             self.outposts(),
             self.providers(),
@@ -249,12 +406,14 @@ class AuthentikClient:
             self.bindings(),
             self._events_or_empty(),
         )
-        healths = await asyncio.gather(*(self.outpost_health(o["pk"]) for o in outposts))
+        # pks as sent: a hostile list may hold anything, and the parser names that shape.
+        pks = [o["pk"] for o in outposts if isinstance(o, dict) and isinstance(o.get("pk"), str)]
+        healths = await _gather(*(self.outpost_health(pk) for pk in pks))
         return {
             "server_url": self.url,
             "version": version,
             "outposts": outposts,
-            "health": {o["pk"]: h for o, h in zip(outposts, healths, strict=True) if h is not None},
+            "health": {pk: h for pk, h in zip(pks, healths, strict=True) if h is not None},
             "providers": providers,
             "applications": applications,
             "bindings": bindings,
@@ -270,6 +429,56 @@ class AuthentikClient:
 
     async def snapshot(self) -> Snapshot:
         return build_snapshot(await self.fetch_raw())
+
+
+def _ca_context(ca_file: str) -> ssl.SSLContext:
+    """A TLS context trusting ``ca_file``; a missing or unusable file is one line naming it."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except FileNotFoundError:
+        raise ConfigError(f"ca_file {ca_file}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"ca_file {ca_file}: is a directory, not a PEM file") from None
+    except PermissionError:
+        raise ConfigError(f"ca_file {ca_file}: permission denied") from None
+    except (ssl.SSLError, OSError, ValueError, UnicodeDecodeError):
+        raise ConfigError(
+            f"ca_file {ca_file}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)"
+        ) from None
+
+
+def _os_error(e: BaseException) -> OSError | None:
+    seen: set[int] = set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"
+
+
+async def _gather(*calls: Awaitable[Any]) -> list[Any]:
+    """``asyncio.gather`` that cancels and awaits the other calls when one fails: left
+    running, they fail later with nobody waiting, and ``asyncio.run`` prints their traceback
+    under the one-line error."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _pagination(page: Any) -> dict[str, Any]:
+    found = page.get("pagination") if isinstance(page, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 def _results(page: Any, path: str, url: str) -> list[Any]:

@@ -17,7 +17,6 @@ import codecs
 import contextlib
 import io
 import json
-import re
 import sys
 from collections.abc import Iterator
 from json.encoder import encode_basestring as _encode  # type: ignore[attr-defined]
@@ -25,10 +24,8 @@ from typing import IO, TextIO
 
 from aktui.errors import AktuiError
 from aktui.logs.annotate import SEVERITIES, Annotation, BlockFilter, RuleSet, load_rules
+from aktui.terminal import escape
 
-# C0 (except tab), DEL, C1 (0x9b is a one-byte CSI on some terminals) and the bidi overrides
-# that can make a line read differently from what it contains ("trojan source").
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _JSON_KEYS = ("rule", "title", "severity", "cause", "fix")
 _CHUNK = 1 << 20
 # The JSON object of an unmatched line, around its encoded text.
@@ -56,16 +53,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="extra rules (YAML), tried before the built-in ones; default: logs.rules_file",
     )
     parser.add_argument("--list-rules", action="store_true", help="print the rules in use and exit")
-
-
-def escape(text: str) -> str:
-    """Control characters made visible, e.g. ESC as ``\\x1b``, for writing to a terminal."""
-    return _UNSAFE.sub(_escape_char, text)
-
-
-def _escape_char(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def format_annotation(annotation: Annotation) -> str:
@@ -133,6 +120,8 @@ def run(
                 worst = max(worst, _annotate_blocks(stream, out, rules, block, args))
             else:
                 worst = max(worst, _annotate_stream(stream, out, rules, args, tty))
+        except BrokenPipeError:  # stdout closed (`| head`): not this input's fault
+            raise
         except OSError as e:  # a directory, or a read error mid-file
             print(f"aktui annotate: {name}: {e.strerror or e}", file=sys.stderr)
             failed_input = True

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 
+from aktui.cmd._common import non_negative_float, positive_int
 from aktui.cmd.snippets import load
 from aktui.config import WebServerConfig
 from aktui.deploy.push import (
@@ -54,7 +55,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="trust web servers whose host key is not in known_hosts yet (like accept-new)",
     )
-    parser.add_argument("--parallel", type=int, default=8, help="hosts at once (default 8)")
+    parser.add_argument(
+        "--parallel", type=positive_int, default=8, help="hosts at once (default 8)"
+    )
     parser.add_argument(
         "--serial",
         type=int,
@@ -70,7 +73,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="start no further batch once more than N hosts failed (default 0; -1: never stop)",
     )
     parser.add_argument(
-        "--lock-wait", type=float, default=0.0, help="seconds to wait for another push's lock"
+        "--lock-wait",
+        type=non_negative_float,
+        default=0.0,
+        help="seconds to wait for another push's lock",
     )
     parser.add_argument(
         "--unlock",

@@ -1,17 +1,13 @@
 """One SSH session to a web server (paramiko): host keys, commands and file access.
 
-Host keys follow OpenSSH's ``StrictHostKeyChecking=accept-new`` at most: an unknown key is
-refused with its fingerprint unless the user opted in, a changed key is always refused. Every
-failure comes out as ``RemoteError`` naming ``user@host:port``. Blocking code: callers run it in
-threads (``aktui.deploy.push`` and ``aktui.doctor.web`` do).
+Connecting (ssh config, known_hosts, ProxyJump, host keys as OpenSSH checks them) is
+``aktui.openssh.connect``. Every failure comes out as ``RemoteError`` naming ``user@host:port``.
+Blocking code: callers run it in threads (``aktui.deploy.push`` and ``aktui.doctor.web`` do).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import getpass
-import hashlib
 import os
 import posixpath
 import shlex
@@ -19,107 +15,45 @@ import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import paramiko
 
 from aktui.config import WebServerConfig
-from aktui.errors import HostKeyUnknown, RemoteError
+from aktui.errors import HostKeyChanged, RemoteError
 from aktui.nginx.values import check_path
+from aktui.openssh.connect import (
+    CONNECT_TIMEOUT,
+    TRANSPORT_ERRORS,
+    Endpoint,
+    connect,
+    fingerprint,
+    resolve,
+)
 
-CONNECT_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 60.0
-# What paramiko and the socket under it raise when the session or a channel breaks.
-_TRANSPORT_ERRORS = (OSError, paramiko.SSHException, EOFError)
+_TRANSPORT_ERRORS = TRANSPORT_ERRORS
 
-
-class _ProxyCommand(paramiko.ProxyCommand):
-    """paramiko's ProxyCommand spins on a dead command (``os.read`` returns b'' at EOF and its
-    loop selects again until the timeout: one CPU for 60 s). End of output is the end."""
-
-    def recv(self, size: int) -> bytes:
-        from select import select
-
-        out = self.process.stdout
-        assert out is not None  # paramiko starts it with stdout=PIPE
-        r, _, _ = select([out], [], [], self.timeout)
-        if not r:
-            raise TimeoutError(f"ProxyCommand `{' '.join(self.cmd)}`: no data")
-        data = os.read(out.fileno(), size)
-        if not data:
-            status = self.process.poll()
-            raise EOFError(f"ProxyCommand `{' '.join(self.cmd)}` exited (status {status})")
-        return data
-
-
-class HostKeyChanged(RemoteError):
-    """known_hosts holds a different key for this host: possibly an attack, never accepted."""
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's ``SHA256:...`` form, as ``ssh-keygen -lf`` and ssh's prompts show it."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return f"{key.get_name()} SHA256:{base64.b64encode(digest).decode().rstrip('=')}"
-
-
-# --- connecting -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """A web server's SSH settings after ``~/.ssh/config`` (config values win, as on the
-    ssh command line)."""
-
-    hostname: str
-    port: int
-    user: str
-    key_files: tuple[str, ...]
-    known_hosts: str
-    proxy_command: str = ""
-
-    @property
-    def target(self) -> str:
-        return f"{self.user}@{self.hostname}:{self.port}"
-
-    @property
-    def known_hosts_name(self) -> str:
-        return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "CommandResult",
+    "Endpoint",
+    "HostKeyChanged",
+    "Opener",
+    "WebServer",
+    "fingerprint",
+    "resolve_endpoint",
+]
 
 
 def resolve_endpoint(cfg: WebServerConfig, ssh_config: str | None = None) -> Endpoint:
-    path = Path(ssh_config or Path.home() / ".ssh" / "config").expanduser()
-    parsed = paramiko.SSHConfig.from_path(str(path)) if path.is_file() else paramiko.SSHConfig()
-    o = parsed.lookup(cfg.host)
-    keys = [cfg.key_file] if cfg.key_file else list(o.get("identityfile") or [])
-    known = cfg.known_hosts or (o.get("userknownhostsfile") or "").split(" ")[0]
-    return Endpoint(
-        hostname=o.get("hostname") or cfg.host,
-        port=cfg.port or int(o.get("port") or 22),
-        user=cfg.user or o.get("user") or getpass.getuser(),
-        key_files=tuple(os.path.expanduser(k) for k in keys),
-        known_hosts=os.path.expanduser(known or "~/.ssh/known_hosts"),
-        proxy_command=o.get("proxycommand") or "",
+    return resolve(
+        cfg.host,
+        user=cfg.user,
+        port=cfg.port,
+        key_file=cfg.key_file,
+        known_hosts=cfg.known_hosts,
+        ssh_config=ssh_config,
     )
-
-
-class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    def __init__(self, endpoint: Endpoint, accept_new: bool) -> None:
-        self.endpoint, self.accept_new = endpoint, accept_new
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
-        shown = fingerprint(key)
-        if not self.accept_new:
-            raise HostKeyUnknown(
-                f"{self.endpoint.target}: host key not in {self.endpoint.known_hosts}: {shown}",
-                "check the fingerprint on the server (ssh-keygen -lf /etc/ssh/ssh_host_*.pub), "
-                "then set accept_new_host_key: true or ssh to it once",
-            )
-        # Append one line, like accept-new; paramiko's save_host_keys would rewrite the file.
-        path = Path(self.endpoint.known_hosts)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with path.open("a", encoding="ascii") as f:
-            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        client.get_host_keys().add(hostname, key.get_name(), key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +82,7 @@ class WebServer:
         command_timeout: float = COMMAND_TIMEOUT,
     ) -> None:
         self.name, self.cfg = name, cfg
+        self.ssh_config = ssh_config
         self.endpoint = resolve_endpoint(cfg, ssh_config)
         self.snippet_dir = check_path(cfg.snippet_dir, f"web_servers.{name}.snippet_dir")
         self.accept_new = (
@@ -167,48 +102,24 @@ class WebServer:
 
     def connect(self) -> None:
         ep = self.endpoint
-        client = paramiko.SSHClient()
-        if Path(ep.known_hosts).is_file():
-            client.get_host_keys().load(ep.known_hosts)
-        client.set_missing_host_key_policy(_HostKeyPolicy(ep, self.accept_new))
-        sock = _ProxyCommand(ep.proxy_command) if ep.proxy_command else None
+        client = connect(
+            ep,
+            accept_new=self.accept_new,
+            timeout=self.connect_timeout,
+            ssh_config=self.ssh_config,
+        )
         try:
-            client.connect(
-                ep.hostname,
-                ep.port,
-                username=ep.user,
-                key_filename=list(ep.key_files) or None,
-                look_for_keys=not ep.key_files,
-                allow_agent=True,
-                timeout=self.connect_timeout,
-                banner_timeout=self.connect_timeout,
-                auth_timeout=self.connect_timeout,
-                sock=sock,
-            )
             transport = client.get_transport()
             if transport is not None and isinstance(transport.sock, socket.socket):
                 # Many small request/answer round trips: Nagle + delayed ACK add 40 ms to each.
                 transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sftp = client.open_sftp()
-            self._sftp.get_channel().settimeout(self.command_timeout)
-        except paramiko.BadHostKeyException as e:
-            client.close()
-            raise HostKeyChanged(
-                f"{ep.target}: HOST KEY CHANGED: offered {fingerprint(e.key)}, "
-                f"{ep.known_hosts} has {fingerprint(e.expected_key)}",
-                "refused; if the server was really reinstalled, remove the old line "
-                f"(ssh-keygen -R '{ep.known_hosts_name}' -f {ep.known_hosts})",
-            ) from None
-        except HostKeyUnknown:
-            client.close()
-            raise
-        except paramiko.AuthenticationException as e:
-            client.close()
-            keys = ", ".join(ep.key_files) or "agent / default keys"
-            raise RemoteError(f"{ep.target}: authentication failed ({keys}): {e}") from None
+            channel = self._sftp.get_channel()
+            if channel is not None:
+                channel.settimeout(self.command_timeout)
         except _TRANSPORT_ERRORS as e:
             client.close()
-            raise RemoteError(f"{ep.target}: cannot connect: {e or type(e).__name__}") from None
+            raise RemoteError(f"{ep.target}: cannot open SFTP: {e or type(e).__name__}") from None
         self._client = client
 
     def close(self) -> None:

@@ -1,15 +1,16 @@
 """One docker host as aktui talks to it: a lazily made, bounded docker client and errors that
 name the host (``DockerUnavailable`` with the innermost useful cause and a hint).
 
-``unix://``, ``tcp://`` and ``ssh://user@host`` (through paramiko) URLs; ``$DOCKER_HOST`` with
-the docker CLI's TLS settings when ``DOCKER_TLS_VERIFY`` is set.
+``unix://``, ``tcp://`` and ``ssh://user@host`` URLs; ``$DOCKER_HOST`` with the docker CLI's TLS
+settings when ``DOCKER_TLS_VERIFY`` is set. ``ssh://`` connects through
+``aktui.openssh.connect``, as web servers do: ~/.ssh/config (ProxyJump included), known_hosts
+with ``@revoked`` and ``@cert-authority`` lines, and the configured timeout for every step.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aktui.docker.logs import ContainerNotFound
-from aktui.errors import DockerUnavailable
+from aktui.errors import DockerUnavailable, HostKeyUnknown, RemoteError
 
 if TYPE_CHECKING:
     import docker
@@ -57,7 +58,11 @@ def _reason(exc: BaseException, timeout: float) -> str:
         if id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, _timeouts()):
+        if isinstance(e, RemoteError):  # ssh://, already one line naming the host
+            return e.message.split(": ", 1)[-1]
+        # urllib3's NewConnectionError is a ConnectTimeoutError, also for a refused connect:
+        # its cause says which.
+        if isinstance(e, _timeouts()) and not _is_new_connection_error(e):
             return f"no answer within {timeout:g}s"
         if isinstance(e, _sdk().errors.APIError):
             return str(e.explanation or e)
@@ -70,6 +75,14 @@ def _reason(exc: BaseException, timeout: float) -> str:
         todo += [i for i in inner if isinstance(i, BaseException)]
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
+
+
+def _is_new_connection_error(e: BaseException) -> bool:
+    import urllib3.exceptions
+
+    return isinstance(e, urllib3.exceptions.NewConnectionError) and isinstance(
+        e.__cause__ or e.__context__, OSError
+    )
 
 
 @functools.cache
@@ -90,6 +103,31 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return (*errors, paramiko.SSHException)
 
 
+@functools.cache
+def _ssh_adapter_class() -> type:
+    from docker.transport.sshconn import SSHHTTPAdapter
+
+    from aktui.openssh.connect import Endpoint, connect
+
+    class OpenSSHAdapter(SSHHTTPAdapter):  # type: ignore[misc]
+        """The SDK's paramiko adapter, connected through ``aktui.openssh.connect``."""
+
+        def __init__(self, endpoint: Endpoint, base_url: str, timeout: float) -> None:
+            self._endpoint, self._connect_timeout = endpoint, timeout
+            super().__init__(base_url, timeout)  # type: ignore[arg-type]  # a float works
+
+        def _create_paramiko_client(self, base_url: str) -> None:
+            self.ssh_client = None
+            self.ssh_params: dict[str, object] = {}
+
+        def _connect(self) -> None:
+            if self.ssh_client is not None:
+                self.ssh_client.close()
+            self.ssh_client = connect(self._endpoint, timeout=self._connect_timeout)
+
+    return OpenSSHAdapter
+
+
 @dataclass
 class DockerHost:
     label: str  # docker_hosts key, shown to the operator
@@ -104,8 +142,24 @@ class DockerHost:
     def error(self, what: str, exc: BaseException) -> DockerUnavailable:
         reason = _reason(exc, self.timeout)
         hint = ""
-        if "known_hosts" in reason:
-            hint = "add the host key first: ssh-keyscan HOST >> ~/.ssh/known_hosts"
+        if (
+            isinstance(exc, HostKeyUnknown)
+            and exc.fingerprint
+            and "@cert-authority" not in str(exc)
+        ):
+            # Not `ssh-keyscan >> known_hosts`: that trusts whatever answers, attacker included.
+            reason = f"host key not in known_hosts: {exc.fingerprint}"
+            hint = (
+                f"compare {exc.fingerprint} with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` "
+                "run on the host itself; if it matches, ssh to it once and accept that key"
+            )
+        elif isinstance(exc, RemoteError):
+            hint = exc.hint
+        elif "known_hosts" in reason:
+            hint = (
+                "ssh to it once and compare the fingerprint ssh shows with "
+                "`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` run on the host itself"
+            )
         elif self.url.startswith("unix://") and reason in ("No such file or directory",):
             hint = "is dockerd running? check the socket path"
         elif "refused" in reason.lower() or "no answer" in reason:
@@ -119,7 +173,8 @@ class DockerHost:
             if self._client is None:
                 with self.errors("connect"):
                     if self.url.startswith("ssh://"):
-                        self._check_reachable()
+                        self._client = self._ssh_client()
+                        return self._client
                     base_url, tls = self.url, None
                     if self.url == os.environ.get("DOCKER_HOST") and os.environ.get(
                         "DOCKER_TLS_VERIFY"
@@ -136,11 +191,23 @@ class DockerHost:
                     )
             return self._client
 
-    def _check_reachable(self) -> None:
-        # paramiko connects in the client's constructor with no connect timeout of its own.
+    def _ssh_client(self) -> docker.DockerClient:
+        """A docker client whose SSH session comes from ``aktui.openssh.connect``. The SDK's own
+        adapter reads known_hosts with paramiko (a traceback on ``@revoked``), ignores
+        ProxyJump and waits paramiko's 15 s banner timeout whatever the configured one."""
+        from aktui.openssh.connect import resolve
+
         parts = urlsplit(self.url)
-        with socket.create_connection((parts.hostname or "", parts.port or 22), self.timeout):
-            pass
+        endpoint = resolve(parts.hostname or "", user=parts.username or "", port=parts.port or 0)
+        # use_ssh_client: the SDK's adapter then connects nothing in the constructor; ours
+        # replaces it before the first request.
+        client = _sdk().DockerClient(
+            base_url=self.url, timeout=self.timeout, version=API_VERSION, use_ssh_client=True
+        )
+        adapter = _ssh_adapter_class()(endpoint, self.url, self.timeout)
+        client.api.mount("http+docker://ssh", adapter)
+        client.api._custom_adapter = adapter
+        return client
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
@@ -149,7 +216,7 @@ class DockerHost:
         except DockerUnavailable:
             raise
         except Exception as e:
-            if not isinstance(e, _transport_errors()):
+            if not isinstance(e, (*_transport_errors(), RemoteError)):
                 raise
             raise self.error(what, e) from None
 

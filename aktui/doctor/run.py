@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from aktui.authentik.model import Outpost, Snapshot
 from aktui.backend import Backend
+from aktui.config import transport_warnings
 from aktui.deploy.upstreams import resolve_target
 from aktui.doctor.checks import CheckResult, DoctorInput, OutpostEndpoint, run_doctor
 from aktui.doctor.staleness import doctor_checks as staleness_checks
@@ -57,4 +58,23 @@ async def diagnose(backend: Backend, only: Iterable[str] = ()) -> list[CheckResu
         extra=web_checks(backend, snapshot, containers),
     )
     inp.extra.append(lambda: staleness_checks(backend, snapshot, containers))
+    inp.extra.append(lambda: token_transport_check(backend))
     return await run_doctor(inp, only)
+
+
+async def token_transport_check(backend: Backend) -> list[CheckResult]:
+    """Whether the API token (a superuser's, often) can be read on the way to authentik."""
+    warnings = transport_warnings(backend.context, backend.name)
+    if not warnings:
+        return [
+            CheckResult("token-transport", "ok", "API token goes over verified TLS or loopback")
+        ]
+    return [
+        CheckResult(
+            "token-transport",
+            "warn",
+            "API token can be read on the network",
+            evidence=" ".join(warnings),
+            fix="use https:// with a verified certificate (ca_file for a private CA)",
+        )
+    ]

@@ -7,6 +7,8 @@ through ``aktui.nginx.values`` (``OutpostTarget.upstream`` and ``file_name`` che
 
 from __future__ import annotations
 
+import re
+
 from aktui.nginx.values import (
     OutpostTarget,
     check_hostname,
@@ -77,8 +79,7 @@ def render_forward_auth() -> str:
 
 
 def render_outpost(target: OutpostTarget) -> str:
-    upstream = target.upstream
-    return _OUTPOST_TEMPLATE.replace("@SLUG@", target.slug).replace("@UPSTREAM@", upstream)
+    return _fill(_OUTPOST_TEMPLATE, {"@SLUG@": target.slug, "@UPSTREAM@": target.upstream})
 
 
 # --- server-block examples ------------------------------------------------------------------
@@ -260,7 +261,6 @@ def render_example(
     if shape not in _EXAMPLES:
         raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
     values = {
-        # First, so that no value filled in below can turn into this token.
         "@FORWARD_AUTH_FILE@": FORWARD_AUTH_FILE,
         "@SITE@": check_hostname(site, "site"),
         "@DIR@": check_include_dir(include_dir),
@@ -271,7 +271,13 @@ def render_example(
         "@PHP_HEADERS@": _header_lines("fastcgi"),
         "@PROXY_HEADERS@": _header_lines("proxy"),
     }
-    text = _EXAMPLES[shape]
-    for token, value in values.items():
-        text = text.replace(token, value)
-    return text
+    return _fill(_EXAMPLES[shape], values)
+
+
+_PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """Every placeholder replaced in one pass: a value is never searched again, so a value
+    holding ``@PROXY_HEADERS@`` (``--path /@PROXY_HEADERS@``) stays text, not template."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(), m.group()), template)

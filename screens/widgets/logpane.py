@@ -30,6 +30,7 @@ from textual.strip import Strip
 
 from aktui.logs.store import Entry, Note
 from aktui.screens.widgets.text import literal
+from aktui.terminal import UNSAFE
 
 LEVEL_STYLE = {
     "debug": "dim",
@@ -46,9 +47,9 @@ STRIP_CACHE = 256
 TEXT_CACHE = 512
 MAX_WIDTH = 2000  # horizontal scroll limit; longer lines are cut by `literal`
 INDENT = "   ↳ "
-# Characters `literal` rewrites (controls escaped, tab expanded): only then is the shown
-# width not simply the string's.
-_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters `literal` rewrites (controls and bidi escaped, tab expanded): only then is the
+# shown width not simply the string's.
+_SPECIAL = re.compile(f"\t|{UNSAFE.pattern}")
 
 Row = tuple[int, int, Entry]  # (store position, row within the entry, entry)
 _POS = itemgetter(0)

@@ -8,16 +8,12 @@ shown as ``\\x1b`` instead, in a dim style so it reads as an escape and not as c
 
 from __future__ import annotations
 
-import re
-
 from rich.style import Style
 from rich.text import Text
 
 from aktui.errors import describe_error
+from aktui.terminal import UNSAFE, UNSAFE_KEEP_NL, escape_char
 
-# C0 controls except tab, DEL, and C1 controls (U+0080-U+009F: 8-bit CSI and friends).
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_CONTROL_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _ESCAPED = Style(dim=True, italic=True)
 
 
@@ -34,10 +30,11 @@ def literal(
     raw = raw.replace("\t", "    ")
     text = Text(style=style, no_wrap=False, end="")
     pos = 0
-    for m in (_CONTROL_KEEP_NL if newlines else _CONTROL).finditer(raw):
+    # The CLI's rule (aktui.terminal): C0/C1 controls, bidi overrides, U+2028/U+2029.
+    for m in (UNSAFE_KEEP_NL if newlines else UNSAFE).finditer(raw):
         if m.start() > pos:
             text.append(raw[pos : m.start()])
-        text.append(f"\\x{ord(m.group()):02x}", _ESCAPED)
+        text.append(escape_char(m.group()), _ESCAPED)
         pos = m.end()
     if pos < len(raw):
         text.append(raw[pos:])

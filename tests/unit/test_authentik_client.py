@@ -8,7 +8,13 @@ import httpx
 import pytest
 
 from aktui.authentik.client import AuthentikClient
-from aktui.errors import AuthentikError, AuthentikUnreachable, NotFound, TokenRejected
+from aktui.errors import (
+    AuthentikError,
+    AuthentikUnreachable,
+    NotAuthentik,
+    NotFound,
+    TokenRejected,
+)
 from aktui.secret import Secret
 from tests.unit.recorded_server import GOOD_TOKEN, recorded_transport
 
@@ -96,7 +102,7 @@ async def test_unreachable_names_url_and_cause():
     with pytest.raises(AuthentikUnreachable) as err:
         await c.version()
     await c.aclose()
-    assert "http://127.0.0.1:9" in str(err.value) and "cannot connect" in str(err.value)
+    assert "http://127.0.0.1:9" in str(err.value) and "connection refused" in str(err.value)
     assert "secret-token-xyz" not in str(err.value)
 
 
@@ -142,3 +148,270 @@ def test_plain_http_builds_no_tls_context(monkeypatch):
     AuthentikClient("https://auth.example.com", Secret("t"))._client()
     AuthentikClient("https://auth.example.com", Secret("t"), verify=False)._client()
     assert seen == [False, False, True, False]
+
+
+# --- hostile and slow servers (issue 17, issue 18) -------------------------------------------
+
+TOKEN = "ak-secret-Tok3n-value-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.mark.parametrize(
+    "respond",
+    [
+        # A WAF page that echoes the request headers (the token near the start)...
+        lambda r: httpx.Response(
+            400, text=f"bad request; Authorization: {r.headers['Authorization']}"
+        ),
+        # ...or with the token cut by the 200-character summary...
+        lambda r: httpx.Response(418, text="x" * 188 + r.headers["Authorization"]),
+        # ...a JSON detail, a 403 detail, a 404 detail, a JSON body without detail.
+        lambda r: httpx.Response(400, json={"detail": f"header was {r.headers['Authorization']}"}),
+        lambda r: httpx.Response(403, json={"detail": f"no rights for {TOKEN}"}),
+        lambda r: httpx.Response(404, json={"detail": f"{TOKEN} not found"}),
+        lambda r: httpx.Response(422, json={"echo": {"authorization": r.headers["Authorization"]}}),
+    ],
+)
+async def test_token_never_in_an_error_from_a_body(respond):
+    c = AuthentikClient(URL, Secret(TOKEN), transport=httpx.MockTransport(respond))
+    with pytest.raises(AuthentikError) as err:
+        await c.version()
+    await c.aclose()
+    text = f"{err.value} {err.value!r} {err.value.hint}"
+    assert "ak-se" not in text
+    assert "\n" not in str(err.value)
+
+
+async def test_bearer_of_another_token_is_redacted_too():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text="Authorization: Bearer someothertoken123 rejected")
+
+    c = AuthentikClient(URL, Secret(TOKEN), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikError) as err:
+        await c.version()
+    assert "someothertoken123" not in str(err.value) and "Bearer ***" in str(err.value)
+
+
+async def test_read_timeout_is_not_retried_and_says_what_to_check():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikUnreachable) as err:
+        await c.version()
+    assert len(calls) == 1
+    assert "no answer within 10s" in str(err.value) and "`url:`" in str(err.value)
+
+
+async def test_connect_errors_are_retried():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) < 3:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return httpx.Response(200, json={"version_current": "2025.12.4"})
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    assert (await c.version())["version_current"] == "2025.12.4"
+    assert len(calls) == 3
+
+
+async def test_timeout_bounds_the_whole_call_not_each_attempt():
+    # A server that accepts and never answers: one call ends after `timeout`, not 4 x timeout.
+    import asyncio
+
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    c = AuthentikClient(f"http://127.0.0.1:{port}", Secret("t"), timeout=0.5)
+    started = loop.time()
+    try:
+        with pytest.raises(AuthentikUnreachable, match=r"no answer within 0\.5s"):
+            await c.version()
+    finally:
+        await c.aclose()
+        server.close()
+    # Generous (a loaded machine): four attempts would take at least 2 s.
+    assert loop.time() - started < 1.9
+
+
+async def test_refused_connection_says_refused():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: refused
+        c = AuthentikClient(f"http://127.0.0.1:{port}", Secret("t"), timeout=2)
+        with pytest.raises(AuthentikUnreachable, match="connection refused"):
+            await c.version()
+        await c.aclose()
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(
+            404, text="<html><h1>Not Found</h1></html>", headers={"content-type": "text/html"}
+        ),
+        httpx.Response(404, text="404 page not found\n"),
+        httpx.Response(404, json={"error": "no route"}),
+    ],
+)
+async def test_a_url_that_is_not_authentik_says_so(response):
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(lambda r: response))
+    with pytest.raises(NotAuthentik) as err:
+        await c.outposts()
+    assert str(err.value) == (
+        f"{URL}: this does not look like an authentik API: 404 on /api/v3/outposts/instances/; "
+        "check `url:` (authentik's base URL, without /api/v3)"
+    )
+
+
+async def test_rotated_token_is_read_again_once():
+    good = Secret("new-token")
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer new-token":
+            return httpx.Response(200, json={"version_current": "x"})
+        return httpx.Response(403, json={"detail": "Token invalid/expired"})
+
+    reloads = []
+
+    def reload() -> Secret:
+        reloads.append(1)
+        return good
+
+    c = AuthentikClient(
+        URL, Secret("old"), transport=httpx.MockTransport(handler), reload_token=reload
+    )
+    assert await c.version() == {"version_current": "x"}
+    assert seen == ["Bearer old", "Bearer new-token"] and len(reloads) == 1
+    await c.aclose()
+
+    # The file did not change: refused once, read once, no loop.
+    seen.clear()
+    c = AuthentikClient(
+        URL,
+        Secret("old"),
+        transport=httpx.MockTransport(handler),
+        reload_token=lambda: Secret("old"),
+    )
+    with pytest.raises(TokenRejected):
+        await c.version()
+    assert seen == ["Bearer old"]
+
+
+async def test_rotated_token_file_through_the_backend(tmp_path, monkeypatch):
+    from aktui.backend import open_backend
+
+    token_file = tmp_path / "token"
+    token_file.write_text("old\n")
+    token_file.chmod(0o600)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"contexts:\n  a:\n    url: {URL}\n    token_file: {token_file}\n")
+    config.chmod(0o600)
+    monkeypatch.setattr("aktui.backend._docker_runtime", lambda config, name: None)
+    backend = open_backend(str(config), None)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers["Authorization"] == "Bearer rotated":
+            return httpx.Response(200, json={"version_current": "x"})
+        return httpx.Response(403, json={"detail": "Token invalid/expired"})
+
+    token_file.write_text("rotated\n")
+    client = backend.client()
+    client._transport = httpx.MockTransport(handler)
+    assert await client.version() == {"version_current": "x"}
+    await client.aclose()
+    assert backend.client()._token == Secret("rotated")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("dir", "is a directory"),
+        (b"not a certificate\n", "no PEM certificate"),
+        (b"\xff\xfe\x00garbage", "no PEM certificate"),
+    ],
+)
+async def test_bad_ca_file_is_one_line_naming_it(tmp_path, content, message):
+    from aktui.errors import ConfigError
+
+    path = tmp_path / "ca.pem"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    c = AuthentikClient("https://auth.example.com", Secret("t"), verify=str(path))
+    with pytest.raises(ConfigError) as err:
+        await c.version()
+    assert str(err.value) == f"ca_file {path}: {message}" or (
+        str(err.value).startswith(f"ca_file {path}: {message}")
+    )
+
+
+async def test_a_page_count_bomb_is_refused_before_any_page():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.params.get("page"))
+        return httpx.Response(
+            200, json={"pagination": {"total_pages": 10**9, "next": 2}, "results": []}
+        )
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikError, match="claims 1000000000 pages"):
+        await c.outposts()
+    assert calls == ["1"]
+
+
+async def test_an_endless_next_chain_stops():
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        return httpx.Response(200, json={"pagination": {"next": page + 1}, "results": [{}]})
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikError, match="kept naming a next page"):
+        await c.outposts()
+
+
+async def test_a_huge_body_is_refused_as_it_streams(monkeypatch):
+    import aktui.authentik.client as module
+
+    monkeypatch.setattr(module, "MAX_BODY", 1 << 20)
+
+    async def endless():
+        while True:
+            yield b"[" * 65536
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler))
+    with pytest.raises(AuthentikError, match="answered more than 1 MiB"):
+        await c.version()
+
+
+async def test_deep_json_and_odd_shapes_are_one_line():
+    deep = "[" * 100_000 + "]" * 100_000
+    c = AuthentikClient(
+        URL, Secret("t"), transport=httpx.MockTransport(lambda r: httpx.Response(200, text=deep))
+    )
+    with pytest.raises(AuthentikError, match="did not answer JSON"):
+        await c.version()
+
+    def odd(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/admin/version/"):
+            return httpx.Response(200, json={"version_current": "x"})
+        return httpx.Response(200, json={"pagination": "none", "results": [1, "two", None]})
+
+    # Lists of anything (and pks that are no strings) give an empty model, not a traceback.
+    c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(odd))
+    snap = await c.snapshot()
+    assert snap.outposts == [] or all(o.name for o in snap.outposts)

@@ -15,7 +15,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from aktui.annotate import default_rules
+from aktui.logs.annotate import default_rules
 
 WILD = Path(__file__).resolve().parent.parent / "tests" / "data" / "wild"
 

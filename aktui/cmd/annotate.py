@@ -10,7 +10,7 @@ On a terminal, control characters are shown escaped (``\\x1b``) so that a hostil
 cannot move the cursor, retitle the window or hide text; pipes and files get the bytes as read.
 
 Cookie values, Authorization credentials, bearer tokens and JWTs (trace-level outpost logs dump
-request headers) are written as ``<redacted>`` (``aktui.redact``); ``--show-secrets`` writes
+request headers) are written as ``<redacted>`` (``aktui.logs.redact``); ``--show-secrets`` writes
 them as read. Rules still see the whole line.
 """
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aktui.annotate import default_rules
-from aktui.logformat import parse_line
+from aktui.logs.annotate import default_rules
+from aktui.logs.format import parse_line
 
 WILD = Path(__file__).resolve().parent.parent / "data" / "wild"
 

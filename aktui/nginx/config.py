@@ -31,6 +31,7 @@ from aktui.nginx.sources import (
     FileSource,
     Overlay,
     Source,
+    Unreadable,
     candidate_files,
     prefixes_for,
     root_of,
@@ -117,16 +118,36 @@ class _Loader:
     # realpath) once per pattern and file.
     _resolved: dict[str, list[str] | None] = field(default_factory=dict)
     _allowed: dict[str, bool] = field(default_factory=dict)
+    # Work done so far, in directives built plus include targets considered: an include
+    # fan-out (every file including `*.conf`) must stop at the same bound as a long file.
+    refused: bool = False
+    _cycles: set[tuple[str, int]] = field(default_factory=set)
 
     def problem(self, kind: str, file: str, line: int, message: str) -> None:
         self.problems.append(LoadProblem(kind, file, line, message))
+
+    def spend(self, file: str, line: int) -> bool:
+        """Count one unit of work; False (said once) when the bound is reached."""
+        self.statements += 1
+        if self.statements <= MAX_STATEMENTS:
+            return True
+        if not self.refused:
+            self.refused = True
+            self.problem(
+                "config-refused", file, line, f"over {MAX_STATEMENTS} directives, rest not read"
+            )
+        return False
 
     def tokens(self, path: str) -> list[tuple[str, int, bool]] | None:
         """Lex a file once (it may be included from many servers); None if unusable."""
         if path in self._tokens:
             return self._tokens[path]
         self._tokens[path] = None
-        data = self.source.read(path)
+        try:
+            data = self.source.read(path)
+        except Unreadable as e:
+            self.problem("config-unreadable", path, 0, f"cannot read: {e}")
+            return None
         if data is None:
             return None
         if path not in self.files:
@@ -181,15 +202,7 @@ class _Loader:
             stmt = {"directive": name, "line": line, "args": args}
             if name == "if":
                 _strip_if_parens(args)
-            self.statements += 1
-            if self.statements > MAX_STATEMENTS:
-                if self.statements == MAX_STATEMENTS + 1:  # say it once, then stop building
-                    self.problem(
-                        "config-refused",
-                        path,
-                        line,
-                        f"over {MAX_STATEMENTS} directives, rest not read",
-                    )
+            if not self.spend(path, line):
                 _skip(tokens, term)
                 return out
             try:
@@ -233,6 +246,8 @@ class _Loader:
             return hole
         out: list[Directive] = []
         for name in names:
+            if not self.spend(path, line):
+                return out
             if name not in self._allowed:
                 self._allowed[name] = self.source.allowed(name)
             if not self._allowed[name]:
@@ -245,7 +260,9 @@ class _Loader:
                 out.extend(hole)
                 continue
             if name in stack:
-                self.problem("config-unparseable", path, line, f"include cycle through {name}")
+                if (path, line) not in self._cycles:  # once per include line, not per path to it
+                    self._cycles.add((path, line))
+                    self.problem("config-unparseable", path, line, f"include cycle through {name}")
                 continue
             if len(self.files) >= MAX_FILES and name not in self.files:
                 self.problem("config-refused", path, line, f"more than {MAX_FILES} files")
@@ -339,14 +356,18 @@ def load_paths(
             if os.path.isfile(main):
                 configs.append(_load_file(main, path, roots, prefix, follow_any_include))
                 continue
+            errors: list[tuple[str, str]] = []
             loaded = [
                 _load_file(f, path, roots, prefix, follow_any_include)
-                for f in candidate_files(path)
+                for f in candidate_files(path, errors)
             ]
+            for where, why in errors:
+                problem = LoadProblem("config-unreadable", where, 0, f"cannot read: {why}")
+                loaded.append(Config(where, "http", (), (), (problem,)))
             # Snippets are checked where they are included, not alone.
             included = {os.path.abspath(f) for c in loaded for f in c.files[1:]}
             configs.extend(c for c in loaded if os.path.abspath(c.name) not in included)
-        elif os.path.exists(path):
+        elif os.path.lexists(path):
             configs.append(_load_file(path, None, roots, prefix, follow_any_include))
         else:
             problem = LoadProblem("config-unparseable", path, 0, "no such file or directory")
@@ -367,6 +388,8 @@ def _load_file(
     all_roots = (root, *roots)
     loader = _Loader(FileSource(all_roots, follow_any), prefixes_for(path, root, prefix))
     context, stmts = loader.load(path)
+    if not loader.files and not loader.problems:  # vanished, or a dangling symlink
+        loader.problem("config-unreadable", path, 0, "cannot read: no such file")
     return Config(path, context, stmts, tuple(loader.files), tuple(loader.problems))
 
 

@@ -16,7 +16,7 @@ from aktui.nginx.checks import outpost as checks_outpost
 from aktui.nginx.checks import target as checks_target
 from aktui.nginx.config import Config, load_paths, load_text
 from aktui.nginx.facts import Env
-from aktui.nginx.locations import Server, servers
+from aktui.nginx.locations import REGEX_BUDGET, Server, servers
 from aktui.nginx.report import LintFinding, LintReport, sort_findings
 
 __all__ = [
@@ -70,15 +70,20 @@ RULES: dict[str, str] = {
     "config-refused": "a file was not read: too large, binary, or nested too deep",
     "include-unresolved": "an include names a file that was not given",
     "include-outside-roots": "an include points outside the given paths",
+    "config-unreadable": "a file or directory could not be read (permissions, not a file)",
+    "lint-bounded": "a server too large to check fully within the work bound",
 }
 
 _PROBLEM_SEVERITY = {
+    "config-unreadable": "error",
     "config-unparseable": "error",
     "config-refused": "error",
     "include-unresolved": "warning",
     "include-outside-roots": "warning",
 }
 _PROBLEM_FIX = {
+    "config-unreadable": "Run the lint as a user that can read it (nginx's master runs as "
+    "root), or lint an `nginx -T` dump: `sudo nginx -T | aktui lint-nginx -`.",
     "config-unparseable": "Fix the file at this line; `nginx -t` reports the same error.",
     "config-refused": "Lint the real config files; aktui does not read inputs like this one.",
     "include-unresolved": "Lint the whole config (its directory, nginx.conf or an `nginx -T` "
@@ -120,6 +125,21 @@ def lint_configs(configs: Sequence[Config], env: Env | None = None) -> LintRepor
             count += 1
             for check in CHECKS:
                 findings.extend(check(server, env))
+            if server.budget_exhausted:
+                at = server.directive
+                findings.append(
+                    LintFinding(
+                        "lint-bounded",
+                        "info",
+                        at.file if at else config.name,
+                        at.line if at else 0,
+                        f"{server.display_name}: more regex-location work than the bound "
+                        f"({REGEX_BUDGET} evaluations); checks that needed more were cut short",
+                        "Nothing to fix in nginx; split the check by linting the site files "
+                        "separately if you need every check here.",
+                        server.display_name,
+                    )
+                )
     return LintReport(sort_findings(findings), tuple(dict.fromkeys(files)), count, dict(RULES))
 
 

@@ -20,7 +20,15 @@ from aktui.nginx.templates import SHAPES
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nginx"
 _MARK = re.compile(r"#\s*expect:\s*(.+)$")
-LOAD_IDS = {"config-unparseable", "config-refused", "include-unresolved", "include-outside-roots"}
+# Load problems and the work bound: tested in test_nginx_config.py and test_nginx_bounds.py.
+LOAD_IDS = {
+    "config-unparseable",
+    "config-refused",
+    "include-unresolved",
+    "include-outside-roots",
+    "config-unreadable",
+    "lint-bounded",
+}
 
 
 def expected_marks(root: Path) -> set[tuple[str, int, str]]:

@@ -21,7 +21,7 @@ from crossplane.errors import NgxParserBaseException
 
 # crossplane only exposes `lex(filename)`; the file-object lexer underneath is what lets us lex
 # dump sections and stdin. The dependency is pinned to <0.6, where these names are stable.
-from crossplane.lexer import _balance_braces, _lex_file_object
+from crossplane.lexer import _lex_file_object
 
 from aktui.nginx.sources import (
     INCLUDE_DIRS,
@@ -44,6 +44,10 @@ MAX_FILES = 2000
 # Bounds an include fan-out (a snippet included by every server is fine: 500 sites with two
 # snippets each is ~25k statements); ~15 µs per statement keeps the worst case near 3 s.
 MAX_STATEMENTS = 200_000
+
+# What people write where they cut a config short in an issue or forum post.
+_HOLE = "\x00aktui-hole"  # never a real token: the lexer gets no NUL bytes (refused before)
+_ELISIONS = frozenset({"...", "…", "[...]", "(...)", "<...>", "[…]", "etc", "etc."})
 
 # Directives that only exist in nginx's main context: their presence makes a file a full config.
 _MAIN_ONLY = frozenset({"http", "events", "stream", "mail", "worker_processes", "pid", "user"})
@@ -163,12 +167,52 @@ class _Loader:
             return None
         text = data.decode("utf-8", "replace")
         try:
-            toks = list(_balance_braces(_lex_file_object(io.StringIO(text)), path))
+            toks = list(self._balanced(_lex_file_object(io.StringIO(text)), path))
         except NgxParserBaseException as e:
             self.problem("config-unparseable", path, e.lineno or 0, e.strerror)
             return None
         self._tokens[path] = toks
         return toks
+
+    def _balanced(
+        self, tokens: Iterator[tuple[str, int, bool]], path: str
+    ) -> Iterator[tuple[str, int, bool]]:
+        """Tokens with braces made to balance, so that a pasted config that is cut short or
+        has a stray "}" still yields the blocks that can be read. nginx would stop at the
+        first such error: each is reported at its line (config-unparseable). A statement that
+        is only an elision ("...", "…", "[...]") is dropped, or it would swallow the next
+        directive as its arguments."""
+        depth, line, start = 0, 1, True
+        for token, line, quoted in tokens:
+            if not quoted and token in ("{", "}", ";"):
+                if token == "}":
+                    if depth == 0:
+                        self.problem("config-unparseable", path, line, 'unexpected "}"')
+                        continue
+                    depth -= 1
+                elif token == "{":
+                    depth += 1
+                start = True
+                yield token, line, quoted
+                continue
+            if start and not quoted and token in _ELISIONS:
+                # Lines were left out here: a hole, like an include that could not be read.
+                yield _HOLE, line, False
+                yield ";", line, False
+                continue
+            if not token.startswith("#") or quoted:
+                start = False
+            yield token, line, quoted
+        if depth:
+            # nginx's words; the open blocks are read as if closed here, with a hole where
+            # the rest of the file would be, so absence checks hold back.
+            self.problem("config-unparseable", path, line, 'unexpected end of file, expecting "}"')
+            if not start:
+                yield ";", line, False
+            yield _HOLE, line, False
+            yield ";", line, False
+            for _ in range(depth):
+                yield "}", line, False
 
     def load(self, path: str, context: str | None = None) -> tuple[str, tuple[Directive, ...]]:
         toks = self.tokens(path)
@@ -199,6 +243,9 @@ class _Loader:
                     args.append(term)
                 term, _, tquoted = next(tokens, (";", line, False))
             name = token
+            if name == _HOLE:
+                out.append(Directive("include", ("(lines left out)",), path, line, unresolved=True))
+                continue
             stmt = {"directive": name, "line": line, "args": args}
             if name == "if":
                 _strip_if_parens(args)

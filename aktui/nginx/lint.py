@@ -46,6 +46,7 @@ CHECKS: tuple[Check, ...] = (
     checks_auth.auth_vars_unset,
     checks_auth.auth_bypassed_by_regex,
     checks_auth.public_path_protected,
+    checks_auth.header_directive_mixup,
 )
 
 # Stable ids (scripts, CI and SARIF rules refer to them) and what each one means.
@@ -66,6 +67,7 @@ RULES: dict[str, str] = {
     "auth-header-var-unset": "an X-authentik-* variable is used where it is not set",
     "auth-bypassed-by-regex": "a regex location takes requests away from a protected prefix",
     "public-path-protected": "a webhook, status or ACME path is behind forward auth",
+    "header-directive-mixup": "add_header where proxy_set_header was meant, or the reverse",
     "config-unparseable": "a file could not be parsed (nginx -t would fail too)",
     "config-refused": "a file was not read: too large, binary, or nested too deep",
     "include-unresolved": "an include names a file that was not given",

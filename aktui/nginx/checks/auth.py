@@ -105,7 +105,9 @@ def _redirect(ret: Directive) -> tuple[int | None, str]:
 _SITE_HOST = ("$host", "$http_host", "$server_name", "${host}", "${http_host}")
 
 
-def _redirect_problem(code: int | None, url: str) -> tuple[str, str]:
+def _redirect_problem(
+    code: int | None, url: str, site_names: tuple[str, ...] = ()
+) -> tuple[str, str]:
     """(problem, severity) of a sign-in redirect to ``url``, or ("", "")."""
     path, host = url, ""
     if url.startswith(("http://", "https://", "$scheme://")):
@@ -124,7 +126,16 @@ def _redirect_problem(code: int | None, url: str) -> tuple[str, str]:
         return "without ?rd=, visitors land on the site's root after login", "warning"
     if "$request_uri" not in rd and "$target_url" not in rd:
         return "rd= lacks $request_uri, so visitors lose the page they asked for", "warning"
-    if host and host not in _SITE_HOST and not rd.startswith(("$scheme://", "http", "$target")):
+    # A path-only rd= is fine on the site's own host; on another one (the auth host of a
+    # domain-level provider) the visitor lands on that path there. Only when the site's names
+    # are known: a pasted fragment may well be that host.
+    other_host = bool(site_names) and host.split(":")[0].lower() not in site_names
+    if (
+        host
+        and host not in _SITE_HOST
+        and other_host
+        and not rd.startswith(("$scheme://", "http", "$target"))
+    ):
         return (
             f"it sends the browser to {host} with a path-only rd= ({rd}): after login the "
             f"outpost redirects to that path on {host}, not back to this site (domain-level "
@@ -134,15 +145,30 @@ def _redirect_problem(code: int | None, url: str) -> tuple[str, str]:
     return "", ""
 
 
+def _names(server: Server) -> tuple[str, ...]:
+    return tuple(n.lower() for n in server.names if n not in ("_", "") and "*" not in n)
+
+
+def _signin_targets(server: Server) -> list[Directive]:
+    """The error_pages where auth applies, plus a pseudo one for each named location meant
+    for authentik's sign-in that nothing visible points at (a snippet linted on its own)."""
+    pages = signin_pages(server)
+    used = {ep.args[-1] for ep in pages if ep.args}
+    for name, loc in server.named.items():
+        if "authentik" in name.lower() and name not in used and loc.directive is not None:
+            pages.append(Directive("error_page", ("401", name), loc.directive.file, 0))
+    return pages
+
+
 def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
-    for ep in signin_pages(server):
+    for ep in _signin_targets(server):
         target = ep.args[-1]
         if target.startswith(("/", "http://", "https://", "$scheme")):
             # `error_page 401 =302 https://auth.example.com/outpost.goauthentik.io/start?...`:
             # the redirect is the error_page itself (302 unless `=CODE` says otherwise).
             eq = next((a for a in ep.args[:-1] if a.startswith("=")), "")
             code = int(eq[1:]) if eq[1:].isdigit() else 302
-            problem, severity = _redirect_problem(code, target)
+            problem, severity = _redirect_problem(code, target, _names(server))
             if problem:
                 yield finding(
                     server,
@@ -169,7 +195,7 @@ def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
             )
             continue
         ret = rets[0]
-        problem, severity = _redirect_problem(*_redirect(ret))
+        problem, severity = _redirect_problem(*_redirect(ret), _names(server))
         if problem:
             yield finding(
                 server,

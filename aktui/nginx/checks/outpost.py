@@ -165,6 +165,8 @@ def auth_locations(server: Server) -> list[tuple[str, Location]]:
         winner = server.match(uri)
         if winner is None or not _proxies(winner, server):
             continue  # missing-outpost-locations
+        if server.incomplete and not is_outpost(winner):
+            continue  # the outpost location may be in the part that could not be read
         if not is_outpost(winner) and _covered_by_outpost(server, uri):
             continue  # outpost-location-shadowed: the winner is not meant for the outpost
         out.append((uri, winner))
@@ -251,6 +253,30 @@ def host_vs_http_host(server: Server, env: Env) -> Iterator[LintFinding]:
             "`proxy_set_header Host $http_host;`, "
             "`X-Original-URL $scheme://$http_host$request_uri`, "
             "`?rd=$scheme://$http_host$request_uri`.",
+        )
+
+
+def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
+    """`proxy_set_header Host auth.example.com;` on the outpost's paths: the outpost picks the
+    application by Host, so every site proxied this way looks like that one host (no app for
+    hostname / the embedded outpost's 404), unless it is this server's own single name."""
+    names = {n.lower() for n in server.names}
+    for loc in server.all_locations():
+        if not is_outpost(loc):
+            continue
+        hdrs, _ = headers(loc)
+        value, d = hdrs.get("host", ("", None))
+        if d is None or "$" in value or not value or value.lower() in names:
+            continue
+        yield finding(
+            server,
+            "outpost-host-fixed",
+            "warning",
+            d,
+            f"`{d.text()}` sends every request for the outpost with Host {value}: the outpost "
+            "chooses the application by Host, so it answers for "
+            f'{value} instead of {server.display_name} ("no app for hostname" or 404)',
+            "Send the site's own host: `proxy_set_header Host $host;` ($http_host with a port).",
         )
 
 

@@ -3,10 +3,11 @@
 Detected per line, because one ``docker logs`` of the authentik server mixes Go (logrus) and
 Python (structlog) JSON, and a pasted incident log mixes NGINX, outposts and browser text:
 
-- docker's ``-t`` and ``kubectl logs --timestamps`` prefix, ``docker compose logs`` (and
-  swarm's ``name.1.id@node``) ``name  | `` prefix, journald's ``Mon DD HH:MM:SS host unit[pid]:``,
-  a log viewer's ``2023-02-07 21:22:42.498+00:00`` (often glued to the JSON), and the json-file
-  driver's ``{"log": ..., "stream": ..., "time": ...}`` wrapper;
+- docker's ``-t`` and ``kubectl logs --timestamps`` prefix, ``kubectl logs --prefix``'s pod,
+  ``docker compose logs`` (and swarm's ``name.1.id@node``) ``name  | `` prefix, journald's
+  ``Mon DD HH:MM:SS host unit[pid]:``, a log viewer's ``2023-02-07 21:22:42.498+00:00``
+  (often glued to the JSON), and the json-file driver's
+  ``{"log": ..., "stream": ..., "time": ...}`` wrapper;
 - authentik Go/logrus JSON (keys sorted, no spaces, ``event``/``level``/``logger``/``timestamp``);
 - authentik Python structlog JSON (``", "`` separators, local time with microseconds);
 - the Rust outpost's tracing JSON (``target``/``filename``, message under ``fields``);
@@ -186,6 +187,11 @@ def strip_prefixes(raw: str, *, want_time: bool = True) -> tuple[str, datetime |
     ``docker logs -t``/``kubectl logs --timestamps``' RFC 3339 time, journald's
     ``Mon DD HH:MM:SS host unit[pid]: `` and a viewer's ``YYYY-MM-DD HH:MM:SS`` time."""
     container = None
+    # kubectl logs --prefix: "[pod/ak-outpost-x-6d5c9b7f4-2xq8w/proxy] ".
+    if raw[:5] == "[pod/":
+        end = raw.find("] ", 5, 256)
+        if end > 0:
+            container, raw = raw[5:end], raw[end + 2 :]
     # str.find with bounds first: a failed regex attempt costs ~5x more on every plain line.
     if raw[:1] != "{" and raw.find("| ", 0, 128) >= 0:
         m = _COMPOSE.match(raw, 0, 128)

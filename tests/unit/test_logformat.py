@@ -339,6 +339,10 @@ def test_logfmt_with_event_instead_of_msg() -> None:
         ),
         (" | ", None),
         ("2024-12-22T07:39:41.123456789Z ", None),  # kubectl logs --timestamps
+        (
+            "[pod/ak-outpost-single-6d5c9b7f4-2xq8w/proxy] ",
+            "ak-outpost-single-6d5c9b7f4-2xq8w/proxy",
+        ),
     ],
 )
 def test_collector_prefixes(prefix: str, container: str | None) -> None:

@@ -18,9 +18,22 @@ __all__ = ["MARK", "redact"]
 
 MARK = "<redacted>"
 
-# Cheap gate: one scan for any word that can start a secret. Most log text has none.
-_TRIGGER = re.compile(
-    r"(?i)cookie|authori[sz]ation|bearer|authentik_proxy_|authentik_session|eyJ|token"
+# Cheap gate: pieces of the words that can start a secret, found with str.find (C speed; a
+# case-insensitive regex alternation costs ~100x more per character), in the spellings logs
+# use. Most log text has none of them, and in a long run of lines only the lines holding one
+# are rewritten.
+_TRIGGERS = (
+    "ookie",  # Cookie, cookie, Set-Cookie
+    "OOKIE",
+    "uthori",  # Authorization, authorization, Proxy-Authorization
+    "UTHORI",
+    "earer",  # Bearer, bearer
+    "EARER",
+    "authentik_proxy_",
+    "authentik_session",
+    "authentik_csrf",
+    "eyJ",  # a JWT
+    "AUTHENTIK_TOKEN",
 )
 
 # A cookie header's value up to the end of the header: "Cookie: a=1; b=2", "Cookie:[a=1; b=2]"
@@ -64,9 +77,33 @@ def _keep_name(m: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """``text`` with cookie values, credentials, bearer tokens and JWTs replaced by
-    ``<redacted>``; names (header, cookie, scheme) are kept. Line breaks are never crossed."""
-    if not _TRIGGER.search(text):
+    ``<redacted>``; names (header, cookie, scheme) are kept. Line breaks are never crossed,
+    and only lines holding a trigger word are rewritten, so a run of healthy lines costs a few
+    ``str.find`` passes."""
+    starts: set[int] = set()
+    for word in _TRIGGERS:
+        at = text.find(word)
+        while at >= 0:
+            starts.add(text.rfind("\n", 0, at) + 1)
+            end = text.find("\n", at)
+            if end < 0:
+                break
+            at = text.find(word, end)
+    if not starts:
         return text
+    out: list[str] = []
+    pos = 0
+    for start in sorted(starts):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        out.append(text[pos:start])
+        out.append(_redact_line(text[start:end]))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _redact_line(text: str) -> str:
     text = _JWT.sub(MARK, text)
     text = _COOKIE_HEADER.sub(_cookie_values, text)
     text = _AUTHENTIK_COOKIE.sub(_keep_name, text)

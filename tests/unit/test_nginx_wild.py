@@ -112,8 +112,14 @@ location ^~ /outpost.goauthentik.io {
 }
 """
     assert "embedded-outpost-target" in {cid for _, cid in _ids(swag)}
-    dynamic = swag.replace("set $upstream_authentik authentik-server;", "")
-    assert "embedded-outpost-target" not in {cid for _, cid in _ids(dynamic)}
+    # Set where the linter cannot see it: the variable's name and port still tell.
+    unseen = swag.replace("set $upstream_authentik authentik-server;", "include resolver.conf;")
+    found = lint_text(unseen).findings
+    warned = [f for f in found if f.check_id == "embedded-outpost-target"]
+    assert warned and warned[0].severity == "warning" and "--authentik-url" in warned[0].evidence
+    # Near miss: a variable that names nothing of the server, on an outpost port.
+    neutral = unseen.replace("$upstream_authentik:9000", "$backend:9001")
+    assert "embedded-outpost-target" not in {cid for _, cid in _ids(neutral)}
 
 
 def test_path_only_rd_on_an_unnamed_fragment_is_not_called_cross_host() -> None:

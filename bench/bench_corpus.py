@@ -1,4 +1,5 @@
-"""Accuracy of `aktui annotate` on the wild corpus: real log lines collected from public sources.
+"""Accuracy of `aktui annotate` and `aktui lint-nginx` on the wild corpora: real log lines and
+real published nginx configs collected from public sources.
 
     .venv/bin/python bench/bench_corpus.py [--misses]
 
@@ -6,18 +7,24 @@ tests/data/wild/failing.jsonl holds failure lines (each with the rule that names
 where it was found); benign.jsonl holds healthy lines from the same sources. Goal (issue 19):
 at least 90% of failure lines get the right rule, and no benign line gets any rule. Prints a
 table per failure class; asserts nothing (tests/unit/test_wild_corpus.py does).
+tests/data/nginx/wild/*.conf carry "# expect: check-id" marks on the lines of their pitfalls;
+goal: every one found, and no error that is not marked.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
 from aktui.logs.annotate import default_rules
+from aktui.nginx.lint import lint_paths
 
 WILD = Path(__file__).resolve().parent.parent / "tests" / "data" / "wild"
+NGINX_WILD = Path(__file__).resolve().parent.parent / "tests" / "data" / "nginx" / "wild"
+_MARK = re.compile(r"#\s*expect:\s*([a-z0-9, -]+)$")
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -53,6 +60,22 @@ def main() -> None:
     pct = 100.0 * right / total if total else 0.0
     print(f"{'failure lines':24} {right:5} {total:5}  {pct:5.1f}% right   (goal >= 90%)")
     print(f"{'benign lines flagged':24} {len(flagged):5} {len(benign):5}           (goal 0)")
+    print()
+    print(f"{'nginx config':40} {'found':>5} {'pitfalls':>8} {'unmarked errors':>15}")
+    found_all = total_all = 0
+    for path in sorted(NGINX_WILD.glob("*.conf")):
+        want = set()
+        for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = _MARK.search(text)
+            if m:
+                want |= {(n, cid.strip()) for cid in m.group(1).split(",")}
+        report = lint_paths([str(path)])
+        got = {(f.line, f.check_id) for f in report.findings}
+        errors = {(f.line, f.check_id) for f in report.findings if f.severity == "error"}
+        found_all += len(want & got)
+        total_all += len(want)
+        print(f"{path.stem:40} {len(want & got):5} {len(want):8} {len(errors - want):15}")
+    print(f"{'labelled pitfalls found':40} {found_all:5} {total_all:8}   (goal: all)")
     if args.misses:
         for want, got, line in misses:
             print(f"MISS want={want} got={got}: {line[:160]}")

@@ -289,7 +289,11 @@ def _json_line(text: str, found: Annotation | None, tty: bool) -> str:
 
 
 def _list_rules(rules: RuleSet, out: TextIO) -> int:
+    listed: set[str] = set()
     for rule in rules.rules:
+        if rule.id in listed:
+            continue  # another shape (`also:`) of a rule already listed
+        listed.add(rule.id)
         a = rule.annotation
         sources = ",".join(sorted(rule.sources))
         out.write(f"{a.rule:34} {a.severity:8} {sources:22} {a.title}\n")

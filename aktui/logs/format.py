@@ -123,7 +123,8 @@ _DOCKER_TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d
 _COMPOSE = re.compile(r"([A-Za-z0-9][\w.@-]*)? *\| ")
 # journald (``journalctl -u``): "Jul 19 09:04:45 HOST authentik-ldap[4001649]: ".
 _JOURNALD = re.compile(
-    r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [^\s:]+ ([^\s:\[]{1,64})(?:\[\d+\])?: "
+    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d{4})"
+    r" [^\s:]+ ([^\s:\[]{1,64})(?:\[\d+\])?: "
 )
 # A viewer's space-separated time, glued to the line or followed by " | " or a space:
 # "2023-02-07 21:22:42.498179+00:00{...}", "2025-09-26 00:09:09 | {...}".
@@ -204,6 +205,11 @@ def strip_prefixes(raw: str, *, want_time: bool = True) -> tuple[str, datetime |
         if m:
             docker_time = _iso_time(m.group(1), UTC) if want_time else None
             raw = raw[m.end() :]
+        else:  # journalctl -o short-iso: "2024-07-19T09:04:45+0200 host unit[pid]: "
+            m = _JOURNALD.match(raw, 0, 160)
+            if m:
+                container = container or m.group(1)
+                raw = raw[m.end() :]
     elif raw[4:5] == "-" and raw[10:11] == " ":
         m = _SPACED_TS.match(raw, 0, 48)
         if m:

@@ -331,6 +331,7 @@ def test_logfmt_with_event_instead_of_msg() -> None:
     ("prefix", "container"),
     [
         ("Jul 19 09:04:45 HOST authentik-ldap[4001649]: ", "authentik-ldap"),
+        ("2025-07-19T09:04:45+0200 HOST authentik-proxy[41]: ", "authentik-proxy"),  # short-iso
         ("2023-02-19 23:24:40.596688+00:00", None),
         ("2025-09-26 00:09:09 | ", None),
         (

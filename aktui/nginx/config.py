@@ -195,6 +195,8 @@ class _Loader:
                 start = True
                 yield token, line, quoted
                 continue
+            if start and not quoted and token.startswith("```"):
+                continue  # a Markdown code fence around a config pasted from an issue
             if start and not quoted and token in _ELISIONS:
                 # Lines were left out here: a hole, like an include that could not be read.
                 yield _HOLE, line, False

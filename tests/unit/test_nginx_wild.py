@@ -99,6 +99,13 @@ def test_elided_lines_do_not_swallow_the_next_directive() -> None:
     assert "missing-outpost-locations" not in {cid for _, cid in found}
 
 
+def test_markdown_fences_around_a_paste_are_ignored() -> None:
+    text = "```nginx\n" + CUT + "    }\n}\n```\n"
+    found = _ids(text)
+    assert "config-unparseable" not in {cid for _, cid in found}
+    assert (6, "embedded-outpost-target") in found
+
+
 def test_bare_site_file_is_linted_as_servers() -> None:
     report = lint_text(CUT + "    }\n}\n", "sites-enabled/app")
     assert report.servers == 1

@@ -284,9 +284,11 @@ CASES = [
         [],
     ),
     (
+        # Not the embedded outpost. But in `location = .../auth/nginx` a URI part replaces the
+        # whole URI: the outpost gets /outpost.goauthentik.io (checked against real nginx).
         "outpost keeping the path on its own port",
         site(upstream="http://100.64.0.10:9001/outpost.goauthentik.io"),
-        [],
+        ["outpost-path-rewritten"],
     ),
     # auth-path-via-proxy
     ("outpost by name on an explicit port", site(upstream="http://outpost.example.com:9001"), []),

@@ -220,6 +220,102 @@ def missing_browser_host(snap: Snapshot) -> Iterator[Finding]:
             )
 
 
+# What an outpost's log would say first (issue 19): each of these is visible in the API already.
+
+
+def outpost_without_providers(snap: Snapshot) -> Iterator[Finding]:
+    for o in snap.outposts:
+        if o.embedded or o.provider_pks:
+            continue  # an empty embedded outpost is normal (authentik skips the warning too)
+        yield Finding(
+            "outpost-no-providers",
+            "warning",
+            f"{o.name}: no applications assigned",
+            (_op(o.pk),),
+            f'outpost {o.name} has no providers: its log repeats "No providers assigned to '
+            'this outpost" and it answers every host with 404 / "no app for hostname"',
+            "Select the applications this outpost serves (Applications → Outposts → edit), or "
+            "delete the unused outpost and its container.",
+        )
+
+
+def authentik_host_shape(snap: Snapshot) -> Iterator[Finding]:
+    for o in snap.outposts:
+        if not o.authentik_host:
+            continue
+        try:
+            parts = urlsplit(o.authentik_host)
+            host, port = parts.hostname or "", parts.port
+        except ValueError:
+            continue  # external_host_shape's kind of problem; the outpost logs it itself
+        if "_" in host:
+            yield Finding(
+                "authentik-host-underscore",
+                "error",
+                f"{o.name}: authentik_host {host} is not a valid host name",
+                (_op(o.pk),),
+                f"authentik_host {o.authentik_host!r}: authentik refuses the Host "
+                '("Invalid HTTP_HOST header"), so the outpost gets 400 and no configuration',
+                "Use a name without underscores: the compose service `server`, a network alias, "
+                "or the public URL (AUTHENTIK_HOST=http://server:9000).",
+            )
+        if (parts.scheme, port) in (("https", 9000), ("http", 9443)):
+            yield Finding(
+                "authentik-host-scheme-port",
+                "error",
+                f"{o.name}: {parts.scheme}:// on port {port}",
+                (_op(o.pk),),
+                f"authentik_host {o.authentik_host!r}: port 9000 speaks HTTP and 9443 HTTPS; "
+                "the TLS handshake fails (wrong version number / InvalidContentType)",
+                "Use http://server:9000 or https://server:9443 (with AUTHENTIK_INSECURE=true for "
+                "its self-signed certificate).",
+            )
+
+
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def browser_host_localhost(snap: Snapshot) -> Iterator[Finding]:
+    # When aktui itself reaches authentik on loopback, browsers are on that machine too (a
+    # lab or a laptop): localhost works there. Otherwise it is the visitor's own machine.
+    if url_hostname(snap.server_url) in _LOOPBACK:
+        return
+    for o in snap.outposts:
+        if o.embedded or o.type != "proxy" or o.authentik_host_browser or not o.provider_pks:
+            continue
+        if url_hostname(o.authentik_host) in _LOOPBACK:
+            yield Finding(
+                "browser-host-localhost",
+                "warning",
+                f"{o.name}: browsers are sent to {o.authentik_host}",
+                (_op(o.pk),),
+                f"authentik_host is {o.authentik_host!r} and authentik_host_browser is empty: "
+                "the login redirect points at the visitor's own machine",
+                "Set AUTHENTIK_HOST_BROWSER on the outpost container (and authentik_host_browser "
+                "in the outpost config) to the public authentik URL.",
+            )
+
+
+def outpost_replicas(snap: Snapshot) -> Iterator[Finding]:
+    for o in snap.outposts:
+        if o.embedded or o.type != "proxy":
+            continue
+        hosts = sorted({i.hostname for i in o.instances if i.hostname})
+        if len(hosts) > 1:
+            # info: a sticky load balancer makes replicas work; aktui cannot see that from here.
+            yield Finding(
+                "outpost-replicas",
+                "info",
+                f"{o.name}: {len(hosts)} instances share its sessions",
+                (_op(o.pk),),
+                f"{o.name} runs on {', '.join(hosts)}; proxy outpost sessions live in each "
+                "instance's /dev/shm, so a login that lands on another instance fails "
+                '("mismatched session ID", 400 on the callback)',
+                "Run one instance per outpost, or make the load balancer sticky (by client IP or "
+                "the authentik_proxy_* cookie).",
+            )
+
+
 CHECKS: tuple[Check, ...] = (
     embedded_forward_auth,
     mixed_cookie_domains,
@@ -231,6 +327,10 @@ CHECKS: tuple[Check, ...] = (
     outpost_version_mismatch,
     missing_browser_host,
     unrestricted_applications,
+    outpost_without_providers,
+    authentik_host_shape,
+    browser_host_localhost,
+    outpost_replicas,
 )
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}

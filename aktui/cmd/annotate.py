@@ -8,6 +8,10 @@ job is to explain them); ``--fail-on SEVERITY`` exits 1 when a line at or above 
 
 On a terminal, control characters are shown escaped (``\\x1b``) so that a hostile log line
 cannot move the cursor, retitle the window or hide text; pipes and files get the bytes as read.
+
+Cookie values, Authorization credentials, bearer tokens and JWTs (trace-level outpost logs dump
+request headers) are written as ``<redacted>`` (``aktui.logs.redact``); ``--show-secrets`` writes
+them as read. Rules still see the whole line.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import contextlib
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring as _encode  # type: ignore[attr-defined]
 from typing import IO, TextIO
 
 from aktui.errors import AktuiError
 from aktui.logs.annotate import SEVERITIES, Annotation, BlockFilter, RuleSet, load_rules
+from aktui.logs.redact import redact
 from aktui.terminal import escape
 
 _JSON_KEYS = ("rule", "title", "severity", "cause", "fix")
@@ -53,11 +58,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="extra rules (YAML), tried before the built-in ones; default: logs.rules_file",
     )
     parser.add_argument("--list-rules", action="store_true", help="print the rules in use and exit")
+    parser.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="write cookie values, Authorization credentials and tokens as read "
+        "(default: <redacted>)",
+    )
 
 
 def format_annotation(annotation: Annotation) -> str:
     a = annotation
     return f"  ↳ [{a.severity}] {a.title} — cause: {a.cause} fix: {a.fix} [{a.rule}]"
+
+
+def _as_read(text: str) -> str:
+    return text
+
+
+def _cleaner(args: argparse.Namespace) -> Callable[[str], str]:
+    return _as_read if getattr(args, "show_secrets", False) else redact
 
 
 def _rules_file(args: argparse.Namespace) -> str | None:
@@ -138,21 +157,23 @@ def _annotate_stream(
     as_json = bool(getattr(args, "json", False))
     only = bool(getattr(args, "only_annotated", False))
     annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
+    clean = _cleaner(args)
     worst = -1
     for line in stream:
         found = annotate(line)  # probe/parse ignore the line's own "\n" / "\r\n"
         if found is None:
             if only:
                 continue
+            line = clean(line)
             if as_json:
                 write(_json_line(_strip_eol(line), None, tty))
             elif tty:
                 write(escape(_strip_eol(line)) + "\n")
-            else:  # the hot path: an unmatched line goes out exactly as it came in
+            else:  # the hot path: an unmatched line goes out as it came in (secrets aside)
                 write(line if line.endswith("\n") else line + "\n")
             continue
         worst = max(worst, rank(found.severity))
-        text = _strip_eol(line)
+        text = clean(_strip_eol(line))
         if as_json:
             write(_json_line(text, found, tty))
         else:
@@ -169,6 +190,7 @@ def _annotate_blocks(
     as_json = bool(getattr(args, "json", False))
     only = bool(getattr(args, "only_annotated", False))
     annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
+    clean = _cleaner(args)
     worst = -1
     carry = ""
     for piece in _chunks(stream):
@@ -183,7 +205,8 @@ def _annotate_blocks(
         pos = 0
         for start in block.starts(chunk):
             if start > pos and not only:
-                write(_healthy_json(chunk[pos:start]) if as_json else chunk[pos:start])
+                run = clean(chunk[pos:start])
+                write(_healthy_json(run) if as_json else run)
             end = chunk.find("\n", start) + 1 or len(chunk)
             line = chunk[start:end]
             pos = end
@@ -191,17 +214,18 @@ def _annotate_blocks(
             if found is None:
                 if not only:
                     # Not _healthy_json: a candidate line may hold a backslash.
+                    line = clean(line)
                     write(_json_line(_strip_eol(line), None, False) if as_json else _with_eol(line))
                 continue
             worst = max(worst, rank(found.severity))
-            text = _strip_eol(line)
+            text = clean(_strip_eol(line))
             write(
                 _json_line(text, found, False)
                 if as_json
                 else f"{text}\n{format_annotation(found)}\n"
             )
         if pos < len(chunk) and not only:
-            rest = chunk[pos:]
+            rest = clean(chunk[pos:])
             write(_healthy_json(rest) if as_json else _with_eol(rest))
         if not piece:
             break
@@ -254,7 +278,11 @@ def _json_line(text: str, found: Annotation | None, tty: bool) -> str:
 
 
 def _list_rules(rules: RuleSet, out: TextIO) -> int:
+    listed: set[str] = set()
     for rule in rules.rules:
+        if rule.id in listed:
+            continue  # another shape (`also:`) of a rule already listed
+        listed.add(rule.id)
         a = rule.annotation
         sources = ",".join(sorted(rule.sources))
         out.write(f"{a.rule:34} {a.severity:8} {sources:22} {a.title}\n")

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     # Unreadable files also get one line each on stderr, whatever the format, so they are not
     # lost in a long report (the report still lists them and the exit code counts them).
     for f in report.findings:
-        if f.check_id in ("config-unparseable", "config-refused"):
+        if f.check_id in ("config-unparseable", "config-refused", "config-unreadable"):
             print(f"aktui lint-nginx: {f.where()}: {f.evidence}", file=sys.stderr)
     if _opt(args, "json", False):
         print(format_json(report))

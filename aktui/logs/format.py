@@ -3,8 +3,11 @@
 Detected per line, because one ``docker logs`` of the authentik server mixes Go (logrus) and
 Python (structlog) JSON, and a pasted incident log mixes NGINX, outposts and browser text:
 
-- docker's ``-t`` timestamp prefix, ``docker compose logs`` ``name  | `` prefix, and the
-  json-file driver's ``{"log": ..., "stream": ..., "time": ...}`` wrapper;
+- docker's ``-t`` and ``kubectl logs --timestamps`` prefix, ``kubectl logs --prefix``'s pod,
+  ``docker compose logs`` (and swarm's ``name.1.id@node``) ``name  | `` prefix, journald's
+  ``Mon DD HH:MM:SS host unit[pid]:``, a log viewer's ``2023-02-07 21:22:42.498+00:00``
+  (often glued to the JSON), and the json-file driver's
+  ``{"log": ..., "stream": ..., "time": ...}`` wrapper;
 - authentik Go/logrus JSON (keys sorted, no spaces, ``event``/``level``/``logger``/``timestamp``);
 - authentik Python structlog JSON (``", "`` separators, local time with microseconds);
 - the Rust outpost's tracing JSON (``target``/``filename``, message under ``fields``);
@@ -28,7 +31,18 @@ from typing import Any
 __all__ = ["FORMATS", "LEVELS", "LogRecord", "normalise_level", "parse_line", "probe"]
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
-FORMATS = ("logrus", "structlog", "rust", "logfmt", "json", "nginx-error", "nginx-access", "text")
+FORMATS = (
+    "logrus",
+    "structlog",
+    "rust",
+    "logfmt",
+    "console",
+    "fragment",
+    "json",
+    "nginx-error",
+    "nginx-access",
+    "text",
+)
 
 # json.loads on a hostile 1 MB line costs milliseconds and builds a huge dict; real authentik
 # lines are under 4 KiB even with a stack trace, so anything bigger is treated as text.
@@ -51,6 +65,13 @@ _LEVEL_MAP = {
     "crit": "critical",
     "alert": "critical",
     "emerg": "critical",
+    # Console renderers' three-letter levels (structlog/zerolog): INF, WRN, ERR ...
+    "trc": "debug",
+    "dbg": "debug",
+    "inf": "info",
+    "wrn": "warning",
+    "ftl": "critical",
+    "pnc": "critical",
 }
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -82,7 +103,11 @@ class LogRecord:
             return "nginx"
         if self.format == "structlog":
             return "server"
-        if self.format in ("logrus", "logfmt", "rust"):
+        if self.format in ("fragment", "console") and not self.logger:
+            # A pasted piece of JSON, or a console line, without its logger: both the server
+            # and the Go outposts write these, so the origin is unknown.
+            return "text"
+        if self.format in ("logrus", "logfmt", "rust", "console", "fragment"):
             logger = (self.logger or "").replace("::", ".")
             # The server container's embedded outpost logs as authentik.outpost.*; its Go
             # router as authentik.router; refresh failures carry no logger at all (FACTS c).
@@ -93,10 +118,24 @@ class LogRecord:
 
 
 _DOCKER_TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ")
-_COMPOSE = re.compile(r"([A-Za-z0-9][\w.-]*) +\| ")
+# Compose service (``outpost-1``), swarm task (``authentik_server.1.ph27qpq6@node``), or an
+# empty name where a paste wrapped the line (`` | {...}``).
+_COMPOSE = re.compile(r"([A-Za-z0-9][\w.@-]*)? *\| ")
+# journald (``journalctl -u``): "Jul 19 09:04:45 HOST authentik-ldap[4001649]: ".
+_JOURNALD = re.compile(
+    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d{4})"
+    r" [^\s:]+ ([^\s:\[]{1,64})(?:\[\d+\])?: "
+)
+# A viewer's space-separated time, glued to the line or followed by " | " or a space:
+# "2023-02-07 21:22:42.498179+00:00{...}", "2025-09-26 00:09:09 | {...}".
+_SPACED_TS = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)(?: ?\| | (?=\S)|(?=\{))"
+)
 _NGINX_ERROR = re.compile(
     r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) \[([a-z]+)\] (\d+)#(\d+): (?:\*(\d+) )?(.*)", re.S
 )
+# The same line pasted without its date ("[error] 332#332: *26135 ...") or level ("420#420: ...").
+_NGINX_BARE = re.compile(r"(?:\[([a-z]+)\] )?(\d+)#(\d+): (?:\*(\d+) )?(.*)", re.S)
 # Quoted strings as an unrolled loop: ``(?:[^"\\]|\\.)*`` costs ~5x more in ``re``.
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _NGINX_CONTEXT = re.compile(r'(\w+): ("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)(?:, |$)')
@@ -106,6 +145,16 @@ _NGINX_CONTEXT = re.compile(r'(\w+): ("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)(?:, |$)')
 _NGINX_ACCESS = re.compile(rf"(\S+) \S+ (\S+) \[([^\]]{{1,64}})\] {_QUOTED} (\d{{3}}) (\d+|-)")
 _ACCESS_TAIL = re.compile(rf"(?: {_QUOTED} {_QUOTED})?(.*)", re.S)
 _LOGFMT_PAIR = re.compile(r'([\w.-]+)=("[^"\\]*(?:\\.[^"\\]*)*"|\S*)')
+# Console form: a level word first (time before it optional), then either key=value pairs or
+# a message and then pairs. A value runs to the next " key=", so it may hold spaces.
+_CONSOLE_HEAD = re.compile(
+    r"(?:\d{4}-\d\d-\d\dT\S+ |\d{1,2}:\d\d(?:[AP]M)? )?"
+    r"(TRC|DBG|INF|WRN|ERR|FTL|PNC|trace|debug|info|warning|warn|error|fatal|panic)(?: \|)? +"
+)
+_CONSOLE_KEY = re.compile(r"(?:^| )([A-Za-z_][\w.-]{0,40})=")
+# A pasted JSON fragment: the quoted event and its neighbours without the braces around them.
+_FRAGMENT_PAIR = re.compile(r'"([A-Za-z_][\w.-]{0,40})": ?("[^"\\]*(?:\\.[^"\\]*)*"|-?\d+)')
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -135,10 +184,17 @@ def parse_line(text: str | bytes, *, naive_tz: tzinfo = UTC) -> LogRecord:
 
 
 def strip_prefixes(raw: str, *, want_time: bool = True) -> tuple[str, datetime | None, str | None]:
-    """Remove ``docker compose logs``' ``name  | `` and ``docker logs -t``' timestamp."""
+    """Remove the prefixes log collectors add: ``docker compose logs``' ``name  | ``,
+    ``docker logs -t``/``kubectl logs --timestamps``' RFC 3339 time, journald's
+    ``Mon DD HH:MM:SS host unit[pid]: `` and a viewer's ``YYYY-MM-DD HH:MM:SS`` time."""
     container = None
+    # kubectl logs --prefix: "[pod/ak-outpost-x-6d5c9b7f4-2xq8w/proxy] ".
+    if raw[:5] == "[pod/":
+        end = raw.find("] ", 5, 256)
+        if end > 0:
+            container, raw = raw[5:end], raw[end + 2 :]
     # str.find with bounds first: a failed regex attempt costs ~5x more on every plain line.
-    if raw[:1] != "{" and raw.find(" | ", 0, 128) > 0:
+    if raw[:1] != "{" and raw.find("| ", 0, 128) >= 0:
         m = _COMPOSE.match(raw, 0, 128)
         if m:
             container = m.group(1)
@@ -148,6 +204,21 @@ def strip_prefixes(raw: str, *, want_time: bool = True) -> tuple[str, datetime |
         m = _DOCKER_TS.match(raw, 0, 48)
         if m:
             docker_time = _iso_time(m.group(1), UTC) if want_time else None
+            raw = raw[m.end() :]
+        else:  # journalctl -o short-iso: "2024-07-19T09:04:45+0200 host unit[pid]: "
+            m = _JOURNALD.match(raw, 0, 160)
+            if m:
+                container = container or m.group(1)
+                raw = raw[m.end() :]
+    elif raw[4:5] == "-" and raw[10:11] == " ":
+        m = _SPACED_TS.match(raw, 0, 48)
+        if m:
+            docker_time = _iso_time(m.group(1), UTC) if want_time else None
+            raw = raw[m.end() :]
+    elif raw[3:4] == " " and raw[6:7] == " " and raw[9:10] == ":":
+        m = _JOURNALD.match(raw, 0, 160)
+        if m:
+            container = container or m.group(1)
             raw = raw[m.end() :]
     return raw, docker_time, container
 
@@ -166,11 +237,117 @@ def _parse_body(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord:
         record = _parse_nginx_access(raw, body)
         if record is not None:
             return record
-    if "msg=" in body and "level=" in body:
+    if ("msg=" in body or "event=" in body) and "level=" in body:
         record = _parse_logfmt(raw, body, naive_tz)
         if record is not None:
             return record
+    if "=" in body:
+        record = _parse_console(raw, body, naive_tz)
+        if record is not None:
+            return record
+    if "#" in body[:24]:
+        record = _parse_nginx_bare(raw, body)
+        if record is not None:
+            return record
+    if depth == 0 and '"' in body:
+        record = _parse_embedded(raw, stripped, naive_tz)
+        if record is not None:
+            return record
     return LogRecord(raw=raw, format="text", message=_cap(stripped))
+
+
+def _fragment_value(value: str) -> Any:
+    if value[:1] != '"':
+        return int(value)
+    try:
+        return json.loads(value)
+    except ValueError:  # an escape JSON does not know: keep the text as written
+        return value[1:-1]
+
+
+def _parse_console(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
+    head = _CONSOLE_HEAD.match(body)
+    if head is None:
+        return None
+    rest = body[head.end() :]
+    keys = list(_CONSOLE_KEY.finditer(rest, 0, MESSAGE_CAP * 2))
+    if not keys:
+        return None  # "ERROR something": plain text, its origin is unknown
+    data: dict[str, str] = {}
+    lead = rest[: keys[0].start()].strip()
+    for i, k in enumerate(keys):
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(rest)
+        value = rest[k.end() : end].strip()
+        if len(value) >= 2 and value[0] == '"' == value[-1]:
+            value = value[1:-1].replace('\\"', '"')
+        data.setdefault(k.group(1), value)
+    key = next((k for k in ("event", "msg", "message") if k in data), "")
+    message = data.get(key, "") if key else lead
+    if not key and not lead:
+        return None
+    fields = {k: v for k, v in data.items() if k not in (key, "level", "timestamp", "logger")}
+    return LogRecord(
+        raw=raw,
+        format="console",
+        time=_iso_time(data.get("timestamp"), naive_tz),
+        level=normalise_level(head.group(1)),
+        message=_cap(message),
+        fields=MappingProxyType(fields),
+        status=_status(data.get("status")),
+        logger=data.get("logger") or None,
+    )
+
+
+def _parse_nginx_bare(raw: str, body: str) -> LogRecord | None:
+    m = _NGINX_BARE.match(body)
+    if m is None:
+        return None
+    level, pid, tid, conn, rest = m.groups()
+    fields: dict[str, Any] = {"pid": int(pid), "tid": int(tid)}
+    if conn:
+        fields["connection"] = int(conn)
+    message, cut = _error_message(rest)
+    _nginx_context(fields, rest, cut)
+    return LogRecord(
+        raw=raw,
+        format="nginx-error",
+        level=normalise_level(level) if level else None,
+        message=message,
+        fields=MappingProxyType(fields),
+    )
+
+
+def _parse_embedded(raw: str, stripped: str, naive_tz: tzinfo) -> LogRecord | None:
+    """JSON behind a prefix we do not know, or a fragment of it pasted from an issue."""
+    at = stripped.find('{"', 0, 256)
+    if at > 0 and stripped[-1:] == "}" and len(stripped) - at <= MAX_JSON:
+        record = _parse_json(raw, stripped[at:], naive_tz, 1)
+        if record is not None:
+            return record
+    if '":' not in stripped:
+        return None
+    data: dict[str, Any] = {}
+    for key, value in _FRAGMENT_PAIR.findall(stripped, 0, MESSAGE_CAP * 2):
+        data.setdefault(key, _fragment_value(value))
+    if "event" not in data:
+        return None
+    fields = {k: v for k, v in data.items() if k not in ("event", "level", "logger", "timestamp")}
+    # A fragment usually starts inside its first key, its opening quote cut off: error":"...
+    head = stripped.find('":', 0, 48)
+    if head > 0 and '"' not in stripped[:head] and stripped[:head] not in data:
+        first = _FRAGMENT_PAIR.match('"' + stripped)
+        if first is not None:
+            fields[first.group(1)] = _fragment_value(first.group(2))
+    return LogRecord(
+        raw=raw,
+        format="fragment",
+        time=_iso_time(data.get("timestamp"), naive_tz),
+        level=normalise_level(data.get("level")),
+        message=_cap(_text(data["event"])),
+        fields=MappingProxyType(fields),
+        status=_status(data.get("status")),
+        logger=data["logger"] if isinstance(data.get("logger"), str) else None,
+    )
 
 
 def _cap(text: str) -> str:
@@ -208,6 +385,9 @@ def _parse_json(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord 
         return None
     if not isinstance(data, dict):
         return None
+    if "target" in data and ("filename" in data or "line_number" in data):
+        # The Rust outpost (2026.8+) names its message "event" too; its tracing keys decide.
+        return _parse_rust(raw, data, naive_tz)
     if "event" in data:
         # authentik's own shapes first: the pre-filter (probe) relies on this precedence.
         colon = body.find('":')
@@ -252,6 +432,11 @@ def _parse_rust(raw: str, data: dict[str, Any], naive_tz: tzinfo) -> LogRecord:
         if key in fields:
             message = fields.pop(key)
             break
+    # The Rust outpost puts its error report under "err", coloured for a terminal; rules
+    # (and people) read one "error" field whatever the outpost's language.
+    err = fields.get("err")
+    if "error" not in fields and isinstance(err, str):
+        fields["error"] = _ANSI.sub("", err).strip()
     return LogRecord(
         raw=raw,
         format="rust",
@@ -281,11 +466,7 @@ def _parse_nginx_error(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | Non
     if m.group(10):
         fields["connection"] = int(m.group(10))
     message, cut = _error_message(rest)
-    if cut >= 0:
-        for key, value in _NGINX_CONTEXT.findall(rest, cut + 2, cut + 2 + MESSAGE_CAP):
-            if len(value) >= 2 and value[0] == '"' == value[-1]:
-                value = value[1:-1]
-            fields.setdefault(key, value)
+    _nginx_context(fields, rest, cut)
     return LogRecord(
         raw=raw,
         format="nginx-error",
@@ -294,6 +475,14 @@ def _parse_nginx_error(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | Non
         message=message,
         fields=MappingProxyType(fields),
     )
+
+
+def _nginx_context(fields: dict[str, Any], rest: str, cut: int) -> None:
+    if cut >= 0:
+        for key, value in _NGINX_CONTEXT.findall(rest, cut + 2, cut + 2 + MESSAGE_CAP):
+            if len(value) >= 2 and value[0] == '"' == value[-1]:
+                value = value[1:-1]
+            fields.setdefault(key, value)
 
 
 def _error_message(rest: str) -> tuple[str, int]:
@@ -361,15 +550,17 @@ def _parse_logfmt(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
         if len(value) >= 2 and value[0] == '"' == value[-1]:
             value = value[1:-1].replace('\\"', '"')
         data.setdefault(key, value)
-    if "msg" not in data or "level" not in data:
+    key = "msg" if "msg" in data else "event"
+    if key not in data or "level" not in data:
         return None
-    fields = {k: v for k, v in data.items() if k not in ("msg", "level", "time", "logger")}
+    time_key = "time" if "time" in data else "timestamp"
+    fields = {k: v for k, v in data.items() if k not in (key, "level", time_key, "logger")}
     return LogRecord(
         raw=raw,
         format="logfmt",
-        time=_iso_time(data.get("time"), naive_tz),
+        time=_iso_time(data.get(time_key), naive_tz),
         level=normalise_level(data["level"]),
-        message=_cap(data["msg"]),
+        message=_cap(data[key]),
         fields=MappingProxyType(fields),
         status=_status(data.get("status")),
         logger=data.get("logger"),
@@ -406,7 +597,13 @@ def probe(text: str) -> tuple[str, str, int | None] | None:
         m = _NGINX_ACCESS.match(body)
         if m is not None:
             return "nginx", _access_path(m.group(4)), _status(int(m.group(5)))
-    if "msg=" in body and "level=" in body:
+    # Shapes parse_line reads as structured (logfmt, console, nginx without its date, JSON
+    # behind an unknown prefix or in pieces): the full parse decides.
+    if "=" in body and (
+        ("level=" in body and ("msg=" in body or "event=" in body)) or _CONSOLE_HEAD.match(body)
+    ):
+        return None
+    if '":' in body or ("#" in body[:24] and _NGINX_BARE.match(body)):
         return None
     return "text", _cap(stripped), None
 

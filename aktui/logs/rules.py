@@ -26,7 +26,8 @@ SEVERITIES = ("info", "warning", "error")  # ascending, for --fail-on
 # ``regex`` (the last resort) sees at most this much of a line: a user pattern with nested
 # quantifiers on a 1 MB line could otherwise stall a live tail.
 RAW_CAP = 8192
-_RULE_KEYS = ("id", "title", "sources", "match", "cause", "fix", "severity", "ref")
+_RULE_KEYS = ("id", "title", "sources", "match", "also", "cause", "fix", "severity", "ref")
+_OPTIONAL_KEYS = ("ref", "also")
 _MATCH_KEYS = ("level", "message", "event", "fields", "status", "logger", "regex")
 _STR_KINDS = ("exact", "contains", "prefix", "regex")
 _ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
@@ -223,10 +224,12 @@ def _statuses(reader: _Reader, node: yaml.Node, where: str) -> tuple[int, ...]:
     return tuple(codes)
 
 
-def _compile_rule(reader: _Reader, node: yaml.Node, where: str, order: int) -> Rule:
+def _compile_rule(reader: _Reader, node: yaml.Node, where: str, order: int) -> list[Rule]:
+    """One rule entry: its ``match``, then one more ``Rule`` (same id and annotation) for each
+    condition set under ``also`` (the same failure in another shape, e.g. pasted as text)."""
     spec = reader.mapping(node, where, _RULE_KEYS)
     for key in _RULE_KEYS:
-        if key not in spec and key != "ref":
+        if key not in spec and key not in _OPTIONAL_KEYS:
             raise reader.fail(node, f"{where}.{key}", "required key missing")
     rule_id = reader.text(spec["id"], f"{where}.id")
     if not _ID.fullmatch(rule_id):
@@ -235,12 +238,12 @@ def _compile_rule(reader: _Reader, node: yaml.Node, where: str, order: int) -> R
     severity = reader.choice(spec["severity"], f"{where}.severity", SEVERITIES)
     if len(severity) != 1:
         raise reader.fail(spec["severity"], f"{where}.severity", "expected one severity")
-    match = reader.mapping(spec["match"], f"{where}.match", _MATCH_KEYS)
-    if not match:
-        raise reader.fail(spec["match"], f"{where}.match", "needs at least one condition")
-    if "message" in match and "event" in match:
-        raise reader.fail(spec["match"], f"{where}.match", "use message or event, not both")
-    tests, anchor = _compile_match(reader, match, f"{where}.match")
+    matches = [(spec["match"], f"{where}.match")]
+    if "also" in spec:
+        also = spec["also"]
+        if not isinstance(also, yaml.SequenceNode) or not also.value:
+            raise reader.fail(also, f"{where}.also", "expected a list of match conditions")
+        matches += [(item, f"{where}.also[{i}]") for i, item in enumerate(also.value)]
     annotation = Annotation(
         rule=rule_id,
         title=reader.text(spec["title"], f"{where}.title"),
@@ -249,7 +252,16 @@ def _compile_rule(reader: _Reader, node: yaml.Node, where: str, order: int) -> R
         fix=reader.text(spec["fix"], f"{where}.fix"),
         ref=reader.text(spec["ref"], f"{where}.ref") if "ref" in spec else "",
     )
-    return Rule(rule_id, sources, annotation, tests, anchor, order)
+    rules = []
+    for match_node, match_where in matches:
+        match = reader.mapping(match_node, match_where, _MATCH_KEYS)
+        if not match:
+            raise reader.fail(match_node, match_where, "needs at least one condition")
+        if "message" in match and "event" in match:
+            raise reader.fail(match_node, match_where, "use message or event, not both")
+        tests, anchor = _compile_match(reader, match, match_where)
+        rules.append(Rule(rule_id, sources, annotation, tests, anchor, order))
+    return rules
 
 
 def _compile_match(
@@ -312,10 +324,11 @@ def parse_rules(text: str, path: str, *, first_order: int = 0) -> list[Rule]:
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for i, node in enumerate(items.value):
-        rule = _compile_rule(reader, node, f"rules[{i}]", first_order + i)
-        if rule.id in seen:
-            first = f"rules[{seen[rule.id]}]"
-            raise reader.fail(node, f"rules[{i}].id", f"duplicate id {rule.id!r} (see {first})")
-        seen[rule.id] = i
-        rules.append(rule)
+        compiled = _compile_rule(reader, node, f"rules[{i}]", first_order + i)
+        rule_id = compiled[0].id
+        if rule_id in seen:
+            first = f"rules[{seen[rule_id]}]"
+            raise reader.fail(node, f"rules[{i}].id", f"duplicate id {rule_id!r} (see {first})")
+        seen[rule_id] = i
+        rules.extend(compiled)
     return rules

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from aktui.logs.redact import redact
 from aktui.runtime import LogLine
 
 # Fields worth showing after the message; everything else stays in the raw line.
@@ -90,7 +91,9 @@ def make_entry(source: str, line: LogLine, annotator: Annotator | None) -> Entry
                 str(getattr(found, "fix", "")),
                 str(getattr(found, "severity", "warning")),
             )
-    return Entry(next(_SEQ), source, at, level, message, extra, "", note)
+    # Shown text without cookie values or tokens (trace logs dump request headers); the
+    # annotator above saw the whole line.
+    return Entry(next(_SEQ), source, at, level, redact(message), redact(extra), "", note)
 
 
 class LogStore:

@@ -21,7 +21,7 @@ from crossplane.errors import NgxParserBaseException
 
 # crossplane only exposes `lex(filename)`; the file-object lexer underneath is what lets us lex
 # dump sections and stdin. The dependency is pinned to <0.6, where these names are stable.
-from crossplane.lexer import _balance_braces, _lex_file_object
+from crossplane.lexer import _lex_file_object
 
 from aktui.nginx.sources import (
     INCLUDE_DIRS,
@@ -31,6 +31,7 @@ from aktui.nginx.sources import (
     FileSource,
     Overlay,
     Source,
+    Unreadable,
     candidate_files,
     prefixes_for,
     root_of,
@@ -43,6 +44,10 @@ MAX_FILES = 2000
 # Bounds an include fan-out (a snippet included by every server is fine: 500 sites with two
 # snippets each is ~25k statements); ~15 µs per statement keeps the worst case near 3 s.
 MAX_STATEMENTS = 200_000
+
+# What people write where they cut a config short in an issue or forum post.
+_HOLE = "\x00aktui-hole"  # never a real token: the lexer gets no NUL bytes (refused before)
+_ELISIONS = frozenset({"...", "…", "[...]", "(...)", "<...>", "[…]", "etc", "etc."})
 
 # Directives that only exist in nginx's main context: their presence makes a file a full config.
 _MAIN_ONLY = frozenset({"http", "events", "stream", "mail", "worker_processes", "pid", "user"})
@@ -117,16 +122,36 @@ class _Loader:
     # realpath) once per pattern and file.
     _resolved: dict[str, list[str] | None] = field(default_factory=dict)
     _allowed: dict[str, bool] = field(default_factory=dict)
+    # Work done so far, in directives built plus include targets considered: an include
+    # fan-out (every file including `*.conf`) must stop at the same bound as a long file.
+    refused: bool = False
+    _cycles: set[tuple[str, int]] = field(default_factory=set)
 
     def problem(self, kind: str, file: str, line: int, message: str) -> None:
         self.problems.append(LoadProblem(kind, file, line, message))
+
+    def spend(self, file: str, line: int) -> bool:
+        """Count one unit of work; False (said once) when the bound is reached."""
+        self.statements += 1
+        if self.statements <= MAX_STATEMENTS:
+            return True
+        if not self.refused:
+            self.refused = True
+            self.problem(
+                "config-refused", file, line, f"over {MAX_STATEMENTS} directives, rest not read"
+            )
+        return False
 
     def tokens(self, path: str) -> list[tuple[str, int, bool]] | None:
         """Lex a file once (it may be included from many servers); None if unusable."""
         if path in self._tokens:
             return self._tokens[path]
         self._tokens[path] = None
-        data = self.source.read(path)
+        try:
+            data = self.source.read(path)
+        except Unreadable as e:
+            self.problem("config-unreadable", path, 0, f"cannot read: {e}")
+            return None
         if data is None:
             return None
         if path not in self.files:
@@ -142,12 +167,54 @@ class _Loader:
             return None
         text = data.decode("utf-8", "replace")
         try:
-            toks = list(_balance_braces(_lex_file_object(io.StringIO(text)), path))
+            toks = list(self._balanced(_lex_file_object(io.StringIO(text)), path))
         except NgxParserBaseException as e:
             self.problem("config-unparseable", path, e.lineno or 0, e.strerror)
             return None
         self._tokens[path] = toks
         return toks
+
+    def _balanced(
+        self, tokens: Iterator[tuple[str, int, bool]], path: str
+    ) -> Iterator[tuple[str, int, bool]]:
+        """Tokens with braces made to balance, so that a pasted config that is cut short or
+        has a stray "}" still yields the blocks that can be read. nginx would stop at the
+        first such error: each is reported at its line (config-unparseable). A statement that
+        is only an elision ("...", "…", "[...]") is dropped, or it would swallow the next
+        directive as its arguments."""
+        depth, line, start = 0, 1, True
+        for token, line, quoted in tokens:
+            if not quoted and token in ("{", "}", ";"):
+                if token == "}":
+                    if depth == 0:
+                        self.problem("config-unparseable", path, line, 'unexpected "}"')
+                        continue
+                    depth -= 1
+                elif token == "{":
+                    depth += 1
+                start = True
+                yield token, line, quoted
+                continue
+            if start and not quoted and token.startswith("```"):
+                continue  # a Markdown code fence around a config pasted from an issue
+            if start and not quoted and token in _ELISIONS:
+                # Lines were left out here: a hole, like an include that could not be read.
+                yield _HOLE, line, False
+                yield ";", line, False
+                continue
+            if not token.startswith("#") or quoted:
+                start = False
+            yield token, line, quoted
+        if depth:
+            # nginx's words; the open blocks are read as if closed here, with a hole where
+            # the rest of the file would be, so absence checks hold back.
+            self.problem("config-unparseable", path, line, 'unexpected end of file, expecting "}"')
+            if not start:
+                yield ";", line, False
+            yield _HOLE, line, False
+            yield ";", line, False
+            for _ in range(depth):
+                yield "}", line, False
 
     def load(self, path: str, context: str | None = None) -> tuple[str, tuple[Directive, ...]]:
         toks = self.tokens(path)
@@ -178,18 +245,13 @@ class _Loader:
                     args.append(term)
                 term, _, tquoted = next(tokens, (";", line, False))
             name = token
+            if name == _HOLE:
+                out.append(Directive("include", ("(lines left out)",), path, line, unresolved=True))
+                continue
             stmt = {"directive": name, "line": line, "args": args}
             if name == "if":
                 _strip_if_parens(args)
-            self.statements += 1
-            if self.statements > MAX_STATEMENTS:
-                if self.statements == MAX_STATEMENTS + 1:  # say it once, then stop building
-                    self.problem(
-                        "config-refused",
-                        path,
-                        line,
-                        f"over {MAX_STATEMENTS} directives, rest not read",
-                    )
+            if not self.spend(path, line):
                 _skip(tokens, term)
                 return out
             try:
@@ -233,6 +295,8 @@ class _Loader:
             return hole
         out: list[Directive] = []
         for name in names:
+            if not self.spend(path, line):
+                return out
             if name not in self._allowed:
                 self._allowed[name] = self.source.allowed(name)
             if not self._allowed[name]:
@@ -245,7 +309,9 @@ class _Loader:
                 out.extend(hole)
                 continue
             if name in stack:
-                self.problem("config-unparseable", path, line, f"include cycle through {name}")
+                if (path, line) not in self._cycles:  # once per include line, not per path to it
+                    self._cycles.add((path, line))
+                    self.problem("config-unparseable", path, line, f"include cycle through {name}")
                 continue
             if len(self.files) >= MAX_FILES and name not in self.files:
                 self.problem("config-refused", path, line, f"more than {MAX_FILES} files")
@@ -339,14 +405,18 @@ def load_paths(
             if os.path.isfile(main):
                 configs.append(_load_file(main, path, roots, prefix, follow_any_include))
                 continue
+            errors: list[tuple[str, str]] = []
             loaded = [
                 _load_file(f, path, roots, prefix, follow_any_include)
-                for f in candidate_files(path)
+                for f in candidate_files(path, errors)
             ]
+            for where, why in errors:
+                problem = LoadProblem("config-unreadable", where, 0, f"cannot read: {why}")
+                loaded.append(Config(where, "http", (), (), (problem,)))
             # Snippets are checked where they are included, not alone.
             included = {os.path.abspath(f) for c in loaded for f in c.files[1:]}
             configs.extend(c for c in loaded if os.path.abspath(c.name) not in included)
-        elif os.path.exists(path):
+        elif os.path.lexists(path):
             configs.append(_load_file(path, None, roots, prefix, follow_any_include))
         else:
             problem = LoadProblem("config-unparseable", path, 0, "no such file or directory")
@@ -367,6 +437,8 @@ def _load_file(
     all_roots = (root, *roots)
     loader = _Loader(FileSource(all_roots, follow_any), prefixes_for(path, root, prefix))
     context, stmts = loader.load(path)
+    if not loader.files and not loader.problems:  # vanished, or a dangling symlink
+        loader.problem("config-unreadable", path, 0, "cannot read: no such file")
     return Config(path, context, stmts, tuple(loader.files), tuple(loader.problems))
 
 

@@ -164,7 +164,9 @@ def proxy_target(loc: Level, server: Server) -> Target | None:
     d = own[-1]
     url = d.args[0]
     if "$" in url.split("://", 1)[-1].split("/", 1)[0]:
-        return None  # host from a variable: decided at request time
+        url = _substitute_set(url, loc)
+        if "$" in url.split("://", 1)[-1].split("/", 1)[0]:
+            return None  # host from a request-time variable: cannot tell
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -174,6 +176,26 @@ def proxy_target(loc: Level, server: Server) -> Target | None:
     return Target(
         d, url, parts.scheme, host, port, parts.path, server.upstreams.get(parts.hostname or "", ())
     )
+
+
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def _substitute_set(url: str, loc: Level) -> str:
+    """``proxy_pass http://$upstream_authentik:9000`` with ``set $upstream_authentik
+    authentik-server;`` in this location or above it (the SWAG pattern, which makes nginx
+    resolve the name per request): the constant value stands in for the variable."""
+    values: dict[str, str] = {}
+    for level in loc.chain():
+        for d in level.own("set"):
+            if len(d.args) == 2 and d.args[0].startswith("$") and "$" not in d.args[1]:
+                values.setdefault(d.args[0][1:].strip("{}"), d.args[1])
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        return values.get(name, m.group(0))
+
+    return _VAR.sub(value, url)
 
 
 def is_ip(host: str) -> bool:

@@ -16,7 +16,7 @@ from aktui.nginx.checks import outpost as checks_outpost
 from aktui.nginx.checks import target as checks_target
 from aktui.nginx.config import Config, load_paths, load_text
 from aktui.nginx.facts import Env
-from aktui.nginx.locations import Server, servers
+from aktui.nginx.locations import REGEX_BUDGET, Server, servers
 from aktui.nginx.report import LintFinding, LintReport, sort_findings
 
 __all__ = [
@@ -37,6 +37,9 @@ CHECKS: tuple[Check, ...] = (
     checks_outpost.missing_outpost_locations,
     checks_outpost.auth_subrequest,
     checks_outpost.host_vs_http_host,
+    checks_outpost.outpost_host_fixed,
+    checks_outpost.auth_endpoint,
+    checks_outpost.outpost_path_rewritten,
     checks_target.embedded_outpost_target,
     checks_target.auth_path_via_proxy,
     checks_outpost.auth_on_outpost_paths,
@@ -46,6 +49,7 @@ CHECKS: tuple[Check, ...] = (
     checks_auth.auth_vars_unset,
     checks_auth.auth_bypassed_by_regex,
     checks_auth.public_path_protected,
+    checks_auth.header_directive_mixup,
 )
 
 # Stable ids (scripts, CI and SARIF rules refer to them) and what each one means.
@@ -57,6 +61,9 @@ RULES: dict[str, str] = {
     "cookie-not-passed": "the outpost's Set-Cookie is not passed back where auth applies",
     "x-original-url-missing": "the auth subrequest lacks the X-Original-URL header",
     "host-vs-http-host": "$host (no port) where the site's URL has a port or a proxy in front",
+    "outpost-host-fixed": "the outpost locations send a fixed Host, not the site's",
+    "auth-endpoint-wrong": "auth_request asks another proxy's endpoint (/auth/traefik, ...)",
+    "outpost-path-rewritten": "proxy_pass with a URI part strips /outpost.goauthentik.io",
     "auth-body-passed": "the auth subrequest passes the request body",
     "embedded-outpost-target": "the outpost locations proxy to the authentik server itself",
     "auth-path-via-proxy": "the auth subrequest goes through a CDN/proxy that routes by Host",
@@ -66,19 +73,25 @@ RULES: dict[str, str] = {
     "auth-header-var-unset": "an X-authentik-* variable is used where it is not set",
     "auth-bypassed-by-regex": "a regex location takes requests away from a protected prefix",
     "public-path-protected": "a webhook, status or ACME path is behind forward auth",
+    "header-directive-mixup": "add_header where proxy_set_header was meant, or the reverse",
     "config-unparseable": "a file could not be parsed (nginx -t would fail too)",
     "config-refused": "a file was not read: too large, binary, or nested too deep",
     "include-unresolved": "an include names a file that was not given",
     "include-outside-roots": "an include points outside the given paths",
+    "config-unreadable": "a file or directory could not be read (permissions, not a file)",
+    "lint-bounded": "a server too large to check fully within the work bound",
 }
 
 _PROBLEM_SEVERITY = {
+    "config-unreadable": "error",
     "config-unparseable": "error",
     "config-refused": "error",
     "include-unresolved": "warning",
     "include-outside-roots": "warning",
 }
 _PROBLEM_FIX = {
+    "config-unreadable": "Run the lint as a user that can read it (nginx's master runs as "
+    "root), or lint an `nginx -T` dump: `sudo nginx -T | aktui lint-nginx -`.",
     "config-unparseable": "Fix the file at this line; `nginx -t` reports the same error.",
     "config-refused": "Lint the real config files; aktui does not read inputs like this one.",
     "include-unresolved": "Lint the whole config (its directory, nginx.conf or an `nginx -T` "
@@ -120,6 +133,21 @@ def lint_configs(configs: Sequence[Config], env: Env | None = None) -> LintRepor
             count += 1
             for check in CHECKS:
                 findings.extend(check(server, env))
+            if server.budget_exhausted:
+                at = server.directive
+                findings.append(
+                    LintFinding(
+                        "lint-bounded",
+                        "info",
+                        at.file if at else config.name,
+                        at.line if at else 0,
+                        f"{server.display_name}: more regex-location work than the bound "
+                        f"({REGEX_BUDGET} evaluations); checks that needed more were cut short",
+                        "Nothing to fix in nginx; split the check by linting the site files "
+                        "separately if you need every check here.",
+                        server.display_name,
+                    )
+                )
     return LintReport(sort_findings(findings), tuple(dict.fromkeys(files)), count, dict(RULES))
 
 

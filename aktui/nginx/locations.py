@@ -5,7 +5,8 @@ Location choice follows ``ngx_http_core_find_location`` (src/http/ngx_http_core_
 an exact ``=`` match ends the search; otherwise the longest prefix match is remembered, its
 nested locations are searched, then the regex locations of the level are tried in config
 order, unless the remembered prefix had ``^~``. A regex match also searches its own nested
-locations. Named (``@``) locations are only reached by ``error_page``/``try_files``.
+locations. Named (``@``) locations are only reached by ``error_page``/``try_files``. Regexes
+are PCRE2's (the ``pcre2`` binding), as in nginx builds since 1.21.5.
 
 Inheritance follows each module's merge function: a directive set at an inner level replaces
 the outer one, and for the array directives (``add_header``, ``proxy_set_header``,
@@ -15,75 +16,79 @@ the outer one, and for the array directives (``add_header``, ``proxy_set_header`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from re import _parser as _sre  # private, but stable on the Python versions we support (3.11+)
+
+import pcre2
 
 from aktui.nginx.config import Config, Directive
 
 OUTPOST_PREFIX = "/outpost.goauthentik.io"
-# Patterns longer than this are not compiled: a hostile regex must not make linting slow.
+# Patterns longer than this are not compiled: nothing real is this long.
 _MAX_REGEX = 2000
-_NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")  # PCRE (?<name>...) -> Python (?P<name>...)
+# Regex evaluations allowed per server. nginx tries regex locations one by one, so each URI a
+# check asks about costs one evaluation per regex location; with thousands of them and a probe
+# per location that is quadratic. Real sites need a few thousand; past this bound the answer
+# is "cannot tell" and the report says the server was not fully checked.
+REGEX_BUDGET = 200_000
 
 
 @lru_cache(maxsize=4096)
-def compile_regex(pattern: str, caseless: bool) -> re.Pattern[str] | None:
-    """A location regex as Python's ``re`` understands it; None when it cannot (PCRE-only
-    syntax) or when matching it could backtrack for minutes (a hostile config must not hang
-    the linter). Callers then treat the location as "cannot tell" rather than guess."""
+def compile_regex(pattern: str, caseless: bool) -> pcre2.Pattern | None:
+    """A location regex compiled by PCRE2, the engine nginx itself uses (``~*`` is PCRE2's
+    caseless flag), so ``\\Q..\\E``, ``(?<name>..)`` and the rest mean what they mean to nginx.
+    None when PCRE2 (and so nginx) refuses it: callers treat the location as "cannot tell".
+    Matching is bounded by PCRE2's match limit, so a catastrophic regex cannot hang a lint."""
     if len(pattern) > _MAX_REGEX:
         return None
-    python = _NAMED_GROUP.sub("(?P<", pattern)
-    flags = re.IGNORECASE if caseless else 0
     try:
-        tree = _sre.parse(python, flags)
-        if _star_height(tree) > 1 or _unbounded(tree) > _MAX_UNBOUNDED:
-            return None
-        return re.compile(python, flags)
-    except (re.error, RecursionError, OverflowError):
+        return pcre2.compile(pattern, flags=pcre2.IGNORECASE if caseless else 0)
+    except (pcre2.LibraryError, ValueError, TypeError):
         return None
 
 
-# Backtracking blows up with a repeat inside a repeat (`(.*)*x`, `([a-z]+.?)+$x`: 2^n steps
-# on a 30-character URI) or with many unbounded repeats in a row (`.*.*.*.*.*.*x`: n^k).
-# Real location regexes have neither; Python's re cannot be interrupted, so refuse them.
-_MAX_UNBOUNDED = 4
-_REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None)}
+def regex_search(rx: pcre2.Pattern, uri: str) -> bool | None:
+    """Whether ``rx`` finds a match in ``uri``; None when PCRE2 gives up (match limit), where
+    nginx would log the error and not take the location either way we could tell."""
+    try:
+        return rx.search(uri) is not None
+    except (pcre2.LibraryError, ValueError):
+        return None
 
 
-def _children(av: object) -> Iterator[object]:
-    """Nested sub-patterns of one parsed regex item, whatever its shape."""
-    items = av if isinstance(av, tuple | list) else (av,)
-    for item in items:
-        if isinstance(item, _sre.SubPattern):
-            yield item
-        elif isinstance(item, list):
-            yield from (x for x in item if isinstance(x, _sre.SubPattern))
+_UNSET = object()
 
 
-def _star_height(tree: object) -> int:
-    height = 0
-    for op, av in tree:  # type: ignore[attr-defined]
-        if op in _REPEATS:
-            _lo, hi, inner = av
-            height = max(height, _star_height(inner) + (1 if hi > 1 else 0))
-        else:
-            for child in _children(av):
-                height = max(height, _star_height(child))
-    return height
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """One level's child locations as nginx looks them up: exact matches by URI, prefixes by
+    pattern (tried longest first, by the few distinct lengths), regexes in config order."""
+
+    exact: dict[str, Location]
+    prefix: dict[str, Location]
+    lengths: tuple[int, ...]
+    regex: tuple[Location, ...]
+
+    @staticmethod
+    def of(locations: list[Location]) -> _Tables:
+        exact: dict[str, Location] = {}
+        prefix: dict[str, Location] = {}
+        for c in locations:
+            if c.modifier == "=":
+                exact.setdefault(c.pattern, c)
+            elif c.modifier in ("", "^~"):
+                prefix.setdefault(c.pattern, c)
+        lengths = tuple(sorted({len(p) for p in prefix}, reverse=True))
+        return _Tables(exact, prefix, lengths, tuple(c for c in locations if c.is_regex))
 
 
-def _unbounded(tree: object) -> int:
-    count = 0
-    for op, av in tree:  # type: ignore[attr-defined]
-        if op in _REPEATS:
-            count += (1 if av[1] == _sre.MAXREPEAT else 0) + _unbounded(av[2])
-        else:
-            count += sum(_unbounded(child) for child in _children(av))
-    return count
+def index_statements(statements: tuple[Directive, ...]) -> dict[str, list[Directive]]:
+    """Directives by name, in config order: one pass over a level's statements."""
+    by_name: dict[str, list[Directive]] = {}
+    for d in statements:
+        by_name.setdefault(d.name, []).append(d)
+    return by_name
 
 
 @dataclass(eq=False)
@@ -94,9 +99,22 @@ class Level:
     parent: Level | None
     statements: tuple[Directive, ...]
     locations: list[Location] = field(default_factory=list)
+    # The level's directives by name, built on first use: checks ask each location for
+    # inherited directives, and scanning the server's statements (thousands of locations in
+    # a big site) on every ask made linting quadratic (issue 17).
+    _by_name: dict[str, list[Directive]] | None = field(default=None, repr=False)
+    _tables: _Tables | None = field(default=None, repr=False)
+
+    def tables(self) -> _Tables:
+        """The level's child locations indexed for ``_find``, built on first use."""
+        if self._tables is None:
+            self._tables = _Tables.of(self.locations)
+        return self._tables
 
     def own(self, name: str) -> list[Directive]:
-        return [d for d in self.statements if d.name == name]
+        if self._by_name is None:
+            self._by_name = index_statements(self.statements)
+        return list(self._by_name.get(name, ()))
 
     def chain(self) -> Iterator[Level]:
         level: Level | None = self
@@ -118,6 +136,10 @@ class Level:
 class Location(Level):
     modifier: str = ""  # "", "=", "^~", "~", "~*", "@"
     pattern: str = ""
+    _rx: object = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rx = _UNSET
 
     @property
     def is_regex(self) -> bool:
@@ -138,8 +160,12 @@ class Location(Level):
         if self.modifier in ("", "^~"):
             return uri.startswith(self.pattern)
         if self.is_regex:
-            rx = compile_regex(self.pattern, self.modifier == "~*")
-            return None if rx is None else rx.search(uri) is not None
+            # Compiled once per location: a site with thousands of regex locations would
+            # otherwise evict the shared cache and recompile on every URI asked about.
+            if self._rx is _UNSET:
+                self._rx = compile_regex(self.pattern, self.modifier == "~*")
+            rx = self._rx
+            return None if rx is None else regex_search(rx, uri)  # type: ignore[arg-type]
         return False
 
     def walk(self) -> Iterator[Location]:
@@ -161,6 +187,9 @@ class Server(Level):
     fragment: str = ""
     # Facts several checks ask for (protected levels, auth URIs), computed once per server.
     memo: dict[str, object] = field(default_factory=dict, repr=False)
+    # Regex evaluations left (REGEX_BUDGET); when it runs out, answers become "cannot tell".
+    regex_budget: int = field(default_factory=lambda: REGEX_BUDGET)
+    budget_exhausted: bool = False
 
     @property
     def display_name(self) -> str:
@@ -173,31 +202,40 @@ class Server(Level):
             yield from loc.walk()
 
     def match(self, uri: str) -> Location | None:
-        """The location nginx picks for ``uri``; None when only the server level applies."""
-        return _find(self, uri)[0]
+        """The location nginx picks for ``uri``; None when only the server level applies.
+        Costs one dictionary lookup per distinct prefix length and one evaluation per regex
+        location tried, charged to ``regex_budget``."""
+        return _find(self, uri, self)[0]
 
 
-def _find(level: Level, uri: str) -> tuple[Location | None, bool]:
+def _find(level: Level, uri: str, server: Server) -> tuple[Location | None, bool]:
     """ngx_http_core_find_location for one level. Returns (location, final): final is True for
     an exact or regex match, which stops the outer levels from trying their regexes."""
-    exact = [c for c in level.locations if c.modifier == "=" and c.pattern == uri]
-    if exact:
-        return exact[0], True
-    prefixes = [
-        c for c in level.locations if c.modifier in ("", "^~") and uri.startswith(c.pattern)
-    ]
-    best: Location | None = max(prefixes, key=lambda c: len(c.pattern)) if prefixes else None
+    t = level.tables()
+    exact = t.exact.get(uri)
+    if exact is not None:
+        return exact, True
+    best: Location | None = None
+    for n in t.lengths:
+        if n <= len(uri):
+            best = t.prefix.get(uri[:n])
+            if best is not None:
+                break
     noregex = False
     if best is not None:
         noregex = best.modifier == "^~"
-        inner, final = _find(best, uri)
+        inner, final = _find(best, uri, server)
         if final:
             return inner, True
         best = inner or best
     if not noregex:
-        for c in level.locations:
-            if c.is_regex and c.matches(uri):
-                inner, _ = _find(c, uri)
+        for c in t.regex:
+            if server.regex_budget <= 0:
+                server.budget_exhausted = True
+                return best, False
+            server.regex_budget -= 1
+            if c.matches(uri):
+                inner, _ = _find(c, uri, server)
                 return inner or c, True
     return best, False
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
@@ -35,6 +36,10 @@ _SKIP_SUFFIXES = (
 )
 
 
+class Unreadable(Exception):
+    """A file that exists (or was named) but cannot be read as config: the message says why."""
+
+
 class Source:
     """Where file text and include globs come from: the file system or a dump."""
 
@@ -57,13 +62,28 @@ class FileSource(Source):
         self.follow_any = follow_any
 
     def read(self, path: str) -> bytes | None:
+        """The file's bytes; None if it does not exist. Raises ``Unreadable`` for a file that
+        exists but cannot be read, or is not a regular file: a FIFO would block forever and a
+        device never ends, so only regular files are read (checked on the open descriptor)."""
         try:
-            with open(path, "rb") as f:
-                # Read one byte past the limit so an oversize file is detected without
-                # loading all of it.
-                return f.read(MAX_FILE_BYTES + 1)
-        except OSError:
+            fd = os.open(
+                path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+            )
+        except FileNotFoundError:
             return None
+        except OSError as e:
+            raise Unreadable(e.strerror or str(e)) from None
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise Unreadable("is a directory")
+            if not stat.S_ISREG(mode):
+                raise Unreadable("not a regular file (FIFO, socket or device), not read")
+            try:
+                # One byte past the limit: an oversize file is detected without loading it all.
+                return f.read(MAX_FILE_BYTES + 1)
+            except OSError as e:
+                raise Unreadable(e.strerror or str(e)) from None
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
@@ -141,11 +161,17 @@ def split_dump(text: str) -> dict[str, str] | None:
     return files
 
 
-def candidate_files(directory: str) -> list[str]:
+def candidate_files(directory: str, errors: list[tuple[str, str]] | None = None) -> list[str]:
     """Files of a directory worth linting: no hidden files, editor or package backups. A
-    subdirectory holding an nginx.conf is one config: only that file is listed for it."""
+    subdirectory holding an nginx.conf is one config: only that file is listed for it.
+    Directories that cannot be listed go to ``errors`` as (path, reason)."""
     found: list[str] = []
-    for base, dirs, names in os.walk(directory):
+
+    def unreadable(e: OSError) -> None:
+        if errors is not None:
+            errors.append((e.filename or directory, e.strerror or str(e)))
+
+    for base, dirs, names in os.walk(directory, onerror=unreadable):
         if base != directory and "nginx.conf" in names:
             found.append(os.path.join(base, "nginx.conf"))
             dirs[:] = []

@@ -6,6 +6,7 @@ Test lines live in tests/data/logs/: failing.log pairs each line with the rule i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -167,9 +168,11 @@ def test_healthy_line_stays_silent(line: str) -> None:
 
 
 def test_every_rule_has_a_test_line() -> None:
+    wild = LOGS.parent / "wild" / "failing.jsonl"
     tested = {rule for _, rule, _ in CASES}
+    tested |= {json.loads(row)["rule"] for row in wild.read_text().splitlines() if row.strip()}
     untested = sorted(r.id for r in RULES.rules if r.id not in tested)
-    assert not untested, f"rules without a line in failing.log: {untested}"
+    assert not untested, f"rules without a line in failing.log or wild/: {untested}"
 
 
 @pytest.mark.parametrize("row", list(CHEAT_SHEET))
@@ -386,6 +389,41 @@ rules:
     assert rules.annotate(access) is None  # logger condition fails on NGINX lines
     assert rules.annotate("GET /?secret=abc").rule == "by-raw-regex"  # type: ignore[union-attr]
     assert rules.annotate("hello there").rule == "ci"  # type: ignore[union-attr]
+
+
+def test_also_conditions_share_the_rule() -> None:
+    text = GOOD.replace(
+        "    cause: mine",
+        '    also:\n      - message: {contains: "pasted: no app"}\n    cause: mine',
+    )
+    rules = RuleSet(parse_rules(text, "mine.yaml"))
+    line = '{"event":"no app for hostname","level":"warning","logger":"authentik.outpost.x"}'
+    assert rules.annotate(line).rule == "my-rule"  # type: ignore[union-attr]
+    assert rules.annotate("log said: pasted: no app here").rule == "my-rule"  # type: ignore[union-attr]
+    assert rules.annotate("unrelated") is None
+    assert rules.block_filter() is not None
+
+
+@pytest.mark.parametrize(
+    ("also", "expected"),
+    [
+        ("    also: []\n", "mine.yaml:8: rules[0].also: expected a list of match conditions"),
+        ("    also:\n      - {}\n", "mine.yaml:9: rules[0].also[0]: needs at least one condition"),
+        ("    also:\n      - colour: red\n", "mine.yaml:9: rules[0].also[0].colour: unknown key"),
+    ],
+)
+def test_also_is_validated(also: str, expected: str) -> None:
+    assert _error(GOOD.replace("    cause: mine\n", also + "    cause: mine\n")).startswith(
+        expected
+    )
+
+
+def test_user_rule_replaces_every_shape_of_a_packaged_rule(tmp_path: Path) -> None:
+    mine = tmp_path / "rules.yaml"
+    mine.write_text(GOOD.replace("my-rule", "outpost-token-whitespace"), encoding="utf-8")
+    rules = load_rules(mine)
+    assert sum(r.id == "outpost-token-whitespace" for r in rules.rules) == 1
+    assert rules.annotate("invalid header field value for key Authorization") is None
 
 
 def test_throughput_smoke() -> None:

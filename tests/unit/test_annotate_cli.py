@@ -188,3 +188,6 @@ def test_fail_on_from_the_command_line(tmp_path: Path) -> None:
 def test_list_rules() -> None:
     code, out = _run("", "--list-rules")
     assert code == 0 and "nginx-auth-status-404" in out and "outpost-invalid-state" in out
+    # A rule with `also:` shapes is one rule: listed once.
+    ids = [line.split()[0] for line in out.splitlines()]
+    assert ids.count("outpost-token-whitespace") == 1 and len(ids) == len(set(ids))

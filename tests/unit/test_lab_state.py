@@ -19,6 +19,15 @@ FINDINGS_SRC = Path(__file__).resolve().parents[2] / "aktui" / "authentik" / "fi
 # A real server refuses an external host that is not a URL (URLValidator), so the lab cannot
 # hold one; every other finding type appears exactly once.
 NOT_REPRODUCIBLE = {"external-host-invalid"}
+# Findings from issue 19 (what an outpost's log would say, seen in the API first) that the lab
+# has no deliberate mistake for yet: tests/unit/test_model.py covers each on recorded data.
+NOT_REPRODUCIBLE |= {
+    "outpost-no-providers",
+    "authentik-host-underscore",
+    "authentik-host-scheme-port",
+    "browser-host-localhost",
+    "outpost-replicas",
+}
 
 
 class Clock:

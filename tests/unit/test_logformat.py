@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -241,6 +242,9 @@ def _all_sample_lines() -> list[str]:
     for name in ("failing.log", "healthy.log", "hostile.log"):
         text = (LOGS / name).read_bytes().decode("utf-8", errors="replace")
         lines += [line for line in text.split("\n") if not line.startswith("#")]
+    for name in ("failing.jsonl", "benign.jsonl"):
+        text = (LOGS.parent / "wild" / name).read_text(encoding="utf-8")
+        lines += [json.loads(row)["line"] for row in text.splitlines() if row.strip()]
     return [*lines, LOGRUS, STRUCTLOG, NGINX_ERROR, ACCESS]
 
 
@@ -272,3 +276,125 @@ def test_probe_gives_up_or_agrees_on_tricky_json(line: str) -> None:
     quick = probe(line)
     record = parse_line(line)
     assert quick is None or (quick[1], quick[2]) == (record.message, record.status)
+
+
+# --- the shapes real operators paste (tests/data/wild/ has each with its source) -----------
+
+
+def test_console_form_values_with_spaces() -> None:
+    line = (
+        "ERR error=403 Forbidden event=Failed to fetch outpost configuration, retrying in 3 "
+        "seconds logger=authentik.outpost.ak-api-controller timestamp=2024-05-10T02:01:07Z"
+    )
+    r = parse_line(line)
+    assert (r.format, r.level, r.source) == ("console", "error", "outpost")
+    assert r.message == "Failed to fetch outpost configuration, retrying in 3 seconds"
+    assert r.fields["error"] == "403 Forbidden"
+    assert r.time == datetime(2024, 5, 10, 2, 1, 7, tzinfo=UTC)
+
+
+def test_console_form_lower_case_level_and_status() -> None:
+    r = parse_line("INF event=/api/v3/outposts/instances/ logger=authentik.asgi status=403 user=")
+    assert (r.format, r.source, r.status, r.level) == ("console", "server", 403, "info")
+    assert r.fields["user"] == ""
+    w = parse_line("warning error=authentik starting event=failed to proxy to backend")
+    assert (w.level, w.message, w.fields["error"]) == (
+        "warning",
+        "failed to proxy to backend",
+        "authentik starting",
+    )
+
+
+def test_console_message_first_then_pairs_and_plain_level_text() -> None:
+    r = parse_line('FTL Get "https://x/": boom stage=github url=https://github.com')
+    assert (r.format, r.message, r.fields["stage"]) == (
+        "console",
+        'Get "https://x/": boom',
+        "github",
+    )
+    assert r.source == "text"  # no logger: server and outposts both write this form
+    # A level word and a sentence without any key=value is just text.
+    assert parse_line("ERROR something broke").format == "text"
+
+
+def test_logfmt_with_event_instead_of_msg() -> None:
+    r = parse_line(
+        'timestamp="2024-08-15T21:25:04Z" level=warning event="redirect URI did not contain '
+        'external host" logger=authentik.outpost.proxyv2.application name=Provider'
+    )
+    assert (r.format, r.level, r.source) == ("logfmt", "warning", "outpost")
+    assert r.message == "redirect URI did not contain external host"
+    assert r.time == datetime(2024, 8, 15, 21, 25, 4, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "container"),
+    [
+        ("Jul 19 09:04:45 HOST authentik-ldap[4001649]: ", "authentik-ldap"),
+        ("2025-07-19T09:04:45+0200 HOST authentik-proxy[41]: ", "authentik-proxy"),  # short-iso
+        ("2023-02-19 23:24:40.596688+00:00", None),
+        ("2025-09-26 00:09:09 | ", None),
+        (
+            "authentik_server.1.ph27qpq6scgq@home-server    | ",
+            "authentik_server.1.ph27qpq6scgq@home-server",
+        ),
+        (" | ", None),
+        ("2024-12-22T07:39:41.123456789Z ", None),  # kubectl logs --timestamps
+        (
+            "[pod/ak-outpost-single-6d5c9b7f4-2xq8w/proxy] ",
+            "ak-outpost-single-6d5c9b7f4-2xq8w/proxy",
+        ),
+    ],
+)
+def test_collector_prefixes(prefix: str, container: str | None) -> None:
+    r = parse_line(prefix + LOGRUS)
+    assert (r.format, r.message, r.status) == ("logrus", "/outpost.goauthentik.io/auth/nginx", 401)
+    assert r.container == container
+
+
+def test_json_behind_an_unknown_prefix() -> None:
+    r = parse_line("whatever-agent[12] >>> " + LOGRUS)
+    assert (r.format, r.message) == ("logrus", "/outpost.goauthentik.io/auth/nginx")
+
+
+def test_json_fragment_pasted_without_braces() -> None:
+    r = parse_line(
+        'error":"oidc: id token issued by a different provider","event":"failed to redeem code",'
+        '"level":"warning","logger":"authentik.outpost.proxyv2.application","timestamp":"2023-02'
+    )
+    assert (r.format, r.source, r.level) == ("fragment", "outpost", "warning")
+    assert r.message == "failed to redeem code"
+    assert r.fields["error"] == "oidc: id token issued by a different provider"
+    anon = parse_line('"event":"no providers assigned to this outpost","name":"refresh"}')
+    assert (anon.format, anon.source, anon.fields["name"]) == ("fragment", "text", "refresh")
+
+
+def test_nginx_error_pasted_without_date_or_level() -> None:
+    r = parse_line("[error] 332#332: *26135 Upstream sent too big header while reading x")
+    assert (r.format, r.source, r.level, r.fields["connection"]) == (
+        "nginx-error",
+        "nginx",
+        "error",
+        26135,
+    )
+    bare = parse_line(
+        "420#420: *6 auth request unexpected status: 303 while sending to client, "
+        'client: 1.2.3.4, host: "a"'
+    )
+    assert bare.message == "auth request unexpected status: 303 while sending to client"
+    assert bare.fields["host"] == "a" and bare.level is None
+
+
+def test_rust_outpost_event_and_coloured_err() -> None:
+    r = parse_line(
+        '{"filename":"src/outpost/event.rs","level":"warn","line_number":330,"target":'
+        '"authentik::outpost::event","timestamp":"2026-08-25T10:24:49.357991","err":"\\n   0: '
+        '\\u001b[91mIO error: invalid peer certificate\\u001b[0m","event":"websocket error"}'
+    )
+    assert (r.format, r.source, r.level, r.message) == (
+        "rust",
+        "outpost",
+        "warning",
+        "websocket error",
+    )
+    assert r.fields["error"] == "0: IO error: invalid peer certificate"

@@ -61,8 +61,9 @@ def test_recorded_lab_model(raw):
 
 
 def test_well_configured_lab_has_only_the_reach_note(raw):
-    # The recorded lab follows the field guide; only "unrestricted app" notes may appear.
-    assert set(codes(build_snapshot(raw))) <= {"application-unrestricted"}
+    # The recorded lab follows the field guide; only "unrestricted app" notes may appear, and
+    # outpost-single's two recorded instances (two pods: sessions are per pod, issue 19).
+    assert set(codes(build_snapshot(raw))) <= {"application-unrestricted", "outpost-replicas"}
 
 
 def provider(raw, name):
@@ -180,3 +181,52 @@ def test_helpers():
     assert not host_in_domain("x.example.dev", "")
     assert parse_time("2026-03-29T08:40:20.123456").tzinfo is UTC
     assert parse_time("nope") is None
+
+
+# --- findings the API shows before a log line does (issue 19) ------------------------------
+
+
+def test_outpost_without_providers(raw):
+    outpost(raw, "outpost-single")["providers"] = []
+    snap = build_snapshot(raw)
+    assert "outpost-no-providers" in codes(snap)
+    # The embedded outpost without providers is normal.
+    assert all("Embedded" not in f.title for f in snap.findings if f.code == "outpost-no-providers")
+
+
+@pytest.mark.parametrize(
+    ("host", "code"),
+    [
+        ("http://authentik_server:9000", "authentik-host-underscore"),
+        ("https://server:9000/", "authentik-host-scheme-port"),
+        ("http://server:9443", "authentik-host-scheme-port"),
+    ],
+)
+def test_authentik_host_shape(raw, host, code):
+    outpost(raw, "outpost-single")["config"]["authentik_host"] = host
+    assert code in codes(build_snapshot(raw))
+
+
+@pytest.mark.parametrize("host", ["http://server:9000", "https://server:9443", "https://a.b:443"])
+def test_authentik_host_shape_near_misses(raw, host):
+    outpost(raw, "outpost-single")["config"]["authentik_host"] = host
+    found = codes(build_snapshot(raw))
+    assert "authentik-host-underscore" not in found
+    assert "authentik-host-scheme-port" not in found
+
+
+def test_browser_host_localhost_only_when_authentik_is_not_local(raw):
+    outpost(raw, "outpost-single")["config"]["authentik_host"] = "http://localhost:9000"
+    assert "browser-host-localhost" not in codes(build_snapshot(raw))  # a lab on loopback
+    raw["server_url"] = "https://auth.example.com"
+    assert "browser-host-localhost" in codes(build_snapshot(raw))
+    for o in raw["outposts"]:
+        o["config"]["authentik_host_browser"] = "https://auth.example.com"
+    assert "browser-host-localhost" not in codes(build_snapshot(raw))
+
+
+def test_outpost_replicas(raw, recorded_dir):
+    assert "outpost-replicas" in codes(build_snapshot(raw))  # two pods recorded
+    for pk in raw["health"]:
+        raw["health"][pk] = raw["health"][pk][:1]
+    assert "outpost-replicas" not in codes(build_snapshot(raw))

@@ -20,7 +20,15 @@ from aktui.nginx.templates import SHAPES
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "nginx"
 _MARK = re.compile(r"#\s*expect:\s*(.+)$")
-LOAD_IDS = {"config-unparseable", "config-refused", "include-unresolved", "include-outside-roots"}
+# Load problems and the work bound: tested in test_nginx_config.py and test_nginx_bounds.py.
+LOAD_IDS = {
+    "config-unparseable",
+    "config-refused",
+    "include-unresolved",
+    "include-outside-roots",
+    "config-unreadable",
+    "lint-bounded",
+}
 
 
 def expected_marks(root: Path) -> set[tuple[str, int, str]]:
@@ -276,9 +284,11 @@ CASES = [
         [],
     ),
     (
+        # Not the embedded outpost. But in `location = .../auth/nginx` a URI part replaces the
+        # whole URI: the outpost gets /outpost.goauthentik.io (checked against real nginx).
         "outpost keeping the path on its own port",
         site(upstream="http://100.64.0.10:9001/outpost.goauthentik.io"),
-        [],
+        ["outpost-path-rewritten"],
     ),
     # auth-path-via-proxy
     ("outpost by name on an explicit port", site(upstream="http://outpost.example.com:9001"), []),

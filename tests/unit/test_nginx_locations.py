@@ -86,11 +86,24 @@ def test_exact_form_without_space_and_named() -> None:
 
 def test_pcre_named_groups_and_unusable_regex() -> None:
     assert compile_regex(r"^/(?<slug>[a-z]+)/$", False) is not None
-    srv = server("    location ~ ^/(?<slug>[a-z]+)/$ { }\n    location ~ \\Qlit\\E { }")
+    srv = server(
+        "    location ~ ^/(?<slug>[a-z]+)/$ { }\n    location ~ \\Qlit\\E { }\n"
+        "    location ~ (unclosed { }"
+    )
     assert picked(srv, "/abc/") == "location ~ ^/(?<slug>[a-z]+)/$"
-    # \\Q...\\E is PCRE-only: Python cannot evaluate it, so it never claims a URI.
-    assert picked(srv, "/lit") is None
+    # \\Q...\\E is PCRE syntax: the linter uses PCRE2 as nginx does, so it matches /lit.
+    assert picked(srv, "/lit") == "location ~ \\Qlit\\E"
+    # A regex PCRE2 (and so nginx -t) refuses never claims a URI.
+    assert picked(srv, "/(unclosed") is None
     assert compile_regex("x" * 5000, False) is None  # hostile sizes are not compiled
+
+
+def test_match_limit_gives_cannot_tell_not_a_hang() -> None:
+    from aktui.nginx.locations import regex_search
+
+    rx = compile_regex("(a+)+$", False)
+    assert rx is not None
+    assert regex_search(rx, "a" * 5000 + "!") is None  # PCRE2's match limit, not minutes
 
 
 def test_inheritance_array_directives_replace_not_merge() -> None:

@@ -101,9 +101,86 @@ def _redirect(ret: Directive) -> tuple[int | None, str]:
     return (int(ret.args[0]) if ret.args and ret.args[0].isdigit() else None), ""
 
 
+# The site's own host in a redirect target: a relative rd= is then still on the site.
+_SITE_HOST = ("$host", "$http_host", "$server_name", "${host}", "${http_host}")
+
+
+def _redirect_problem(
+    code: int | None, url: str, site_names: tuple[str, ...] = ()
+) -> tuple[str, str]:
+    """(problem, severity) of a sign-in redirect to ``url``, or ("", "")."""
+    path, host = url, ""
+    if url.startswith(("http://", "https://", "$scheme://")):
+        # Absolute, e.g. to auth.example.dev in domain-level mode: the path must be /start.
+        host, _, rest = url.split("://", 1)[1].partition("/")
+        path = "/" + rest
+    if code not in (302, 303, 307):
+        if code in (301, 308):
+            return f"status {code} is permanent and browsers cache it", "error"
+        return f"status {code} is not a temporary redirect", "error"
+    if not path.startswith(START_URI):
+        return f"it redirects to {url or 'nothing'}, not to {START_URI}", "error"
+    query = urlsplit(path).query
+    rd = next((v for k, _, v in (p.partition("=") for p in query.split("&")) if k == "rd"), None)
+    if rd is None:
+        return "without ?rd=, visitors land on the site's root after login", "warning"
+    if "$request_uri" not in rd and "$target_url" not in rd:
+        return "rd= lacks $request_uri, so visitors lose the page they asked for", "warning"
+    # A path-only rd= is fine on the site's own host; on another one (the auth host of a
+    # domain-level provider) the visitor lands on that path there. Only when the site's names
+    # are known: a pasted fragment may well be that host.
+    other_host = bool(site_names) and host.split(":")[0].lower() not in site_names
+    if (
+        host
+        and host not in _SITE_HOST
+        and other_host
+        and not rd.startswith(("$scheme://", "http", "$target"))
+    ):
+        return (
+            f"it sends the browser to {host} with a path-only rd= ({rd}): after login the "
+            f"outpost redirects to that path on {host}, not back to this site (domain-level "
+            "providers need rd=$scheme://$http_host$request_uri)",
+            "error",
+        )
+    return "", ""
+
+
+def _names(server: Server) -> tuple[str, ...]:
+    return tuple(n.lower() for n in server.names if n not in ("_", "") and "*" not in n)
+
+
+def _signin_targets(server: Server) -> list[Directive]:
+    """The error_pages where auth applies, plus a pseudo one for each named location meant
+    for authentik's sign-in that nothing visible points at (a snippet linted on its own)."""
+    pages = signin_pages(server)
+    used = {ep.args[-1] for ep in pages if ep.args}
+    for name, loc in server.named.items():
+        if "authentik" in name.lower() and name not in used and loc.directive is not None:
+            pages.append(Directive("error_page", ("401", name), loc.directive.file, 0))
+    return pages
+
+
 def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
-    for ep in signin_pages(server):
-        loc = server.named.get(ep.args[-1])
+    for ep in _signin_targets(server):
+        target = ep.args[-1]
+        if target.startswith(("/", "http://", "https://", "$scheme")):
+            # `error_page 401 =302 https://auth.example.com/outpost.goauthentik.io/start?...`:
+            # the redirect is the error_page itself (302 unless `=CODE` says otherwise).
+            eq = next((a for a in ep.args[:-1] if a.startswith("=")), "")
+            code = int(eq[1:]) if eq[1:].isdigit() else 302
+            problem, severity = _redirect_problem(code, target, _names(server))
+            if problem:
+                yield finding(
+                    server,
+                    "signin-redirect-wrong",
+                    severity,
+                    ep,
+                    f"`{ep.text()}`: {problem}",
+                    f"Use `{SIGNIN}` with `location @goauthentik_proxy_signin {{ internal; "
+                    f"{RETURN} }}`",
+                )
+            continue
+        loc = server.named.get(target)
         if loc is None or loc.directive is None:
             continue  # a missing one is missing-outpost-locations
         rets = loc.own("return")
@@ -118,27 +195,7 @@ def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
             )
             continue
         ret = rets[0]
-        code, url = _redirect(ret)
-        path = url
-        if url.startswith(("http://", "https://", "$scheme://")):
-            # Absolute, e.g. to auth.example.dev in domain-level mode: only the path matters.
-            path = "/" + url.split("://", 1)[1].partition("/")[2]
-        problem, severity = "", "error"
-        if code not in (302, 303, 307):
-            problem = (
-                f"status {code} is permanent and browsers cache it"
-                if code in (301, 308)
-                else f"status {code} is not a temporary redirect"
-            )
-        elif not path.startswith(START_URI):
-            problem = f"it redirects to {url or 'nothing'}, not to {START_URI}"
-        else:
-            query = urlsplit(path).query
-            severity = "warning"
-            if "rd=" not in query:
-                problem = "without ?rd=, visitors land on the site's root after login"
-            elif "$request_uri" not in query:
-                problem = "rd= lacks $request_uri, so visitors lose the page they asked for"
+        problem, severity = _redirect_problem(*_redirect(ret), _names(server))
         if problem:
             yield finding(
                 server,
@@ -148,6 +205,63 @@ def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
                 f"`{ret.text()}` in {loc.label()}: {problem}",
                 f"Use `{RETURN}`",
             )
+
+
+# Request headers for the outpost or the app; `add_header` puts them on the response to the
+# browser instead. And the one response header, Set-Cookie, set on the request.
+_REQUEST_HEADERS = frozenset(
+    {
+        "x-original-url",
+        "x-original-uri",
+        "x-original-method",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-for",
+        "x-real-ip",
+        "host",
+        "content-length",
+    }
+)
+
+
+def header_directive_mixup(server: Server, env: Env) -> Iterator[LintFinding]:
+    """`add_header X-Original-URL ...` where `proxy_set_header` was meant (and look-alikes):
+    the directive is valid, so nginx -t passes, but the header goes the wrong way."""
+    levels: list[Level] = [server, *server.all_locations()]
+    for level in levels:
+        for d in level.own("add_header"):
+            name = d.args[0].lower() if d.args else ""
+            auth_header = name.startswith("x-authentik-") and not is_outpost_level(level)
+            if name not in _REQUEST_HEADERS and not auth_header:
+                continue
+            yield finding(
+                server,
+                "header-directive-mixup",
+                "warning",
+                d,
+                f"`{d.text()}` in {label(level)} sets a response header for the browser; the "
+                + (
+                    "app never sees it"
+                    if auth_header
+                    else "outpost (or app) never receives it as a request header"
+                ),
+                f"Use `proxy_set_header {d.args[0]} {' '.join(d.args[1:2])};`.",
+            )
+        for d in level.own("proxy_set_header"):
+            if d.args and d.args[0].lower() == "set-cookie":
+                yield finding(
+                    server,
+                    "header-directive-mixup",
+                    "warning",
+                    d,
+                    f"`{d.text()}` in {label(level)} sends Set-Cookie to the upstream; the "
+                    "browser never gets the outpost's session cookie",
+                    f"Use `add_header Set-Cookie {' '.join(d.args[1:2])};`.",
+                )
+
+
+def is_outpost_level(level: Level) -> bool:
+    return isinstance(level, Location) and is_outpost(level)
 
 
 def _is_cookie_set(d: Directive) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from aktui.nginx.config import Directive
 from aktui.nginx.facts import (
+    AUTH_URI,
     CALLBACK_URI,
     HOST_VAR,
     START_URI,
@@ -22,6 +23,7 @@ from aktui.nginx.facts import (
     is_outpost,
     label,
     non_default_port,
+    proxy_target,
     signin_pages,
 )
 from aktui.nginx.locations import OUTPOST_PREFIX, Location, Server
@@ -165,6 +167,8 @@ def auth_locations(server: Server) -> list[tuple[str, Location]]:
         winner = server.match(uri)
         if winner is None or not _proxies(winner, server):
             continue  # missing-outpost-locations
+        if server.incomplete and not is_outpost(winner):
+            continue  # the outpost location may be in the part that could not be read
         if not is_outpost(winner) and _covered_by_outpost(server, uri):
             continue  # outpost-location-shadowed: the winner is not meant for the outpost
         out.append((uri, winner))
@@ -251,6 +255,76 @@ def host_vs_http_host(server: Server, env: Env) -> Iterator[LintFinding]:
             "`proxy_set_header Host $http_host;`, "
             "`X-Original-URL $scheme://$http_host$request_uri`, "
             "`?rd=$scheme://$http_host$request_uri`.",
+        )
+
+
+def auth_endpoint(server: Server, env: Env) -> Iterator[LintFinding]:
+    """auth_request to another proxy's endpoint (/auth/traefik, /auth/caddy, /auth/envoy):
+    those answer an anonymous visitor with a 302, and auth_request accepts only 2xx/401/403."""
+    for uri, d in auth_uris(server).items():
+        if not uri.startswith(f"{OUTPOST_PREFIX}/auth/") or uri == AUTH_URI:
+            continue
+        yield finding(
+            server,
+            "auth-endpoint-wrong",
+            "error",
+            d,
+            f"`{d.text()}` asks the outpost's {uri.rsplit('/', 1)[-1]} endpoint, which redirects "
+            "(302) a visitor without a session; NGINX turns that into 500 ('auth request "
+            "unexpected status: 302')",
+            f"Use `auth_request {AUTH_URI};`, the endpoint written for NGINX (401 or 200).",
+        )
+
+
+def outpost_path_rewritten(server: Server, env: Env) -> Iterator[LintFinding]:
+    """proxy_pass with a URI part on an outpost location replaces the matched prefix:
+    `location /outpost.goauthentik.io { proxy_pass http://outpost:9001/; }` sends /auth/nginx
+    instead of /outpost.goauthentik.io/auth/nginx, and the outpost answers 404."""
+    for loc in server.all_locations():
+        if not is_outpost(loc) or loc.is_regex or loc.directive is None:
+            continue
+        target = proxy_target(loc, server)
+        if target is None or not target.path or "$" in target.path:
+            continue
+        probes = [u for u in (AUTH_URI, START_URI, CALLBACK_URI) if loc.matches(u)]
+        rewritten = {u: target.path + u[len(loc.pattern) :] for u in probes}
+        wrong = {u: r for u, r in rewritten.items() if not r.startswith(OUTPOST_PREFIX + "/")}
+        if not wrong:
+            continue
+        uri, sent = next(iter(wrong.items()))
+        yield finding(
+            server,
+            "outpost-path-rewritten",
+            "error",
+            target.directive,
+            f"`{target.directive.text()}` in {loc.label()} replaces the matched {loc.pattern} "
+            f"with {target.path}: the outpost gets {sent} for {uri} and answers 404",
+            "Drop the path from proxy_pass (`proxy_pass http://HOST:9001;` keeps the URI as "
+            f"is), or keep it whole: `proxy_pass http://HOST:9001{OUTPOST_PREFIX};`.",
+        )
+
+
+def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
+    """`proxy_set_header Host auth.example.com;` on the outpost's paths: the outpost picks the
+    application by Host, so every site proxied this way looks like that one host (no app for
+    hostname / the embedded outpost's 404), unless it is this server's own single name."""
+    names = {n.lower() for n in server.names}
+    for loc in server.all_locations():
+        if not is_outpost(loc):
+            continue
+        hdrs, _ = headers(loc)
+        value, d = hdrs.get("host", ("", None))
+        if d is None or "$" in value or not value or value.lower() in names:
+            continue
+        yield finding(
+            server,
+            "outpost-host-fixed",
+            "warning",
+            d,
+            f"`{d.text()}` sends every request for the outpost with Host {value}: the outpost "
+            "chooses the application by Host, so it answers for "
+            f'{value} instead of {server.display_name} ("no app for hostname" or 404)',
+            "Send the site's own host: `proxy_set_header Host $host;` ($http_host with a port).",
         )
 
 

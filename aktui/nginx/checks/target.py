@@ -3,11 +3,12 @@ outpost instead of an outpost container, or a public host name behind a CDN/tunn
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from aktui.nginx.checks.outpost import auth_locations
 from aktui.nginx.facts import Env, finding, is_ip, is_outpost, proxy_target
-from aktui.nginx.locations import OUTPOST_PREFIX, Server
+from aktui.nginx.locations import OUTPOST_PREFIX, Location, Server
 from aktui.nginx.report import LintFinding
 
 _PRIVATE_SUFFIXES = (
@@ -58,8 +59,11 @@ def _known(address: str, known: frozenset[str]) -> bool:
 def embedded_outpost_target(server: Server, env: Env) -> Iterator[LintFinding]:
     """Outpost locations that proxy to the authentik server itself (its embedded outpost)."""
     for loc in server.all_locations():
-        target = proxy_target(loc, server) if is_outpost(loc) else None
+        if not is_outpost(loc):
+            continue
+        target = proxy_target(loc, server)
         if target is None:
+            yield from _variable_target(loc, server)
             continue
         addresses = target.addresses
         if any(_known(a, env.outpost_addresses) for a in addresses):
@@ -93,6 +97,41 @@ def embedded_outpost_target(server: Server, env: Env) -> Iterator[LintFinding]:
             "Do not use the embedded outpost for forward auth: deploy a separate proxy outpost "
             "container (outpost-single, port 9001) and `proxy_pass http://TAILSCALE_IP:9001;`.",
         )
+
+
+_VARIABLE_HOST = re.compile(r"^(?:\w+|\$\w+)://(\$\{?(\w+)\}?)(?::(\d+))?(/\S*)?$")
+
+
+def _variable_target(loc: Location, server: Server) -> Iterator[LintFinding]:
+    """``proxy_pass http://$upstream_authentik:9000`` whose value is set where the linter cannot
+    see it (an include, a map): the variable's name and the port still say where it goes."""
+    own = loc.own("proxy_pass")
+    if not own or not own[-1].args:
+        return
+    d = own[-1]
+    m = _VARIABLE_HOST.match(d.args[0])
+    if m is None:
+        return
+    _, name, port, path = m.groups()
+    why = _looks_like_server(name.lower().replace("upstream_", ""), int(port) if port else None)
+    if not why:
+        return
+    if path and path.startswith(OUTPOST_PREFIX):
+        why.append(
+            "it keeps the /outpost.goauthentik.io path, as the embedded-outpost template does"
+        )
+    yield finding(
+        server,
+        "embedded-outpost-target",
+        "warning",
+        d,
+        f"{d.text()} in {loc.label()} looks like the authentik server's embedded outpost: "
+        f"{'; '.join(why)} (the variable's value is not in the linted files; pass "
+        "--authentik-url or --outpost to decide) (its /outpost.goauthentik.io/auth/nginx "
+        "answers 404, which NGINX turns into 500: goauthentik/authentik#19839)",
+        "Do not use the embedded outpost for forward auth: deploy a separate proxy outpost "
+        "container (outpost-single, port 9001) and `proxy_pass http://TAILSCALE_IP:9001;`.",
+    )
 
 
 def auth_path_via_proxy(server: Server, env: Env) -> Iterator[LintFinding]:

@@ -25,6 +25,7 @@ import difflib
 import getpass
 import hashlib
 import json
+import math
 import os
 import posixpath
 import re
@@ -347,7 +348,35 @@ class _Probe:
         )
 
 
-_BAD_LOG = re.compile(r"^.*\[(emerg|alert)\].*$", re.M)
+# After a reload, on the web server: until a worker not in the old set runs ("took PIDS", then
+# up to 2 s more for the old workers to go: a check right away could meet the old config) or
+# the error log since the offset shows [emerg]/[alert] ("emerg LINE"); "timeout MASTER" after
+# $5 seconds. /proc, not kill -0: a non-root user cannot signal root's workers.
+_TOOK = r"""
+pidf=$1 log=$2 off=$3 old=" $4 " i=0 n=$(($5 * 20)) m=
+while [ $i -lt $n ]; do
+  if [ "$off" != - ]; then
+    bad=$(tail -c +"$((off + 1))" -- "$log" 2>/dev/null | grep -E '\[(emerg|alert)\]' | tail -n 1)
+    if [ -n "$bad" ]; then printf 'emerg %s\n' "$bad"; exit 0; fi
+  fi
+  m=$(cat -- "$pidf" 2>/dev/null) new=
+  for w in $( [ -n "$m" ] && pgrep -P "$m" ); do
+    case "$old" in *" $w "*) ;; *) new="$new $w" ;; esac
+  done
+  if [ -n "$new" ]; then
+    printf 'took%s\n' "$new"
+    j=0
+    while [ $j -lt 40 ]; do
+      left=; for w in $old; do [ -d "/proc/$w" ] && left=1; done
+      [ -z "$left" ] && break
+      sleep 0.05; j=$((j + 1))
+    done
+    exit 0
+  fi
+  sleep 0.05; i=$((i + 1))
+done
+printf 'timeout %s\n' "${m:-?}"
+"""
 
 
 def dump_files(dump: str) -> dict[str, str]:
@@ -527,31 +556,21 @@ class _Push:
         reload = server.reload()
         if not reload.ok:
             return f"`{reload.command}` failed: {_tail(reload.output)}"
-        deadline = time.monotonic() + self.reload_wait
-        while True:
-            after = self.probe(pid_file, before.log_size)
-            bad = _BAD_LOG.search(after.log)
-            if bad:
-                return f"nginx kept the old config: {bad.group(0).strip()[:300]}"
-            new = after.workers - before.workers
-            if after.master and new:
-                note = "" if before.log_size >= 0 else " (error log not readable)"
-                self.steps.append(f"reloaded: `{reload.command}`; new workers {sorted(new)}{note}")
-                self.wait_old_workers(pid_file, before.workers)
-                return ""
-            if time.monotonic() >= deadline:
-                return f"no new nginx workers within {self.reload_wait:g} s (master {after.master})"
-            time.sleep(0.1)
-
-    def wait_old_workers(self, pid_file: str, old: frozenset[int]) -> None:
-        """Old workers keep accepting for a moment after a reload: a check right away could
-        meet the old config. Wait a little for them to go (they may linger on long requests,
-        which is normal: then go on)."""
-        deadline = time.monotonic() + min(2.0, self.reload_wait)
-        while time.monotonic() < deadline:
-            if not self.probe(pid_file, None).workers & old:
-                return
-            time.sleep(0.05)
+        # One command polls on the host (no round trip per look): new workers, or [emerg].
+        wait = max(1, math.ceil(self.reload_wait))
+        old = " ".join(map(str, sorted(before.workers)))
+        since = str(before.log_size) if before.log_size >= 0 else "-"
+        log = self.server.cfg.error_log or "/dev/null"
+        argv = ["sh", "-c", _TOOK, "aktui-took", pid_file, log, since, old, str(wait)]
+        seen = server.run(shlex.join(argv), sudo=False).output.strip().splitlines()
+        kind, _, rest = (seen[-1] if seen else "").partition(" ")
+        if kind == "emerg":
+            return f"nginx kept the old config: {rest.strip()[:300]}"
+        if kind != "took":
+            return f"no new nginx workers within {self.reload_wait:g} s (master {rest or '?'})"
+        note = "" if before.log_size >= 0 else " (error log not readable)"
+        self.steps.append(f"reloaded: `{reload.command}`; new workers [{rest.strip()}]{note}")
+        return ""
 
     def wait_log_quiet(self, quiet: float = 1.0) -> None:
         """A reload nginx refused may still be under way (a failed bind() is retried every

@@ -138,7 +138,7 @@ def step_of(server: Faulty, op: str, arg: object) -> str:
     if "-s reload" in text:
         server.counts["reloaded"] = 1
         return "reload"
-    if "aktui-probe" in text and server.counts.get("reloaded"):
+    if ("aktui-probe" in text or "aktui-took" in text) and server.counts.get("reloaded"):
         return "probe"
     if text.startswith("curl "):
         return "check"

@@ -32,6 +32,7 @@ from aktui.deploy.push import (
     LOCK_NAME,
     PENDING_NAME,
     Cancel,
+    SessionPool,
     apply_host,
     plan_host,
     unlock_host,
@@ -153,6 +154,7 @@ class Faulty(WebServer):
 
     at = ""
     do = ""
+    armed = False  # faults only in the apply phase (the plan shares the session: --yes)
     fired: list[str] = []
     cancels: list[Cancel] = []
 
@@ -161,6 +163,8 @@ class Faulty(WebServer):
         self.counts: dict[str, int] = {}
 
     def fault(self, op: str, arg: object, real):
+        if not self.armed:
+            return real()
         step = step_of(self, op, arg)
         if not step or step != self.at or self.fired:
             return real()
@@ -214,15 +218,19 @@ def cli(monkeypatch: pytest.MonkeyPatch, fake_outpost: FakeOutpost, capsys):
             Faulty.cancels.append(self)
 
     monkeypatch.setattr(cmd, "Cancel", Recording)
+    # --yes keeps each host's session from plan to apply: the sessions are Faulty ones.
+    monkeypatch.setattr(cmd, "SessionPool", lambda: SessionPool(Faulty))
     real_apply = cmd.apply_hosts
 
     def run(hosts: list[WebHost], *argv: str, at: str = "", do: str = "", **cfg: object):
         backend = SimpleNamespace(config=config(fake_outpost, hosts, **cfg), read_only=False)
         monkeypatch.setattr(cmd, "load", lambda args: (backend, snapshot(), []))
         Faulty.at, Faulty.do, Faulty.fired, Faulty.cancels = at, do, [], []
+        Faulty.armed = False
 
         def apply(*a: object, **kw: object):
-            return real_apply(*a, opener=Faulty, **kw)  # type: ignore[arg-type]
+            Faulty.armed = True
+            return real_apply(*a, **kw)  # type: ignore[arg-type]
 
         monkeypatch.setattr(cmd, "apply_hosts", apply)
         code = main(["push", "--yes", *argv])

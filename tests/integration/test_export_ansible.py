@@ -20,8 +20,8 @@ import pytest
 
 from aktui.deploy.push import BACKUP_DIR, LOCK_NAME
 from tests.fixtures.procs import unavailable
+from tests.fixtures.pushdata import SITE, config, on_disk, snapshot, wait_serving
 from tests.fixtures.webhost import FakeOutpost, WebHost
-from tests.integration.test_push_faults import SITE, config, on_disk, snapshot, wait_serving
 
 # ansible-playbook starts a Python module over SSH per task and host: minutes, not seconds.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

@@ -17,16 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
 import paramiko
 import pytest
 
-from aktui.authentik.model import Outpost, ProxyProvider, Snapshot
-from aktui.config import Config, OutpostMapping
 from aktui.deploy.push import (
     BACKUP_DIR,
     LOCK_NAME,
@@ -41,55 +37,17 @@ from aktui.deploy.ssh import WebServer
 from aktui.errors import RemoteError
 from aktui.nginx.templates import FORWARD_AUTH_FILE
 from tests.fixtures.procs import free_port
+from tests.fixtures.pushdata import (
+    config,
+    on_disk,
+    serving,
+    snapshot,
+    wait_serving,
+    wanted,
+)
 from tests.fixtures.webhost import FakeOutpost, WebHost
 
 pytestmark = pytest.mark.integration
-
-SITE = "app.example.com"
-
-
-def snapshot() -> Snapshot:
-    return Snapshot(
-        datetime(2026, 1, 1, tzinfo=UTC),
-        "https://auth.example.com",
-        "2026.2.0",
-        (Outpost("s", "outpost-single", "proxy", (1,)),),
-        (ProxyProvider(1, "app", "forward_single", f"https://{SITE}"),),
-        (),
-        (),
-    )
-
-
-def config(outpost: FakeOutpost, hosts: list[WebHost], **overrides: object) -> Config:
-    return Config(
-        outposts={"outpost-single": OutpostMapping(address=outpost.address, port=outpost.port)},
-        web_servers={h.name: h.web_server_config(sites=[SITE], **overrides) for h in hosts},
-    )
-
-
-def wanted(outpost: FakeOutpost) -> dict[str, bytes]:
-    from aktui.deploy.snippets import build_snippets
-
-    files = build_snippets(snapshot(), config(outpost, [])).files
-    return {k: v.encode() for k, v in files.items()}
-
-
-def on_disk(host: WebHost) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(host.snippet_dir.glob("*.conf"))}
-
-
-def serving(host: WebHost) -> int:
-    """The status nginx answers for / now; old workers may still be finishing for a moment."""
-    return httpx.get(host.url("/index.html"), timeout=5).status_code
-
-
-def wait_serving(host: WebHost, status: int) -> int:
-    deadline = time.monotonic() + 5
-    got = serving(host)
-    while got != status and time.monotonic() < deadline:
-        time.sleep(0.05)
-        got = serving(host)
-    return got
 
 
 def consistent(host: WebHost, before: dict[str, bytes], new: dict[str, bytes]) -> str:
@@ -387,7 +345,7 @@ DRIVER = """
 import sys
 from types import SimpleNamespace
 sys.path.insert(0, {repo!r})
-from tests.integration import test_push_faults as t
+from tests.fixtures import pushdata as t
 from tests.fixtures.webhost import FakeOutpost
 from aktui.cmd import push as cmd
 from aktui.cli import main

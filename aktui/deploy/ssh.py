@@ -51,6 +51,14 @@ class _ProxyCommand(paramiko.ProxyCommand):
             raise EOFError(f"ProxyCommand `{' '.join(self.cmd)}` exited (status {status})")
         return data
 
+    def close(self) -> None:
+        """Stop the command and reap it (paramiko's kill fails on one that already ended)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            with contextlib.suppress(Exception):
+                self.process.wait(timeout=5)
+
 
 class HostKeyChanged(RemoteError):
     """known_hosts holds a different key for this host: possibly an attack, never accepted."""

@@ -696,3 +696,25 @@ def test_dry_run_tests_a_staged_copy(host, fake_outpost):
     assert f"{host.snippet_dir}/{FORWARD_AUTH_FILE}" in problem  # named as the live path
     assert on_disk(host) == {} and serving(host) == 200
     assert not list(Path("/tmp").glob("tmp.*/" + str(host.snippet_dir).lstrip("/")))
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_working_proxy_command_still_connects(host, fake_outpost, tmp_path):
+    """The end-of-output fix must not break a live ProxyCommand (here `ssh -W` through the
+    same test sshd, as a jump host would be used), and closing it must not raise in paramiko's
+    transport thread."""
+    jump = (
+        f"ssh -q -i {host.client_key} -o UserKnownHostsFile={host.known_hosts}"
+        f" -o StrictHostKeyChecking=yes -o BatchMode=yes -p {host.ssh_port}"
+        f" {host.user}@127.0.0.1 -W 127.0.0.1:{host.ssh_port}"
+    )
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(f"Host behind-jump\n  HostName 127.0.0.1\n  ProxyCommand {jump}\n")
+    cfg = host.web_server_config(host="behind-jump")
+    plan = plan_host(
+        host.name,
+        cfg,
+        wanted(fake_outpost),
+        opener=lambda n, c: WebServer(n, c, ssh_config=str(ssh_config)),
+    )
+    assert plan.status == "ready", plan.error

@@ -39,7 +39,12 @@ sys.path.insert(0, str(REPO))
 
 from aktui.authentik.model import Outpost, ProxyProvider, Snapshot  # noqa: E402
 from aktui.config import Config, OutpostMapping, WebServerConfig  # noqa: E402
-from aktui.deploy.push import apply_hosts, plan_hosts, redirect_verifier  # noqa: E402
+from aktui.deploy.push import (  # noqa: E402
+    SessionPool,
+    apply_hosts,
+    plan_hosts,
+    redirect_verifier,
+)
 from aktui.deploy.snippets import build_snippets  # noqa: E402
 from tests.fixtures.webhost import WebHost, keygen, start_webhost  # noqa: E402
 
@@ -161,8 +166,14 @@ def push(
     chosen = {h.name: servers[h.name] for h in hosts}
     verifiers = {h.name: redirect_verifier(h.url("/")) for h in hosts}
     began, cpu, busy = time.perf_counter(), time.process_time(), busy_seconds()
-    plans = plan_hosts(chosen, lambda name, cfg: files, max_parallel=len(hosts))
-    results = apply_hosts(plans, chosen, max_parallel=len(hosts), verifiers=verifiers, **kw)
+    pool = SessionPool()  # as `aktui push --yes`: one session per host for plan and apply
+    try:
+        plans = plan_hosts(chosen, lambda name, cfg: files, max_parallel=len(hosts), opener=pool)
+        results = apply_hosts(
+            plans, chosen, max_parallel=len(hosts), verifiers=verifiers, opener=pool, **kw
+        )
+    finally:
+        pool.close()
     wall = time.perf_counter() - began
     return wall, time.process_time() - cpu, busy_seconds() - busy, {r.status for r in results}
 

@@ -14,8 +14,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
+from aktui.authentik.model import Snapshot
 from aktui.cmd._common import non_negative_float, positive_int
 from aktui.cmd.snippets import load
 from aktui.config import WebServerConfig
@@ -23,13 +24,14 @@ from aktui.deploy.push import (
     Cancel,
     HostPlan,
     HostResult,
+    SessionPool,
     apply_hosts,
     audit,
     plan_hosts,
     staged_test,
     unlock_host,
 )
-from aktui.deploy.snippets import build_snippets
+from aktui.deploy.snippets import SnippetSet, build_snippets
 from aktui.doctor.push_check import site_checks
 from aktui.errors import ActionRefused, AktuiError, ConfigError
 
@@ -216,10 +218,32 @@ def run(args: argparse.Namespace) -> int:
     def files(name: str, cfg: WebServerConfig) -> dict[str, str]:
         return snippets.files_for_sites(snapshot, cfg.sites)
 
+    # With --yes the apply follows the plan at once: keep each host's session for it.
+    pool = SessionPool() if args.yes and not args.dry_run else None
+    try:
+        return plan_and_apply(args, servers, files, snapshot, snippets, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def plan_and_apply(
+    args: argparse.Namespace,
+    servers: Mapping[str, WebServerConfig],
+    files: Callable[[str, WebServerConfig], Mapping[str, str]],
+    snapshot: Snapshot,
+    snippets: SnippetSet,
+    pool: SessionPool | None,
+) -> int:
     cancel = Cancel()
     with cancel_on_signals(cancel):
         plans = plan_hosts(
-            servers, files, max_parallel=args.parallel, lock_wait=args.lock_wait, cancel=cancel
+            servers,
+            files,
+            max_parallel=args.parallel,
+            lock_wait=args.lock_wait,
+            cancel=cancel,
+            opener=pool,
         )
     show_plans(plans)
     if cancel:
@@ -246,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
             serial=serial,
             max_fail=args.max_fail,
             cancel=cancel,
+            opener=pool,
         )
     show_results(results)
     audit(results)

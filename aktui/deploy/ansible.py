@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aktui.authentik.model import Snapshot
 from aktui.config import WebServerConfig
-from aktui.deploy.push import BACKUP_DIR, LOCK_NAME, remote_paths
+from aktui.deploy.push import BACKUP_DIR, LOCK_NAME, PENDING_NAME, remote_paths
 from aktui.deploy.snippets import SnippetSet
 from aktui.deploy.ssh import resolve_endpoint
 from aktui.deploy.upstreams import outpost_for_site
@@ -67,6 +67,13 @@ PLAYBOOK = r"""# Exported by `aktui export ansible`: the push `aktui push` does,
             aktui_locked: true
             aktui_backup: >-
               {{ aktui_snippet_dir }}/@BACKUPS@/ansible-{{ now(utc=true, fmt='%Y%m%dT%H%M%S%fZ') }}
+
+        - name: Untested files an interrupted aktui push left (its pending marker)?
+          ansible.builtin.stat:
+            path: "{{ aktui_snippet_dir }}/@PENDING@"
+          register: aktui_pending
+          changed_when: aktui_pending.stat.exists
+          notify: aktui snippets changed
 
         - name: Current snippets
           ansible.builtin.stat:
@@ -115,6 +122,12 @@ PLAYBOOK = r"""# Exported by `aktui export ansible`: the push `aktui push` does,
 
         - name: Test the whole config, reload, prove the reload took
           ansible.builtin.meta: flush_handlers
+
+        - name: Tested and running now, the marker goes
+          ansible.builtin.file:
+            path: "{{ aktui_snippet_dir }}/@PENDING@"
+            state: absent
+          when: aktui_pending.stat.exists
 
         - name: 302 check (a GET without login answers a redirect to /outpost.goauthentik.io/start)
           ansible.builtin.command:
@@ -316,5 +329,6 @@ def export_ansible(
     inv = out / INVENTORY_NAME
     inv.write_text(json.dumps(inventory, indent=2) + "\n")
     book = out / PLAYBOOK_NAME
-    book.write_text(PLAYBOOK.replace("@LOCK@", LOCK_NAME).replace("@BACKUPS@", BACKUP_DIR))
+    text = PLAYBOOK.replace("@LOCK@", LOCK_NAME).replace("@BACKUPS@", BACKUP_DIR)
+    book.write_text(text.replace("@PENDING@", PENDING_NAME))
     return Export(inv, book, tuple(templates), snippets.skipped)

@@ -18,10 +18,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from aktui.deploy.push import BACKUP_DIR, LOCK_NAME
+from aktui.deploy.push import BACKUP_DIR, LOCK_NAME, PENDING_NAME
 from tests.fixtures.procs import unavailable
+from tests.fixtures.pushdata import SITE, config, on_disk, snapshot, wait_serving
 from tests.fixtures.webhost import FakeOutpost, WebHost
-from tests.integration.test_push_faults import SITE, config, on_disk, snapshot, wait_serving
 
 # ansible-playbook starts a Python module over SSH per task and host: minutes, not seconds.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -79,6 +79,7 @@ def playbook(out: Path, hosts: list[WebHost], tmp_path: Path) -> tuple[int, str]
     local = out / "inventory.local.yml"
     local.write_text(json.dumps(inventory))
     argv = [str(PLAYBOOK_BIN), "-i", str(local), str(out / "push.yml"), "-e", json.dumps(extra)]
+    argv += ["--limit", ",".join(h.name for h in hosts)]
     proc = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,
@@ -105,6 +106,10 @@ def stop_masters(sockets: Path) -> None:
         subprocess.run(
             ["ssh", "-S", str(sock), "-O", "exit", "aktui-test"], capture_output=True, timeout=30
         )
+
+
+def sighups(host: WebHost) -> int:
+    return host.error_log.read_text(errors="replace").count("signal 1 (SIGHUP) received")
 
 
 def recap(output: str, host: WebHost) -> dict[str, int]:
@@ -150,6 +155,16 @@ def test_playbook_pushes_then_changes_nothing_then_restores_a_broken_snippet(
     assert code == 0, out
     for h in webhosts:
         assert recap(out, h)["changed"] == 0, out
+
+    # An aktui push killed mid-way left its marker: the playbook tests and reloads, then clears.
+    marker = webhosts[0].snippet_dir / PENDING_NAME
+    marker.write_text("ops@elsewhere pid 1 since 2026-01-01T00:00:00+00:00\n")
+    hups = sighups(webhosts[0])
+    code, out = playbook(exported, webhosts[:1], tmp_path)
+    assert code == 0 and recap(out, webhosts[0])["changed"] > 0, out
+    assert not marker.exists()
+    assert sighups(webhosts[0]) == hups + 1  # tested and reloaded although no file changed
+    assert wait_serving(webhosts[0], 302) == 302
 
     good = {h.name: on_disk(h) for h in webhosts}
     template = next((exported / "templates").glob("authentik-forward-auth.conf.j2"))

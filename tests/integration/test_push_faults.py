@@ -17,21 +17,18 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
 import paramiko
 import pytest
 
-from aktui.authentik.model import Outpost, ProxyProvider, Snapshot
-from aktui.config import Config, OutpostMapping
 from aktui.deploy.push import (
     BACKUP_DIR,
     LOCK_NAME,
     PENDING_NAME,
     Cancel,
+    SessionPool,
     apply_host,
     plan_host,
     unlock_host,
@@ -40,55 +37,17 @@ from aktui.deploy.ssh import WebServer
 from aktui.errors import RemoteError
 from aktui.nginx.templates import FORWARD_AUTH_FILE
 from tests.fixtures.procs import free_port
+from tests.fixtures.pushdata import (
+    config,
+    on_disk,
+    serving,
+    snapshot,
+    wait_serving,
+    wanted,
+)
 from tests.fixtures.webhost import FakeOutpost, WebHost
 
 pytestmark = pytest.mark.integration
-
-SITE = "app.example.com"
-
-
-def snapshot() -> Snapshot:
-    return Snapshot(
-        datetime(2026, 1, 1, tzinfo=UTC),
-        "https://auth.example.com",
-        "2026.2.0",
-        (Outpost("s", "outpost-single", "proxy", (1,)),),
-        (ProxyProvider(1, "app", "forward_single", f"https://{SITE}"),),
-        (),
-        (),
-    )
-
-
-def config(outpost: FakeOutpost, hosts: list[WebHost], **overrides: object) -> Config:
-    return Config(
-        outposts={"outpost-single": OutpostMapping(address=outpost.address, port=outpost.port)},
-        web_servers={h.name: h.web_server_config(sites=[SITE], **overrides) for h in hosts},
-    )
-
-
-def wanted(outpost: FakeOutpost) -> dict[str, bytes]:
-    from aktui.deploy.snippets import build_snippets
-
-    files = build_snippets(snapshot(), config(outpost, [])).files
-    return {k: v.encode() for k, v in files.items()}
-
-
-def on_disk(host: WebHost) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(host.snippet_dir.glob("*.conf"))}
-
-
-def serving(host: WebHost) -> int:
-    """The status nginx answers for / now; old workers may still be finishing for a moment."""
-    return httpx.get(host.url("/index.html"), timeout=5).status_code
-
-
-def wait_serving(host: WebHost, status: int) -> int:
-    deadline = time.monotonic() + 5
-    got = serving(host)
-    while got != status and time.monotonic() < deadline:
-        time.sleep(0.05)
-        got = serving(host)
-    return got
 
 
 def consistent(host: WebHost, before: dict[str, bytes], new: dict[str, bytes]) -> str:
@@ -138,7 +97,7 @@ def step_of(server: Faulty, op: str, arg: object) -> str:
     if "-s reload" in text:
         server.counts["reloaded"] = 1
         return "reload"
-    if "aktui-probe" in text and server.counts.get("reloaded"):
+    if ("aktui-probe" in text or "aktui-took" in text) and server.counts.get("reloaded"):
         return "probe"
     if text.startswith("curl "):
         return "check"
@@ -153,6 +112,7 @@ class Faulty(WebServer):
 
     at = ""
     do = ""
+    armed = False  # faults only in the apply phase (the plan shares the session: --yes)
     fired: list[str] = []
     cancels: list[Cancel] = []
 
@@ -161,6 +121,8 @@ class Faulty(WebServer):
         self.counts: dict[str, int] = {}
 
     def fault(self, op: str, arg: object, real):
+        if not self.armed:
+            return real()
         step = step_of(self, op, arg)
         if not step or step != self.at or self.fired:
             return real()
@@ -214,15 +176,19 @@ def cli(monkeypatch: pytest.MonkeyPatch, fake_outpost: FakeOutpost, capsys):
             Faulty.cancels.append(self)
 
     monkeypatch.setattr(cmd, "Cancel", Recording)
+    # --yes keeps each host's session from plan to apply: the sessions are Faulty ones.
+    monkeypatch.setattr(cmd, "SessionPool", lambda: SessionPool(Faulty))
     real_apply = cmd.apply_hosts
 
     def run(hosts: list[WebHost], *argv: str, at: str = "", do: str = "", **cfg: object):
         backend = SimpleNamespace(config=config(fake_outpost, hosts, **cfg), read_only=False)
         monkeypatch.setattr(cmd, "load", lambda args: (backend, snapshot(), []))
         Faulty.at, Faulty.do, Faulty.fired, Faulty.cancels = at, do, [], []
+        Faulty.armed = False
 
         def apply(*a: object, **kw: object):
-            return real_apply(*a, opener=Faulty, **kw)  # type: ignore[arg-type]
+            Faulty.armed = True
+            return real_apply(*a, **kw)  # type: ignore[arg-type]
 
         monkeypatch.setattr(cmd, "apply_hosts", apply)
         code = main(["push", "--yes", *argv])
@@ -379,7 +345,7 @@ DRIVER = """
 import sys
 from types import SimpleNamespace
 sys.path.insert(0, {repo!r})
-from tests.integration import test_push_faults as t
+from tests.fixtures import pushdata as t
 from tests.fixtures.webhost import FakeOutpost
 from aktui.cmd import push as cmd
 from aktui.cli import main
@@ -730,3 +696,25 @@ def test_dry_run_tests_a_staged_copy(host, fake_outpost):
     assert f"{host.snippet_dir}/{FORWARD_AUTH_FILE}" in problem  # named as the live path
     assert on_disk(host) == {} and serving(host) == 200
     assert not list(Path("/tmp").glob("tmp.*/" + str(host.snippet_dir).lstrip("/")))
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_working_proxy_command_still_connects(host, fake_outpost, tmp_path):
+    """The end-of-output fix must not break a live ProxyCommand (here `ssh -W` through the
+    same test sshd, as a jump host would be used), and closing it must not raise in paramiko's
+    transport thread."""
+    jump = (
+        f"ssh -q -i {host.client_key} -o UserKnownHostsFile={host.known_hosts}"
+        f" -o StrictHostKeyChecking=yes -o BatchMode=yes -p {host.ssh_port}"
+        f" {host.user}@127.0.0.1 -W 127.0.0.1:{host.ssh_port}"
+    )
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(f"Host behind-jump\n  HostName 127.0.0.1\n  ProxyCommand {jump}\n")
+    cfg = host.web_server_config(host="behind-jump")
+    plan = plan_host(
+        host.name,
+        cfg,
+        wanted(fake_outpost),
+        opener=lambda n, c: WebServer(n, c, ssh_config=str(ssh_config)),
+    )
+    assert plan.status == "ready", plan.error

@@ -11,11 +11,14 @@ counted, and the status line says so: never silently.
 from __future__ import annotations
 
 import gc
+import os
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -32,6 +35,7 @@ from aktui.logs.store import (
     Entry,
     LogStore,
     default_annotator,
+    export_lines,
     keep,
     make_entry,
 )
@@ -73,11 +77,23 @@ def open_logs(app: AktuiApp, outposts: Sequence[Outpost], title: str) -> None:
     app.push_screen(LogsScreen(sources, title))
 
 
+def save_dir() -> Path:
+    """Where saved logs go: $XDG_STATE_HOME/aktui (else ~/.local/state/aktui)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "aktui"
+
+
 class LogsScreen(GuardedScreen):
     SCOPE = "logs"
     CSS_PATH = "../styles/logs.tcss"
     BINDINGS: ClassVar[list[Binding]] = bindings("logs")  # type: ignore[assignment]
     AUTO_FOCUS = "#log"
+    # Global keys that leave this view are off here: k9s and Toolong users press s, c, p, d
+    # inside a log (autoscroll, copy, pretty...), not to open another screen. `:` still can.
+    SHADOWED: ClassVar[frozenset[str]] = frozenset(
+        {"show_snippets", "show_push", "switch_context", "show_doctor"}
+    )
+    HAS_ROWS = False  # j/k/g/G are this screen's own keys (logs scope)
 
     app: AktuiApp
 
@@ -99,6 +115,9 @@ class LogsScreen(GuardedScreen):
         self.annotated_only = False
         self.window_index = 0
         self.stream_errors: dict[str, str] = {}
+        self.grep = ""  # lines must contain this (lower-case); "" shows all
+        self.find_hits: list[int] = []  # pane rows matching the find text
+        self.find_at = -1  # index into find_hits of the match shown
 
     @property
     def max_lines(self) -> int:
@@ -109,7 +128,14 @@ class LogsScreen(GuardedScreen):
         # Merged views get a source column as wide as the longest outpost name (capped).
         multi = min(28, max(len(s.label) for s in self.sources)) if len(self.sources) > 1 else 0
         yield LogPane(multi=multi, id="log")
-        yield Input(placeholder="find (enter: next, esc: close)", id="find", classes="-hidden")
+        yield Input(
+            placeholder="find (enter: keep highlight, esc: close)", id="find", classes="-hidden"
+        )
+        yield Input(
+            placeholder="show only lines containing… (enter: apply, esc: close)",
+            id="grep",
+            classes="-hidden",
+        )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -181,8 +207,13 @@ class LogsScreen(GuardedScreen):
         added = self.store.add(batch)
         cutoff = self._cutoff()
         annotated_only = self.annotated_only
+        needle = self.grep
         pane.append(
-            ((pos, e) for pos, e in added if keep(e, annotated_only=annotated_only, cutoff=cutoff)),
+            (
+                (pos, e)
+                for pos, e in added
+                if keep(e, annotated_only=annotated_only, cutoff=cutoff, needle=needle)
+            ),
             first_pos=self.store.first_pos,
         )
         self._update_status()
@@ -202,8 +233,10 @@ class LogsScreen(GuardedScreen):
                 annotated_only=self.annotated_only,
                 window_min=WINDOWS[self.window_index],
                 now=self.app.clock(),
+                needle=self.grep,
             )
         )
+        self._count_hits()
         self._update_status()
 
     def _update_status(self) -> None:
@@ -224,9 +257,27 @@ class LogsScreen(GuardedScreen):
             text.append(f" · last {window} min", "bold")
         if self.store.dropped:
             text.append(f" · {self.store.dropped} oldest dropped (max {self.max_lines})", "dim")
+        if self.grep:
+            text.append(" · only: ")
+            text.append_text(literal(self.grep, "bold"))
         if pane.find:
             text.append(" · find: ")
             text.append_text(literal(pane.find, "reverse"))
+            at = f"{self.find_at + 1}" if self.find_at >= 0 else "-"
+            text.append(f" {at}/{len(self.find_hits)}", "bold")
+        view = pane.view
+        toggles = [
+            name
+            for name, on_ in (
+                ("wrap", view.wrap),
+                ("dates", view.full_stamps),
+                ("pretty", view.pretty),
+                ("folded", view.fold),
+            )
+            if on_
+        ]
+        if toggles:
+            text.append(" · " + " ".join(toggles), "dim")
         if text != self._status:  # a flood changes the counts, not the rest of the screen
             self._status = text
             self.query_one("#log-status", Static).update(text)
@@ -257,23 +308,41 @@ class LogsScreen(GuardedScreen):
     def _find_changed(self, event: Input.Changed) -> None:
         pane = self.query_one(LogPane)
         pane.find = event.value
+        self._count_hits()
         self._jump(1, from_top=True)
 
     @on(Input.Submitted, "#find")
     def _find_submitted(self) -> None:
-        self._jump(1)
+        # Enter closes the box and keeps the highlight: n / N step, esc clears.
+        self._close_box("#find")
+
+    def _close_box(self, box_id: str) -> None:
+        self.query_one(box_id, Input).add_class("-hidden")
+        self.query_one(LogPane).focus()
+        self._update_status()
+
+    def _count_hits(self) -> None:
+        pane = self.query_one(LogPane)
+        self.find_hits = pane.find_matches(pane.find)
+        self.find_at = -1
 
     def _jump(self, step: int, *, from_top: bool = False) -> None:
         pane = self.query_one(LogPane)
         if not pane.find:
             self._update_status()
             return
-        start = len(pane.rows) - 1 if from_top else int(pane.scroll_y) + pane.size.height // 2
-        found = pane.find_row(pane.find, start, step)
-        if found is None:
+        if not self.find_hits or self.find_hits[-1] >= len(pane.rows):
+            self._count_hits()  # new lines arrived or old ones fell off: count again
+        hits = self.find_hits
+        if not hits:
             self.notify("no match", markup=False, timeout=2)
+            self._update_status()
+            return
+        if from_top or self.find_at < 0:
+            self.find_at = 0 if step > 0 else len(hits) - 1
         else:
-            pane.show_row(found)
+            self.find_at = (self.find_at + step) % len(hits)
+        pane.show_row(hits[self.find_at])
         self._update_status()
 
     def action_find_next(self) -> None:
@@ -283,13 +352,124 @@ class LogsScreen(GuardedScreen):
         self._jump(-1)
 
     def handle_back(self) -> bool:
-        box = self.query_one("#find", Input)
-        if not box.has_class("-hidden"):
-            box.add_class("-hidden")
-            box.value = ""
-            self.query_one(LogPane).focus()
+        """Escape undoes one thing at a time: an open box closes (its text stays), then the
+        find highlight goes, then the line filter; only then does it leave the view."""
+        pane = self.query_one(LogPane)
+        for box_id in ("#find", "#grep"):
+            if not self.query_one(box_id, Input).has_class("-hidden"):
+                self._close_box(box_id)
+                return True
+        if pane.find:
+            self.query_one("#find", Input).value = ""
+            pane.find = ""
+            self.find_hits, self.find_at = [], -1
+            self._update_status()
+            return True
+        if self.grep:
+            self.query_one("#grep", Input).value = ""
+            self.grep = ""
+            self._rebuild()
             return True
         return False
+
+    # --- line filter, view toggles ------------------------------------------------------------
+
+    def action_line_filter(self) -> None:
+        box = self.query_one("#grep", Input)
+        box.remove_class("-hidden")
+        box.focus()
+
+    @on(Input.Changed, "#grep")
+    def _grep_changed(self, event: Input.Changed) -> None:
+        self.grep = event.value.lower()
+        self._rebuild()
+
+    @on(Input.Submitted, "#grep")
+    def _grep_submitted(self) -> None:
+        self._close_box("#grep")
+
+    def _toggle(self, **change: bool) -> None:
+        pane = self.query_one(LogPane)
+        pane.view = replace(pane.view, **change)
+        self._count_hits()
+        self._update_status()
+
+    def action_toggle_wrap(self) -> None:
+        self._toggle(wrap=not self.query_one(LogPane).view.wrap)
+
+    def action_toggle_timestamps(self) -> None:
+        self._toggle(full_stamps=not self.query_one(LogPane).view.full_stamps)
+
+    def action_toggle_pretty(self) -> None:
+        self._toggle(pretty=not self.query_one(LogPane).view.pretty)
+
+    def action_toggle_collapse(self) -> None:
+        self._toggle(fold=not self.query_one(LogPane).view.fold)
+
+    # --- moving ---------------------------------------------------------------------------
+
+    def action_toggle_follow(self) -> None:
+        pane = self.query_one(LogPane)
+        pane.following = not pane.following
+
+    def action_top(self) -> None:
+        self.query_one(LogPane).action_scroll_home()
+
+    def action_line(self, step: int) -> None:
+        pane = self.query_one(LogPane)
+        if step < 0:
+            pane.action_scroll_up()
+        elif pane.scroll_y >= pane.max_scroll_y:
+            pane.following = True
+        else:
+            pane.action_scroll_down()
+
+    def action_half_page(self, direction: int) -> None:
+        pane = self.query_one(LogPane)
+        step = max(1, pane.size.height // 2)
+        if direction < 0:
+            pane.following = False
+        pane.scroll_to(y=max(0, pane.scroll_y + direction * step), animate=False)
+
+    # --- copy, save -----------------------------------------------------------------------
+
+    def _current_row(self) -> int:
+        """The find match shown, else the last row on screen."""
+        pane = self.query_one(LogPane)
+        if pane.find and 0 <= self.find_at < len(self.find_hits):
+            return self.find_hits[self.find_at]
+        return min(len(pane.rows) - 1, int(pane.scroll_y) + pane.size.height - 1)
+
+    def action_copy_line(self) -> None:
+        pane = self.query_one(LogPane)
+        text = pane.entry_text(self._current_row())
+        if not text:
+            self.notify("no line to copy", markup=False, timeout=2)
+            return
+        self.app.copy_to_clipboard(text)
+        shown = text if len(text) <= 60 else text[:59] + "…"
+        self.notify(f"copied: {shown}", title="clipboard", markup=False, timeout=3)
+
+    def action_save(self) -> None:
+        stamp_now = self.app.clock().strftime("%Y%m%d-%H%M%S")
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", self.title_text).strip("-") or "log"
+        path = save_dir() / f"{slug}-{stamp_now}.log"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Logs carry hostnames, users and paths: readable by the operator only.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                for line in export_lines(self.store.entries):
+                    out.write(line + "\n")
+        except OSError as e:
+            self.notify(
+                plain(f"cannot save to {path}: {e.strerror or e}"),
+                title="save",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.notify(plain(f"{len(self.store)} lines saved to {path}"), title="save", markup=False)
 
     def action_fix_source(self) -> None:
         snap = self.app.data.snapshot

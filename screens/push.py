@@ -19,6 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import selected_key, sync_table
 from aktui.screens.widgets.text import describe, literal
@@ -83,7 +84,7 @@ class PushScreen(GuardedScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        table: DataTable[object] = DataTable(id="push-hosts", cursor_type="row")
+        table = NavTable(id="push-hosts", cursor_type="row")
         table.border_title = "Push snippets"
         yield table
         with VerticalScroll(id="push-diff"):

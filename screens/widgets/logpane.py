@@ -30,7 +30,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from aktui.logs.store import Entry, Note
-from aktui.logtext import RepeatCounter, pretty_json, same_as_above, stamp
+from aktui.logs.text import RepeatCounter, pretty_json, same_as_above, stamp
 from aktui.screens.widgets.text import literal
 
 LEVEL_STYLE = {

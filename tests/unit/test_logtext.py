@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from aktui.screens._logstore import LogStore, Note, export_lines, keep, make_entry
-
-from aktui.logtext import RepeatCounter, pretty_json, same_as_above, stamp, strip_ansi
+from aktui.logs.store import LogStore, Note, export_lines, keep, make_entry
+from aktui.logs.text import RepeatCounter, pretty_json, same_as_above, stamp, strip_ansi
 from aktui.runtime import LogLine
 
 AT = datetime(2026, 11, 24, 6, 36, 20, tzinfo=UTC)

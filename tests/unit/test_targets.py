@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aktui.staleness import LoadEvidence
-from aktui.targets import (
+from aktui.outposts.staleness import LoadEvidence
+from aktui.outposts.targets import (
     EMBEDDED_NO_FIX,
     FETCH_FAILS_FIX,
     Selection,

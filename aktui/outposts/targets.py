@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from aktui.model import Outpost, Snapshot
-from aktui.staleness import LoadEvidence
+from aktui.authentik.model import Outpost, Snapshot
+from aktui.outposts.staleness import LoadEvidence
 
 # Selection kinds the dashboard, the tables and the detail screen hand over.
 KINDS = ("outpost", "provider", "application", "group", "finding")

@@ -12,6 +12,7 @@ compete with the first fetch), and one API client per app loop keeps its connect
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -76,6 +77,7 @@ class AktuiApp(FixMixin, App[int]):
         self.history: list[ActionRecord] = []
         self.running: dict[str, Progress] = {}  # outpost pk -> its fix under way
         self._progress_timer: Any = None
+        self.loading_since: float | None = None  # monotonic start of the fetch under way
         # Seconds a reload/restart has to show a fresh load before it counts as failed.
         self.verify_timeout = 20.0
         self._overrides = overrides
@@ -196,11 +198,14 @@ class AktuiApp(FixMixin, App[int]):
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="authentik")
     async def _load_snapshot(self) -> None:
+        self.loading_since = time.monotonic()
         try:
             snapshot = await self._api_client().snapshot()
         except Exception as e:
+            self.loading_since = None
             self._set_data(error=describe(e))
         else:
+            self.loading_since = None
             previous = self.data.snapshot
             self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
         if self._containers_after_fetch:  # after the data, so discovery sees the outposts

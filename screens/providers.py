@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Input
 from aktui.authentik.model import MODE_LABELS, Outpost
 from aktui.outposts.verdicts import AppData
 from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens._rows import filter_rows, severity_cell
+from aktui.screens._rows import app_doubt, filter_rows, severity_cell
 from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table
@@ -186,7 +186,7 @@ class ProvidersScreen(TableScreen):
         for p in snap.providers:
             outposts = ", ".join(o.name for o in snap.outposts_serving(p.pk))
             out[str(p.pk)] = [
-                severity_cell(snap.findings_for(f"provider:{p.pk}")),
+                severity_cell(snap.findings_for(f"provider:{p.pk}"), doubt=app_doubt(snap, p.pk)),
                 literal(p.name, "bold"),
                 Text(MODE_LABELS.get(p.mode, p.mode)),
                 literal(p.external_host),
@@ -201,7 +201,8 @@ class ProvidersScreen(TableScreen):
         key = selected_key(self.table)
         if snap is None or key is None:
             return [], ""
-        return list(snap.outposts_serving(int(key))), f"provider {key}"
+        p = snap.provider(int(key))
+        return list(snap.outposts_serving(int(key))), f"provider {p.name if p else key}"
 
 
 class ApplicationsScreen(TableScreen):
@@ -229,7 +230,9 @@ class ApplicationsScreen(TableScreen):
                 ", ".join(o.name for o in snap.outposts_serving(p.pk)) if p is not None else ""
             )
             out[a.slug] = [
-                severity_cell(snap.findings_for(f"app:{a.slug}")),
+                severity_cell(
+                    snap.findings_for(f"app:{a.slug}"), doubt=app_doubt(snap, a.provider_pk)
+                ),
                 literal(a.slug, "bold"),
                 literal(a.name),
                 literal(p.name if p else "— none"),

@@ -105,7 +105,11 @@ class PushScreen(GuardedScreen):
         from aktui.screens.snippets import build
 
         if not self.servers:
-            self._message("no web_servers in the config: nothing to push to")
+            self._message(
+                f"no web servers to push to: add a web_servers: entry to "
+                f"{self.app.backend.config.source} (host, snippet_dir, nginx, reload; "
+                "`aktui init --print` shows a commented example)"
+            )
             return
         built = build(self.app, self.app.data)
         if isinstance(built, str):

@@ -6,6 +6,7 @@ operator sees that it is stale and for how long (flipped by the ``-stale`` class
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -62,6 +63,13 @@ def render_status(app: AktuiApp, data: AppData) -> Text:
             text.append_text(literal(data.error))
         else:
             text.append(" · loading…")
+            since = getattr(app, "loading_since", None)
+            if since is not None:
+                # A server that accepts and never answers: the operator sees time pass.
+                text.append(f" {int(time.monotonic() - since)}s")
+                tries = getattr(getattr(app, "_api", None), "tries", 0)
+                if isinstance(tries, int) and tries > 1:
+                    text.append(f", try {tries}")
         return text
     text.append(" · authentik ")
     text.append_text(literal(snap.server_version or "?"))

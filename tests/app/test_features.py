@@ -160,4 +160,6 @@ async def test_push_without_web_servers_says_so() -> None:
         await pilot.press("p")
         await settle(app, pilot)
         assert isinstance(app.screen, PushScreen)
-        assert "no web_servers in the config" in screen_text(app)
+        text = " ".join(screen_text(app).replace("│", " ").split())
+        # Says what to add, and where.
+        assert "no web servers to push to: add a web_servers: entry to <test>" in text

@@ -213,14 +213,16 @@ def outpost_summary(data: AppData, pk: str | None) -> Text:
     if o.embedded:
         text.append("embedded outpost — ", "dim")
         text.append_text(literal(EMBEDDED_NO_FIX))
+    elif fix_blocker(o, data.evidence.get(o.name)):
+        # First on the line (it is cut at the width): the fix is the token, not r.
+        text.append("config fetch failing → fix its token; reload/restart cannot help", "bold")
+        if verdict is not None:
+            text.append(" — ")
+            text.append_text(literal(verdict.reason))
     elif verdict is not None and verdict.stale:
         text.append("⟳ stale — ", STALE_STYLE)
         text.append_text(literal(verdict.reason))
-        blocker = fix_blocker(o, data.evidence.get(o.name))
-        if blocker:
-            text.append(" → ", "bold")
-            text.append_text(literal(blocker, "bold"))
-        elif verdict.action == "restart":
+        if verdict.action == "restart":
             text.append(" → r restarts it (users are logged out)", "bold")
         else:
             text.append(" → r reloads it", "bold")

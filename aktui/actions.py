@@ -187,7 +187,7 @@ COMMANDS: tuple[Command, ...] = (
         "Fix",
         "dashboard",
         mutates=True,
-        description="reload the selected outpost (restart when reload cannot help)",
+        description="reload what is highlighted: an outpost, or the outposts of a tree node or finding",
     ),
     _C(
         "outposts.restart",
@@ -197,7 +197,7 @@ COMMANDS: tuple[Command, ...] = (
         "dashboard",
         mutates=True,
         footer=False,
-        description="restart the selected outpost's container (logs its users out)",
+        description="restart the highlighted outpost's container (logs its users out)",
     ),
     _C(
         "outposts.fix_all",
@@ -214,7 +214,7 @@ COMMANDS: tuple[Command, ...] = (
         "logs_selected",
         "Logs",
         "dashboard",
-        description="live log of the selected outpost (or all outposts of a cookie domain)",
+        description="live log of the highlighted outpost (several merged by time for a node)",
     ),
     _C(
         "outposts.details",

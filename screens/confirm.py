@@ -37,8 +37,16 @@ class ConfirmScreen(GuardedModal):
         with Vertical(id="dialog", classes="-danger" if self._danger else ""):
             yield Static(Text(self._title), id="dialog-title")
             with VerticalScroll(id="dialog-body"):
-                yield Static(Text("\n").join(self._lines), id="dialog-text")
+                # A line built with no_wrap (one outpost or host) stays one row, cut with an
+                # ellipsis; the explanation wraps.
+                for line in self._lines:
+                    yield Static(line, classes="-one-line" if line.no_wrap else "")
             yield Static(Text(KEYS_LINE, style="bold"), id="dialog-keys")
+
+    @property
+    def body_text(self) -> str:
+        """The body as plain text, one entry per line (what the dialog says, for tests)."""
+        return "\n".join(line.plain for line in self._lines)
 
     def on_resize(self) -> None:
         # 90% of the rows for the dialog, less its border (2), title and gap (2), keys and

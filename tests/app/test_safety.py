@@ -146,7 +146,9 @@ async def test_fix_all_dialog_fits_80x24_and_enter_never_confirms() -> None:
         keys = screen.query_one("#dialog-keys")
         assert keys.region.bottom <= 24 and keys.region.height >= 1
         assert "y: do it" in text and "n / esc: cancel" in text
-        body = screen.query_one("#dialog-text").render().plain  # type: ignore[attr-defined]
+        body = screen.body_text
+        one_line = list(screen.query("#dialog-body .-one-line"))
+        assert len(one_line) == 6 and all(w.size.height == 1 for w in one_line)
         # One line per outpost, one shared explanation (not one per outpost).
         assert sum(1 for line in body.splitlines() if line.startswith("reload  outpost")) == 6
         assert body.count("SIGUSR1") == 1

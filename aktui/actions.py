@@ -187,7 +187,7 @@ COMMANDS: tuple[Command, ...] = (
         "Fix",
         "dashboard",
         mutates=True,
-        description="reload what is highlighted: an outpost, or the outposts of a tree node or finding",
+        description="reload the highlighted outpost (a tree node or finding: its outposts)",
     ),
     _C(
         "outposts.restart",

@@ -21,7 +21,7 @@ from aktui.screens.logs import LogsScreen
 from aktui.screens.providers import ProvidersScreen
 from aktui.screens.widgets.logpane import LogPane
 from aktui.screens.widgets.sync import tree_data
-from tests.app.conftest import (
+from tests.fixtures.app import (
     ANNOTATED,
     PLAIN,
     SINGLE_PK,
@@ -30,6 +30,7 @@ from tests.app.conftest import (
     make_app,
     settle,
 )
+from tests.fixtures.incident import doctor_runner
 
 
 async def _pause(pilot: Any, seconds: float = 0.3) -> None:
@@ -275,14 +276,12 @@ async def test_screens_never_stack_and_sort_shows_arrows() -> None:
 
 
 async def test_doctor_filter() -> None:
-    from tests.app.test_features import fake_runner
-
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         from aktui.screens.doctor import DoctorScreen
 
-        app.push_screen(DoctorScreen(runner=fake_runner))
+        app.push_screen(DoctorScreen(runner=doctor_runner))
         await settle(app, pilot)
         table = app.screen.query_one("#rows", DataTable)
         assert table.row_count == 2

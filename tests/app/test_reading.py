@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from aktui.authentik.model import Finding
 from aktui.screens.capture import screen_text
 from aktui.screens.detail import DetailScreen
-from tests.app.conftest import SINGLE_PK, STALE_PK, FakeBackend, make_app, settle
+from tests.fixtures.app import SINGLE_PK, STALE_PK, FakeBackend, make_app, settle
 
 VERSION_TITLE = "outpost-example-dev: version 2023.8.3, server 2023.10.7"
 

@@ -4,28 +4,25 @@ are refused up front, and no flag says "ok" when it does not know."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from typing import Any
 
 from textual.widgets import DataTable, Tree
 
-from aktui.authentik.model import Snapshot
-from aktui.runtime import ContainerInfo, LogLine
+from aktui.runtime import LogLine
 from aktui.screens.capture import screen_text
 from aktui.screens.confirm import ConfirmScreen
 from aktui.screens.widgets.sync import tree_data
-from tests.app.conftest import (
+from tests.fixtures.app import (
     EMBEDDED_PK,
     SINGLE_PK,
     STALE_PK,
     STARTED,
     FakeBackend,
-    FakeRuntime,
-    loaded,
     make_app,
     settle,
 )
+from tests.fixtures.incident import GatedRuntime, five_stale
 
 
 def _notes(app: Any) -> str:
@@ -114,25 +111,9 @@ async def test_fix_refuses_when_the_highlight_has_no_outpost() -> None:
         assert [c for c in backend.runtime.calls if c[0] != "logs"] == []
 
 
-def _five_stale(backend: FakeBackend) -> None:
-    """Five more outposts like outpost-example-dev, each with a running container that
-    started before the provider change: five stale rows."""
-    snap: Snapshot = backend.snapshot
-    template = snap.outpost(STALE_PK)
-    extra = []
-    for n in range(5):
-        name = f"outpost-domain-{n}-with-a-long-name"
-        extra.append(replace(template, pk=f"pk-{n}", name=name))
-        backend.runtime.items[name] = ContainerInfo(
-            "lab", f"c{n + 10}", name, name, "running", STARTED, ports=(9010 + n,)
-        )
-        backend.runtime.log_lines[name] = [loaded(name, "beta.example.dev", STARTED)]
-    backend.snapshot = replace(snap, outposts=(*snap.outposts, *extra))
-
-
 async def test_fix_all_dialog_fits_80x24_and_enter_never_confirms() -> None:
     backend = FakeBackend()
-    _five_stale(backend)
+    five_stale(backend)
     app = make_app(backend)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
@@ -166,22 +147,9 @@ async def test_fix_all_dialog_fits_80x24_and_enter_never_confirms() -> None:
         assert [c for c in backend.runtime.calls if c[0] in ("reload", "restart")] == []
 
 
-class GatedRuntime(FakeRuntime):
-    """A reload that takes as long as the test wants (released per container name)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gates: dict[str, threading.Event] = {}
-
-    def reload(self, name: str) -> None:
-        gate = self.gates.setdefault(name, threading.Event())
-        gate.wait(timeout=30)  # bounded: a broken test cannot hang the run
-        super().reload(name)
-
-
 async def test_long_fix_shows_progress_refuses_a_second_start_and_reports_each() -> None:
     backend = FakeBackend(runtime=GatedRuntime())
-    _five_stale(backend)
+    five_stale(backend)
     runtime: GatedRuntime = backend.runtime
     app = make_app(backend)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
@@ -209,7 +177,7 @@ async def test_long_fix_shows_progress_refuses_a_second_start_and_reports_each()
         await pilot.pause(0.2)
         assert len(app.running) == 6
         # One of them finishes: reported at once while the others still run.
-        runtime.gates.setdefault("outpost-domain-2-with-a-long-name", threading.Event()).set()
+        runtime.gate("outpost-domain-2-with-a-long-name").set()
         for _ in range(100):
             await pilot.pause(0.05)
             if "pk-2" not in app.running:
@@ -217,10 +185,8 @@ async def test_long_fix_shows_progress_refuses_a_second_start_and_reports_each()
         done = [h for h in app.history if h.target == "outpost-domain-2-with-a-long-name"]
         assert done and not done[0].running and done[0].ok, done
         assert STALE_PK in app.running and len(app.running) == 5
-        for gate in list(runtime.gates.values()):
-            gate.set()
         for name in runtime.items:
-            runtime.gates.setdefault(name, threading.Event()).set()
+            runtime.gate(name).set()
         for _ in range(200):
             await pilot.pause(0.05)
             if not app.running:

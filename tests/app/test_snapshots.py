@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.fixtures.app import FakeBackend, make_app, settle, unreachable
-from tests.app.test_safety import _five_stale
+from tests.fixtures.incident import five_stale
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +83,7 @@ def test_read_only_dashboard(snap_compare) -> None:  # type: ignore[no-untyped-d
 def test_fix_all_confirm_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
     """Six stale outposts: one line each, one explanation, the key line on screen."""
     backend = FakeBackend()
-    _five_stale(backend)
+    five_stale(backend)
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await _settle(pilot)

@@ -17,7 +17,7 @@ from aktui.outposts.targets import (
     outposts_for,
     subject_name,
 )
-from tests.app.conftest import EMBEDDED_PK, SINGLE_PK, STALE_PK, recorded_snapshot
+from tests.fixtures.app import EMBEDDED_PK, SINGLE_PK, STALE_PK, recorded_snapshot
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 

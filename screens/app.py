@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, CSSPathType
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
@@ -39,7 +39,7 @@ Clock = Callable[[], datetime]
 class AktuiApp(FixMixin, App[int]):
     # Textual 8 never loads the CSS_PATH of the screen get_default_screen() returns (only of
     # pushed screens and MODES): the dashboard's stylesheet is loaded with the app's.
-    CSS_PATH: ClassVar[list[str]] = ["../styles/app.tcss", "../styles/dashboard.tcss"]  # type: ignore[misc]
+    CSS_PATH: ClassVar[CSSPathType | None] = ["../styles/app.tcss", "../styles/dashboard.tcss"]
     TITLE = "aktui"
     BINDINGS: ClassVar[list[Binding]] = bindings("global")  # type: ignore[assignment]
     COMMANDS = App.COMMANDS | {RegistryCommands}

@@ -612,3 +612,31 @@ def apply_keymap(
 ) -> tuple[Command, ...]:
     """The registry with the user's keys in place of the defaults."""
     return tuple(replace(c, keys=overrides[c.id]) if c.id in overrides else c for c in commands)
+
+
+SCOPE_TITLES = {
+    "global": "everywhere",
+    "navigation": "lists and tables",
+    "dashboard": "dashboard",
+    "providers": "providers (2)",
+    "applications": "applications (3)",
+    "logs": "log view (l)",
+    "detail": "details (enter)",
+    "history": "history (h)",
+    "snippets": "snippets (s)",
+    "doctor": "doctor (d)",
+    "push": "push (p)",
+    "confirm": "confirmations",
+}
+
+
+def keys_markdown(commands: Iterable[Command] = COMMANDS) -> str:
+    """The README's keys table, generated from the registry (a test keeps them equal)."""
+    rows = ["| where | key | command | what it does |", "| --- | --- | --- | --- |"]
+    commands = tuple(commands)
+    for scope in SCOPE_TITLES:
+        for c in for_scope(scope, commands):
+            keys = " ".join(f"`{k}`" for k in c.key_display.split(" "))
+            what = c.description + (" (refused in read-only mode)" if c.mutates else "")
+            rows.append(f"| {SCOPE_TITLES[scope]} | {keys} | {c.label} | {what} |")
+    return "\n".join(rows) + "\n"

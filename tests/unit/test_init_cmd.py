@@ -50,3 +50,13 @@ def test_without_a_config_aktui_points_at_init(
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "config file not found" in err and "aktui init" in err
+
+
+def test_readme_keys_table_is_the_registry() -> None:
+    from aktui.actions import keys_markdown
+
+    readme = (TOP_LEVEL.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- keys:start")
+    start = readme.index("\n", start) + 1
+    end = readme.index("<!-- keys:end -->")
+    assert readme[start:end] == keys_markdown(), "regenerate the table with keys_markdown()"

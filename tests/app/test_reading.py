@@ -3,6 +3,8 @@ at 24 rows, tables keep their order across refreshes and filters, details read c
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import replace
 
 import pytest
@@ -125,3 +127,17 @@ async def test_detail_labels_and_subjects_read_cleanly() -> None:
         text = screen_text(app)
         assert "outpost outpost-example-dev" in text
         assert f"outpost:{STALE_PK}" not in text
+
+
+async def test_loading_shows_how_long_it_has_been_waiting() -> None:
+    backend = FakeBackend()
+    backend.gate = asyncio.Event()  # a server that accepts and does not answer (yet)
+    app = make_app(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        app.query_one("StatusBar")._update(app.data)  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert re.search(r"loading… \d+s", screen_text(app)), screen_text(app)
+        backend.gate.set()
+        await settle(app, pilot)
+        assert "loading…" not in screen_text(app)

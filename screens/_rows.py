@@ -50,6 +50,7 @@ OUTPOST_PRIORITY = {
     "domains": 6,
 }
 NAME_WIDTH = 20  # longer outpost names are cut with "…" (the summary line has the full name)
+DOMAINS_WIDTH = 48  # a single-app outpost lists many hosts; details show them all
 FINDING_COLUMNS = (("sev", "Sev"), ("title", "Finding"))
 SEVERITY_SHORT = {"error": "err", "warning": "warn", "info": "info"}
 
@@ -150,7 +151,7 @@ def outpost_row(
         Text(port),
         version,
         Text(age(o.last_seen, now)),
-        literal(outpost_domains(snap, o)),
+        literal(cut(outpost_domains(snap, o), DOMAINS_WIDTH)),
         Text("embedded" if o.embedded else o.type),
     ]
 

@@ -126,8 +126,9 @@ class DashboardScreen(GuardedScreen):
         return True, keep
 
     def on_resize(self) -> None:
-        self._render_data(self.app.data)
-        self._show_finding()
+        # After the layout pass: the table's new width decides which columns fit.
+        self.call_after_refresh(self._render_data, self.app.data)
+        self.call_after_refresh(self._show_finding)
 
     def _show_outpost(self) -> None:
         key = selected_key(self.query_one("#outposts", DataTable))

@@ -63,6 +63,10 @@ async def test_narrowing_keeps_the_cursor_on_its_row() -> None:
         assert "type" not in _columns(app)
         table = app.screen.query_one("#outposts", DataTable)
         assert table.ordered_rows[table.cursor_row].key.value == SINGLE_PK
+        await pilot.resize_terminal(200, 50)  # and back: the wide columns return
+        await settle(app, pilot)
+        assert {"type", "domains"} <= set(_columns(app))
+        assert table.ordered_rows[table.cursor_row].key.value == SINGLE_PK
 
 
 async def test_new_error_lands_above_info_and_filter_keeps_order() -> None:

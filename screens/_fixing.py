@@ -13,6 +13,7 @@ of the same outpost is refused, and each outpost's result is reported as it fini
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -280,10 +281,28 @@ class FixMixin:
                 return ActionResult(plan.target, plan.mode, False, describe(e), self.clock(), 0.0)
 
         # Each result is reported as it arrives: one slow restart does not hold back the rest.
-        with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
-            futures = {pool.submit(one, p): p for p in plans}
-            for future in as_completed(futures):
-                self.call_from_thread(self._fix_done, futures[future], future.result())
+        reported: set[str] = set()
+        try:
+            with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
+                futures = {pool.submit(one, p): p for p in plans}
+                for future in as_completed(futures):
+                    plan = futures[future]
+                    self.call_from_thread(self._fix_done, plan, future.result())
+                    reported.add(plan.outpost_pk)
+        finally:
+            # Whatever broke, no outpost stays "running" (and refused) for the session.
+            for plan in plans:
+                if plan.outpost_pk not in reported:
+                    lost = ActionResult(
+                        plan.target,
+                        plan.mode,
+                        False,
+                        "no result: the action was interrupted",
+                        self.clock(),
+                        0.0,
+                    )
+                    with contextlib.suppress(Exception):  # the app may be closing
+                        self.call_from_thread(self._fix_done, plan, lost)
 
     def _fix_done(self: Any, plan: FixPlan, result: Any) -> None:
         progress = self.running.pop(plan.outpost_pk, None)

@@ -270,3 +270,28 @@ async def test_without_docker_evidence_staleness_is_unsure_not_fresh() -> None:
         cell = app.screen.outpost_cell(SINGLE_PK, "stale").plain
         assert cell == "? unsure"
         assert "✔ fresh" not in screen_text(app)
+
+
+class _Broken(BaseException):
+    """Escapes the per-outpost `except Exception`: a bug, not an operator-facing error."""
+
+
+async def test_an_interrupted_fix_never_stays_running(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(self, name):  # type: ignore[no-untyped-def]
+        raise _Broken("bug")
+
+    monkeypatch.setattr("aktui.outposts.fixes.OutpostActions.fix", broken)
+    backend = FakeBackend()
+    app = make_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        _cursor_on(app, "#outposts", STALE_PK)
+        await pilot.press("r", "y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if not app.running:
+                break
+        assert not app.running
+        record = app.history[-1]
+        assert not record.running and not record.ok
+        assert "interrupted" in record.message

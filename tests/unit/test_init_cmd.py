@@ -60,3 +60,13 @@ def test_readme_keys_table_is_the_registry() -> None:
     start = readme.index("\n", start) + 1
     end = readme.index("<!-- keys:end -->")
     assert readme[start:end] == keys_markdown(), "regenerate the table with keys_markdown()"
+
+
+def test_init_print_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("AKTUI_CONFIG", raising=False)
+    assert main(["init", "--print"]) == 0
+    assert capsys.readouterr().out == example_text()
+    assert not (tmp_path / "aktui").exists()

@@ -11,14 +11,11 @@ counted, and the status line says so: never silently.
 from __future__ import annotations
 
 import gc
-import os
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -35,13 +32,13 @@ from aktui.logs.store import (
     Entry,
     LogStore,
     default_annotator,
-    export_lines,
     keep,
     make_entry,
 )
 from aktui.outposts.verdicts import runtime_name
 from aktui.runtime import LogLine
 from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens._logkeys import LogViewKeys
 from aktui.screens.widgets.logpane import LogPane
 from aktui.screens.widgets.text import describe, literal, plain
 
@@ -77,13 +74,7 @@ def open_logs(app: AktuiApp, outposts: Sequence[Outpost], title: str) -> None:
     app.push_screen(LogsScreen(sources, title))
 
 
-def save_dir() -> Path:
-    """Where saved logs go: $XDG_STATE_HOME/aktui (else ~/.local/state/aktui)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "aktui"
-
-
-class LogsScreen(GuardedScreen):
+class LogsScreen(LogViewKeys, GuardedScreen):
     SCOPE = "logs"
     CSS_PATH = "../styles/logs.tcss"
     BINDINGS: ClassVar[list[Binding]] = bindings("logs")  # type: ignore[assignment]
@@ -118,6 +109,9 @@ class LogsScreen(GuardedScreen):
         self.grep = ""  # lines must contain this (lower-case); "" shows all
         self.find_hits: list[int] = []  # pane rows matching the find text
         self.find_at = -1  # index into find_hits of the match shown
+
+    def pane(self) -> LogPane:
+        return self.query_one(LogPane)
 
     @property
     def max_lines(self) -> int:
@@ -372,7 +366,7 @@ class LogsScreen(GuardedScreen):
             return True
         return False
 
-    # --- line filter, view toggles ------------------------------------------------------------
+    # --- line filter ----------------------------------------------------------------------
 
     def action_line_filter(self) -> None:
         box = self.query_one("#grep", Input)
@@ -387,89 +381,6 @@ class LogsScreen(GuardedScreen):
     @on(Input.Submitted, "#grep")
     def _grep_submitted(self) -> None:
         self._close_box("#grep")
-
-    def _toggle(self, **change: bool) -> None:
-        pane = self.query_one(LogPane)
-        pane.view = replace(pane.view, **change)
-        self._count_hits()
-        self._update_status()
-
-    def action_toggle_wrap(self) -> None:
-        self._toggle(wrap=not self.query_one(LogPane).view.wrap)
-
-    def action_toggle_timestamps(self) -> None:
-        self._toggle(full_stamps=not self.query_one(LogPane).view.full_stamps)
-
-    def action_toggle_pretty(self) -> None:
-        self._toggle(pretty=not self.query_one(LogPane).view.pretty)
-
-    def action_toggle_collapse(self) -> None:
-        self._toggle(fold=not self.query_one(LogPane).view.fold)
-
-    # --- moving ---------------------------------------------------------------------------
-
-    def action_toggle_follow(self) -> None:
-        pane = self.query_one(LogPane)
-        pane.following = not pane.following
-
-    def action_top(self) -> None:
-        self.query_one(LogPane).action_scroll_home()
-
-    def action_line(self, step: int) -> None:
-        pane = self.query_one(LogPane)
-        if step < 0:
-            pane.action_scroll_up()
-        elif pane.scroll_y >= pane.max_scroll_y:
-            pane.following = True
-        else:
-            pane.action_scroll_down()
-
-    def action_half_page(self, direction: int) -> None:
-        pane = self.query_one(LogPane)
-        step = max(1, pane.size.height // 2)
-        if direction < 0:
-            pane.following = False
-        pane.scroll_to(y=max(0, pane.scroll_y + direction * step), animate=False)
-
-    # --- copy, save -----------------------------------------------------------------------
-
-    def _current_row(self) -> int:
-        """The find match shown, else the last row on screen."""
-        pane = self.query_one(LogPane)
-        if pane.find and 0 <= self.find_at < len(self.find_hits):
-            return self.find_hits[self.find_at]
-        return min(len(pane.rows) - 1, int(pane.scroll_y) + pane.size.height - 1)
-
-    def action_copy_line(self) -> None:
-        pane = self.query_one(LogPane)
-        text = pane.entry_text(self._current_row())
-        if not text:
-            self.notify("no line to copy", markup=False, timeout=2)
-            return
-        self.app.copy_to_clipboard(text)
-        shown = text if len(text) <= 60 else text[:59] + "…"
-        self.notify(f"copied: {shown}", title="clipboard", markup=False, timeout=3)
-
-    def action_save(self) -> None:
-        stamp_now = self.app.clock().strftime("%Y%m%d-%H%M%S")
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", self.title_text).strip("-") or "log"
-        path = save_dir() / f"{slug}-{stamp_now}.log"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Logs carry hostnames, users and paths: readable by the operator only.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                for line in export_lines(self.store.entries):
-                    out.write(line + "\n")
-        except OSError as e:
-            self.notify(
-                plain(f"cannot save to {path}: {e.strerror or e}"),
-                title="save",
-                severity="error",
-                markup=False,
-            )
-            return
-        self.notify(plain(f"{len(self.store)} lines saved to {path}"), title="save", markup=False)
 
     def action_fix_source(self) -> None:
         snap = self.app.data.snapshot

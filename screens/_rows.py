@@ -49,6 +49,7 @@ OUTPOST_PRIORITY = {
     "type": 5,
     "domains": 6,
 }
+CONFIG_WIDTH = len("? unsure")
 NAME_WIDTH = 20  # longer outpost names are cut with "…" (the summary line has the full name)
 DOMAINS_WIDTH = 48  # a single-app outpost lists many hosts; details show them all
 FINDING_COLUMNS = (("sev", "Sev"), ("title", "Finding"))
@@ -122,6 +123,9 @@ def outpost_row(
         stale = Text("? unsure", "yellow")
     else:
         stale = Text("✔ fresh", OK_STYLE)
+    # Always as wide as its widest word: a verdict moves between "? unsure" and "⟳ STALE" as
+    # evidence arrives, and the column must not keep (or lose) a cell depending on timing.
+    stale.pad_right(max(0, CONFIG_WIDTH - stale.cell_len))
     container = data.container_for(o)
     if container is None:
         cont = Text("—" if not data.containers else "not found", "dim")
@@ -167,6 +171,20 @@ def outpost_rows(
     return filter_rows(rows, needle)
 
 
+def column_widths(
+    rows: Mapping[str, Sequence[object]], columns: Sequence[tuple[str, str]]
+) -> dict[str, int]:
+    """Cells each column needs: its widest cell or its label."""
+    need: dict[str, int] = {}
+    for i, (key, label) in enumerate(columns):
+        cells = [c[i] for c in rows.values() if i < len(c)]
+        widest = max(
+            (cell_len(c.plain if isinstance(c, Text) else str(c)) for c in cells), default=0
+        )
+        need[key] = max(widest, cell_len(label))
+    return need
+
+
 def fitting_columns(
     rows: Mapping[str, Sequence[object]],
     columns: Sequence[tuple[str, str]],
@@ -176,13 +194,7 @@ def fitting_columns(
     """The column keys that fit ``width`` cells, most important first, shown in table order.
 
     Each column costs its widest cell (or label) plus DataTable's two cells of padding."""
-    need: dict[str, int] = {}
-    for i, (key, label) in enumerate(columns):
-        cells = [c[i] for c in rows.values() if i < len(c)]
-        widest = max(
-            (cell_len(c.plain if isinstance(c, Text) else str(c)) for c in cells), default=0
-        )
-        need[key] = max(widest, cell_len(label)) + 2
+    need = {key: cells + 2 for key, cells in column_widths(rows, columns).items()}
     chosen: set[str] = set()
     used = 0
     for key, _ in sorted(columns, key=lambda c: priority.get(c[0], 9)):

@@ -126,9 +126,13 @@ class DashboardScreen(GuardedScreen):
         return True, keep
 
     def on_resize(self) -> None:
-        # After the layout pass: the table's new width decides which columns fit.
-        self.call_after_refresh(self._render_data, self.app.data)
-        self.call_after_refresh(self._show_finding)
+        # After the layout pass: the table's new width decides which columns fit. The data is
+        # read then, not now: a refresh may land in between, and an old value would undo it.
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        self._render_data(self.app.data)
+        self._show_finding()
 
     def _show_outpost(self) -> None:
         key = selected_key(self.query_one("#outposts", DataTable))

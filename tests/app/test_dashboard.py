@@ -30,7 +30,7 @@ async def _ready(app, pilot):  # type: ignore[no-untyped-def]
 
 def _cell(app, key: str, column: str) -> str:  # type: ignore[no-untyped-def]
     # Every column, also those a narrow terminal hides (test_layout checks what is shown).
-    return app.screen.outpost_cell(key, column).plain
+    return app.screen.outpost_cell(key, column).plain.rstrip()
 
 
 @pytest.mark.parametrize("size", SIZES)

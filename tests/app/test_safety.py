@@ -267,7 +267,7 @@ async def test_without_docker_evidence_staleness_is_unsure_not_fresh() -> None:
     app = make_app(FakeBackend(runtime=None))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
-        cell = app.screen.outpost_cell(SINGLE_PK, "stale").plain
+        cell = app.screen.outpost_cell(SINGLE_PK, "stale").plain.rstrip()
         assert cell == "? unsure"
         assert "✔ fresh" not in screen_text(app)
 

@@ -27,6 +27,7 @@ SCOPES = (
     "doctor",
     "push",
     "confirm",
+    "navigation",  # bound on every table and tree (aktui.screens.widgets.nav), listed everywhere
 )
 
 
@@ -64,7 +65,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     _C(
         "global.palette",
-        "colon",
+        "colon,ctrl+p",
         "app.command_palette",
         "Command",
         "global",
@@ -87,6 +88,15 @@ COMMANDS: tuple[Command, ...] = (
         "Quit",
         "global",
         description="back to the previous screen; quit on the dashboard",
+    ),
+    _C(
+        "global.quit_now",
+        "ctrl+c",
+        "app.quit",
+        "Quit now",
+        "global",
+        footer=False,
+        description="quit aktui from any screen",
     ),
     _C(
         "global.dashboard",
@@ -177,7 +187,7 @@ COMMANDS: tuple[Command, ...] = (
         "Fix",
         "dashboard",
         mutates=True,
-        description="reload the selected outpost (restart when reload cannot help)",
+        description="reload the highlighted outpost (a tree node or finding: its outposts)",
     ),
     _C(
         "outposts.restart",
@@ -187,7 +197,7 @@ COMMANDS: tuple[Command, ...] = (
         "dashboard",
         mutates=True,
         footer=False,
-        description="restart the selected outpost's container (logs its users out)",
+        description="restart the highlighted outpost's container (logs its users out)",
     ),
     _C(
         "outposts.fix_all",
@@ -204,7 +214,7 @@ COMMANDS: tuple[Command, ...] = (
         "logs_selected",
         "Logs",
         "dashboard",
-        description="live log of the selected outpost (or all outposts of a cookie domain)",
+        description="live log of the highlighted outpost (several merged by time for a node)",
     ),
     _C(
         "outposts.details",
@@ -300,11 +310,49 @@ COMMANDS: tuple[Command, ...] = (
     # --- logs ---------------------------------------------------------------------------
     _C(
         "logs.follow",
-        "end,f",
+        "end,f,G",
         "follow",
         "Follow",
         "logs",
         description="jump to the newest line and keep following",
+    ),
+    _C(
+        "logs.autoscroll",
+        "s",
+        "toggle_follow",
+        "Autoscroll",
+        "logs",
+        footer=False,
+        description="pause or resume following (k9s's autoscroll)",
+    ),
+    _C(
+        "logs.top",
+        "home,g",
+        "top",
+        "Top",
+        "logs",
+        footer=False,
+        description="first line kept (pauses following)",
+    ),
+    _C("logs.down", "j", "line(1)", "Down", "logs", footer=False, description="one line down"),
+    _C("logs.up", "k", "line(-1)", "Up", "logs", footer=False, description="one line up"),
+    _C(
+        "logs.half_down",
+        "ctrl+d",
+        "half_page(1)",
+        "Half page down",
+        "logs",
+        footer=False,
+        description="half a screen down",
+    ),
+    _C(
+        "logs.half_up",
+        "ctrl+u",
+        "half_page(-1)",
+        "Half page up",
+        "logs",
+        footer=False,
+        description="half a screen up (pauses following)",
     ),
     _C("logs.find", "slash", "find", "Find", "logs", description="highlight and jump to text"),
     _C(
@@ -334,12 +382,75 @@ COMMANDS: tuple[Command, ...] = (
         description="show only lines the cheat sheet explains",
     ),
     _C(
+        "logs.filter",
+        "ampersand",
+        "line_filter",
+        "Grep",
+        "logs",
+        description="show only lines containing the text (like less's &); esc clears",
+    ),
+    _C(
         "logs.window",
-        "w",
+        "m",
         "cycle_window",
         "Window",
         "logs",
+        footer=False,
         description="time window: all, 5 min, 15 min, 1 h",
+    ),
+    _C(
+        "logs.wrap",
+        "w",
+        "toggle_wrap",
+        "Wrap",
+        "logs",
+        footer=False,
+        description="wrap long lines instead of scrolling sideways",
+    ),
+    _C(
+        "logs.timestamps",
+        "t",
+        "toggle_timestamps",
+        "Timestamps",
+        "logs",
+        footer=False,
+        description="time only, or full date, time and zone",
+    ),
+    _C(
+        "logs.pretty",
+        "p",
+        "toggle_pretty",
+        "Pretty JSON",
+        "logs",
+        footer=False,
+        description="show each JSON line's fields pretty-printed",
+    ),
+    _C(
+        "logs.collapse",
+        "z",
+        "toggle_collapse",
+        "Fold notes",
+        "logs",
+        footer=False,
+        description="fold explanations to one line each",
+    ),
+    _C(
+        "logs.copy",
+        "c",
+        "copy_line",
+        "Copy line",
+        "logs",
+        footer=False,
+        description="copy the current find match (else the newest line shown) to the clipboard",
+    ),
+    _C(
+        "logs.save",
+        "ctrl+s",
+        "save",
+        "Save",
+        "logs",
+        footer=False,
+        description="save every kept line to a file (plain text, no colour codes)",
     ),
     _C(
         "logs.fix",
@@ -379,11 +490,19 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "doctor.rerun",
-        "g",
+        "ctrl+r",
         "rerun",
         "Run again",
         "doctor",
         description="run every check again against the live setup",
+    ),
+    Command(
+        "doctor.filter",
+        "slash",
+        "filter",
+        "Filter",
+        "doctor",
+        description="filter the checks (any column contains the text); errors stay first",
     ),
     Command(
         "doctor.details",
@@ -405,14 +524,40 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "push.replan",
-        "g",
+        "ctrl+r",
         "replan",
         "Diff again",
         "push",
         description="read every host again and rebuild the diffs",
     ),
+    # --- navigation (every table and tree) -----------------------------------------------
+    _C("nav.down", "j", "cursor_down", "Down", "navigation", False, False, "next row"),
+    _C("nav.up", "k", "cursor_up", "Up", "navigation", False, False, "previous row"),
+    _C("nav.first", "g,home", "first_row", "First", "navigation", False, False, "first row"),
+    _C("nav.last", "G,end", "last_row", "Last", "navigation", False, False, "last row"),
+    _C(
+        "nav.half_down",
+        "ctrl+d",
+        "half_page(1)",
+        "Half page down",
+        "navigation",
+        False,
+        False,
+        "half a screen down",
+    ),
+    _C(
+        "nav.half_up",
+        "ctrl+u",
+        "half_page(-1)",
+        "Half page up",
+        "navigation",
+        False,
+        False,
+        "half a screen up",
+    ),
     # --- confirmation -------------------------------------------------------------------
-    _C("confirm.yes", "y,enter", "confirm", "Yes", "confirm", description="do it"),
+    # Enter never confirms: a restart logs users out, and Enter is pressed out of habit.
+    _C("confirm.yes", "y", "confirm", "Yes", "confirm", description="do it"),
     _C("confirm.no", "n,escape", "cancel", "No", "confirm", description="cancel"),
 )
 
@@ -426,6 +571,8 @@ _KEY_DISPLAY = {
     "enter": "⏎",
     "tab": "tab",
     "end": "end",
+    "home": "home",
+    "ampersand": "&",
 }
 
 
@@ -465,3 +612,31 @@ def apply_keymap(
 ) -> tuple[Command, ...]:
     """The registry with the user's keys in place of the defaults."""
     return tuple(replace(c, keys=overrides[c.id]) if c.id in overrides else c for c in commands)
+
+
+SCOPE_TITLES = {
+    "global": "everywhere",
+    "navigation": "lists and tables",
+    "dashboard": "dashboard",
+    "providers": "providers (2)",
+    "applications": "applications (3)",
+    "logs": "log view (l)",
+    "detail": "details (enter)",
+    "history": "history (h)",
+    "snippets": "snippets (s)",
+    "doctor": "doctor (d)",
+    "push": "push (p)",
+    "confirm": "confirmations",
+}
+
+
+def keys_markdown(commands: Iterable[Command] = COMMANDS) -> str:
+    """The README's keys table, generated from the registry (a test keeps them equal)."""
+    rows = ["| where | key | command | what it does |", "| --- | --- | --- | --- |"]
+    commands = tuple(commands)
+    for scope in SCOPE_TITLES:
+        for c in for_scope(scope, commands):
+            keys = " ".join(f"`{k}`" for k in c.key_display.split(" "))
+            what = c.description + (" (refused in read-only mode)" if c.mutates else "")
+            rows.append(f"| {SCOPE_TITLES[scope]} | {keys} | {c.label} | {what} |")
+    return "\n".join(rows) + "\n"

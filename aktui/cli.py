@@ -15,6 +15,7 @@ from aktui.terminal import EscapingStream, escape
 
 # subcommand -> (module under aktui.cmd, help)
 SUBCOMMANDS = {
+    "init": ("init", "write a commented starter config (mode 0600) and print its path"),
     "status": ("status", "print outposts, providers, cookie-domain groups and findings"),
     "annotate": ("annotate", "annotate log lines with the cheat sheet's cause and fix"),
     "doctor": ("doctor", "check the live setup for every field-guide pitfall"),

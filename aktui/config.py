@@ -383,7 +383,7 @@ def load_config(explicit: str | None = None, *, required: bool = True) -> Config
         if required or explicit:
             raise ConfigError(
                 f"{path}: config file not found",
-                "copy config.example.yaml there, or run `aktui --demo`",
+                "run `aktui init` to write a commented starter there, or `aktui --demo`",
             ) from None
         return Config(logs=LogsConfig())
     except UnicodeDecodeError as e:

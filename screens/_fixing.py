@@ -2,14 +2,21 @@
 
 Reload (SIGUSR1) is the default fix: the outpost re-reads its config and keeps its sessions.
 Restart is chosen when the container is not running or unhealthy, or asked for explicitly; the
-confirmation then says that users are logged out. Every outcome goes to a notification and to
-the action history (``h``).
+confirmation then says that users are logged out. Fixes that cannot help are refused up front
+(the embedded outpost has no container; an outpost whose config fetch fails needs its token
+fixed, and a restart would only log its users out).
+
+A fix can take 50 s (reload, 20 s wait, restart, 30 s): from the moment it is confirmed its
+row, the status bar and a "running" history row show the phase and the seconds, a second fix
+of the same outpost is refused, and each outpost's result is reported as it finishes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +25,7 @@ from rich.text import Text
 from textual import work
 
 from aktui.authentik.model import Outpost
+from aktui.outposts.targets import fix_blocker
 from aktui.outposts.verdicts import runtime_name
 from aktui.screens.widgets.text import describe, literal, plain
 
@@ -35,6 +43,7 @@ class ActionRecord:
     target: str
     ok: bool
     message: str
+    running: bool = False  # under way: ``ok`` means nothing yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,41 @@ class FixPlan:
     host: str
     mode: str  # "reload" or "restart"
     reason: str
+
+
+@dataclass(slots=True)
+class Progress:
+    """One outpost's fix under way (UI thread only)."""
+
+    plan: FixPlan
+    phase: str  # "reloading", "restarting"
+    started: float  # time.monotonic()
+    record: int  # index of its "running" row in the history
+
+    def label(self, now: float | None = None, *, short: bool = False) -> str:
+        """``⟳ restarting 12s``; ``short`` (a table cell at 80 columns): ``⟳ restart 12s``."""
+        seconds = int((now if now is not None else time.monotonic()) - self.started)
+        phase = self.phase.removesuffix("ing") if short else self.phase
+        return f"⟳ {phase} {seconds}s"
+
+
+class PhaseRuntime:
+    """The runtime, telling the UI which step of a fix is running (reload, then restart)."""
+
+    def __init__(self, runtime: Any, on_phase: Callable[[str, str], None]) -> None:
+        self._runtime = runtime
+        self._on_phase = on_phase
+
+    def reload(self, name: str) -> Any:
+        self._on_phase(name, "reloading")
+        return self._runtime.reload(name)
+
+    def restart(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self._on_phase(name, "restarting")
+        return self._runtime.restart(name, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runtime, name)
 
 
 def plan_for(app: AktuiApp, outpost: Outpost, *, force_restart: bool = False) -> FixPlan:
@@ -66,40 +110,40 @@ def plan_for(app: AktuiApp, outpost: Outpost, *, force_restart: bool = False) ->
 
 
 def confirm_lines(plans: Sequence[FixPlan], verify_timeout: float) -> list[Text]:
+    """One line per outpost, then one explanation shared by all of them."""
     lines: list[Text] = []
     for p in plans:
-        head = Text.assemble(
-            (p.mode.capitalize(), "bold"),
-            " outpost ",
+        line = Text.assemble(
+            (f"{p.mode:<8}", "bold"),
             literal(p.outpost_name, "bold"),
-            " (container ",
-            literal(p.target),
-            " on ",
-            literal(p.host),
-            ")",
+            ("  on ", "dim"),
+            literal(p.host if p.target == p.outpost_name else f"{p.target}"),
+            no_wrap=True,
+            overflow="ellipsis",
         )
-        lines.append(head)
         if p.reason:
-            lines.append(Text.assemble("  stale: ", literal(p.reason)))
-        if p.mode == "reload":
-            lines.append(
-                Text("  SIGUSR1: re-reads its config from authentik; users stay signed in.")
+            line.append("  stale: ", "dim")
+            line.append_text(literal(p.reason))
+        lines.append(line)
+    lines.append(Text(""))
+    if any(p.mode == "reload" for p in plans):
+        lines.append(
+            Text.assemble(
+                ("reload", "bold"),
+                ": SIGUSR1, the outpost re-reads its config from authentik; users stay signed "
+                f"in. If no fresh load shows within {verify_timeout:g}s, aktui restarts it and "
+                "its users are logged out.",
             )
-            lines.append(
-                Text(
-                    f"  If no fresh load shows within {verify_timeout:g}s, aktui restarts it: "
-                    "users signed in through it are then logged out.",
-                    style="dim",
-                )
+        )
+    if any(p.mode == "restart" for p in plans):
+        lines.append(
+            Text.assemble(
+                ("restart", "bold"),
+                ": users signed in through it are logged out (standalone outposts keep "
+                "sessions in memory).",
+                style="bold",
             )
-        else:
-            lines.append(
-                Text(
-                    "  Users signed in through it are logged out: standalone outposts keep "
-                    "sessions in memory.",
-                    style="bold",
-                )
-            )
+        )
     return lines
 
 
@@ -107,9 +151,13 @@ class FixMixin:
     """App side of outpost actions (mixed into AktuiApp)."""
 
     history: list[ActionRecord]
+    running: dict[str, Progress]
 
     def record(self: Any, action: str, target: str, ok: bool, message: str) -> None:
         self.history.append(ActionRecord(self.clock(), action, target, ok, plain(message)))
+        self._notify_result(action, target, ok, message)
+
+    def _notify_result(self: Any, action: str, target: str, ok: bool, message: str) -> None:
         self.notify(
             plain(message),
             title=f"{action} {plain(target)}",
@@ -125,6 +173,12 @@ class FixMixin:
         if self.read_only:
             self.notify(refusal(self._command("outposts.fix")), severity="warning", markup=False)
             return
+        if not outposts:
+            self.notify("no stale outpost to fix", title="fix", markup=False)
+            return
+        outposts = self._fixable(outposts)
+        if not outposts:
+            return
         if self.backend.runtime is None:
             self.notify(
                 "no container runtime: add docker_hosts to the config to reload or restart "
@@ -134,30 +188,85 @@ class FixMixin:
                 markup=False,
             )
             return
-        if not outposts:
-            self.notify("no stale outpost to fix", title="fix", markup=False)
-            return
         plans = [plan_for(self, o, force_restart=force_restart) for o in outposts]
         title = (
             f"{plans[0].mode.capitalize()} {plain(plans[0].outpost_name)}?"
             if len(plans) == 1
-            else f"Fix {len(plans)} stale outposts?"
+            else f"Fix {len(plans)} outposts?"
         )
         danger = any(p.mode == "restart" for p in plans)
 
         def go(confirmed: bool | None) -> None:
             if confirmed:
-                self._run_fixes(plans)
+                # Checked again: another fix may have started while the dialog was open.
+                ready = [p for p in plans if p.outpost_pk not in self.running]
+                self._refuse_running([p.outpost_pk for p in plans if p not in ready])
+                if ready:
+                    self._start_fixes(ready)
 
         lines = confirm_lines(plans, self.verify_timeout)
         self.push_screen(ConfirmScreen(title, lines, danger=danger), go)
+
+    def _fixable(self: Any, outposts: Sequence[Outpost]) -> list[Outpost]:
+        """The outposts a reload/restart can help; the others are explained and dropped."""
+        ok: list[Outpost] = []
+        busy: list[str] = []
+        for o in outposts:
+            blocker = fix_blocker(o, self.data.evidence.get(o.name))
+            if o.pk in self.running:
+                busy.append(o.pk)
+            elif blocker:
+                self.notify(
+                    plain(f"{o.name}: {blocker}"),
+                    title="a reload or restart cannot help",
+                    severity="warning",
+                    markup=False,
+                    timeout=10,
+                )
+            else:
+                ok.append(o)
+        self._refuse_running(busy)
+        return ok
+
+    def _refuse_running(self: Any, pks: Sequence[str]) -> None:
+        for pk in pks:
+            progress = self.running[pk]
+            self.notify(
+                plain(
+                    f"{progress.plan.outpost_name}: {progress.label()[2:]} already; "
+                    "its result shows when it finishes"
+                ),
+                title="already running",
+                severity="warning",
+                markup=False,
+            )
+
+    def _start_fixes(self: Any, plans: list[FixPlan]) -> None:
+        start = time.monotonic()
+        for p in plans:
+            self.history.append(
+                ActionRecord(self.clock(), p.mode, p.outpost_name, False, "running…", True)
+            )
+            phase = "reloading" if p.mode == "reload" else "restarting"
+            self.running[p.outpost_pk] = Progress(p, phase, start, len(self.history) - 1)
+        self._progress_changed()
+        self._run_fixes(plans)
+
+    def _set_phase(self: Any, target: str, phase: str) -> None:
+        for progress in self.running.values():
+            if progress.plan.target == target and progress.phase != phase:
+                progress.phase = phase
+                self._progress_changed()
 
     @work(thread=True, group="actions", exit_on_error=False, description="outpost actions")
     def _run_fixes(self: Any, plans: list[FixPlan]) -> None:
         from aktui.outposts.fixes import ActionResult, OutpostActions
 
+        def on_phase(target: str, phase: str) -> None:
+            self.call_from_thread(self._set_phase, target, phase)
+
         actions = OutpostActions(
-            self.backend.runtime,
+            PhaseRuntime(self.backend.runtime, on_phase),
             read_only=self.read_only,
             verify_timeout=self.verify_timeout,
             max_concurrency=MAX_PARALLEL,
@@ -171,21 +280,51 @@ class FixMixin:
             except Exception as e:
                 return ActionResult(plan.target, plan.mode, False, describe(e), self.clock(), 0.0)
 
-        with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
-            results = list(zip(plans, pool.map(one, plans), strict=True))
-        self.call_from_thread(self._fixes_done, results)
+        # Each result is reported as it arrives: one slow restart does not hold back the rest.
+        reported: set[str] = set()
+        try:
+            with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
+                futures = {pool.submit(one, p): p for p in plans}
+                for future in as_completed(futures):
+                    plan = futures[future]
+                    self.call_from_thread(self._fix_done, plan, future.result())
+                    reported.add(plan.outpost_pk)
+        finally:
+            # Whatever broke, no outpost stays "running" (and refused) for the session.
+            for plan in plans:
+                if plan.outpost_pk not in reported:
+                    lost = ActionResult(
+                        plan.target,
+                        plan.mode,
+                        False,
+                        "no result: the action was interrupted",
+                        self.clock(),
+                        0.0,
+                    )
+                    with contextlib.suppress(Exception):  # the app may be closing
+                        self.call_from_thread(self._fix_done, plan, lost)
 
-    def _fixes_done(self: Any, results: list[tuple[FixPlan, Any]]) -> None:
-        for plan, result in results:
-            verb = "→".join(result.attempts) if len(result.attempts) > 1 else result.action
-            outcome = "verified" if result.ok else "FAILED"
-            self.record(
-                verb,
-                plan.outpost_name,
-                result.ok,
-                f"{outcome} in {result.seconds:.1f}s: {result.detail}",
-            )
+    def _fix_done(self: Any, plan: FixPlan, result: Any) -> None:
+        progress = self.running.pop(plan.outpost_pk, None)
+        verb = "→".join(result.attempts) if len(result.attempts) > 1 else result.action
+        outcome = "verified" if result.ok else "FAILED"
+        message = plain(f"{outcome} in {result.seconds:.1f}s: {result.detail}")
+        done = ActionRecord(self.clock(), verb, plan.outpost_name, result.ok, message)
+        if progress is not None and progress.record < len(self.history):
+            self.history[progress.record] = done
+        else:
+            self.history.append(done)
+        self._notify_result(verb, plan.outpost_name, result.ok, message)
+        self._progress_changed()
         self.action_refresh_now()
 
 
-__all__ = ["ActionRecord", "FixMixin", "FixPlan", "confirm_lines", "plan_for"]
+__all__ = [
+    "ActionRecord",
+    "FixMixin",
+    "FixPlan",
+    "PhaseRuntime",
+    "Progress",
+    "confirm_lines",
+    "plan_for",
+]

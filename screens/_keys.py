@@ -83,7 +83,8 @@ def screen_commands(app: AktuiApp, screen: Screen[object]) -> list[Command]:
     """The commands that apply on ``screen``: its scope first, then the global ones."""
     scope = getattr(screen, "SCOPE", "global")
     own = for_scope(scope, app.commands) if scope != "global" else ()
-    return [*own, *for_scope("global", app.commands)]
+    nav = for_scope("navigation", app.commands) if getattr(screen, "HAS_ROWS", True) else ()
+    return [*own, *for_scope("global", app.commands), *nav]
 
 
 __all__ = [

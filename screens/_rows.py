@@ -6,12 +6,15 @@ icon + word + colour, never colour alone, so they survive monochrome terminals a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from aktui.authentik.model import MODE_LABELS, Finding, Outpost, Snapshot
-from aktui.outposts.verdicts import SEVERITY_ICON, AppData, age, worst
+from aktui.outposts.targets import EMBEDDED_NO_FIX, finding_key, fix_blocker
+from aktui.outposts.verdicts import SEVERITY_ICON, SEVERITY_ORDER, AppData, age, worst
 from aktui.screens.widgets.sync import TreeItem
 from aktui.screens.widgets.text import literal
 
@@ -25,20 +28,67 @@ OUTPOST_COLUMNS = (
     ("stale", "Config"),
     ("container", "Container"),
     ("inst", "Conn"),
-    ("port", "Port"),  # before the wide columns: NGINX configs need it, 80 columns show it
+    ("port", "Port"),  # before the wide columns: NGINX configs need it
     ("version", "Version"),
     ("seen", "Seen"),
     ("domains", "Cookie domain(s)"),
     ("type", "Type"),
 )
+# Which columns stay when the terminal is narrow: lower number = kept longer. Version
+# (`2023.8.3 ≠ 2023.10.7`) and Seen (`never`) answer "is it connected and current?", so they
+# stay at 80 columns; Container and Conn are repeated in the summary line under the table.
+OUTPOST_PRIORITY = {
+    "flag": 0,
+    "name": 0,
+    "stale": 0,
+    "version": 1,
+    "seen": 1,
+    "port": 2,
+    "inst": 3,
+    "container": 4,
+    "type": 5,
+    "domains": 6,
+}
+CONFIG_WIDTH = len("? unsure")
+NAME_WIDTH = 20  # longer outpost names are cut with "…" (the summary line has the full name)
+DOMAINS_WIDTH = 48  # a single-app outpost lists many hosts; details show them all
 FINDING_COLUMNS = (("sev", "Sev"), ("title", "Finding"))
+SEVERITY_SHORT = {"error": "err", "warning": "warn", "info": "info"}
 
 
-def severity_cell(findings: tuple[Finding, ...]) -> Text:
+def severity_cell(findings: tuple[Finding, ...], *, doubt: Text | None = None) -> Text:
+    """Worst finding and count; with no finding, ``doubt`` (why "ok" would be a lie) when
+    given, else ``✔ ok``."""
     top = worst(findings)
     if top is None:
-        return Text("✔ ok", OK_STYLE)
+        return doubt if doubt is not None else Text("✔ ok", OK_STYLE)
     return Text(f"{SEVERITY_ICON.get(top, '?')} {len(findings)}", SEVERITY_STYLE.get(top, ""))
+
+
+def cut(value: str, width: int) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def outpost_doubt(data: AppData, o: Outpost) -> Text | None:
+    """Why an outpost without findings is still not "✔ ok" (None: it is)."""
+    verdict = data.verdicts.get(o.pk)
+    if verdict is not None and verdict.stale:
+        return Text("⟳ stale", STALE_STYLE)
+    if o.embedded:
+        return Text("– embd", "dim")  # runs inside the server: aktui cannot check its config
+    if verdict is not None and verdict.unknown:
+        return Text("? unsure", "yellow")
+    return None
+
+
+def app_doubt(snap: Snapshot, provider_pk: int | None) -> Text | None:
+    """Why an application/provider without findings is still not "✔ ok"."""
+    outposts = snap.outposts_serving(provider_pk) if provider_pk is not None else ()
+    if not outposts:
+        return Text("✖ no outpost", "bold red")
+    if all(o.embedded for o in outposts):
+        return Text("– embedded", "dim")
+    return None
 
 
 def outpost_domains(snap: Snapshot, o: Outpost) -> str:
@@ -53,12 +103,18 @@ def outpost_domains(snap: Snapshot, o: Outpost) -> str:
     return ", ".join(keys) or "—"
 
 
-def outpost_row(data: AppData, o: Outpost, now: datetime) -> list[object]:
+def outpost_row(
+    data: AppData, o: Outpost, now: datetime, running: Mapping[str, str] | None = None
+) -> list[object]:
+    """The cells of one outpost; ``running`` maps outpost pk -> progress (``⟳ reloading 3s``)
+    of an action under way, shown in place of the staleness."""
     snap = data.snapshot
     assert snap is not None
     findings = snap.findings_for(f"outpost:{o.pk}")
     verdict = data.verdicts.get(o.pk)
-    if verdict is None:
+    if running and o.pk in running:
+        stale = Text(running[o.pk], "bold")
+    elif verdict is None:
         stale = Text("—", "dim")
     elif verdict.stale:
         # The reason is long; it is shown under the table for the selected row.
@@ -67,6 +123,9 @@ def outpost_row(data: AppData, o: Outpost, now: datetime) -> list[object]:
         stale = Text("? unsure", "yellow")
     else:
         stale = Text("✔ fresh", OK_STYLE)
+    # Always as wide as its widest word: a verdict moves between "? unsure" and "⟳ STALE" as
+    # evidence arrives, and the column must not keep (or lose) a cell depending on timing.
+    stale.pad_right(max(0, CONFIG_WIDTH - stale.cell_len))
     container = data.container_for(o)
     if container is None:
         cont = Text("—" if not data.containers else "not found", "dim")
@@ -88,24 +147,61 @@ def outpost_row(data: AppData, o: Outpost, now: datetime) -> list[object]:
     else:
         version = literal(versions)
     return [
-        severity_cell(findings),
-        literal(o.name, "bold"),
+        severity_cell(findings, doubt=outpost_doubt(data, o)),
+        literal(cut(o.name, NAME_WIDTH), "bold"),
         stale,
         cont,
         inst,
         Text(port),
         version,
         Text(age(o.last_seen, now)),
-        literal(outpost_domains(snap, o)),
+        literal(cut(outpost_domains(snap, o), DOMAINS_WIDTH)),
         Text("embedded" if o.embedded else o.type),
     ]
 
 
-def outpost_rows(data: AppData, now: datetime, needle: str = "") -> dict[str, list[object]]:
+def outpost_rows(
+    data: AppData, now: datetime, needle: str = "", running: Mapping[str, str] | None = None
+) -> dict[str, list[object]]:
+    """Rows in name order (the snapshot's), whatever arrived or was filtered meanwhile."""
     if data.snapshot is None:
         return {}
-    rows = {o.pk: outpost_row(data, o, now) for o in data.snapshot.outposts}
+    outposts = sorted(data.snapshot.outposts, key=lambda o: o.name.lower())
+    rows = {o.pk: outpost_row(data, o, now, running) for o in outposts}
     return filter_rows(rows, needle)
+
+
+def column_widths(
+    rows: Mapping[str, Sequence[object]], columns: Sequence[tuple[str, str]]
+) -> dict[str, int]:
+    """Cells each column needs: its widest cell or its label."""
+    need: dict[str, int] = {}
+    for i, (key, label) in enumerate(columns):
+        cells = [c[i] for c in rows.values() if i < len(c)]
+        widest = max(
+            (cell_len(c.plain if isinstance(c, Text) else str(c)) for c in cells), default=0
+        )
+        need[key] = max(widest, cell_len(label))
+    return need
+
+
+def fitting_columns(
+    rows: Mapping[str, Sequence[object]],
+    columns: Sequence[tuple[str, str]],
+    priority: Mapping[str, int],
+    width: int,
+) -> list[str]:
+    """The column keys that fit ``width`` cells, most important first, shown in table order.
+
+    Each column costs its widest cell (or label) plus DataTable's two cells of padding."""
+    need = {key: cells + 2 for key, cells in column_widths(rows, columns).items()}
+    chosen: set[str] = set()
+    used = 0
+    for key, _ in sorted(columns, key=lambda c: priority.get(c[0], 9)):
+        if priority.get(key, 9) == 0 or used + need[key] <= width:
+            chosen.add(key)
+            used += need[key]
+    return [k for k, _ in columns if k in chosen]
 
 
 def filter_rows(rows: dict[str, list[object]], needle: str) -> dict[str, list[object]]:
@@ -127,7 +223,16 @@ def outpost_summary(data: AppData, pk: str | None) -> Text:
         return Text("")
     text = Text.assemble(literal(o.name, "bold"), ": ")
     verdict = data.verdicts.get(o.pk)
-    if verdict is not None and verdict.stale:
+    if o.embedded:
+        text.append("embedded outpost — ", "dim")
+        text.append_text(literal(EMBEDDED_NO_FIX))
+    elif fix_blocker(o, data.evidence.get(o.name)):
+        # First on the line (it is cut at the width): the fix is the token, not r.
+        text.append("config fetch failing → fix its token; reload/restart cannot help", "bold")
+        if verdict is not None:
+            text.append(" — ")
+            text.append_text(literal(verdict.reason))
+    elif verdict is not None and verdict.stale:
         text.append("⟳ stale — ", STALE_STYLE)
         text.append_text(literal(verdict.reason))
         if verdict.action == "restart":
@@ -145,23 +250,34 @@ def outpost_summary(data: AppData, pk: str | None) -> Text:
     return text
 
 
-def finding_key(f: Finding) -> str:
-    return f"{f.code}|{'|'.join(f.subjects)}"
-
-
 def finding_rows(snap: Snapshot | None) -> dict[str, list[object]]:
+    """Errors before warnings before info, then by title: a new error lands on top."""
     if snap is None:
         return {}
+    ranked = sorted(snap.findings, key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), f.title))
     return {
         finding_key(f): [
             Text(
-                f"{SEVERITY_ICON.get(f.severity, '?')} {f.severity}",
+                f"{SEVERITY_ICON.get(f.severity, '?')} "
+                f"{SEVERITY_SHORT.get(f.severity, f.severity)}",
                 SEVERITY_STYLE.get(f.severity, ""),
             ),
             literal(f.title),
         ]
-        for f in snap.findings
+        for f in ranked
     }
+
+
+def finding_line(f: Finding) -> Text:
+    """The one-line detail under the findings at 24 rows: the full title, then the fix."""
+    return Text.assemble(
+        (f"{SEVERITY_ICON.get(f.severity, '?')} ", SEVERITY_STYLE.get(f.severity, "")),
+        literal(f.title, "bold"),
+        (" — fix: ", "bold"),
+        literal(f.fix),
+        no_wrap=True,
+        overflow="ellipsis",
+    )
 
 
 def finding_text(f: Finding) -> Text:

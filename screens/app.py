@@ -12,13 +12,14 @@ compete with the first fetch), and one API client per app loop keeps its connect
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, CSSPathType
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
@@ -27,7 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from aktui.actions import Command, apply_keymap, check_keymap, for_scope
 from aktui.outposts.evidence import read_evidence
 from aktui.outposts.verdicts import AppData, compute_verdicts
-from aktui.screens._fixing import ActionRecord, FixMixin
+from aktui.screens._fixing import ActionRecord, FixMixin, Progress
 from aktui.screens._keys import action_name, bindings
 from aktui.screens.palette import RegistryCommands
 from aktui.screens.widgets.text import describe
@@ -36,13 +37,18 @@ Clock = Callable[[], datetime]
 
 
 class AktuiApp(FixMixin, App[int]):
-    CSS_PATH = "../styles/app.tcss"
+    # Textual 8 never loads the CSS_PATH of the screen get_default_screen() returns (only of
+    # pushed screens and MODES): the dashboard's stylesheet is loaded with the app's.
+    CSS_PATH: ClassVar[CSSPathType | None] = ["../styles/app.tcss", "../styles/dashboard.tcss"]
     TITLE = "aktui"
     BINDINGS: ClassVar[list[Binding]] = bindings("global")  # type: ignore[assignment]
     COMMANDS = App.COMMANDS | {RegistryCommands}
     ENABLE_COMMAND_PALETTE = True
 
     data: var[AppData] = var(AppData, always_update=True)
+    # Bumped when a fix starts, changes phase or ends, and every second while one runs:
+    # screens showing progress re-render on it.
+    progress: var[int] = var(0, always_update=True)
 
     def _fatal_error(self) -> None:
         # Textual's crash report prints every frame's locals; frames inside httpx hold the
@@ -69,6 +75,9 @@ class AktuiApp(FixMixin, App[int]):
         self.live_refresh = live_refresh
         self.commands: tuple[Command, ...] = apply_keymap(overrides)
         self.history: list[ActionRecord] = []
+        self.running: dict[str, Progress] = {}  # outpost pk -> its fix under way
+        self._progress_timer: Any = None
+        self.loading_since: float | None = None  # monotonic start of the fetch under way
         # Seconds a reload/restart has to show a fresh load before it counts as failed.
         self.verify_timeout = 20.0
         self._overrides = overrides
@@ -109,6 +118,21 @@ class AktuiApp(FixMixin, App[int]):
         from aktui.screens.dashboard import DashboardScreen
 
         return DashboardScreen()
+
+    def running_labels(self) -> dict[str, str]:
+        """Outpost pk -> ``⟳ restarting 12s`` for every fix under way."""
+        return {pk: p.label(short=True) for pk, p in self.running.items()}
+
+    def _progress_changed(self) -> None:
+        if self.running and self._progress_timer is None:
+            self._progress_timer = self.set_interval(1.0, self._progress_tick, name="progress")
+        elif not self.running and self._progress_timer is not None:
+            self._progress_timer.stop()
+            self._progress_timer = None
+        self.progress += 1
+
+    def _progress_tick(self) -> None:
+        self.progress += 1
 
     def _set_data(self, **changes: Any) -> None:
         data = replace(self.data, **changes)
@@ -174,11 +198,14 @@ class AktuiApp(FixMixin, App[int]):
 
     @work(exclusive=True, group="refresh", exit_on_error=False, description="authentik")
     async def _load_snapshot(self) -> None:
+        self.loading_since = time.monotonic()
         try:
             snapshot = await self._api_client().snapshot()
         except Exception as e:
+            self.loading_since = None
             self._set_data(error=describe(e))
         else:
+            self.loading_since = None
             previous = self.data.snapshot
             self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
         if self._containers_after_fetch:  # after the data, so discovery sees the outposts
@@ -219,6 +246,8 @@ class AktuiApp(FixMixin, App[int]):
     # --- navigation -----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in getattr(self.screen, "SHADOWED", ()):
+            return False  # the log view keeps these keys for itself (k9s/Toolong habits)
         for c in for_scope("global", self.commands):
             if action_name(c) == action and c.mutates and self.read_only:
                 return None
@@ -310,18 +339,26 @@ class AktuiApp(FixMixin, App[int]):
     def action_show_snippets(self) -> None:
         from aktui.screens.snippets import SnippetsScreen
 
-        self.push_screen(SnippetsScreen())
+        self._open_once(SnippetsScreen)
 
     def action_show_push(self) -> None:
         # Read-only still shows the diffs (a dry run); only "apply" is refused there.
         from aktui.screens.push import PushScreen
 
-        self.push_screen(PushScreen())
+        self._open_once(PushScreen)
 
     def action_show_doctor(self) -> None:
         from aktui.screens.doctor import DoctorScreen
 
-        self.push_screen(DoctorScreen())
+        self._open_once(DoctorScreen)
+
+    def _open_once(self, screen_class: type[Screen[Any]]) -> None:
+        """Pressed twice (or from a screen above it): back to the open one, never a copy."""
+        if any(isinstance(screen, screen_class) for screen in self.screen_stack):
+            while not isinstance(self.screen, screen_class):
+                self.pop_screen()
+            return
+        self.push_screen(screen_class())
 
     def _command(self, cid: str) -> Command:
         return next(c for c in self.commands if c.id == cid)

@@ -15,9 +15,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from aktui.authentik.model import MODE_LABELS, Finding, Outpost, Snapshot
+from aktui.outposts.targets import EMBEDDED_NO_FIX, finding_key, fix_blocker, subject_name
 from aktui.outposts.verdicts import AppData, age, hhmm
 from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens._rows import finding_key, finding_text, outpost_domains
+from aktui.screens._rows import finding_text, outpost_domains
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.text import literal
 
@@ -31,8 +32,12 @@ def _h(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
+LABEL_WIDTH = 16  # the longest label ("cookie domains", "browser host") plus a gap
+
+
 def _kv(key: str, value: object) -> Text:
-    return Text.assemble((f"{key:<14}", "dim"), literal(value))
+    """``label  value``: at least two spaces between them, whatever the label's length."""
+    return Text.assemble((f"{key:<{LABEL_WIDTH - 2}}  ", "dim"), literal(value))
 
 
 def _findings(snap: Snapshot, subject: str) -> list[Text]:
@@ -59,7 +64,12 @@ def outpost_detail(data: AppData, o: Outpost, now: datetime) -> list[Text]:
         word = "⟳ STALE" if verdict.stale else ("? unsure" if verdict.unknown else "✔ fresh")
         out.append(Text.assemble(_kv("config", word), " ", literal(verdict.reason)))
         out.append(_kv("confidence", verdict.confidence or "?"))
-        out.append(_kv("fix", f"{verdict.action} (press r)"))
+        blocker = fix_blocker(o, data.evidence.get(o.name))
+        if o.embedded or blocker:
+            out.append(_kv("fix", blocker or EMBEDDED_NO_FIX))
+        elif verdict.stale:
+            # r is bound on the dashboard, not here: say where it works.
+            out.append(_kv("fix", f"{verdict.action} (r on the dashboard or in its log view)"))
     container = data.container_for(o)
     out.append(_h("Container"))
     if container is None:
@@ -173,7 +183,11 @@ def finding_detail(snap: Snapshot, key: str) -> list[Text]:
     found: Finding | None = next((f for f in snap.findings if finding_key(f) == key), None)
     if found is None:
         return [Text("this finding is resolved", "green")]
-    return [finding_text(found), _h("Subjects"), *(literal(s) for s in found.subjects)]
+    return [
+        finding_text(found),
+        _h("Concerns"),
+        *(literal(subject_name(snap, s)) for s in found.subjects),
+    ]
 
 
 class DetailScreen(GuardedScreen):
@@ -235,7 +249,10 @@ class DetailScreen(GuardedScreen):
             o = snap.outpost(self.key)
             return ([o], o.name) if o else ([], "")
         if self.kind == "provider":
-            return list(snap.outposts_serving(int(self.key))), f"provider {self.key}"
+            p = snap.provider(int(self.key))
+            return list(
+                snap.outposts_serving(int(self.key))
+            ), f"provider {p.name if p else self.key}"
         if self.kind == "application":
             app = next((a for a in snap.applications if a.slug == self.key), None)
             if app and app.provider_pk is not None:

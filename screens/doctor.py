@@ -13,11 +13,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens._rows import filter_rows
+from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.sync import selected_key, sync_table
+from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table
 from aktui.screens.widgets.text import describe, literal
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ STATUS = {
     "skipped": ("– skip", "dim"),
 }
 COLUMNS = (("status", "Result"), ("check", "Check"), ("title", "Finding"))
+# Errors first, then warnings: what needs fixing is at the top however the checks ran.
+STATUS_ORDER = {"error": 0, "warn": 1, "ok": 2, "skipped": 3}
 
 
 async def default_runner(backend: Any) -> list[Any]:
@@ -56,7 +60,8 @@ class DoctorScreen(GuardedScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        table: DataTable[object] = DataTable(id="rows", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter checks (esc clears)", id="filter", classes="-hidden")
+        table = NavTable(id="rows", cursor_type="row", zebra_stripes=True)
         table.border_title = "Doctor"
         yield table
         yield Static(id="history-detail")
@@ -86,14 +91,45 @@ class DoctorScreen(GuardedScreen):
 
     def _show(self) -> None:
         rows: dict[str, list[object]] = {}
-        for n, r in enumerate(self.results):
+        ranked = sorted(
+            enumerate(self.results), key=lambda nr: (STATUS_ORDER.get(nr[1].status, 9), nr[0])
+        )
+        for n, r in ranked:
             word, style = STATUS.get(r.status, (r.status, ""))
             rows[f"{n}:{r.check}"] = [Text(word, style), literal(r.check), literal(r.title)]
+        needle = self.query_one("#filter", Input).value
+        shown = filter_rows(rows, needle)
         table = self.query_one("#rows", DataTable)
-        sync_table(table, rows, [k for k, _ in COLUMNS])
+        sync_table(table, shown, [k for k, _ in COLUMNS])
         counts = {s: sum(1 for r in self.results if r.status == s) for s in STATUS}
-        table.border_subtitle = " · ".join(f"{n} {s}" for s, n in counts.items() if n)
+        summary = " · ".join(f"{n} {s}" for s, n in counts.items() if n)
+        table.border_subtitle = f"{len(shown)} of {len(rows)} · {summary}" if needle else summary
         self.action_details()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("-hidden")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        table = self.query_one("#rows", DataTable)
+        keep = selected_key(table)
+        self._show()
+        move_to_key(table, keep)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one("#rows", DataTable).focus()
+
+    def handle_back(self) -> bool:
+        box = self.query_one("#filter", Input)
+        if box.value or not box.has_class("-hidden"):
+            box.value = ""
+            box.add_class("-hidden")
+            self.query_one("#rows", DataTable).focus()
+            return True
+        return False
 
     def action_details(self) -> None:
         key = selected_key(self.query_one("#rows", DataTable))

@@ -33,6 +33,7 @@ SCOPE_TITLES = {
     "doctor": "Doctor",
     "push": "Push",
     "global": "Everywhere",
+    "navigation": "Lists and tables",
 }
 
 

@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
+from aktui.screens._fixing import ActionRecord
 from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import selected_key, sync_table
 from aktui.screens.widgets.text import literal
@@ -36,7 +38,7 @@ class HistoryScreen(GuardedScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        table: DataTable[object] = DataTable(id="rows", cursor_type="row")
+        table = NavTable(id="rows", cursor_type="row")
         table.border_title = "Action history"
         yield table
         yield Static(id="history-detail")
@@ -47,6 +49,7 @@ class HistoryScreen(GuardedScreen):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         self.set_interval(1.0, self._render_rows)
+        self.watch(self.app, "progress", lambda _: self._render_rows(), init=False)
         self._render_rows()
 
     def _render_rows(self) -> None:
@@ -54,7 +57,7 @@ class HistoryScreen(GuardedScreen):
         for n, r in reversed(list(enumerate(self.app.history))):
             rows[str(n)] = [
                 Text(r.at.strftime("%H:%M:%S")),
-                Text("✔ ok", "green") if r.ok else Text("✖ failed", "bold red"),
+                self._result(r),
                 Text(r.action),
                 literal(r.target),
                 literal(r.message),
@@ -65,6 +68,17 @@ class HistoryScreen(GuardedScreen):
             self.query_one("#history-detail", Static).update("no actions yet in this session")
         else:
             self.action_details()
+
+    def _result(self, r: ActionRecord) -> Text:
+        if r.running:
+            progress = next(
+                (p for p in self.app.running.values() if p.record == self._index(r)), None
+            )
+            return Text(progress.label() if progress else "⟳ running", "bold")
+        return Text("✔ ok", "green") if r.ok else Text("✖ failed", "bold red")
+
+    def _index(self, r: ActionRecord) -> int:
+        return next((i for i, h in enumerate(self.app.history) if h is r), -1)
 
     def action_details(self) -> None:
         key = selected_key(self.query_one("#rows", DataTable))

@@ -38,6 +38,7 @@ from aktui.logs.store import (
 from aktui.outposts.verdicts import runtime_name
 from aktui.runtime import LogLine
 from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens._logkeys import LogViewKeys
 from aktui.screens.widgets.logpane import LogPane
 from aktui.screens.widgets.text import describe, literal, plain
 
@@ -73,11 +74,17 @@ def open_logs(app: AktuiApp, outposts: Sequence[Outpost], title: str) -> None:
     app.push_screen(LogsScreen(sources, title))
 
 
-class LogsScreen(GuardedScreen):
+class LogsScreen(LogViewKeys, GuardedScreen):
     SCOPE = "logs"
     CSS_PATH = "../styles/logs.tcss"
     BINDINGS: ClassVar[list[Binding]] = bindings("logs")  # type: ignore[assignment]
     AUTO_FOCUS = "#log"
+    # Global keys that leave this view are off here: k9s and Toolong users press s, c, p, d
+    # inside a log (autoscroll, copy, pretty...), not to open another screen. `:` still can.
+    SHADOWED: ClassVar[frozenset[str]] = frozenset(
+        {"show_snippets", "show_push", "switch_context", "show_doctor"}
+    )
+    HAS_ROWS = False  # j/k/g/G are this screen's own keys (logs scope)
 
     app: AktuiApp
 
@@ -99,6 +106,12 @@ class LogsScreen(GuardedScreen):
         self.annotated_only = False
         self.window_index = 0
         self.stream_errors: dict[str, str] = {}
+        self.grep = ""  # lines must contain this (lower-case); "" shows all
+        self.find_hits: list[int] = []  # pane rows matching the find text
+        self.find_at = -1  # index into find_hits of the match shown
+
+    def pane(self) -> LogPane:
+        return self.query_one(LogPane)
 
     @property
     def max_lines(self) -> int:
@@ -109,7 +122,14 @@ class LogsScreen(GuardedScreen):
         # Merged views get a source column as wide as the longest outpost name (capped).
         multi = min(28, max(len(s.label) for s in self.sources)) if len(self.sources) > 1 else 0
         yield LogPane(multi=multi, id="log")
-        yield Input(placeholder="find (enter: next, esc: close)", id="find", classes="-hidden")
+        yield Input(
+            placeholder="find (enter: keep highlight, esc: close)", id="find", classes="-hidden"
+        )
+        yield Input(
+            placeholder="show only lines containing… (enter: apply, esc: close)",
+            id="grep",
+            classes="-hidden",
+        )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -181,8 +201,13 @@ class LogsScreen(GuardedScreen):
         added = self.store.add(batch)
         cutoff = self._cutoff()
         annotated_only = self.annotated_only
+        needle = self.grep
         pane.append(
-            ((pos, e) for pos, e in added if keep(e, annotated_only=annotated_only, cutoff=cutoff)),
+            (
+                (pos, e)
+                for pos, e in added
+                if keep(e, annotated_only=annotated_only, cutoff=cutoff, needle=needle)
+            ),
             first_pos=self.store.first_pos,
         )
         self._update_status()
@@ -202,8 +227,10 @@ class LogsScreen(GuardedScreen):
                 annotated_only=self.annotated_only,
                 window_min=WINDOWS[self.window_index],
                 now=self.app.clock(),
+                needle=self.grep,
             )
         )
+        self._count_hits()
         self._update_status()
 
     def _update_status(self) -> None:
@@ -224,9 +251,27 @@ class LogsScreen(GuardedScreen):
             text.append(f" · last {window} min", "bold")
         if self.store.dropped:
             text.append(f" · {self.store.dropped} oldest dropped (max {self.max_lines})", "dim")
+        if self.grep:
+            text.append(" · only: ")
+            text.append_text(literal(self.grep, "bold"))
         if pane.find:
             text.append(" · find: ")
             text.append_text(literal(pane.find, "reverse"))
+            at = f"{self.find_at + 1}" if self.find_at >= 0 else "-"
+            text.append(f" {at}/{len(self.find_hits)}", "bold")
+        view = pane.view
+        toggles = [
+            name
+            for name, on_ in (
+                ("wrap", view.wrap),
+                ("dates", view.full_stamps),
+                ("pretty", view.pretty),
+                ("folded", view.fold),
+            )
+            if on_
+        ]
+        if toggles:
+            text.append(" · " + " ".join(toggles), "dim")
         if text != self._status:  # a flood changes the counts, not the rest of the screen
             self._status = text
             self.query_one("#log-status", Static).update(text)
@@ -257,23 +302,41 @@ class LogsScreen(GuardedScreen):
     def _find_changed(self, event: Input.Changed) -> None:
         pane = self.query_one(LogPane)
         pane.find = event.value
+        self._count_hits()
         self._jump(1, from_top=True)
 
     @on(Input.Submitted, "#find")
     def _find_submitted(self) -> None:
-        self._jump(1)
+        # Enter closes the box and keeps the highlight: n / N step, esc clears.
+        self._close_box("#find")
+
+    def _close_box(self, box_id: str) -> None:
+        self.query_one(box_id, Input).add_class("-hidden")
+        self.query_one(LogPane).focus()
+        self._update_status()
+
+    def _count_hits(self) -> None:
+        pane = self.query_one(LogPane)
+        self.find_hits = pane.find_matches(pane.find)
+        self.find_at = -1
 
     def _jump(self, step: int, *, from_top: bool = False) -> None:
         pane = self.query_one(LogPane)
         if not pane.find:
             self._update_status()
             return
-        start = len(pane.rows) - 1 if from_top else int(pane.scroll_y) + pane.size.height // 2
-        found = pane.find_row(pane.find, start, step)
-        if found is None:
+        if not self.find_hits or self.find_hits[-1] >= len(pane.rows):
+            self._count_hits()  # new lines arrived or old ones fell off: count again
+        hits = self.find_hits
+        if not hits:
             self.notify("no match", markup=False, timeout=2)
+            self._update_status()
+            return
+        if from_top or self.find_at < 0:
+            self.find_at = 0 if step > 0 else len(hits) - 1
         else:
-            pane.show_row(found)
+            self.find_at = (self.find_at + step) % len(hits)
+        pane.show_row(hits[self.find_at])
         self._update_status()
 
     def action_find_next(self) -> None:
@@ -283,13 +346,41 @@ class LogsScreen(GuardedScreen):
         self._jump(-1)
 
     def handle_back(self) -> bool:
-        box = self.query_one("#find", Input)
-        if not box.has_class("-hidden"):
-            box.add_class("-hidden")
-            box.value = ""
-            self.query_one(LogPane).focus()
+        """Escape undoes one thing at a time: an open box closes (its text stays), then the
+        find highlight goes, then the line filter; only then does it leave the view."""
+        pane = self.query_one(LogPane)
+        for box_id in ("#find", "#grep"):
+            if not self.query_one(box_id, Input).has_class("-hidden"):
+                self._close_box(box_id)
+                return True
+        if pane.find:
+            self.query_one("#find", Input).value = ""
+            pane.find = ""
+            self.find_hits, self.find_at = [], -1
+            self._update_status()
+            return True
+        if self.grep:
+            self.query_one("#grep", Input).value = ""
+            self.grep = ""
+            self._rebuild()
             return True
         return False
+
+    # --- line filter ----------------------------------------------------------------------
+
+    def action_line_filter(self) -> None:
+        box = self.query_one("#grep", Input)
+        box.remove_class("-hidden")
+        box.focus()
+
+    @on(Input.Changed, "#grep")
+    def _grep_changed(self, event: Input.Changed) -> None:
+        self.grep = event.value.lower()
+        self._rebuild()
+
+    @on(Input.Submitted, "#grep")
+    def _grep_submitted(self) -> None:
+        self._close_box("#grep")
 
     def action_fix_source(self) -> None:
         snap = self.app.data.snapshot

@@ -32,7 +32,7 @@ class RegistryCommands(Provider):
         screen = self.screen
         out = []
         for c in screen_commands(app, screen):
-            if c.scope == "confirm":
+            if c.scope in ("confirm", "navigation"):  # keys of a focused widget, not commands
                 continue
             title = palette_title(c, app.read_only)
             out.append((title, c.description or c.id, partial(_run, app, screen, c)))

@@ -18,7 +18,8 @@ from textual.widgets import DataTable, Footer, Input
 from aktui.authentik.model import MODE_LABELS, Outpost
 from aktui.outposts.verdicts import AppData
 from aktui.screens._keys import GuardedScreen, bindings
-from aktui.screens._rows import filter_rows, severity_cell
+from aktui.screens._rows import app_doubt, filter_rows, severity_cell
+from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table
 from aktui.screens.widgets.text import literal
@@ -49,7 +50,7 @@ class TableScreen(GuardedScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Input(placeholder="filter (esc clears)", id="filter", classes="-hidden")
-        table: DataTable[object] = DataTable(id="rows", cursor_type="row", zebra_stripes=True)
+        table = NavTable(id="rows", cursor_type="row", zebra_stripes=True)
         table.border_title = self.TITLE_TEXT
         yield table
         yield Footer(compact=True)
@@ -70,18 +71,34 @@ class TableScreen(GuardedScreen):
     def _render_data(self, data: AppData) -> None:
         table = self.table
         needle = self.query_one("#filter", Input).value
-        rows = filter_rows(self.rows(data), needle)
-        if sync_table(table, rows, [k for k, _ in self.COLUMNS]) and self.sort_column:
-            self._sort()
-        shown, total = len(rows), len(self.rows(data))
+        every = self.rows(data)
+        rows = self._sorted(filter_rows(every, needle))
+        sync_table(table, rows, [k for k, _ in self.COLUMNS])
+        shown, total = len(rows), len(every)
         table.border_subtitle = f"{shown} of {total}" if needle else f"{total}"
 
-    def _sort(self) -> None:
+    def _sorted(self, rows: dict[str, list[object]]) -> dict[str, list[object]]:
+        """Rows in the chosen sort order (else as the snapshot lists them), so a refresh or a
+        cleared filter never leaves a row out of place."""
         if self.sort_column is None:
-            return
+            return rows
+        index = [k for k, _ in self.COLUMNS].index(self.sort_column)
+        ordered = sorted(
+            rows.items(), key=lambda kv: _sort_value(kv[1][index]), reverse=self.sort_reverse
+        )
+        return dict(ordered)
+
+    def _sort(self) -> None:
+        """Column headers show the sort (▲ ascending, ▼ descending); rows follow it."""
         table = self.table
         keep = selected_key(table)
-        table.sort(self.sort_column, key=_sort_value, reverse=self.sort_reverse)
+        table.clear(columns=True)
+        for key, label in self.COLUMNS:
+            arrow = ""
+            if key == self.sort_column:
+                arrow = " ▼" if self.sort_reverse else " ▲"
+            table.add_column(label + arrow, key=key)
+        self._render_data(self.app.data)
         move_to_key(table, keep)
 
     def action_sort(self) -> None:
@@ -169,7 +186,7 @@ class ProvidersScreen(TableScreen):
         for p in snap.providers:
             outposts = ", ".join(o.name for o in snap.outposts_serving(p.pk))
             out[str(p.pk)] = [
-                severity_cell(snap.findings_for(f"provider:{p.pk}")),
+                severity_cell(snap.findings_for(f"provider:{p.pk}"), doubt=app_doubt(snap, p.pk)),
                 literal(p.name, "bold"),
                 Text(MODE_LABELS.get(p.mode, p.mode)),
                 literal(p.external_host),
@@ -184,7 +201,8 @@ class ProvidersScreen(TableScreen):
         key = selected_key(self.table)
         if snap is None or key is None:
             return [], ""
-        return list(snap.outposts_serving(int(key))), f"provider {key}"
+        p = snap.provider(int(key))
+        return list(snap.outposts_serving(int(key))), f"provider {p.name if p else key}"
 
 
 class ApplicationsScreen(TableScreen):
@@ -212,7 +230,9 @@ class ApplicationsScreen(TableScreen):
                 ", ".join(o.name for o in snap.outposts_serving(p.pk)) if p is not None else ""
             )
             out[a.slug] = [
-                severity_cell(snap.findings_for(f"app:{a.slug}")),
+                severity_cell(
+                    snap.findings_for(f"app:{a.slug}"), doubt=app_doubt(snap, a.provider_pk)
+                ),
                 literal(a.slug, "bold"),
                 literal(a.name),
                 literal(p.name if p else "— none"),

@@ -19,6 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from aktui.screens._keys import GuardedScreen, bindings
+from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import selected_key, sync_table
 from aktui.screens.widgets.text import describe, literal
@@ -83,7 +84,7 @@ class PushScreen(GuardedScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        table: DataTable[object] = DataTable(id="push-hosts", cursor_type="row")
+        table = NavTable(id="push-hosts", cursor_type="row")
         table.border_title = "Push snippets"
         yield table
         with VerticalScroll(id="push-diff"):
@@ -104,7 +105,11 @@ class PushScreen(GuardedScreen):
         from aktui.screens.snippets import build
 
         if not self.servers:
-            self._message("no web_servers in the config: nothing to push to")
+            self._message(
+                f"no web servers to push to: add a web_servers: entry to "
+                f"{self.app.backend.config.source} (host, snippet_dir, nginx, reload; "
+                "`aktui init --print` shows a commented example)"
+            )
             return
         built = build(self.app, self.app.data)
         if isinstance(built, str):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aktui.logs.redact import redact
+from aktui.logs.text import stamp, strip_ansi
 from aktui.runtime import LogLine
 
 # Fields worth showing after the message; everything else stays in the raw line.
@@ -40,6 +41,7 @@ class Entry:
     extra: str  # selected fields, "k=v k=v"
     marker: str  # non-empty: a synthetic "re-attached" / "interrupted" line
     note: Note | None
+    raw: str = ""  # the line as read, for JSON lines only (pretty-printed on a key)
 
     def haystack(self) -> str:
         return f"{self.message} {self.extra} {self.marker}".lower()
@@ -92,8 +94,11 @@ def make_entry(source: str, line: LogLine, annotator: Annotator | None) -> Entry
                 str(getattr(found, "severity", "warning")),
             )
     # Shown text without cookie values or tokens (trace logs dump request headers); the
-    # annotator above saw the whole line.
-    return Entry(next(_SEQ), source, at, level, redact(message), redact(extra), "", note)
+    # annotator above saw the whole line. The raw JSON (pretty-printed on a key) too.
+    raw = line.text if message is not line.text and line.text.lstrip().startswith("{") else ""
+    return Entry(
+        next(_SEQ), source, at, level, redact(message), redact(extra), "", note, redact(raw)
+    )
 
 
 class LogStore:
@@ -134,23 +139,45 @@ class LogStore:
         return list(enumerate(added, start))
 
     def visible(
-        self, *, annotated_only: bool, window_min: int | None, now: datetime
+        self, *, annotated_only: bool, window_min: int | None, now: datetime, needle: str = ""
     ) -> Iterator[tuple[int, Entry]]:
         cutoff = now - timedelta(minutes=window_min) if window_min else None
+        needle = needle.lower()
         for pos, e in enumerate(self.entries, self.first_pos):
-            if keep(e, annotated_only=annotated_only, cutoff=cutoff):
+            if keep(e, annotated_only=annotated_only, cutoff=cutoff, needle=needle):
                 yield pos, e
 
     def __len__(self) -> int:
         return len(self.entries)
 
 
-def keep(e: Entry, *, annotated_only: bool, cutoff: datetime | None) -> bool:
+def keep(e: Entry, *, annotated_only: bool, cutoff: datetime | None, needle: str = "") -> bool:
+    """``needle``: lower-case text a kept line must contain (the grep filter)."""
     if e.marker:
         return True  # re-attach markers always show: they explain gaps
     if annotated_only and e.note is None:
         return False
+    if needle and needle not in e.haystack():
+        return False
     return not (cutoff is not None and e.at is not None and e.at < cutoff)
+
+
+def export_lines(entries: Iterable[Entry], *, full_stamps: bool = True) -> Iterator[str]:
+    """Every entry as plain text for a file: date, time and zone, source, level, message,
+    fields, and the explanation; terminal escapes removed."""
+    for e in entries:
+        if e.marker:
+            yield f"---- {strip_ansi(e.marker)} ----"
+            continue
+        level = (e.level or "").upper()
+        head = f"{stamp(e.at, full=full_stamps)} {e.source} {level} {e.message}"
+        if e.extra:
+            head += f" {e.extra}"
+        yield strip_ansi(head)
+        if e.note is not None:
+            title = e.note.title or "known problem"
+            yield strip_ansi(f"    ↳ {title}: {e.note.cause}")
+            yield strip_ansi(f"      fix: {e.note.fix}")
 
 
 def _time_key(e: Entry) -> tuple[float, int]:

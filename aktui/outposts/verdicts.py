@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aktui.authentik.model import Finding, Outpost, Snapshot
-from aktui.outposts.staleness import STALE, UNKNOWN, LoadEvidence, assess
+from aktui.outposts.staleness import FRESH, STALE, UNKNOWN, LoadEvidence, assess
 from aktui.runtime import ContainerInfo
 
 
@@ -107,10 +107,14 @@ def compute_verdicts(data: AppData, now: datetime) -> dict[str, Verdict]:
         unwell = container is not None and (
             container.state != "running" or container.health == "unhealthy"
         )
-        reason = v.reason
+        reason, state = v.reason, v.stale
         if container is not None and container.state != "running":
             reason = f"container {container.state}; {reason}"
-        out[o.pk] = Verdict(v.stale, reason, "restart" if unwell else "reload", v.confidence)
+        if container is None and state == FRESH:
+            # "No recorded change" proves nothing without knowing when it last loaded: only
+            # its container (start, log, metric) says that. Honest: unsure, not fresh.
+            state, reason = UNKNOWN, f"no docker evidence of its last load; {reason}"
+        out[o.pk] = Verdict(state, reason, "restart" if unwell else "reload", v.confidence)
     return out
 
 

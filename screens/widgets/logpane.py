@@ -15,6 +15,7 @@ import re
 import textwrap
 from bisect import bisect_left
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 
@@ -29,6 +30,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from aktui.logs.store import Entry, Note
+from aktui.logs.text import RepeatCounter, pretty_json, same_as_above, stamp
 from aktui.screens.widgets.text import literal
 from aktui.terminal import UNSAFE
 
@@ -55,6 +57,19 @@ Row = tuple[int, int, Entry]  # (store position, row within the entry, entry)
 _POS = itemgetter(0)
 
 
+@dataclass(frozen=True, slots=True)
+class View:
+    """How entries are laid out; every toggle of the log view is one field."""
+
+    wrap: bool = False  # long lines wrap instead of scrolling sideways
+    full_stamps: bool = False  # date, time and zone instead of the time only
+    pretty: bool = False  # JSON lines indented over several rows
+    fold: bool = False  # explanations folded to one row
+
+
+PLAIN_VIEW = View()
+
+
 @lru_cache(maxsize=256)
 def note_lines(note: Note, width: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The cause and fix wrapped for ``width``; a flood repeats a handful of notes."""
@@ -65,11 +80,38 @@ def note_lines(note: Note, width: int) -> tuple[tuple[str, ...], tuple[str, ...]
     return cause, fix
 
 
-def row_count(e: Entry, width: int) -> int:
+def note_rows(note: Note, width: int, view: View, repeat: int) -> list[str]:
+    """The rows under an explained line: cause and fix; one row when folded or repeated."""
+    if repeat > 1:
+        return [" " * (len(INDENT) - 2) + same_as_above(repeat)]
+    cause, fix = note_lines(note, width)
+    if view.fold:
+        title = note.title or "known problem"
+        return [INDENT + title + " (z unfolds)"]
+    rows = [(INDENT if i == 0 else " " * len(INDENT)) + part for i, part in enumerate(cause)]
+    return rows + [" " * len(INDENT) + part for part in fix]
+
+
+def _pretty(e: Entry, view: View) -> list[str]:
+    if not view.pretty or not e.raw:
+        return []
+    lines = pretty_json(e.raw)
+    return [" " * len(INDENT) + line for line in lines] if lines else []
+
+
+def _stamp_text(e: Entry, view: View) -> str:
+    return stamp(e.at, full=view.full_stamps) + " "
+
+
+def row_count(
+    e: Entry, width: int, view: View = PLAIN_VIEW, repeat: int = 1, multi: int = 0
+) -> int:
+    if view != PLAIN_VIEW and not e.marker:
+        # Wrapping or pretty JSON: count the rows as drawn (only while such a toggle is on).
+        return len(entry_rows(e, multi=multi, width=width, view=view, repeat=repeat))
     if e.note is None:
         return 1
-    cause, fix = note_lines(e.note, width)
-    return 1 + len(cause) + len(fix)
+    return 1 + len(note_rows(e.note, width, view, repeat))
 
 
 def _marker_label(e: Entry, width: int) -> tuple[Text, int]:
@@ -81,16 +123,15 @@ def _shown(value: str) -> str:
     return literal(value, limit=MAX_WIDTH).plain if _SPECIAL.search(value) else value
 
 
-def head_plain(e: Entry, *, multi: int, width: int) -> str:
+def head_plain(e: Entry, *, multi: int, width: int, view: View = PLAIN_VIEW) -> str:
     """The first row's text as shown, without building ``Text`` (width, find)."""
     if e.marker:
         label, pad = _marker_label(e, width)
         return "─" * pad + label.plain + "─" * pad
-    stamp = e.at.strftime("%H:%M:%S ") if e.at else "--:--:-- "
     source = _shown(e.source[:multi].ljust(multi) + " ") if multi else ""
     level = f"{LEVEL_WORD.get(e.level or '', '   ')} "
     extra = f" {_shown(e.extra)}" if e.extra else ""
-    return f"{stamp}{source}{level}{_shown(e.message)}{extra}"
+    return f"{_stamp_text(e, view)}{source}{level}{_shown(e.message)}{extra}"
 
 
 def _shown_len(value: str) -> int:
@@ -99,14 +140,15 @@ def _shown_len(value: str) -> int:
     return literal(value, limit=MAX_WIDTH).cell_len
 
 
-def head_width(e: Entry, *, multi: int, width: int) -> int:
+def head_width(e: Entry, *, multi: int, width: int, view: View = PLAIN_VIEW) -> int:
     """Cells of the first row, without building it: a rebuild measures every entry."""
     if e.marker:
         label, pad = _marker_label(e, width)
         return 2 * pad + label.cell_len
     if len(e.message) + len(e.extra) > MAX_WIDTH:
         return MAX_WIDTH
-    cells = 13 + _shown_len(e.message)  # "HH:MM:SS " + "LVL "
+    # "HH:MM:SS " (or the full stamp) + "LVL "
+    cells = (13 if not view.full_stamps else len(_stamp_text(e, view)) + 4) + _shown_len(e.message)
     if multi:
         cells += _shown_len(e.source[:multi].ljust(multi)) + 1
     if e.extra:
@@ -114,23 +156,24 @@ def head_width(e: Entry, *, multi: int, width: int) -> int:
     return cells
 
 
-def row_plain(e: Entry, sub: int, *, multi: int, width: int) -> str:
-    if sub == 0:
+def row_plain(
+    e: Entry, sub: int, *, multi: int, width: int, view: View = PLAIN_VIEW, repeat: int = 1
+) -> str:
+    if sub == 0 and view == PLAIN_VIEW:
         return head_plain(e, multi=multi, width=width)
-    assert e.note is not None
-    cause, fix = note_lines(e.note, width)
-    if sub <= len(cause):
-        return (INDENT if sub == 1 else " " * len(INDENT)) + cause[sub - 1]
-    return " " * len(INDENT) + fix[sub - 1 - len(cause)]
+    return entry_rows(e, multi=multi, width=width, view=view, repeat=repeat)[sub].plain
 
 
-def entry_rows(e: Entry, *, multi: int, width: int) -> list[Text]:
-    """``multi``: width of the source column (0: one source, no column)."""
+def entry_rows(
+    e: Entry, *, multi: int, width: int, view: View = PLAIN_VIEW, repeat: int = 1
+) -> list[Text]:
+    """``multi``: width of the source column (0: one source, no column). ``repeat``: the
+    how-many-th time this explanation appears (above 1: one "same as above" row)."""
     if e.marker:
         label, pad = _marker_label(e, width)
         return [Text.assemble(("─" * pad, "bold magenta"), label, ("─" * pad, "bold magenta"))]
     head = Text(no_wrap=True, end="")
-    head.append(e.at.strftime("%H:%M:%S ") if e.at else "--:--:-- ", "dim")
+    head.append(_stamp_text(e, view), "dim")
     if multi:
         head.append_text(literal(e.source[:multi].ljust(multi) + " ", "cyan"))
     level = e.level or ""
@@ -140,16 +183,21 @@ def entry_rows(e: Entry, *, multi: int, width: int) -> list[Text]:
         head.append(" ")
         head.append_text(literal(e.extra, "dim", limit=MAX_WIDTH))
     rows = [head]
+    if view.wrap and width > 0 and head.cell_len > width:
+        # Hard wrap at the width: log lines are not prose, and a cut token stays findable.
+        rows = [line for line in head.divide(range(width, len(head.plain), width)) if line.plain]
+    rows += [literal(line, "dim") for line in _pretty(e, view)]
     if e.note is not None:
-        cause, fix = note_lines(e.note, width)
-        for i, part in enumerate(cause):
-            rows.append(
-                Text.assemble(
-                    (INDENT if i == 0 else " " * len(INDENT), "yellow"), literal(part, "yellow")
-                )
-            )
-        for i, part in enumerate(fix):
-            rows.append(Text.assemble(" " * len(INDENT), literal(part, "bold" if i == 0 else "")))
+        causes = len(note_lines(e.note, width)[0])
+        for i, part in enumerate(note_rows(e.note, width, view, repeat)):
+            indent, body = part[: len(INDENT)], part[len(INDENT) :]
+            if repeat > 1:
+                style = "yellow dim"
+            elif view.fold or i < causes:
+                style = "yellow"
+            else:
+                style = "bold" if i == causes else ""
+            rows.append(Text.assemble((indent, "yellow"), literal(body, style)))
     return rows
 
 
@@ -161,6 +209,7 @@ class LogPane(ScrollView, can_focus=True):
 
     following: var[bool] = var(True)
     find: var[str] = var("")
+    view: var[View] = var(PLAIN_VIEW)
 
     class FollowChanged(Message):
         def __init__(self, following: bool) -> None:
@@ -175,8 +224,12 @@ class LogPane(ScrollView, can_focus=True):
         self.built = 0  # entries turned into Text so far: the render work, for tests
         self._width = 0
         self._layout_width = 0  # wrap width the rows were counted at
-        self._texts: LRUCache[tuple[int, int], list[Text]] = LRUCache(TEXT_CACHE)
-        self._cache: LRUCache[tuple[int, int, str, int], Strip] = LRUCache(STRIP_CACHE)
+        self._texts: LRUCache[tuple[int, int, View, int], list[Text]] = LRUCache(TEXT_CACHE)
+        self._cache: LRUCache[tuple[int, int, str, int, View, int], Strip] = LRUCache(STRIP_CACHE)
+        # Explanations met so far (the first is shown in full), and the repeats among the
+        # rows: store position -> how many-th time (pruned with the rows).
+        self._counter = RepeatCounter()
+        self._repeat: dict[int, int] = {}
 
     # --- content --------------------------------------------------------------------------
 
@@ -188,12 +241,22 @@ class LogPane(ScrollView, can_focus=True):
         rows = self.rows
         before = len(rows)
         widest = self._width
+        view = self.view
+        plain = view == PLAIN_VIEW
         for pos, e in items:
             rows.append((pos, 0, e))
+            repeat = 1
             if e.note is not None:
-                rows.extend((pos, sub, e) for sub in range(1, row_count(e, width)))
+                repeat = self._counter.see(e.note)
+                if repeat > 1:
+                    self._repeat[pos] = repeat
+            if e.note is not None or not plain:
+                count = row_count(e, width, view, repeat, self.multi)
+                rows.extend((pos, sub, e) for sub in range(1, count))
             if widest < MAX_WIDTH:
-                widest = max(widest, head_width(e, multi=self.multi, width=width))
+                widest = max(widest, head_width(e, multi=self.multi, width=width, view=view))
+        if view.wrap:
+            widest = min(widest, width)  # wrapped: nothing to scroll sideways
         self._width = min(MAX_WIDTH, widest)
         return len(rows) - before
 
@@ -202,6 +265,8 @@ class LogPane(ScrollView, can_focus=True):
         rows stay cached by position, so toggling back draws nothing twice."""
         self.rows = []
         self._width = 0
+        self._counter.reset()
+        self._repeat = {}
         self._layout_width = self._wrap_width()
         self._layout(items, self._layout_width)
         self.virtual_size = Size(self._width, len(self.rows))
@@ -221,6 +286,9 @@ class LogPane(ScrollView, can_focus=True):
             return
         if overflow:
             del self.rows[:overflow]
+            if len(self._repeat) > 2 * len(self.rows):
+                first = self.rows[0][0] if self.rows else first_pos
+                self._repeat = {p: n for p, n in self._repeat.items() if p >= first}
             if not self.following:
                 # Keep the operator's place while old rows fall off the top.
                 self.scroll_to(y=max(0, self.scroll_y - overflow), animate=False, immediate=True)
@@ -232,10 +300,13 @@ class LogPane(ScrollView, can_focus=True):
         self.refresh()
 
     def _entry_texts(self, pos: int, e: Entry) -> list[Text]:
-        key = (pos, self._layout_width)
+        repeat = self._repeat.get(pos, 1)
+        key = (pos, self._layout_width, self.view, repeat)
         texts = self._texts.get(key)
         if texts is None:
-            texts = entry_rows(e, multi=self.multi, width=self._layout_width)
+            texts = entry_rows(
+                e, multi=self.multi, width=self._layout_width, view=self.view, repeat=repeat
+            )
             self._texts[key] = texts
             self.built += 1
         return texts
@@ -258,7 +329,7 @@ class LogPane(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width, style)
         pos, sub, entry = self.rows[index]
-        key = (pos, sub, self.find, self._layout_width)
+        key = (pos, sub, self.find, self._layout_width, self.view, self._repeat.get(pos, 1))
         strip = self._cache.get(key)
         if strip is None:
             texts = self._entry_texts(pos, entry)
@@ -294,6 +365,14 @@ class LogPane(ScrollView, can_focus=True):
 
     def watch_find(self) -> None:
         self.refresh()
+
+    def watch_view(self) -> None:
+        """A toggle (wrap, stamps, pretty, fold) lays the rows out again."""
+        if self.rows:
+            seen = [(pos, e) for pos, sub, e in self.rows if sub == 0]
+            pending = self.pending
+            self.set_entries(seen)
+            self.pending = pending
 
     # --- follow mode ----------------------------------------------------------------------
 
@@ -332,14 +411,39 @@ class LogPane(ScrollView, can_focus=True):
             return None
         needle = needle.lower()
         count = len(self.rows)
-        rows = self.rows
         for i in range(1, count + 1):
             index = (start + step * i) % count
-            _, sub, e = rows[index]
-            text = row_plain(e, sub, multi=self.multi, width=self._layout_width)
-            if needle in text.lower():
+            if needle in self._row_text(index).lower():
                 return index
         return None
+
+    def _row_text(self, index: int) -> str:
+        pos, sub, e = self.rows[index]
+        return row_plain(
+            e,
+            sub,
+            multi=self.multi,
+            width=self._layout_width,
+            view=self.view,
+            repeat=self._repeat.get(pos, 1),
+        )
+
+    def find_matches(self, needle: str) -> list[int]:
+        """Indexes of every row containing ``needle`` (for the ``3/17`` counter)."""
+        if not needle:
+            return []
+        needle = needle.lower()
+        return [i for i in range(len(self.rows)) if needle in self._row_text(i).lower()]
+
+    def entry_at(self, index: int) -> Entry | None:
+        return self.rows[index][2] if 0 <= index < len(self.rows) else None
+
+    def entry_text(self, index: int) -> str:
+        """The plain first row of the entry that row ``index`` belongs to (copy a line)."""
+        e = self.entry_at(index)
+        if e is None:
+            return ""
+        return head_plain(e, multi=self.multi, width=self._layout_width, view=self.view)
 
     def show_row(self, index: int) -> None:
         self._pause()

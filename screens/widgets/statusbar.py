@@ -6,7 +6,8 @@ operator sees that it is stale and for how long (flipped by the ``-stale`` class
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.widgets import Static
@@ -29,6 +30,7 @@ class StatusBar(Static):
 
     def on_mount(self) -> None:
         self.watch(self.app, "data", self._update)
+        self.watch(self.app, "progress", lambda _: self._update(self.app.data), init=False)
         # Ages move with the clock even when no refresh lands (the API may be down).
         self.set_interval(1.0, lambda: self._update(self.app.data))
 
@@ -47,6 +49,11 @@ def render_status(app: AktuiApp, data: AppData) -> Text:
         text.append(f"⚠ STALE DATA, {age(data.last_ok, now)} old: ", "bold")
         text.append_text(literal(data.error))
         text.append("\n")
+    running = list(getattr(app, "running", {}).values())
+    if running:
+        # First on the line: a fix under way is what the operator is waiting for.
+        text.append_text(running_text(running))
+        text.append(" · ")
     text.append_text(Text.assemble(("aktui", "bold"), " · ", literal(app.context_name)))
     if app.read_only:
         text.append(" · read-only", "bold")
@@ -56,6 +63,13 @@ def render_status(app: AktuiApp, data: AppData) -> Text:
             text.append_text(literal(data.error))
         else:
             text.append(" · loading…")
+            since = getattr(app, "loading_since", None)
+            if since is not None:
+                # A server that accepts and never answers: the operator sees time pass.
+                text.append(f" {int(time.monotonic() - since)}s")
+                tries = getattr(getattr(app, "_api", None), "tries", 0)
+                if isinstance(tries, int) and tries > 1:
+                    text.append(f", try {tries}")
         return text
     text.append(" · authentik ")
     text.append_text(literal(snap.server_version or "?"))
@@ -72,4 +86,16 @@ def render_status(app: AktuiApp, data: AppData) -> Text:
     if data.containers_error:
         text.append(" · docker: ")
         text.append_text(literal(data.containers_error))
+    return text
+
+
+def running_text(running: list[Any]) -> Text:
+    """``⟳ restarting outpost-x 12s``, or the count and the slowest one when several run."""
+    first = min(running, key=lambda p: p.started)  # the one running longest
+    seconds = first.label().rsplit(" ", 1)[-1]
+    text = Text.assemble(
+        (f"⟳ {first.phase} ", "bold"), literal(first.plan.outpost_name, "bold"), f" {seconds}"
+    )
+    if len(running) > 1:
+        text.append(f" (+{len(running) - 1} more)", "bold")
     return text

@@ -19,8 +19,12 @@ def sync_table(
     rows: Mapping[str, Sequence[object]],
     columns: Sequence[str],
 ) -> bool:
-    """Make ``table`` show ``rows`` (key -> cells, in order). True when rows were added or
-    removed (so a caller that sorts knows to sort again)."""
+    """Make ``table`` show ``rows`` (key -> cells) in the mapping's order. True when rows were
+    added, removed or reordered.
+
+    Cells change in place; only when the order differs (a new row that does not belong at the
+    end, a filter cleared) are the rows laid out again, with the cursor kept on its row key and
+    the scroll position kept: a new error lands above the info rows, not under them."""
     structural = False
     for gone in [k.value for k in table.rows if k.value not in rows]:
         table.remove_row(gone)
@@ -33,7 +37,20 @@ def sync_table(
         for col, value in zip(columns, cells, strict=False):
             if table.get_cell(key, col) != value:
                 table.update_cell(key, col, value, update_width=True)
+    if [r.key.value for r in table.ordered_rows] != list(rows):
+        _relayout(table, rows)
+        structural = True
     return structural
+
+
+def _relayout(table: DataTable[object], rows: Mapping[str, Sequence[object]]) -> None:
+    keep = selected_key(table)
+    scroll = table.scroll_y
+    table.clear()
+    for key, cells in rows.items():
+        table.add_row(*cells, key=key)
+    move_to_key(table, keep)
+    table.scroll_to(y=scroll, animate=False, immediate=True)
 
 
 def selected_key(table: DataTable[object]) -> str | None:

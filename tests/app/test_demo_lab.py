@@ -67,7 +67,9 @@ async def test_incident_path_on_the_lab(demo) -> None:  # type: ignore[no-untype
         assert isinstance(app.screen, ConfirmScreen)
         assert f"Reload {OUTPOST}?" in screen_text(app)
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.history, 60, "the action's outcome")
+        await wait_for(
+            pilot, lambda: app.history and not app.history[-1].running, 60, "the outcome"
+        )
         record = app.history[-1]
         assert record.ok, record.message
         assert "Loaded application" in record.message

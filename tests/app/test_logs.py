@@ -123,7 +123,7 @@ async def test_time_window_hides_old_lines() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         pane = await _open_logs(app, pilot, "down", "l")
         assert any("OLD" in r for r in pane.text_rows)
-        await pilot.press("w")  # 5 minutes
+        await pilot.press("m")  # 5 minutes
         await pilot.pause()
         assert not any("OLD" in r for r in pane.text_rows)
         assert "last 5 min" in screen_text(app)

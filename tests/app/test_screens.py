@@ -92,7 +92,7 @@ async def test_help_lists_every_key_of_the_screen(size: tuple[int, int]) -> None
         assert isinstance(app.screen, HelpScreen)
         rows = [c for _, c in help_rows(app, app.screen.target) if c is not None]
         assert {c.id for c in rows} == {
-            c.id for c in (*for_scope("dashboard"), *for_scope("global"))
+            c.id for c in (*for_scope("dashboard"), *for_scope("global"), *for_scope("navigation"))
         }
         scroll = app.screen.query_one("#keys")
         seen = ""
@@ -180,6 +180,7 @@ def test_every_command_resolves_to_an_action_method() -> None:
     from aktui.screens.doctor import DoctorScreen
     from aktui.screens.push import PushScreen
     from aktui.screens.snippets import SnippetsScreen
+    from aktui.screens.widgets.nav import NavTable
 
     targets = {
         "global": AktuiApp,
@@ -193,6 +194,7 @@ def test_every_command_resolves_to_an_action_method() -> None:
         "snippets": SnippetsScreen,
         "doctor": DoctorScreen,
         "push": PushScreen,
+        "navigation": NavTable,
     }
     for c in COMMANDS:
         owner = AktuiApp if c.action.startswith("app.") else targets[c.scope]

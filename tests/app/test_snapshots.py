@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.fixtures.app import FakeBackend, make_app, settle, unreachable
+from tests.fixtures.incident import five_stale
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -77,3 +78,16 @@ def test_read_only_dashboard(snap_compare) -> None:  # type: ignore[no-untyped-d
 
     app = make_app(FakeBackend(read_only=True))
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_fix_all_confirm_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Six stale outposts: one line each, one explanation, the key line on screen."""
+    backend = FakeBackend()
+    five_stale(backend)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+
+    assert snap_compare(make_app(backend), terminal_size=(80, 24), run_before=run_before)

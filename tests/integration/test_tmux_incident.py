@@ -1,4 +1,4 @@
-"""The real ``aktui --demo`` in a real terminal (tmux), driven by keys like an operator:
+"""The real ``aktui --demo`` in a real 80x24 terminal (tmux), driven by keys like an operator:
 start demo -> see a stale outpost -> r -> confirm -> stale flag clears -> l -> annotated line.
 
 Slow (the demo's chaos makes an outpost stale ~20 s after start), so it carries the
@@ -60,7 +60,7 @@ class Term:
 def term(tmp_path: Path) -> Iterator[Term]:
     t = Term(tmp_path / "tmux.sock")
     env = f"TERM=xterm-256color XDG_CONFIG_HOME={tmp_path}"
-    t.tmux("new-session", "-d", "-x", "100", "-y", "30", "-s", "aktui", f"{env} {AKTUI} --demo")
+    t.tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "aktui", f"{env} {AKTUI} --demo")
     pid = int(t.tmux("display-message", "-p", "-t", "aktui", "#{pane_pid}").strip() or 0)
     try:
         yield t
@@ -104,9 +104,12 @@ def test_incident_path_in_tmux(term: Term) -> None:
     term.wait(lambda s: "Outposts" in s, 30, "the dashboard")
     term.wait(lambda s: "⟳ STALE" in s, 150, "a stale outpost (demo chaos)")
     term.keys("/", "STALE", "Enter")
-    text = term.wait(lambda s: re.search(r"^(\S+): ⟳ stale", s, re.M), 30, "the summary")
-    name = re.search(r"^(\S+): ⟳ stale", text, re.M).group(1)  # type: ignore[union-attr]
-    row = re.search(rf"{re.escape(name)}\s+⟳ STALE\s+.*?[✔✖] \d+\s+(\d+)", text)
+    summary = re.compile(r"^\s*(\S+): ⟳ stale", re.M)
+    text = term.wait(lambda s: summary.search(s), 30, "the summary")
+    name = summary.search(text).group(1)  # type: ignore[union-attr]
+    # 80 columns: Port and Version stay (Container, Conn and Type only when they fit); the
+    # port is the first 4-5 digit number after the flag (before Version's "2023.10.7").
+    row = re.search(rf"{re.escape(name)}\s+⟳ STALE.*?\b(\d{{4,5}})\b", text)
     assert row, text
     port = int(row.group(1))
 

@@ -33,7 +33,12 @@ async def test_80x24_shows_version_seen_and_the_whole_finding() -> None:
         assert "never" in text  # the embedded outpost's Seen
         findings = app.screen.query_one("#findings", DataTable)
         findings.focus()
-        findings.move_cursor(row=0)
+        row = next(
+            i
+            for i in range(findings.row_count)
+            if "version" in " ".join(str(c) for c in findings.get_row_at(i))
+        )
+        findings.move_cursor(row=row)
         await pilot.pause()
         # The table cuts the title at ~30 columns; the one-line detail under it does not.
         line = next(r for r in screen_text(app).splitlines() if r.lstrip().startswith("▲"))

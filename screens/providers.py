@@ -7,7 +7,8 @@ after a refresh adds rows, with the cursor kept on its row key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -15,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input
 
-from aktui.authentik.model import MODE_LABELS, Outpost
+from aktui.authentik.model import MODE_LABELS, Application, Outpost, ProxyProvider, Snapshot
 from aktui.outposts.verdicts import AppData
 from aktui.screens._keys import GuardedScreen, bindings
 from aktui.screens._rows import app_doubt, filter_rows, severity_cell
@@ -66,6 +67,16 @@ class TableScreen(GuardedScreen):
         return self.query_one("#rows", DataTable)
 
     def rows(self, data: AppData) -> dict[str, list[object]]:
+        """Cells per row key: one row per item of the snapshot this table lists."""
+        snap = data.snapshot
+        if snap is None:
+            return {}
+        return {key: self.cells(snap, item) for key, item in self.items(snap)}
+
+    def items(self, snap: Snapshot) -> Iterable[tuple[str, Any]]:
+        raise NotImplementedError
+
+    def cells(self, snap: Snapshot, item: Any) -> list[object]:
         raise NotImplementedError
 
     def _render_data(self, data: AppData) -> None:
@@ -154,6 +165,14 @@ class TableScreen(GuardedScreen):
         self.action_details()
 
     def selected_outposts(self) -> tuple[list[Outpost], str]:
+        """The outposts behind the highlighted row, and a title for their logs."""
+        snap = self.app.data.snapshot
+        key = selected_key(self.table)
+        if snap is None or key is None:
+            return [], ""
+        return self.outposts_of(snap, key)
+
+    def outposts_of(self, snap: Snapshot, key: str) -> tuple[list[Outpost], str]:
         raise NotImplementedError
 
     def action_logs_selected(self) -> None:
@@ -178,29 +197,22 @@ class ProvidersScreen(TableScreen):
         ("outposts", "Outposts"),
     )
 
-    def rows(self, data: AppData) -> dict[str, list[object]]:
-        snap = data.snapshot
-        if snap is None:
-            return {}
-        out: dict[str, list[object]] = {}
-        for p in snap.providers:
-            outposts = ", ".join(o.name for o in snap.outposts_serving(p.pk))
-            out[str(p.pk)] = [
-                severity_cell(snap.findings_for(f"provider:{p.pk}"), doubt=app_doubt(snap, p.pk)),
-                literal(p.name, "bold"),
-                Text(MODE_LABELS.get(p.mode, p.mode)),
-                literal(p.external_host),
-                literal(p.cookie_domain or "—"),
-                literal(p.application_slug or "— none"),
-                literal(outposts or "— none"),
-            ]
-        return out
+    def items(self, snap: Snapshot) -> Iterable[tuple[str, ProxyProvider]]:
+        return ((str(p.pk), p) for p in snap.providers)
 
-    def selected_outposts(self) -> tuple[list[Outpost], str]:
-        snap = self.app.data.snapshot
-        key = selected_key(self.table)
-        if snap is None or key is None:
-            return [], ""
+    def cells(self, snap: Snapshot, p: ProxyProvider) -> list[object]:
+        outposts = ", ".join(o.name for o in snap.outposts_serving(p.pk))
+        return [
+            severity_cell(snap.findings_for(f"provider:{p.pk}"), doubt=app_doubt(snap, p.pk)),
+            literal(p.name, "bold"),
+            Text(MODE_LABELS.get(p.mode, p.mode)),
+            literal(p.external_host),
+            literal(p.cookie_domain or "—"),
+            literal(p.application_slug or "— none"),
+            literal(outposts or "— none"),
+        ]
+
+    def outposts_of(self, snap: Snapshot, key: str) -> tuple[list[Outpost], str]:
         p = snap.provider(int(key))
         return list(snap.outposts_serving(int(key))), f"provider {p.name if p else key}"
 
@@ -219,33 +231,22 @@ class ApplicationsScreen(TableScreen):
         ("outposts", "Outposts"),
     )
 
-    def rows(self, data: AppData) -> dict[str, list[object]]:
-        snap = data.snapshot
-        if snap is None:
-            return {}
-        out: dict[str, list[object]] = {}
-        for a in snap.applications:
-            p = snap.provider(a.provider_pk) if a.provider_pk is not None else None
-            outposts = (
-                ", ".join(o.name for o in snap.outposts_serving(p.pk)) if p is not None else ""
-            )
-            out[a.slug] = [
-                severity_cell(
-                    snap.findings_for(f"app:{a.slug}"), doubt=app_doubt(snap, a.provider_pk)
-                ),
-                literal(a.slug, "bold"),
-                literal(a.name),
-                literal(p.name if p else "— none"),
-                literal(a.reach),
-                literal(outposts or "— none"),
-            ]
-        return out
+    def items(self, snap: Snapshot) -> Iterable[tuple[str, Application]]:
+        return ((a.slug, a) for a in snap.applications)
 
-    def selected_outposts(self) -> tuple[list[Outpost], str]:
-        snap = self.app.data.snapshot
-        key = selected_key(self.table)
-        if snap is None or key is None:
-            return [], ""
+    def cells(self, snap: Snapshot, a: Application) -> list[object]:
+        p = snap.provider(a.provider_pk) if a.provider_pk is not None else None
+        outposts = ", ".join(o.name for o in snap.outposts_serving(p.pk)) if p is not None else ""
+        return [
+            severity_cell(snap.findings_for(f"app:{a.slug}"), doubt=app_doubt(snap, a.provider_pk)),
+            literal(a.slug, "bold"),
+            literal(a.name),
+            literal(p.name if p else "— none"),
+            literal(a.reach),
+            literal(outposts or "— none"),
+        ]
+
+    def outposts_of(self, snap: Snapshot, key: str) -> tuple[list[Outpost], str]:
         app = next((a for a in snap.applications if a.slug == key), None)
         if app is None or app.provider_pk is None:
             return [], ""

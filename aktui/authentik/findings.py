@@ -1,6 +1,7 @@
 """Misconfigurations derived from a Snapshot: one small pure function per pitfall.
 
-Fixes are worded as the field guide (shared/seeds/001) words them.
+Fixes are worded as the forward-auth field guide words them: one outpost container per cookie
+domain, ``error_page 401 403``, callback hosts inside the cookie domain.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ def missing_browser_host(snap: Snapshot) -> Iterator[Finding]:
             )
 
 
-# What an outpost's log would say first (issue 19): each of these is visible in the API already.
+# What an outpost's log would say first: each of these is visible in the API already.
 
 
 def outpost_without_providers(snap: Snapshot) -> Iterator[Finding]:

@@ -1,6 +1,6 @@
 """Which outpost serves a site, and where web servers reach that outpost's :9000.
 
-``outpost_for_site`` picks the outpost as the outpost itself would (FACTS.md c, lookupApp);
+``outpost_for_site`` picks the outpost as the outpost itself would (its ``lookupApp``);
 ``resolve_target`` finds the outpost's address and port in the config, else from its
 discovered container. Pure functions over the model, the config and discovered containers.
 """
@@ -24,7 +24,7 @@ from aktui.runtime import ContainerInfo
 
 
 def provider_for_host(snapshot: Snapshot, hostname: str) -> ProxyProvider | None:
-    """The provider the outpost would pick (FACTS.md c, lookupApp): exact external host first,
+    """The provider the outpost would pick (the Go outpost's ``lookupApp``): exact host first,
     else the forward_domain provider with the longest cookie domain covering the host."""
     host = check_hostname(hostname, "site")
     exact = sorted((p for p in snapshot.providers if p.hostname == host), key=lambda p: p.pk)

@@ -137,7 +137,10 @@ def version_report(snap: Snapshot) -> CheckResult:
 
 
 def _explain_auth_status(status: int, body: str, headers: httpx.Headers) -> tuple[str, str, str]:
-    """(status, meaning, fix) for an /auth/nginx answer, as FACTS.md c explains them."""
+    """(status, meaning, fix) for an /auth/nginx answer. 401 or 200: the outpost decided. 404:
+    nothing claimed the route (the embedded outpost's known failure when it is authentik core
+    answering). 500: no X-Original-URL reached the outpost. 400: no provider for this host.
+    403: answered where nginx's error_page only catches 401."""
     if status in (401, 200):
         return "ok", f"answered {status} as expected", ""
     if status == 404:

@@ -1,4 +1,4 @@
-"""The doctor's per-site checks on one web server (issue 8), over its open SSH session.
+"""The doctor's per-site checks on one web server, over its open SSH session.
 
 For each ``sites`` entry of a web server: the server block nginx picks for it must send the auth
 subrequest to the outpost the model says serves the site (``site-outpost``), and an

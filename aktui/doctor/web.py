@@ -1,4 +1,4 @@
-"""Doctor checks of the web servers, over SSH: what NGINX really runs, read back (issue 8).
+"""Doctor checks of the web servers, over SSH: what NGINX really runs, read back.
 
 Per configured web server, in one SSH session (``aktui.deploy.ssh.WebServer``: known_hosts checked,
 an unknown key refused with its fingerprint unless the config opts in):

@@ -1,5 +1,5 @@
 """One provider inside a fake proxy outpost: forward-auth endpoints with the Go outpost's
-statuses, headers and log lines (internal/outpost/proxyv2/application/*.go, FACTS.md part c).
+statuses, headers and log lines (authentik's internal/outpost/proxyv2/application/*.go).
 
 Sessions live in the process's memory, as the real standalone outpost keeps them in /dev/shm:
 a restart logs everybody out of it.

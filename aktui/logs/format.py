@@ -110,7 +110,7 @@ class LogRecord:
         if self.format in ("logrus", "logfmt", "rust", "console", "fragment"):
             logger = (self.logger or "").replace("::", ".")
             # The server container's embedded outpost logs as authentik.outpost.*; its Go
-            # router as authentik.router; refresh failures carry no logger at all (FACTS c).
+            # router as authentik.router; refresh failures carry no logger at all.
             if not logger or logger.startswith("authentik.outpost"):
                 return "outpost"
             return "server"
@@ -423,7 +423,7 @@ def _parse_json(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord 
 
 def _parse_rust(raw: str, data: dict[str, Any], naive_tz: tzinfo) -> LogRecord:
     # tracing-subscriber's JSON layer nests the event under "fields" unless flattened; the
-    # Rust outpost (2026.8+, FACTS e) is not verified from source, so accept both shapes.
+    # Rust outpost (2026.8+) is not verified from source, so accept both shapes.
     nested = data.get("fields") if isinstance(data.get("fields"), dict) else {}
     fields = {k: v for k, v in data.items() if k not in ("fields", "level", "target", "timestamp")}
     fields.update(nested)

@@ -101,7 +101,7 @@ class Level:
     locations: list[Location] = field(default_factory=list)
     # The level's directives by name, built on first use: checks ask each location for
     # inherited directives, and scanning the server's statements (thousands of locations in
-    # a big site) on every ask made linting quadratic (issue 17).
+    # a big site) on every ask made linting quadratic.
     _by_name: dict[str, list[Directive]] | None = field(default=None, repr=False)
     _tables: _Tables | None = field(default=None, repr=False)
 

@@ -1,8 +1,9 @@
 """The outpost's Prometheus metrics (``:9300/metrics``): when it last refreshed its config.
 
-``authentik_outpost_last_update`` is the unix time of the last *successful* refresh (FACTS.md
-b): the most direct load evidence there is, when the port is published and reachable. Manual
-deployments often do not publish 9300, so every failure here just means "no evidence".
+``authentik_outpost_last_update`` is the unix time of the last *successful* refresh (a failed
+refresh keeps the old config and the old time): the most direct load evidence there is, when
+the port is published and reachable. Manual deployments often do not publish 9300, so every
+failure here just means "no evidence".
 """
 
 from __future__ import annotations

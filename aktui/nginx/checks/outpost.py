@@ -1,7 +1,7 @@
 """Checks about the outpost's own locations and the auth subrequest.
 
 Each check is ``check(server, env) -> Iterator[LintFinding]``; the fix texts use the field
-guide's words and snippet file names (shared/seeds/001: authentik-forward-auth.conf and
+guide's words and snippet file names (authentik-forward-auth.conf and
 authentik-outpost-single.conf).
 """
 

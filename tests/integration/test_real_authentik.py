@@ -417,21 +417,21 @@ async def _each(calls: list[Any], limit: int = 4) -> list[httpx.Response]:
 async def test_300_applications_all_read(real_authentik: RealAuthentik) -> None:
     ak = real_authentik
     slugs = [f"{TEST_PREFIX}scale-{i:03d}" for i in range(SCALE)]
-    headers = {"Authorization": f"Bearer {ak.token.reveal()}"}
-    async with httpx.AsyncClient(base_url=f"{ak.url}/api/v3", headers=headers, timeout=60) as api:
-        created = await _each(
-            [
-                lambda s=s: api.post("/core/applications/", json={"name": s, "slug": s})
-                for s in slugs
-            ]
-        )
-        try:
-            assert {r.status_code for r in created} == {201}
-            transport = CountingTransport()
-            async with AuthentikClient(ak.url, ak.token, transport=transport) as client:
-                snap = await client.snapshot()
-        finally:
-            await _each([lambda s=s: api.delete(f"/core/applications/{s}/") for s in slugs])
+    # Made in the server's own Django: through the API, 300 creations and deletions take
+    # minutes on 2025.12 (~0.4 s and ~2 s each). aktui reads them through the API as always.
+    ak.django(
+        "from django.db import transaction\n"
+        "from authentik.core.models import Application\n"
+        "with transaction.atomic():\n"
+        f"    for slug in {slugs!r}:\n"
+        "        Application.objects.create(name=slug, slug=slug)\n"
+    )
+    try:
+        transport = CountingTransport()
+        async with AuthentikClient(ak.url, ak.token, transport=transport) as client:
+            snap = await client.snapshot()
+    finally:
+        ak.delete_test_applications()
 
     read = [a.slug for a in snap.applications]
     assert len(read) == len(set(read)) == SCALE + 4

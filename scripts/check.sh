@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The developer's fast check: no root, no daemons, well under a minute on 2 cores.
 #   ruff format --check, ruff check, lint-imports and mypy (once configured in pyproject.toml),
-#   then the unit and app tests (tests/unit, tests/app) in parallel (pytest-xdist).
+#   then the unit and app tests (tests/unit, tests/app; not those marked slow) in parallel.
 #   bash scripts/check.sh            # all of that
 #   bash scripts/check.sh --lint     # only the linters (scripts/test.sh runs this first)
 # The whole suite with every daemon tier: sudo bash scripts/test.sh (CI: .ci/run).
@@ -25,7 +25,9 @@ echo "==> ruff format --check, ruff check"
 # Both are being added to pyproject.toml: run them as soon as their section exists.
 if grep -q '^\[tool\.importlinter\]' pyproject.toml; then
     echo "==> lint-imports"
-    .venv/bin/lint-imports
+    # its banner and contract list only matter when a contract breaks
+    out=$(.venv/bin/lint-imports 2>&1) || { echo "$out"; exit 1; }
+    echo "$out" | tail -n 1
 else
     echo "==> lint-imports: skipped ([tool.importlinter] not configured in pyproject.toml yet)"
 fi
@@ -37,6 +39,6 @@ else
 fi
 [ "$lint_only" = 0 ] || exit 0
 
-echo "==> pytest tests/unit tests/app (not integration)"
+echo "==> pytest tests/unit tests/app (not integration, not slow)"
 # Most of the time here is waiting (Textual pilots, subprocesses), so more workers than cores pay.
-.venv/bin/pytest -q -p no:cacheprovider -m "not integration" -n 4 tests/unit tests/app "$@"
+.venv/bin/pytest -q -p no:cacheprovider -m "not integration and not slow" -n 4 tests/unit tests/app "$@"

@@ -76,6 +76,7 @@ def test_data_logs(name: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> No
     _check(LOGS / name, monkeypatch, chunk=chunk)
 
 
+@pytest.mark.slow
 def test_benchmark_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(REPO / "bench"))
     try:
@@ -118,7 +119,9 @@ def _mutate(rng: random.Random, line: str) -> str:
     return line
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    "seed", [0, *(pytest.param(seed, marks=pytest.mark.slow) for seed in range(1, 6))]
+)
 def test_fuzz(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(seed)
     corpus = _corpus()

@@ -71,7 +71,9 @@ def _check(path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str, chunk: int 
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in LOGS.glob("*.log")))
-@pytest.mark.parametrize("chunk", [1 << 20, 97, 7])
+@pytest.mark.parametrize(
+    "chunk", [1 << 20, *(pytest.param(size, marks=pytest.mark.slow) for size in (97, 7))]
+)
 def test_data_logs(name: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
     _check(LOGS / name, monkeypatch, chunk=chunk)
 
@@ -119,9 +121,8 @@ def _mutate(rng: random.Random, line: str) -> str:
     return line
 
 
-@pytest.mark.parametrize(
-    "seed", [0, *(pytest.param(seed, marks=pytest.mark.slow) for seed in range(1, 6))]
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
 def test_fuzz(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(seed)
     corpus = _corpus()

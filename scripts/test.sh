@@ -47,12 +47,15 @@ RUN_TMP=$(mktemp -d /tmp/aktui-test-run.XXXXXX)
 SNAPSHOT="$RUN_TMP.pids"
 python3 scripts/leftovers.py snapshot "$SNAPSHOT"
 export TMPDIR="$RUN_TMP"
-# the authentik install dirs of this machine (their daemons are named by their data dirs)
-REALAK_DIRS=$(ls -d /var/tmp/aktui-authentik-* 2>/dev/null || true)
+# the authentik install dirs this run uses (their daemons are named by their data dirs)
+realak_dirs() {
+    if [ -n "${REALAK:-}" ]; then echo "$REALAK"; else ls -d /var/tmp/aktui-authentik-* 2>/dev/null || true; fi
+}
+REALAK_DIRS=$(realak_dirs)
 teardown() {
     local rc=$?
     trap - EXIT INT TERM
-    local dirs=("$RUN_TMP" "$REPO" ${REALAK_DIRS} ${REALAK:+"$REALAK"})
+    local dirs=("$RUN_TMP" "$REPO" ${REALAK_DIRS})
     if ! python3 scripts/leftovers.py check "$SNAPSHOT" "${dirs[@]}"; then
         [ "$rc" -ne 0 ] || rc=1
     fi
@@ -73,7 +76,7 @@ case " $* " in
     *"not integration"*) ;;
     *) .venv/bin/python -m tests.fixtures.akinstall ;;
 esac
-REALAK_DIRS=$(ls -d /var/tmp/aktui-authentik-* 2>/dev/null || true)
+REALAK_DIRS=$(realak_dirs)
 
 echo "==> pytest"
 # pytest exits 5 when nothing was collected: that is a failure here, not a pass.

@@ -40,5 +40,5 @@ fi
 [ "$lint_only" = 0 ] || exit 0
 
 echo "==> pytest tests/unit tests/app (not integration, not slow)"
-# Most of the time here is waiting (Textual pilots, subprocesses), so more workers than cores pay.
-.venv/bin/pytest -q -p no:cacheprovider -m "not integration and not slow" -n 4 tests/unit tests/app "$@"
+# Two workers for two cores: more did not finish sooner here and cost more CPU.
+.venv/bin/pytest -q -p no:cacheprovider -m "not integration and not slow" -n 2 tests/unit tests/app "$@"

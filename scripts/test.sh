@@ -71,7 +71,7 @@ echo "==> lint"
 bash scripts/check.sh --lint
 
 # The real authentik servers of the integration tier install before pytest, outside any
-# per-test timeout (2023.10.7 ~3 min, 2025.12.4 ~4.5 min cold; then cached by kit checksum).
+# per-test timeout (cold: 2023.10.7 ~3-6 min, 2025.12.4 ~4-13 min; then cached by kit checksum).
 case " $* " in
     *"not integration"*) ;;
     *) .venv/bin/python -m tests.fixtures.akinstall ;;

@@ -9,6 +9,7 @@ started again after a second (``restart_count`` counts those, as docker's Restar
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -25,6 +26,8 @@ from aktui.errors import ActionRefused, AktuiError
 from aktui.runtime import ContainerInfo, LogLine
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# How long a stopping outpost gets after SIGTERM before SIGKILL (it normally exits in ~50 ms).
+STOP_GRACE = 3.0
 
 
 @dataclass
@@ -112,19 +115,32 @@ class LabRuntime:
                 hint=f"see their logs in {self.workdir / 'logs'}",
             )
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace: float = STOP_GRACE) -> None:
+        """Stop every outpost process by its PID: SIGTERM to all at once, ``grace`` seconds to
+        exit, then SIGKILL for any that ignored it. The supervisor goes first, so nothing is
+        restarted behind our back; a restart in progress finishes (under its lock) and is then
+        stopped like the rest."""
         self._stop.set()
-        for proc in self._procs.values():  # signal all first: they shut down in parallel
-            proc.stopping = True
-            if proc.popen is not None and proc.popen.poll() is None:
-                proc.popen.send_signal(signal.SIGTERM)
+        if self._supervisor.is_alive():
+            self._supervisor.join(grace + 10)  # at most one restart in progress (1 s delay)
         for proc in self._procs.values():
-            self._kill(proc)
-            proc.state = "exited"
+            proc.lock.acquire()
+        try:
+            procs = list(self._procs.values())
+            for proc in procs:  # signal all first: they shut down in parallel
+                proc.stopping = True
+                if proc.popen is not None and proc.popen.poll() is None:
+                    proc.popen.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            for proc in procs:
+                self._kill(proc, grace=max(0.0, deadline - time.monotonic()))
+                proc.state = "exited"
+        finally:
+            for proc in self._procs.values():
+                proc.lock.release()
 
-    def _spawn(self, proc: _Proc) -> None:
-        spec = proc.spec
-        cmd = [
+    def _command(self, spec: ProcessSpec) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "aktui.lab.fake_outpost",
@@ -145,6 +161,12 @@ class LabRuntime:
             "--exit-on-stdin-eof",
             *spec.extra_args,
         ]
+
+    def _spawn(self, proc: _Proc) -> None:
+        if self._stop.is_set():  # stop_all() has begun: a process started now would be left
+            proc.state = "exited"
+            return
+        cmd = self._command(proc.spec)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         popen = subprocess.Popen(  # our own module, fixed arguments
@@ -175,15 +197,18 @@ class LabRuntime:
         with proc.log_path.open("a", encoding="utf-8") as log:
             log.write(f"{_stamp(time.time())} M {kind} {text}\n")
 
-    def _kill(self, proc: _Proc, grace: float = 3.0) -> None:
+    def _kill(self, proc: _Proc, grace: float = STOP_GRACE) -> None:
+        """SIGTERM (unless already sent), ``grace`` seconds, then SIGKILL; reaped either way."""
         popen = proc.popen
         proc.stopping = True
         if popen is not None and popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                popen.send_signal(signal.SIGTERM)
             try:
                 popen.wait(grace)
             except subprocess.TimeoutExpired:
-                popen.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    popen.kill()
                 popen.wait(5)
         if proc.reader is not None:
             proc.reader.join(5)  # its last lines reach the log before anything else
@@ -216,7 +241,9 @@ class LabRuntime:
             proc.state = "exited"
             return
         proc.state = "restarting"
-        time.sleep(1.0)  # docker's first restart delay
+        if self._stop.wait(1.0):  # docker's first restart delay; stop_all() may come meanwhile
+            proc.state = "exited"
+            return
         proc.restart_count += 1
         # the marker goes in before the new process can write its first line
         self._note(proc, "reattached", f"stream re-attached (restart {proc.restart_count})")
@@ -269,6 +296,8 @@ class LabRuntime:
         /ping. A manual restart does not count in restart_count, as with docker."""
         proc = self._get(name)
         with proc.lock:
+            if self._stop.is_set():
+                raise ActionRefused(f"the lab is stopping; {name} is not restarted")
             self._kill(proc)
             proc.state = "restarting"
             self._note(proc, "reattached", "stream re-attached (container restarted)")

@@ -39,6 +39,7 @@ def demo():  # type: ignore[no-untyped-def]
         backend.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_incident_path_on_the_lab(demo) -> None:  # type: ignore[no-untyped-def]
     from aktui.lab.chaos import AUTH, request

@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from aktui.logs.store import make_entry
 from aktui.runtime import LogLine
 from aktui.screens.capture import screen_text
@@ -178,6 +180,7 @@ async def test_lines_dropped_when_the_view_falls_behind_are_counted_and_shown() 
         assert "200 lines dropped: view fell behind" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_filter_toggle_renders_only_what_is_visible() -> None:
     backend = FakeBackend()  # logs.max_lines = 500
     backend.runtime.log_lines["outpost-example-dev"] = [

@@ -71,11 +71,14 @@ def _check(path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str, chunk: int 
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in LOGS.glob("*.log")))
-@pytest.mark.parametrize("chunk", [1 << 20, 97, 7])
+@pytest.mark.parametrize(
+    "chunk", [1 << 20, *(pytest.param(size, marks=pytest.mark.slow) for size in (97, 7))]
+)
 def test_data_logs(name: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
     _check(LOGS / name, monkeypatch, chunk=chunk)
 
 
+@pytest.mark.slow
 def test_benchmark_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(REPO / "bench"))
     try:
@@ -118,6 +121,7 @@ def _mutate(rng: random.Random, line: str) -> str:
     return line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_fuzz(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(seed)

@@ -1,0 +1,81 @@
+"""The lab's outpost processes are stopped by PID whatever they do: one that ignores SIGTERM
+gets SIGKILL after the grace period, and one the supervisor is restarting while the lab stops
+is not left running. Real processes on loopback, bounded waits; no root, no daemons."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aktui.errors import ActionRefused
+from aktui.lab.runtime import LabRuntime, ProcessSpec, ping
+from tests.fixtures.procs import alive, free_port, wait_for
+
+# An 'outpost' that answers /ping and ignores SIGTERM (and its stdin closing): only KILL stops it.
+STUBBORN = """
+import http.server, signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+class Ping(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ping).serve_forever()
+"""
+
+
+class StubbornRuntime(LabRuntime):
+    def _command(self, spec: ProcessSpec) -> list[str]:
+        return [sys.executable, "-c", STUBBORN, str(spec.port)]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[StubbornRuntime]:
+    spec = ProcessSpec(
+        name="outpost-stubborn",
+        port=free_port(),
+        api_url="http://127.0.0.1:9",
+        token_file=tmp_path / "token",
+    )
+    runtime = StubbornRuntime(tmp_path, [spec])
+    try:
+        yield runtime
+    finally:
+        runtime.stop_all(grace=0.2)  # a failed test leaves nothing either
+
+
+def pid_of(runtime: LabRuntime) -> int:
+    popen = runtime._procs["outpost-stubborn"].popen
+    assert popen is not None
+    return popen.pid
+
+
+def test_an_outpost_ignoring_sigterm_is_killed(runtime: StubbornRuntime) -> None:
+    runtime.start_all()
+    pid = pid_of(runtime)
+    os.kill(pid, signal.SIGTERM)
+    assert ping(runtime._procs["outpost-stubborn"].spec.port)  # it really ignores TERM
+    runtime.stop_all(grace=0.5)
+    assert not alive(pid)
+    assert [c.state for c in runtime.containers()] == ["exited"]
+
+
+def test_no_restart_survives_stop_all(runtime: StubbornRuntime) -> None:
+    """The supervisor waits a second before it restarts a crashed outpost; stop_all() in that
+    second must not leave the new process behind."""
+    runtime.start_all()
+    proc = runtime._procs["outpost-stubborn"]
+    os.kill(pid_of(runtime), signal.SIGKILL)  # a crash
+    wait_for(lambda: proc.state == "restarting", what="the supervisor noticing the crash")
+    runtime.stop_all(grace=0.5)
+    runtime._supervisor.join(5)
+    assert not runtime._supervisor.is_alive()
+    assert proc.popen is not None and not alive(proc.popen.pid)
+    with pytest.raises(ActionRefused, match="stopping"):
+        runtime.restart("outpost-stubborn")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import random
 import sys
 from pathlib import Path
@@ -149,3 +151,85 @@ def test_inexpressible_user_rules_fall_back(tmp_path: Path) -> None:
     )
     assert load_rules(rules).block_filter() is None
     assert load_rules().block_filter() is not None
+
+
+REGEX_RULE = """\
+rules:
+  - id: user-regex
+    title: t
+    sources: [any]
+    match: {message: {regex: %s, ignore_case: %s}}
+    cause: c
+    fix: f
+    severity: warning
+"""
+# Regexes Python's re and Hyperscan read alike once translated ({,n}, a leading "]" in a
+# class, named groups, scoped flags, \s), over lines that try each difference.
+SAME_SYNTAX = (
+    r"ab{,2}c",
+    r"x{,}y",
+    r"[]q]z",
+    r"(?P<word>wp)-(?i:ADMIN)",
+    r"status\s+cut",
+    r"a{}b",
+)
+REGEX_LINES = (
+    "abbc\nac\nabbbc\nxxxy\ny\n]z\nqz\nwp-admin\nwp-AdMiN\nWP-admin\nstatus\x1ccut\n"
+    "status \t cut\nstatus\x0bcut\na{}b\nab\n"
+    '{"event":"abc","level":"info"}\n{"event":"st\\u0061tus cut","level":"info"}\n'
+)
+
+
+@pytest.mark.parametrize("pattern", SAME_SYNTAX)
+@pytest.mark.parametrize("fold", ["false", "true"])
+def test_regex_rules_are_exact(
+    pattern: str, fold: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aktui.logs.annotate import load_rules
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(REGEX_RULE % (json.dumps(pattern), fold), encoding="utf-8")
+    assert load_rules(rules).block_filter() is not None
+    log = tmp_path / "x.log"
+    log.write_text(REGEX_LINES, encoding="utf-8")
+    _check(log, monkeypatch, "--rules", str(rules))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # Python's warning on "[[:alpha:]]"
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^wp", r"wp$", r"\bwp", r"wp(?=x)", r"(w)p\1", r"(?a)wp", r"é+", r"[[:alpha:]]x", r"\u00e9"],
+)
+def test_regex_outside_the_common_syntax_falls_back(pattern: str, tmp_path: Path) -> None:
+    from aktui.logs.annotate import load_rules
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(REGEX_RULE % (json.dumps(pattern), "false"), encoding="utf-8")
+    assert load_rules(rules).block_filter() is None
+
+
+def test_without_hyperscan_every_line_takes_the_per_line_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aktui.logs import prefilter
+    from aktui.logs.annotate import load_rules
+
+    monkeypatch.setattr(prefilter, "hyperscan", None)
+    assert load_rules().block_filter() is None
+    code = cmd.run(_args(), stdin=io.StringIO("plain\n"), stdout=(out := io.StringIO()))
+    assert code == 0 and out.getvalue() == "plain\n"
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", 'quote " and \\ back', "tab\tcr\r nul\x00 del\x7f", "é \u2028 \U0001f600"]
+)
+def test_json_lines_are_what_json_dumps_writes(text: str) -> None:
+    from aktui.logs.annotate import default_rules
+
+    found = default_rules().rules[0].annotation
+    for annotation in (None, found):
+        record = {"line": text}
+        for key in ("rule", "title", "severity", "cause", "fix"):
+            record[key] = getattr(annotation, key) if annotation is not None else None
+        expected = json.dumps(record, ensure_ascii=False) + "\n"
+        assert cmd._json_line(text, annotation, False) == expected

@@ -225,18 +225,63 @@ class Snapshot:
     groups: tuple[CookieDomainGroup, ...]
     changes: tuple[ModelChange, ...] = ()
     findings: tuple[Finding, ...] = field(default=())
+    # Lookups by key, built once: findings, rows and detail screens ask per provider, and a
+    # scan per question made a 1000-provider refresh quadratic. Not part of the value.
+    _index: _SnapshotIndex = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", _SnapshotIndex(self))
 
     def provider(self, pk: int) -> ProxyProvider | None:
-        return next((p for p in self.providers if p.pk == pk), None)
+        return self._index.providers.get(pk)
 
     def outpost(self, key: str) -> Outpost | None:
-        return next((o for o in self.outposts if key in (o.pk, o.name)), None)
+        return self._index.outposts.get(key)
 
     def application_for(self, provider_pk: int) -> Application | None:
-        return next((a for a in self.applications if a.provider_pk == provider_pk), None)
+        return self._index.applications.get(provider_pk)
+
+    def applications_of(self, provider_pk: int) -> tuple[Application, ...]:
+        """Every application using this provider (authentik allows one; data may not)."""
+        return self._index.apps_of.get(provider_pk, ())
 
     def outposts_serving(self, provider_pk: int) -> tuple[Outpost, ...]:
-        return tuple(o for o in self.outposts if provider_pk in o.provider_pks)
+        return self._index.serving.get(provider_pk, ())
 
     def findings_for(self, subject: str) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if subject in f.subjects)
+        return self._index.findings_for(self.findings, subject)
+
+
+class _SnapshotIndex:
+    """First match in the snapshot's order, as the linear scans it replaces returned."""
+
+    __slots__ = ("_findings", "applications", "apps_of", "outposts", "providers", "serving")
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.providers: dict[int, ProxyProvider] = {}
+        for p in snap.providers:
+            self.providers.setdefault(p.pk, p)
+        self.outposts: dict[str, Outpost] = {}
+        serving: dict[int, list[Outpost]] = {}
+        for o in snap.outposts:
+            self.outposts.setdefault(o.pk, o)
+            self.outposts.setdefault(o.name, o)
+            for pk in dict.fromkeys(o.provider_pks):
+                serving.setdefault(pk, []).append(o)
+        self.serving = {pk: tuple(found) for pk, found in serving.items()}
+        self.applications: dict[int | None, Application] = {}
+        apps_of: dict[int | None, list[Application]] = {}
+        for a in snap.applications:
+            self.applications.setdefault(a.provider_pk, a)
+            apps_of.setdefault(a.provider_pk, []).append(a)
+        self.apps_of = {pk: tuple(found) for pk, found in apps_of.items()}
+        self._findings: dict[str, tuple[Finding, ...]] | None = None
+
+    def findings_for(self, findings: tuple[Finding, ...], subject: str) -> tuple[Finding, ...]:
+        if self._findings is None:
+            by_subject: dict[str, list[Finding]] = {}
+            for f in findings:
+                for s in dict.fromkeys(f.subjects):
+                    by_subject.setdefault(s, []).append(f)
+            self._findings = {s: tuple(found) for s, found in by_subject.items()}
+        return self._findings.get(subject, ())

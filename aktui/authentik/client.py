@@ -45,6 +45,7 @@ class AuthentikClient:
         self._timeout = timeout
         self._transport = transport
         self._limit = asyncio.Semaphore(concurrency)
+        self._page_counts: dict[str, int] = {}  # list (path + query) -> total_pages last read
         self._http: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -157,27 +158,43 @@ class AuthentikClient:
     # --- pagination ---------------------------------------------------------------------
 
     async def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        """Every result of a paginated list: page 1 first, then the rest concurrently."""
+        """Every result of a paginated list. As many pages as the list had last time are asked
+        for at once (page 1 alone the first time), then any the first page says are missing:
+        a refresh costs one round trip per list instead of two."""
         base = {**(params or {}), "page_size": PAGE_SIZE}
-        first = await self.request("GET", path, {**base, "page": 1})
+        key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(base.items()))
+        guess = self._page_counts.get(key, 1)
+
+        async def page(n: int) -> Any:
+            try:
+                return await self.request("GET", path, {**base, "page": n})
+            except NotFound:
+                if n <= 1:
+                    raise
+                return None  # past the end: the list shrank since last time (checked below)
+
+        pages = list(await asyncio.gather(*(page(n) for n in range(1, guess + 1))))
+        first = pages[0]
         results = list(_results(first, path, self.url))
         pagination = first.get("pagination") or {}
         total = pagination.get("total_pages")
-        if isinstance(total, int) and total > 1:
-            pages = await asyncio.gather(
-                *(self.request("GET", path, {**base, "page": n}) for n in range(2, total + 1))
-            )
-            for page in pages:
-                results.extend(_results(page, path, self.url))
+        if isinstance(total, int) and total >= 1:
+            if total > guess:
+                pages += await asyncio.gather(*(page(n) for n in range(guess + 1, total + 1)))
+            for n, body in enumerate(pages[1:total], start=2):
+                if body is None:  # a page within the total is gone: the list changed meanwhile
+                    body = await self.request("GET", path, {**base, "page": n})
+                results.extend(_results(body, path, self.url))
+            self._page_counts[key] = total
             return results
         # Older/odd servers without total_pages: follow `next` (a page number, 0 = none).
         following = pagination.get("next") or 0
         seen = {1}
         while isinstance(following, int) and following > 0 and following not in seen:
             seen.add(following)
-            page = await self.request("GET", path, {**base, "page": following})
-            results.extend(_results(page, path, self.url))
-            following = (page.get("pagination") or {}).get("next") or 0
+            body = await self.request("GET", path, {**base, "page": following})
+            results.extend(_results(body, path, self.url))
+            following = (body.get("pagination") or {}).get("next") or 0
         return results
 
     # --- endpoints ----------------------------------------------------------------------
@@ -241,15 +258,21 @@ class AuthentikClient:
 
     async def fetch_raw(self) -> dict[str, Any]:
         """Everything the model needs, independent endpoints concurrently."""
-        version, outposts, providers, applications, bindings, events = await asyncio.gather(
+        (
+            version,
+            (outposts, healths),
+            providers,
+            applications,
+            bindings,
+            events,
+        ) = await asyncio.gather(
             self.version(),
-            self.outposts(),
+            self._outposts_with_health(),
             self.providers(),
             self.applications(),
             self.bindings(),
             self._events_or_empty(),
         )
-        healths = await asyncio.gather(*(self.outpost_health(o["pk"]) for o in outposts))
         return {
             "server_url": self.url,
             "version": version,
@@ -260,6 +283,15 @@ class AuthentikClient:
             "bindings": bindings,
             "events": events,
         }
+
+    async def _outposts_with_health(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]] | None]]:
+        # Health asked for as soon as the outposts are known, while the longer lists
+        # (providers, applications, bindings) are still being paged in.
+        outposts = await self.outposts()
+        healths = await asyncio.gather(*(self.outpost_health(o["pk"]) for o in outposts))
+        return outposts, list(healths)
 
     async def _events_or_empty(self) -> list[dict[str, Any]]:
         # Events need the "view event" permission; staleness evidence degrades without them.

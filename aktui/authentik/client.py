@@ -36,7 +36,9 @@ class AuthentikClient:
         *,
         verify: bool | str = True,
         timeout: float = 10.0,
-        concurrency: int = 8,
+        # Requests in flight: a refresh at scale is ~100 small GETs (pages, one health per
+        # outpost), latency-bound; a server with fewer workers queues the rest, no harm.
+        concurrency: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")

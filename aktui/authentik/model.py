@@ -6,6 +6,7 @@ Records only: ``aktui.authentik.parse.build_snapshot`` builds them from the API'
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -227,29 +228,45 @@ class Snapshot:
     findings: tuple[Finding, ...] = field(default=())
     # Lookups by key, built once: findings, rows and detail screens ask per provider, and a
     # scan per question made a 1000-provider refresh quadratic. Not part of the value.
-    _index: _SnapshotIndex = field(init=False, repr=False, compare=False, hash=False)
+    _index: _SnapshotIndex | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", _SnapshotIndex(self))
+    @property
+    def _lookup(self) -> _SnapshotIndex:
+        index = self._index
+        if index is None:  # built on first use
+            index = _SnapshotIndex(self)
+            object.__setattr__(self, "_index", index)
+        return index
+
+    def with_findings(self, findings: tuple[Finding, ...]) -> Snapshot:
+        """This snapshot with ``findings``; the lookups built so far carry over."""
+        from dataclasses import replace
+
+        new = replace(self, findings=findings)
+        if self._index is not None:
+            object.__setattr__(new, "_index", self._index.other_findings())
+        return new
 
     def provider(self, pk: int) -> ProxyProvider | None:
-        return self._index.providers.get(pk)
+        return self._lookup.providers.get(pk)
 
     def outpost(self, key: str) -> Outpost | None:
-        return self._index.outposts.get(key)
+        return self._lookup.outposts.get(key)
 
     def application_for(self, provider_pk: int) -> Application | None:
-        return self._index.applications.get(provider_pk)
+        return self._lookup.applications.get(provider_pk)
 
     def applications_of(self, provider_pk: int) -> tuple[Application, ...]:
         """Every application using this provider (authentik allows one; data may not)."""
-        return self._index.apps_of.get(provider_pk, ())
+        return self._lookup.apps_of.get(provider_pk, ())
 
     def outposts_serving(self, provider_pk: int) -> tuple[Outpost, ...]:
-        return self._index.serving.get(provider_pk, ())
+        return self._lookup.serving.get(provider_pk, ())
 
     def findings_for(self, subject: str) -> tuple[Finding, ...]:
-        return self._index.findings_for(self.findings, subject)
+        return self._lookup.findings_for(self.findings, subject)
 
 
 class _SnapshotIndex:
@@ -276,6 +293,12 @@ class _SnapshotIndex:
             apps_of.setdefault(a.provider_pk, []).append(a)
         self.apps_of = {pk: tuple(found) for pk, found in apps_of.items()}
         self._findings: dict[str, tuple[Finding, ...]] | None = None
+
+    def other_findings(self) -> _SnapshotIndex:
+        """The same lookups for a snapshot that differs only in its findings."""
+        index = copy.copy(self)
+        index._findings = None
+        return index
 
     def findings_for(self, findings: tuple[Finding, ...], subject: str) -> tuple[Finding, ...]:
         if self._findings is None:

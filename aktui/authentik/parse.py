@@ -252,4 +252,4 @@ def build_snapshot(raw: Mapping[str, Any], *, now: datetime | None = None) -> Sn
 
 
 def _with_findings(snapshot: Snapshot, findings: tuple[Finding, ...]) -> Snapshot:
-    return replace(snapshot, findings=findings)
+    return snapshot.with_findings(findings)

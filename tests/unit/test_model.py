@@ -220,3 +220,8 @@ def test_snapshot_lookups_match_a_scan_in_order():
         assert snap.outpost(key) == next((o for o in snap.outposts if key in (o.pk, o.name)), None)
     assert snap.findings_for("provider:1") == (finding,)
     assert snap.findings_for("provider:2") == ()
+    # A snapshot differing only in findings keeps the lookups, not the old findings' index.
+    other = Finding("d", "info", "t", ("provider:2",), "e", "f")
+    again = snap.with_findings((other,))
+    assert again.provider(2) == snap.provider(2) and again.outpost("a") == snap.outpost("a")
+    assert again.findings_for("provider:1") == () and again.findings_for("provider:2") == (other,)

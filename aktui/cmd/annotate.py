@@ -226,7 +226,7 @@ def _annotate_blocks(
     return worst
 
 
-def _byte_writer(out: TextIO) -> Callable[[bytes], object]:
+def _byte_writer(out: TextIO) -> Callable[[bytes | memoryview], object]:
     """Write UTF-8 bytes to ``out``: straight to its byte buffer when it encodes UTF-8 (no
     decode/encode round trip for the bulk of the log), else as text."""
     buffer = getattr(out, "buffer", None)

@@ -29,7 +29,7 @@ from aktui.logs.format import MESSAGE_CAP
 try:  # optional: without it (a platform with no wheel) every line takes the per-line path
     import hyperscan
 except ImportError:  # pragma: no cover - depends on the platform
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
 
 __all__ = ["BlockFilter", "available", "build"]
 

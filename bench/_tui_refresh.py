@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import statistics
 import time
 from typing import Any
@@ -79,6 +80,7 @@ async def _rounds(
         "key -> outposts table updated": [],
         "key -> frame with the update": [],
         "key -> last render of the refresh (containers, evidence)": [],
+        "CPU of the process per refresh (client, lab API, UI)": [],
     }
     state = backend.lab.state
     provider_pks = sorted(state.providers)[:rounds]
@@ -102,9 +104,12 @@ async def _rounds(
             previous = app.data.snapshot
             renders.clear()
             frames.clear()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), sum(os.times()[:2])
             await pilot.press("ctrl+r")
             await _settle(app, pilot)
+            rows["CPU of the process per refresh (client, lab API, UI)"].append(
+                sum(os.times()[:2]) - cpu
+            )
             fresh = [r for r in renders if r[2].snapshot is not previous]
             if not fresh:
                 continue

@@ -1,8 +1,12 @@
 """`aktui annotate [FILE ...]`: each log line back, with the cheat sheet's cause and fix under it.
 
-Reads the files (``-`` or none: stdin) line by line, so memory stays flat however long the log,
-and ``tail -f ... | aktui annotate`` works. Plain output writes every line unchanged and adds
-``  ↳ [severity] title — cause: ... fix: ... [rule-id]`` under matched ones. ``--json`` writes
+Reads the files (``-`` or none: stdin) a block of lines at a time, so memory stays flat however
+long the log, and ``tail -f ... | aktui annotate`` works. A line longer than 1 MiB keeps its
+head and ends in ``…[line cut: N more bytes]`` (input without line breaks cannot grow memory
+or time without limit). On pipes and files a multi-pattern scan (``aktui.logs.prefilter``)
+finds the few lines a rule could match; the rest go out in bulk. Plain output writes every
+line unchanged and adds ``  ↳ [severity] title — cause: ... fix: ... [rule-id]`` under
+matched ones. ``--json`` writes
 exactly one object per input line, in input order. Exit 0 even when failures were found (the
 job is to explain them); ``--fail-on SEVERITY`` exits 1 when a line at or above it was seen.
 

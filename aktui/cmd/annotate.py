@@ -6,9 +6,9 @@ head and ends in ``…[line cut: N more bytes]`` (input without line breaks cann
 or time without limit). On pipes and files a multi-pattern scan (``aktui.logs.prefilter``)
 finds the few lines a rule could match; the rest go out in bulk. Plain output writes every
 line unchanged and adds ``  ↳ [severity] title — cause: ... fix: ... [rule-id]`` under
-matched ones. ``--json`` writes
-exactly one object per input line, in input order. Exit 0 even when failures were found (the
-job is to explain them); ``--fail-on SEVERITY`` exits 1 when a line at or above it was seen.
+matched ones. ``--json`` writes exactly one object per input line, in input order. Exit 0
+even when failures were found (the job is to explain them); ``--fail-on SEVERITY`` exits 1
+when a line at or above it was seen.
 
 On a terminal, control characters are shown escaped (``\\x1b``) so that a hostile log line
 cannot move the cursor, retitle the window or hide text; pipes and files get the bytes as read.

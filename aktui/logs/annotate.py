@@ -104,6 +104,7 @@ class _Index:
         self.literals, self.bare = literals, bare
         self.prefixes = tuple(self.prefix)
         self.seen: dict[str, bool] = {}
+        self.known: dict[tuple[str, int | None], tuple[Rule, ...]] = {}
 
     def maybe(self, message: str, status: int | None) -> bool:
         """Could any rule match? The same tests as ``candidates`` without building a list:
@@ -135,7 +136,20 @@ class _Index:
                 self.seen[message] = seen
         return seen
 
-    def candidates(self, message: str, status: int | None) -> list[Rule]:
+    def candidates(self, message: str, status: int | None) -> tuple[Rule, ...]:
+        """The rules that could match, in order. A pure function of (message, status), and
+        failure lines repeat their message: answers are remembered, bounded like ``seen``."""
+        key = (message, status)
+        known = self.known.get(key)
+        if known is None:
+            known = tuple(self._candidates(message, status))
+            if len(message) <= 256:
+                if len(self.known) >= 4096:
+                    self.known.clear()  # bounded: a live tail runs for days
+                self.known[key] = known
+        return known
+
+    def _candidates(self, message: str, status: int | None) -> list[Rule]:
         found: list[Rule] = []
         hit = self.exact.get(message)
         if hit:

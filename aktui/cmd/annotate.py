@@ -207,7 +207,10 @@ def _annotate_blocks(
             if found is None and not as_json:
                 continue  # a healthy line after all: it goes out with the run around it
             if start > pos and not only:
-                put(_healthy_json(data[pos:start]) if as_json else view[pos:start])
+                if as_json:
+                    pieces += _healthy_json(data[pos:start])
+                else:
+                    put(view[pos:start])
             pos = end
             if found is None:
                 if not only:  # not _healthy_json: a candidate line may hold a backslash
@@ -222,7 +225,10 @@ def _annotate_blocks(
             )
             put(note.encode())
         if pos < len(data) and not only:
-            put(_healthy_json(data[pos:]) if as_json else view[pos:])
+            if as_json:
+                pieces += _healthy_json(data[pos:])
+            else:
+                put(view[pos:])
         if pieces:
             write(b"".join(pieces) if len(pieces) > 1 else pieces[0])
         # A pipe's reader (tail -f | aktui annotate | grep) sees each block as it is done.
@@ -272,15 +278,16 @@ def _raw_chunks(stream: IO[str]) -> Iterator[bytes]:
             yield text.encode("utf-8", errors="replace")
 
 
-def _healthy_json(run: bytes) -> bytes:
-    """The JSON lines of a run of unmatched lines, built with a few bytes.replace calls: in
-    JSON mode the block filter sends every line with a backslash or a control character
-    other than "\\n" and a CRLF's "\\r" to annotate, so a quote is all there is to escape
-    (json.dumps keeps non-ASCII, DEL and U+2028 as they are when not asked for ASCII)."""
+def _healthy_json(run: bytes) -> tuple[bytes, bytes, bytes]:
+    """The JSON lines of a run of unmatched lines (in three pieces: one copy less), built
+    with a few bytes.replace calls: in JSON mode the block filter sends every line with a
+    backslash or a control character other than "\\n" and a CRLF's "\\r" to annotate, so a
+    quote is all there is to escape (json.dumps keeps non-ASCII, DEL and U+2028 as they are
+    when not asked for ASCII)."""
     if b"\r" in run:
         run = run.replace(b"\r\n", b"\n")
     body = run[:-1].replace(b'"', b'\\"')
-    return _HEAD_B + body.replace(b"\n", _TAIL_HEAD_B) + _TAIL_B
+    return _HEAD_B, body.replace(b"\n", _TAIL_HEAD_B), _TAIL_B
 
 
 def _strip_cr(text: str) -> str:

@@ -34,18 +34,23 @@ class LineBlocks:
         if last < 0:
             self._grow(data)
             return b""
-        first = data.find(b"\n")
         if self._head or self._dropped:
+            first = data.find(b"\n")
             self._grow(data[:first])
             opening = self._finish()
-            middle = data[first + 1 : last + 1]
+            if first == last:
+                block = opening
+            else:  # one copy: bytes + memoryview concatenates without slicing first
+                block = opening + memoryview(data)[first + 1 : last + 1]
+                if last - first > self.cap:
+                    block = opening + self._cap_block(data[first + 1 : last + 1])
         else:
-            opening = b""
-            middle = data[: last + 1]
-        self._grow(data[last + 1 :])
-        if len(middle) > self.cap:
-            middle = self._cap_block(middle)
-        return opening + middle if opening else middle
+            block = data if last + 1 == len(data) else data[: last + 1]
+            if len(block) > self.cap:
+                block = self._cap_block(block)
+        if last + 1 < len(data):
+            self._grow(data[last + 1 :])
+        return block
 
     def end(self) -> bytes:
         """The last line when the stream did not end with ``\\n`` (b"" otherwise)."""

@@ -440,3 +440,20 @@ def test_message_memo_is_bounded_and_does_not_change_answers() -> None:
         assert rules.annotate(text) is None
     assert rules.annotate("plain banner number 7 ERR_TOO_MANY_REDIRECTS") is not None
     assert all(len(ix.seen) <= 4096 for ix in rules._by_source.values())
+
+
+def test_remembered_candidates_are_bounded_and_the_same() -> None:
+    # candidates() remembers its answer per (message, status): a live tail runs for days,
+    # so the memo is bounded, and an answer from it is the one computed afresh.
+    from aktui.logs.annotate import default_rules
+
+    index = default_rules()._all
+    messages = [f"auth request unexpected status: {400 + i % 200} #{i}" for i in range(5000)]
+    for i, message in enumerate(messages):
+        status = 400 + i % 7
+        assert index.candidates(message, status) == tuple(index._candidates(message, status))
+        assert index.candidates(message, status) == tuple(index._candidates(message, status))
+        assert len(index.known) <= 4096
+    long = "x " * 200
+    index.candidates(long, None)
+    assert (long, None) not in index.known  # long messages are not kept

@@ -93,6 +93,11 @@ class _Index:
                 values = keys
             for key in dict.fromkeys(values):
                 index.setdefault(key, []).append(rule)
+        # Per status, the message tests of its rules; None: a rule that needs no message.
+        self.status_messages: dict[int, list[Callable[[str], bool]] | None] = {}
+        for code, bucket in self.status.items():
+            tests = [rule.message for rule in bucket if rule.message is not None]
+            self.status_messages[code] = tests if len(tests) == len(bucket) else None
         # All `contains` literals in one trie-shaped regex: one C-level search per line instead
         # of one test per rule. A message without spaces (a request path: NGINX and the
         # outposts log it URL-encoded) cannot contain a literal with one, so paths get their
@@ -112,7 +117,9 @@ class _Index:
         if message in self.exact or self.always:
             return True
         if status is not None and status in self.status:
-            return True
+            tests = self.status_messages[status]
+            if tests is None or any(test(message) for test in tests):
+                return True
         if self.prefixes and message.startswith(self.prefixes):
             return True
         if self.exact_ci and message.lower() in self.exact_ci:

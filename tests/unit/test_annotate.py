@@ -457,3 +457,20 @@ def test_remembered_candidates_are_bounded_and_the_same() -> None:
     long = "x " * 200
     index.candidates(long, None)
     assert (long, None) not in index.known  # long messages are not kept
+
+
+def test_a_status_rule_with_a_message_lets_other_messages_of_that_status_go() -> None:
+    # server-outpost-token-403 wants 401/403 on /api/v3/outposts/: the 401 an outpost answers
+    # to every request before login must not cost a full parse on each line of a busy log.
+    from aktui.logs.annotate import default_rules
+
+    rules = default_rules()
+    maybe = rules._maybe["json"]
+    assert not maybe("/outpost.goauthentik.io/auth/nginx", 401)
+    assert maybe("/api/v3/outposts/instances/", 403)
+    line = (
+        '{"event": "/api/v3/outposts/instances/", "host": "server:9000", "level": "warning", '
+        '"logger": "authentik.asgi", "method": "GET", "status": 401, "timestamp": "x"}'
+    )
+    found = rules.annotate(line)
+    assert found is not None and found.rule == "server-outpost-token-403"

@@ -275,3 +275,14 @@ def test_snapshot_lookups_match_a_scan_in_order():
     again = snap.with_findings((other,))
     assert again.provider(2) == snap.provider(2) and again.outpost("a") == snap.outpost("a")
     assert again.findings_for("provider:1") == () and again.findings_for("provider:2") == (other,)
+
+
+def test_a_snapshot_with_its_lookup_index_built_is_plain_json(raw):
+    # `aktui status --json` after the findings used the lookups: the index is a cache, not
+    # part of the snapshot, and json.dumps failed on it.
+    from aktui.authentik.jsonable import to_jsonable
+
+    snap = build_snapshot(raw)
+    assert snap.provider(snap.providers[0].pk) is not None  # builds the index
+    data = json.loads(json.dumps(to_jsonable(snap)))
+    assert "_index" not in data and len(data["providers"]) == len(snap.providers)

@@ -29,13 +29,18 @@ def node_kind(node: yaml.Node) -> str:
     return f'value "{node.value}"'
 
 
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def compose_yaml(
     text: str, path: object, error: type[ConfigError] = ConfigError
 ) -> yaml.Node | None:
     """The node tree (with line marks) of a YAML file; a syntax error becomes one
     ``path:line: invalid YAML: ...`` line."""
     try:
-        return yaml.compose(text)
+        # libyaml's composer when built in: same nodes and marks, ~13x faster (the rules
+        # file alone took ~47 ms, before the first line of a log was read).
+        return yaml.compose(text, Loader=_COMPOSER)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

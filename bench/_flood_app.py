@@ -169,7 +169,11 @@ def main() -> int:
         app._display = display  # type: ignore[method-assign]
         send(ready=time.perf_counter(), rss=rss_bytes(), keys=[k for k, _ in KEYS])
         threading.Thread(target=sample_rss, daemon=True).start()
+        # CPU used during the flood, the whole process and the UI thread (this coroutine runs
+        # on it): on a shared machine latency depends on the neighbours, the CPU demand less.
+        cpu_start, ui_start = sum(os.times()[:2]), time.thread_time()
         await asyncio.sleep(args.seconds)
+        cpu, ui_cpu = sum(os.times()[:2]) - cpu_start, time.thread_time() - ui_start
         stop.set()
         send(
             done={
@@ -180,6 +184,8 @@ def main() -> int:
                 "inbox": len(screen._inbox),
                 "pane_rows": len(pane.rows),
                 "rss": rss_bytes(),
+                "cpu": cpu,
+                "ui_cpu": ui_cpu,
             }
         )
         app.exit()

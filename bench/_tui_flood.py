@@ -164,5 +164,10 @@ def _print(
             print(f"{'  in the inbox at the end (in flight)':<42} {done['inbox']:>8}")
         print(f"{'kept (bounded by max_lines)':<42} {done['kept']:>8}")
         print(f"{'rows in the pane':<42} {done['pane_rows']:>8}")
+        if "cpu" in done:
+            print(f"\n{'CPU during the flood (% of one core)':<42} {'%':>8}")
+            print(f"{'the app process':<42} {100 * done['cpu'] / seconds:>8.0f}")
+            ui = 100 * done["ui_cpu"] / seconds
+            print(f"{'  its UI thread (drain, layout, render)':<42} {ui:>8.0f}")
     else:
         print("  ! no final counts (the app did not finish)")

@@ -58,7 +58,9 @@ class AuthentikClient:
         *,
         verify: bool | str = True,
         timeout: float = 10.0,
-        concurrency: int = 8,
+        # Requests in flight: a refresh at scale is ~100 small GETs (pages, one health per
+        # outpost), latency-bound; a server with fewer workers queues the rest, no harm.
+        concurrency: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
         reload_token: Callable[[], Secret] | None = None,
     ) -> None:
@@ -71,6 +73,7 @@ class AuthentikClient:
         self._timeout = timeout
         self._transport = transport
         self._limit = asyncio.Semaphore(concurrency)
+        self._page_counts: dict[str, int] = {}  # list (path + query) -> total_pages last read
         self._http: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -304,9 +307,23 @@ class AuthentikClient:
     # --- pagination ---------------------------------------------------------------------
 
     async def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        """Every result of a paginated list: page 1 first, then the rest concurrently."""
+        """Every result of a paginated list. As many pages as the list had last time are asked
+        for at once (page 1 alone the first time), then any the first page says are missing:
+        a refresh costs one round trip per list instead of two."""
         base = {**(params or {}), "page_size": PAGE_SIZE}
-        first = await self.request("GET", path, {**base, "page": 1})
+        key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(base.items()))
+        guess = self._page_counts.get(key, 1)
+
+        async def page(n: int) -> Any:
+            try:
+                return await self.request("GET", path, {**base, "page": n})
+            except NotFound:
+                if n <= 1:
+                    raise
+                return None  # past the end: the list shrank since last time (checked below)
+
+        pages = list(await _gather(*(page(n) for n in range(1, guess + 1))))
+        first = pages[0]
         results = list(_results(first, path, self.url))
         pagination = _pagination(first)
         total = pagination.get("total_pages")
@@ -315,12 +332,14 @@ class AuthentikClient:
                 f"authentik at {self.url}: {path} claims {total} pages of {PAGE_SIZE}; "
                 f"more than {MAX_PAGES} is not read (is this authentik?)"
             )
-        if isinstance(total, int) and total > 1:
-            pages = await _gather(
-                *(self.request("GET", path, {**base, "page": n}) for n in range(2, total + 1))
-            )
-            for page in pages:
-                results.extend(_results(page, path, self.url))
+        if isinstance(total, int) and total >= 1:
+            if total > guess:
+                pages += await _gather(*(page(n) for n in range(guess + 1, total + 1)))
+            for n, body in enumerate(pages[1:total], start=2):
+                if body is None:  # a page within the total is gone: the list changed meanwhile
+                    body = await self.request("GET", path, {**base, "page": n})
+                results.extend(_results(body, path, self.url))
+            self._page_counts[key] = total
             return results
         # Older/odd servers without total_pages: follow `next` (a page number, 0 = none).
         following = pagination.get("next") or 0
@@ -332,9 +351,9 @@ class AuthentikClient:
                     f"{MAX_PAGES} pages (is this authentik?)"
                 )
             seen.add(following)
-            page = await self.request("GET", path, {**base, "page": following})
-            results.extend(_results(page, path, self.url))
-            following = _pagination(page).get("next") or 0
+            body = await self.request("GET", path, {**base, "page": following})
+            results.extend(_results(body, path, self.url))
+            following = _pagination(body).get("next") or 0
         return results
 
     # --- endpoints ----------------------------------------------------------------------
@@ -398,27 +417,42 @@ class AuthentikClient:
 
     async def fetch_raw(self) -> dict[str, Any]:
         """Everything the model needs, independent endpoints concurrently."""
-        version, outposts, providers, applications, bindings, events = await _gather(
+        (
+            version,
+            (outposts, healths),
+            providers,
+            applications,
+            bindings,
+            events,
+        ) = await _gather(
             self.version(),
-            self.outposts(),
+            self._outposts_with_health(),
             self.providers(),
             self.applications(),
             self.bindings(),
             self._events_or_empty(),
         )
-        # pks as sent: a hostile list may hold anything, and the parser names that shape.
-        pks = [o["pk"] for o in outposts if isinstance(o, dict) and isinstance(o.get("pk"), str)]
-        healths = await _gather(*(self.outpost_health(pk) for pk in pks))
         return {
             "server_url": self.url,
             "version": version,
             "outposts": outposts,
-            "health": {pk: h for pk, h in zip(pks, healths, strict=True) if h is not None},
+            "health": healths,
             "providers": providers,
             "applications": applications,
             "bindings": bindings,
             "events": events,
         }
+
+    async def _outposts_with_health(
+        self,
+    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        # Health asked for as soon as the outposts are known, while the longer lists
+        # (providers, applications, bindings) are still being paged in.
+        outposts = await self.outposts()
+        # pks as sent: a hostile list may hold anything, and the parser names that shape.
+        pks = [o["pk"] for o in outposts if isinstance(o, dict) and isinstance(o.get("pk"), str)]
+        healths = await _gather(*(self.outpost_health(pk) for pk in pks))
+        return outposts, {pk: h for pk, h in zip(pks, healths, strict=True) if h is not None}
 
     async def _events_or_empty(self) -> list[dict[str, Any]]:
         # Events need the "view event" permission; staleness evidence degrades without them.

@@ -6,6 +6,7 @@ Records only: ``aktui.authentik.parse.build_snapshot`` builds them from the API'
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -225,18 +226,85 @@ class Snapshot:
     groups: tuple[CookieDomainGroup, ...]
     changes: tuple[ModelChange, ...] = ()
     findings: tuple[Finding, ...] = field(default=())
+    # Lookups by key, built once: findings, rows and detail screens ask per provider, and a
+    # scan per question made a 1000-provider refresh quadratic. Not part of the value.
+    _index: _SnapshotIndex | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
+
+    @property
+    def _lookup(self) -> _SnapshotIndex:
+        index = self._index
+        if index is None:  # built on first use
+            index = _SnapshotIndex(self)
+            object.__setattr__(self, "_index", index)
+        return index
+
+    def with_findings(self, findings: tuple[Finding, ...]) -> Snapshot:
+        """This snapshot with ``findings``; the lookups built so far carry over."""
+        from dataclasses import replace
+
+        new = replace(self, findings=findings)
+        if self._index is not None:
+            object.__setattr__(new, "_index", self._index.other_findings())
+        return new
 
     def provider(self, pk: int) -> ProxyProvider | None:
-        return next((p for p in self.providers if p.pk == pk), None)
+        return self._lookup.providers.get(pk)
 
     def outpost(self, key: str) -> Outpost | None:
-        return next((o for o in self.outposts if key in (o.pk, o.name)), None)
+        return self._lookup.outposts.get(key)
 
     def application_for(self, provider_pk: int) -> Application | None:
-        return next((a for a in self.applications if a.provider_pk == provider_pk), None)
+        return self._lookup.applications.get(provider_pk)
+
+    def applications_of(self, provider_pk: int) -> tuple[Application, ...]:
+        """Every application using this provider (authentik allows one; data may not)."""
+        return self._lookup.apps_of.get(provider_pk, ())
 
     def outposts_serving(self, provider_pk: int) -> tuple[Outpost, ...]:
-        return tuple(o for o in self.outposts if provider_pk in o.provider_pks)
+        return self._lookup.serving.get(provider_pk, ())
 
     def findings_for(self, subject: str) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if subject in f.subjects)
+        return self._lookup.findings_for(self.findings, subject)
+
+
+class _SnapshotIndex:
+    """First match in the snapshot's order, as the linear scans it replaces returned."""
+
+    __slots__ = ("_findings", "applications", "apps_of", "outposts", "providers", "serving")
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.providers: dict[int, ProxyProvider] = {}
+        for p in snap.providers:
+            self.providers.setdefault(p.pk, p)
+        self.outposts: dict[str, Outpost] = {}
+        serving: dict[int, list[Outpost]] = {}
+        for o in snap.outposts:
+            self.outposts.setdefault(o.pk, o)
+            self.outposts.setdefault(o.name, o)
+            for pk in dict.fromkeys(o.provider_pks):
+                serving.setdefault(pk, []).append(o)
+        self.serving = {pk: tuple(found) for pk, found in serving.items()}
+        self.applications: dict[int | None, Application] = {}
+        apps_of: dict[int | None, list[Application]] = {}
+        for a in snap.applications:
+            self.applications.setdefault(a.provider_pk, a)
+            apps_of.setdefault(a.provider_pk, []).append(a)
+        self.apps_of = {pk: tuple(found) for pk, found in apps_of.items()}
+        self._findings: dict[str, tuple[Finding, ...]] | None = None
+
+    def other_findings(self) -> _SnapshotIndex:
+        """The same lookups for a snapshot that differs only in its findings."""
+        index = copy.copy(self)
+        index._findings = None
+        return index
+
+    def findings_for(self, findings: tuple[Finding, ...], subject: str) -> tuple[Finding, ...]:
+        if self._findings is None:
+            by_subject: dict[str, list[Finding]] = {}
+            for f in findings:
+                for s in dict.fromkeys(f.subjects):
+                    by_subject.setdefault(s, []).append(f)
+            self._findings = {s: tuple(found) for s, found in by_subject.items()}
+        return self._findings.get(subject, ())

@@ -224,9 +224,15 @@ def build_snapshot(raw: Mapping[str, Any], *, now: datetime | None = None) -> Sn
         if isinstance(o, dict)
     )
     providers = tuple(parse_provider(p) for p in raw.get("providers") or () if isinstance(p, dict))
-    bindings = tuple(parse_binding(b) for b in raw.get("bindings") or () if isinstance(b, dict))
+    by_target: dict[str, list[Binding]] = {}
+    for b in raw.get("bindings") or ():
+        if isinstance(b, dict):
+            binding = parse_binding(b)
+            by_target.setdefault(binding.target, []).append(binding)
     applications = tuple(
-        parse_application(a, bindings) for a in raw.get("applications") or () if isinstance(a, dict)
+        parse_application(a, by_target.get(_s(a, "pk"), ()))
+        for a in raw.get("applications") or ()
+        if isinstance(a, dict)
     )
     changes = tuple(
         c for c in (parse_change(e) for e in raw.get("events") or () if isinstance(e, dict)) if c
@@ -246,4 +252,4 @@ def build_snapshot(raw: Mapping[str, Any], *, now: datetime | None = None) -> Sn
 
 
 def _with_findings(snapshot: Snapshot, findings: tuple[Finding, ...]) -> Snapshot:
-    return replace(snapshot, findings=findings)
+    return snapshot.with_findings(findings)

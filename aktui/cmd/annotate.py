@@ -1,10 +1,14 @@
 """`aktui annotate [FILE ...]`: each log line back, with the cheat sheet's cause and fix under it.
 
-Reads the files (``-`` or none: stdin) line by line, so memory stays flat however long the log,
-and ``tail -f ... | aktui annotate`` works. Plain output writes every line unchanged and adds
-``  ↳ [severity] title — cause: ... fix: ... [rule-id]`` under matched ones. ``--json`` writes
-exactly one object per input line, in input order. Exit 0 even when failures were found (the
-job is to explain them); ``--fail-on SEVERITY`` exits 1 when a line at or above it was seen.
+Reads the files (``-`` or none: stdin) a block of lines at a time, so memory stays flat however
+long the log, and ``tail -f ... | aktui annotate`` works. A line longer than 1 MiB keeps its
+head and ends in ``…[line cut: N more bytes]`` (input without line breaks cannot grow memory
+or time without limit). On pipes and files a multi-pattern scan (``aktui.logs.prefilter``)
+finds the few lines a rule could match; the rest go out in bulk. Plain output writes every
+line unchanged and adds ``  ↳ [severity] title — cause: ... fix: ... [rule-id]`` under
+matched ones. ``--json`` writes exactly one object per input line, in input order. Exit 0
+even when failures were found (the job is to explain them); ``--fail-on SEVERITY`` exits 1
+when a line at or above it was seen.
 
 On a terminal, control characters are shown escaped (``\\x1b``) so that a hostile log line
 cannot move the cursor, retitle the window or hide text; pipes and files get the bytes as read.
@@ -17,8 +21,8 @@ them as read. Rules still see the whole line.
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
+import functools
 import io
 import json
 import sys
@@ -28,14 +32,19 @@ from typing import IO, TextIO
 
 from aktui.errors import AktuiError
 from aktui.logs.annotate import SEVERITIES, Annotation, BlockFilter, RuleSet, load_rules
-from aktui.logs.redact import redact
+from aktui.logs.lines import LineBlocks
+from aktui.logs.redact import TRIGGERS, redact
 from aktui.terminal import escape
 
 _JSON_KEYS = ("rule", "title", "severity", "cause", "fix")
 _CHUNK = 1 << 20
+# The longest line kept whole (bytes): a longer one keeps this much of its head, marked cut,
+# so input without line breaks cannot grow memory or time without limit.
+LINE_CAP = 1 << 20
 # The JSON object of an unmatched line, around its encoded text.
 _HEAD = '{"line": "'
 _TAIL = '", "rule": null, "title": null, "severity": null, "cause": null, "fix": null}\n'
+_HEAD_B, _TAIL_B, _TAIL_HEAD_B = _HEAD.encode(), _TAIL.encode(), (_TAIL + _HEAD).encode()
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +138,9 @@ def run(
     worst = -1
     failed_input = False
     # Terminal output keeps the per-line path: its escaping is per line and speed is moot.
-    block = None if tty else rules.block_filter()
+    # Healthy lines go out in bulk, so the filter also finds the lines redaction rewrites.
+    secrets = () if getattr(args, "show_secrets", False) else TRIGGERS
+    block = None if tty else rules.block_filter(also=secrets)
     for name, stream in _inputs(list(getattr(args, "files", []) or []), stdin):
         if stream is None:
             failed_input = True
@@ -153,115 +164,170 @@ def run(
 def _annotate_stream(
     stream: IO[str], out: TextIO, rules: RuleSet, args: argparse.Namespace, tty: bool
 ) -> int:
-    """Annotate one stream; returns the worst severity index seen (-1: none)."""
+    """Annotate one stream line by line; returns the worst severity index seen (-1: none)."""
     as_json = bool(getattr(args, "json", False))
     only = bool(getattr(args, "only_annotated", False))
     annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
     clean = _cleaner(args)
     worst = -1
-    for line in stream:
-        found = annotate(line)  # probe/parse ignore the line's own "\n" / "\r\n"
-        if found is None:
-            if only:
+    for block in _blocks(stream):
+        decoded = block.decode("utf-8")
+        lines = decoded.split("\n")
+        lines.pop()  # the block ends with "\n"
+        # Rules see the line as read, output shows it redacted: redact never adds or removes
+        # a line break, so the two lists pair up, and one pass over the block is cheaper
+        # than one per line.
+        cleaned = clean(decoded)
+        shown_lines = lines
+        if cleaned is not decoded:
+            shown_lines = cleaned.split("\n")
+            shown_lines.pop()
+        for text, shown in zip(lines, shown_lines, strict=True):
+            found = annotate(text)  # probe/parse ignore a trailing "\r"
+            if found is None:
+                if only:
+                    continue
+                if as_json:
+                    write(_json_line(_strip_cr(shown), None, tty))
+                elif tty:
+                    write(escape(_strip_cr(shown)) + "\n")
+                else:
+                    write(shown + "\n")  # CRLF stays CRLF: only the "\n" was split off
                 continue
-            line = clean(line)
+            worst = max(worst, rank(found.severity))
+            text = _strip_cr(shown)
             if as_json:
-                write(_json_line(_strip_eol(line), None, tty))
-            elif tty:
-                write(escape(_strip_eol(line)) + "\n")
-            else:  # the hot path: an unmatched line goes out as it came in (secrets aside)
-                write(line if line.endswith("\n") else line + "\n")
-            continue
-        worst = max(worst, rank(found.severity))
-        text = clean(_strip_eol(line))
-        if as_json:
-            write(_json_line(text, found, tty))
-        else:
-            note = format_annotation(found)
-            write(f"{escape(text)}\n{escape(note)}\n" if tty else f"{text}\n{note}\n")
+                write(_json_line(text, found, tty))
+            else:
+                note = format_annotation(found)
+                write(f"{escape(text)}\n{escape(note)}\n" if tty else f"{text}\n{note}\n")
     return worst
 
 
 def _annotate_blocks(
     stream: IO[str], out: TextIO, rules: RuleSet, block: BlockFilter, args: argparse.Namespace
 ) -> int:
-    """``_annotate_stream`` for pipes and files, a chunk at a time: the block filter finds the
-    few lines a rule could match, and each run of other lines is written in one piece."""
+    """``_annotate_stream`` for pipes and files, a block of lines at a time, in bytes: the
+    block filter finds the few lines a rule could match, everything between them is written
+    as it was read, in one piece."""
     as_json = bool(getattr(args, "json", False))
     only = bool(getattr(args, "only_annotated", False))
-    annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
+    annotate, rank, starts = rules.annotate, SEVERITIES.index, block.starts
     clean = _cleaner(args)
+    write = _byte_writer(out)
     worst = -1
-    carry = ""
-    for piece in _chunks(stream):
-        chunk = carry + piece if carry else piece
-        if piece:
-            cut = chunk.rfind("\n") + 1
-            chunk, carry = chunk[:cut], chunk[cut:]
-            if not chunk:
-                continue
-        elif not chunk:
-            break
-        pos = 0
-        for start in block.starts(chunk):
-            if start > pos and not only:
-                run = clean(chunk[pos:start])
-                write(_healthy_json(run) if as_json else run)
-            end = chunk.find("\n", start) + 1 or len(chunk)
-            line = chunk[start:end]
-            pos = end
+    for data in _blocks(stream):
+        view = memoryview(data)
+        pieces: list[bytes | memoryview] = []  # one write per block: few, large writes
+        put = pieces.append
+        pos = 0  # data[pos:] is not in pieces yet
+        secret: set[int] = set()  # the lines holding a word redaction looks for
+        for start in starts(data, as_json, secret):
+            end = data.find(b"\n", start) + 1  # every line of a block ends with one
+            line = data[start:end].decode("utf-8")
             found = annotate(line)
             if found is None:
-                if not only:
-                    # Not _healthy_json: a candidate line may hold a backslash.
-                    line = clean(line)
-                    write(_json_line(_strip_eol(line), None, False) if as_json else _with_eol(line))
+                if only:
+                    continue
+                # A healthy line was a candidate for a rule or for a secret (the block filter
+                # also finds redact's trigger words): unless redaction changes it, it goes out
+                # with the run around it.
+                shown = clean(line) if start in secret else line
+                if not as_json and shown == line:
+                    continue
+                if start > pos:
+                    if as_json:
+                        pieces += _healthy_json(data[pos:start])
+                    else:
+                        put(view[pos:start])
+                pos = end
+                # Not _healthy_json: a candidate line may hold a backslash.
+                put((_json_line(_strip_eol(shown), None, False) if as_json else shown).encode())
                 continue
+            if start > pos and not only:
+                if as_json:
+                    pieces += _healthy_json(data[pos:start])
+                else:
+                    put(view[pos:start])
+            pos = end
             worst = max(worst, rank(found.severity))
-            text = clean(_strip_eol(line))
-            write(
+            text = _strip_eol(line)
+            if start in secret:
+                text = clean(text)
+            note = (
                 _json_line(text, found, False)
                 if as_json
                 else f"{text}\n{format_annotation(found)}\n"
             )
-        if pos < len(chunk) and not only:
-            rest = clean(chunk[pos:])
-            write(_healthy_json(rest) if as_json else _with_eol(rest))
-        if not piece:
-            break
+            put(note.encode())
+        if pos < len(data) and not only:
+            if as_json:
+                pieces += _healthy_json(data[pos:])
+            else:
+                put(view[pos:])
+        if pieces:
+            write(b"".join(pieces) if len(pieces) > 1 else pieces[0])
+        # A pipe's reader (tail -f | aktui annotate | grep) sees each block as it is done.
+        out.flush()
     return worst
 
 
-def _chunks(stream: IO[str]) -> Iterator[str]:
-    """Pieces of the stream as they arrive, then "" once at the end: ``tail -f`` lines go
-    out without waiting for a full chunk (read1 returns what the pipe has)."""
+def _byte_writer(out: TextIO) -> Callable[[bytes | memoryview], object]:
+    """Write UTF-8 bytes to ``out``: straight to its byte buffer when it encodes UTF-8 (no
+    decode/encode round trip for the bulk of the log), else as text."""
+    buffer = getattr(out, "buffer", None)
+    encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    if isinstance(out, io.TextIOWrapper) and buffer is not None and encoding == "utf8":
+        out.flush()  # whatever was written as text goes first
+        return buffer.write  # type: ignore[no-any-return]
+    return lambda data: out.write(str(data, "utf-8"))
+
+
+def _blocks(stream: IO[str]) -> Iterator[bytes]:
+    """Blocks of whole lines as valid UTF-8 (invalid bytes replaced, as a text stream would),
+    each line ending in "\n" (one is added to a last line without it) and at most
+    ``LINE_CAP`` bytes (a longer one keeps its head and is marked cut: see LineBlocks).
+    Blocks come as the input arrives: ``tail -f`` lines go out without waiting for more."""
+    lines = LineBlocks(LINE_CAP)
+    for data in _raw_chunks(stream):
+        block = lines.feed(data)
+        if block:
+            yield block if block.isascii() else _valid_utf8(block)
+    last = lines.end()
+    if last:
+        yield last if last.isascii() else _valid_utf8(last)
+
+
+def _valid_utf8(block: bytes) -> bytes:
+    # A block ends at a line break, so no character is split between two blocks.
+    return block.decode("utf-8", errors="replace").encode("utf-8")
+
+
+def _raw_chunks(stream: IO[str]) -> Iterator[bytes]:
     buffer = getattr(stream, "buffer", None)
     read1 = getattr(buffer, "read1", None)
     if read1 is not None and isinstance(stream, io.TextIOWrapper) and not stream.closed:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        while data := read1(_CHUNK):
-            text = decoder.decode(data)
-            if text:
-                yield text
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            yield tail
-    else:
+        while data := read1(_CHUNK):  # what the pipe has, up to _CHUNK
+            yield data
+    else:  # a text stream given by a caller (tests, embedding)
         while text := stream.read(_CHUNK):
-            yield text
-    yield ""
+            yield text.encode("utf-8", errors="replace")
 
 
-def _with_eol(text: str) -> str:
-    return text if text.endswith("\n") else text + "\n"
+def _healthy_json(run: bytes) -> tuple[bytes, bytes, bytes]:
+    """The JSON lines of a run of unmatched lines (in three pieces: one copy less), built
+    with a few bytes.replace calls: in JSON mode the block filter sends every line with a
+    backslash or a control character other than "\\n" and a CRLF's "\\r" to annotate, so a
+    quote is all there is to escape (json.dumps keeps non-ASCII, DEL and U+2028 as they are
+    when not asked for ASCII)."""
+    if b"\r" in run:
+        run = run.replace(b"\r\n", b"\n")
+    body = run[:-1].replace(b'"', b'\\"')
+    return _HEAD_B, body.replace(b"\n", _TAIL_HEAD_B), _TAIL_B
 
 
-def _healthy_json(run: str) -> str:
-    """The JSON lines of a run of unmatched lines, encoded in one call. The block filter
-    sends every line with a backslash to annotate, so the encoder's only "\\n" here is a
-    line break, and a "\\r" right before it is that line's CRLF."""
-    body = _encode(_strip_eol(run))[1:-1]
-    return _HEAD + body.replace("\\r\\n", "\\n").replace("\\n", _TAIL + _HEAD) + _TAIL
+def _strip_cr(text: str) -> str:
+    return text[:-1] if text.endswith("\r") else text
 
 
 def _strip_eol(line: str) -> str:
@@ -269,12 +335,20 @@ def _strip_eol(line: str) -> str:
 
 
 def _json_line(text: str, found: Annotation | None, tty: bool) -> str:
+    if not tty:  # what json.dumps(record) writes, without building the record each time
+        return _HEAD + _encode(text)[1:-1] + (_TAIL if found is None else _json_tail(found))
     record: dict[str, str | None] = {"line": text}
     for key in _JSON_KEYS:
         record[key] = getattr(found, key) if found is not None else None
     # json.dumps escapes C0 controls; on a terminal also escape DEL, C1 and non-ASCII.
-    encoded = json.dumps(record, ensure_ascii=tty)
-    return (encoded.replace("\x7f", "\\u007f") if tty else encoded) + "\n"
+    return json.dumps(record, ensure_ascii=True).replace("\x7f", "\\u007f") + "\n"
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_tail(found: Annotation) -> str:
+    """The part of a matched line's JSON object after the line's text (fixed per rule)."""
+    fields = json.dumps({key: getattr(found, key) for key in _JSON_KEYS}, ensure_ascii=False)
+    return '", ' + fields[1:] + "\n"
 
 
 def _list_rules(rules: RuleSet, out: TextIO) -> int:

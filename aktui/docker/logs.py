@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aktui.errors import DockerUnavailable
+from aktui.logs.lines import LineBlocks
 from aktui.runtime import LogLine
 
 
@@ -38,6 +39,10 @@ class Host(Protocol):
 
 _TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 _NS = 1_000_000_000
+# The longest log line kept whole (bytes) in the live stream; a longer one keeps its head and
+# is marked cut, so a container writing without line breaks cannot grow a buffer without end
+# (nor make each read search it again). 4x the parser's message cap, ~200 screen rows.
+LINE_CAP = 16 * 1024
 
 
 def parse_timestamp_ns(value: str) -> int | None:
@@ -179,7 +184,7 @@ def _follow_once(
     closed = threading.Event()
     reader = threading.Thread(target=_pump, args=(frames, chunks, closed), daemon=True)
     reader.start()
-    buf = b""
+    lines = LineBlocks(LINE_CAP)
     quiet_since = time.monotonic()
     try:
         while not stop.is_set():
@@ -196,16 +201,14 @@ def _follow_once(
                     if not state.get("Running") or state.get("StartedAt") != started:
                         return
                 continue
-            if item is _EOF or isinstance(item, BaseException):
-                item = b"\n" if buf else b""
+            ended = item is _EOF or isinstance(item, BaseException)
             quiet_since = time.monotonic()
-            buf += item
-            *complete, buf = buf.split(b"\n")
-            for raw in complete:
+            block = lines.end() if ended else lines.feed(item)
+            for raw in block.split(b"\n")[:-1]:  # a block is whole lines, each ending "\n"
                 ns, text = split_stamp(raw.decode("utf-8", "replace").rstrip("\r"))
                 if cursor.accept(ns, text):
                     yield LogLine(name, ns_to_datetime(ns) if ns else None, text)
-            if not item:
+            if ended:
                 return
     finally:
         closed.set()

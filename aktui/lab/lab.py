@@ -15,10 +15,11 @@ from typing import Any
 from aktui.lab.chaos import Chaos
 from aktui.lab.objects import random_token
 from aktui.lab.runtime import LabRuntime, ProcessSpec
-from aktui.lab.scenario import build_lab
+from aktui.lab.scenario import OPENING_OUTPOST, build_lab, opening_change
 from aktui.lab.simulator import Simulator
 from aktui.lab.state import LabState
 from aktui.lab.versions import api_version
+from aktui.outposts.staleness import LOADED
 
 __all__ = ["Lab", "free_port", "port_free"]
 
@@ -147,6 +148,12 @@ class Lab:
         self._wait_connected(state, specs)
         if self.chaos_enabled:
             self.chaos = Chaos(self, interval=self.chaos_interval)
+            # The demo opens with a stale outpost to explain, at its first refresh: a real
+            # change made once the outpost's load is in its log (so the change is newer).
+            if self._wait_loaded(OPENING_OUTPOST):
+                opening = opening_change(state)
+                if opening:
+                    self.chaos.done.append(opening)
             self.chaos.start()
 
     def _specs(self, state: LabState) -> list[ProcessSpec]:
@@ -196,6 +203,22 @@ class Lab:
         while pending and time.monotonic() < deadline:
             pending = {pk for pk in pending if not state.connected(pk)}
             time.sleep(0.02)
+
+    def _wait_loaded(self, name: str, timeout: float = 3) -> bool:
+        """True once the outpost process ``name`` logged its config load (bounded wait)."""
+        if self.runtime is None or name not in self.ports:
+            return False
+        log = self.runtime.log_path(name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                # Go outposts log "Loaded application", the Rust one "loaded application".
+                if LOADED.lower() in log.read_text(encoding="utf-8", errors="replace").lower():
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        return False
 
     def stop(self) -> None:
         """Idempotent; the objects stay readable (state, notes) after it."""

@@ -486,6 +486,27 @@ def _scale_app(state: LabState, name: str, slug: str, provider: int | None, grou
     state.bindings.append(Binding(seeded_uuid(state.seed, "binding", slug), app.pk, 0, group))
 
 
+# The demo's opening move (``opening_change``): this application, served by this outpost.
+OPENING_APP = "beta-example-dev"
+OPENING_OUTPOST = "outpost-example-dev"
+
+
+def opening_change(state: LabState) -> str:
+    """The demo's first stale outpost, seconds after start, and a true one: the application
+    of beta.example.dev is renamed right after its outpost loaded its configuration.
+    authentik pushes provider and outpost saves to the outposts, not application saves (they
+    only clear a cache: FACTS "application-side changes do not trigger updates"), so
+    outpost-example-dev keeps the old name until its interval refresh (5 min in the lab) or a
+    reload, which is what the dashboard flags and its fix does. Returns what was done ("" if
+    the lab has no such application)."""
+    app = state.applications.get(OPENING_APP)
+    if app is None:
+        return ""
+    renamed = "Beta portal" if app.name != "Beta portal" else "beta.example.dev"
+    state.update_application(OPENING_APP, name=renamed)
+    return f"renamed application {OPENING_APP} to {renamed!r}: {OPENING_OUTPOST} is now stale"
+
+
 def build_lab(
     seed: str = "aktui-lab",
     providers: int = 0,

@@ -61,6 +61,9 @@ class Rule:
     # ("always", ()); kind is exact|contains|prefix|regex (the block pre-filter needs it).
     anchor: tuple[str, tuple[Any, ...]]
     order: int = 0
+    # The message matcher, if any: a status anchor alone lets every 401 of a busy log through
+    # (the outposts' answer before login); with the message the index can say no.
+    message: Callable[[str], bool] | None = None
 
     def matches(self, record: LogRecord, source: str | None = None) -> bool:
         source = source or record.source
@@ -259,17 +262,18 @@ def _compile_rule(reader: _Reader, node: yaml.Node, where: str, order: int) -> l
             raise reader.fail(match_node, match_where, "needs at least one condition")
         if "message" in match and "event" in match:
             raise reader.fail(match_node, match_where, "use message or event, not both")
-        tests, anchor = _compile_match(reader, match, match_where)
-        rules.append(Rule(rule_id, sources, annotation, tests, anchor, order))
+        tests, anchor, message = _compile_match(reader, match, match_where)
+        rules.append(Rule(rule_id, sources, annotation, tests, anchor, order, message))
     return rules
 
 
 def _compile_match(
     reader: _Reader, match: dict[str, yaml.Node], where: str
-) -> tuple[tuple[Test, ...], tuple[str, tuple[Any, ...]]]:
+) -> tuple[tuple[Test, ...], tuple[str, tuple[Any, ...]], Callable[[str], bool] | None]:
     # Cheapest and most selective tests first: most candidates fail on level or status.
     tests: list[Test] = []
     anchor: tuple[str, tuple[Any, ...]] = ("always", ())
+    fn: Callable[[str], bool] | None = None
     if "level" in match:
         levels = frozenset(reader.choice(match["level"], f"{where}.level", LEVELS))
         tests.append(lambda r: r.level in levels)
@@ -304,7 +308,7 @@ def _compile_match(
         tests.append(lambda r: pattern.search(r.raw, 0, RAW_CAP) is not None)
         if anchor[0] == "always":
             anchor = ("raw", ())
-    return tuple(tests), anchor
+    return tuple(tests), anchor, fn
 
 
 def parse_rules(text: str, path: str, *, first_order: int = 0) -> list[Rule]:

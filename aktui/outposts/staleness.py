@@ -146,9 +146,12 @@ def gather(
 def relevant_changes(snapshot: Snapshot, outpost: Outpost) -> tuple[ModelChange, ...]:
     """Changes to the outpost itself, its providers and those providers' applications."""
     providers = {str(pk) for pk in outpost.provider_pks}
-    # events name uuid models by UUID.hex (no dashes); the API's pk fields have dashes
-    apps = {_hex(a.pk) for a in snapshot.applications if a.provider_pk in outpost.provider_pks}
-    app_slugs = {a.slug for a in snapshot.applications if a.provider_pk in outpost.provider_pks}
+    # events name uuid models by UUID.hex (no dashes); the API's pk fields have dashes.
+    # Through the snapshot's index: scanning every application per outpost made each
+    # dashboard render quadratic at scale (50 outposts x 2000 apps: ~150 ms on the UI thread).
+    served = [a for pk in dict.fromkeys(outpost.provider_pks) for a in snapshot.applications_of(pk)]
+    apps = {_hex(a.pk) for a in served}
+    app_slugs = {a.slug for a in served}
     out = []
     for c in snapshot.changes:
         if (

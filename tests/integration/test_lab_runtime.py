@@ -277,3 +277,33 @@ def test_token_rotation_breaks_fetches_until_restored() -> None:
             what="the failed refresh",
         )
         wait_for(lambda: lab.state.tokens[outpost.token_identifier].key != key, what="restore")
+
+
+def test_the_demo_opens_with_a_true_stale_outpost_at_its_first_refresh() -> None:
+    # The demo's headline at once (issue 21): right after start, outpost-example-dev is
+    # stale (an application rename it has not loaded: application saves are not pushed),
+    # judged the way the dashboard does, and a reload, its fix, makes it fresh again.
+    import asyncio
+
+    from aktui.authentik.client import AuthentikClient
+    from aktui.lab.scenario import OPENING_OUTPOST
+    from aktui.outposts.staleness import assess, gather
+    from aktui.secret import Secret
+
+    with Lab(chaos=True, chaos_interval=(600, 600), base_port=free_base_port()) as lab:
+        assert lab.chaos is not None and lab.runtime is not None
+        lab.chaos.stop()  # only the opening move: no later chaos step may interfere
+
+        def verdict() -> Any:
+            snap = asyncio.run(AuthentikClient(lab.url, Secret(lab.token)).snapshot())
+            stop = threading.Event()
+            stop.set()  # the backlog only
+            lines = list(lab.runtime.stream_logs(OPENING_OUTPOST, since=None, tail=-1, stop=stop))
+            return assess(snap, snap.outpost(OPENING_OUTPOST), gather(None, lines))
+
+        first = verdict()
+        assert first.is_stale and first.confidence == "high", first.reason
+        assert "application Beta portal changed" in first.reason
+        assert lab.chaos.done[0].startswith("renamed application beta-example-dev")
+        lab.runtime.reload(OPENING_OUTPOST)
+        wait_for(lambda: not verdict().is_stale, timeout=20, what="the reload to clear it")

@@ -440,3 +440,37 @@ def test_message_memo_is_bounded_and_does_not_change_answers() -> None:
         assert rules.annotate(text) is None
     assert rules.annotate("plain banner number 7 ERR_TOO_MANY_REDIRECTS") is not None
     assert all(len(ix.seen) <= 4096 for ix in rules._by_source.values())
+
+
+def test_remembered_candidates_are_bounded_and_the_same() -> None:
+    # candidates() remembers its answer per (message, status): a live tail runs for days,
+    # so the memo is bounded, and an answer from it is the one computed afresh.
+    from aktui.logs.annotate import default_rules
+
+    index = default_rules()._all
+    messages = [f"auth request unexpected status: {400 + i % 200} #{i}" for i in range(5000)]
+    for i, message in enumerate(messages):
+        status = 400 + i % 7
+        assert index.candidates(message, status) == tuple(index._candidates(message, status))
+        assert index.candidates(message, status) == tuple(index._candidates(message, status))
+        assert len(index.known) <= 4096
+    long = "x " * 200
+    index.candidates(long, None)
+    assert (long, None) not in index.known  # long messages are not kept
+
+
+def test_a_status_rule_with_a_message_lets_other_messages_of_that_status_go() -> None:
+    # server-outpost-token-403 wants 401/403 on /api/v3/outposts/: the 401 an outpost answers
+    # to every request before login must not cost a full parse on each line of a busy log.
+    from aktui.logs.annotate import default_rules
+
+    rules = default_rules()
+    maybe = rules._maybe["json"]
+    assert not maybe("/outpost.goauthentik.io/auth/nginx", 401)
+    assert maybe("/api/v3/outposts/instances/", 403)
+    line = (
+        '{"event": "/api/v3/outposts/instances/", "host": "server:9000", "level": "warning", '
+        '"logger": "authentik.asgi", "method": "GET", "status": 401, "timestamp": "x"}'
+    )
+    found = rules.annotate(line)
+    assert found is not None and found.rule == "server-outpost-token-403"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import random
 import sys
 from pathlib import Path
@@ -58,7 +60,7 @@ def _both(
     cmd.run(_args(*argv, str(path)), stdout=out)
     block = out.getvalue()
     with monkeypatch.context() as m:
-        m.setattr(RuleSet, "block_filter", lambda self: None)
+        m.setattr(RuleSet, "block_filter", lambda self, also=(): None)
         out = io.StringIO()
         cmd.run(_args(*argv, str(path)), stdout=out)
     return block, out.getvalue()
@@ -91,6 +93,44 @@ def test_benchmark_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _check(log, monkeypatch, chunk=4093)
 
 
+# Healthy and failing lines holding secrets (trace-level header dumps, tokens in errors):
+# redacted on every path, the block path's healthy runs included.
+SECRET_LINES = (
+    'timestamp="2024-08-15T21:25:04Z" level=trace event="tracing headers for debug" '
+    'header="map[Accept:[text/html] Cookie:[authentik_proxy_gYg4g0pN=MTcyMzc1NjU3OHxOd3dBTkZo'
+    'TVMw] Dnt:[1] X-Original-Url:[https://app.example.com/]]" logger=authentik.outpost.x',
+    '{"event":"/outpost.goauthentik.io/auth/nginx","level":"info","status":200,'
+    '"authorization":"Bearer abcdefghijklmnop0123"}',
+    '10.0.0.1 - - [29/Mar/2026:08:40:20 +0000] "GET /cb?state=eyJhbGciOiJIUzI1NiJ9.'
+    'eyJpc3MiOiJnb2F1dGhlbnRpay5pbyJ9.ytPe3B583WthGmuztlF HTTP/1.1" 200 5 "-" "curl"',
+    '{"error":"Get \\"https://a/api/v3/outposts/instances/\\": net/http: invalid header '
+    'field value \\"Bearer s3cr3tT0k3nValue\\\\n\\" for key Authorization",'
+    '"event":"Failed to fetch outpost configuration","level":"error"}',
+    "curl -b authentik_session=abcdef0123 https://a AUTHENTIK_TOKEN=abc123secret",
+)
+
+
+def test_secrets_are_redacted_on_the_block_path_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Healthy lines go out in bulk, unparsed: the block filter must find the lines holding a
+    # secret as well, or their values would reach the output as read.
+    healthy = (LOGS / "healthy.log").read_text(encoding="utf-8", errors="replace").splitlines()
+    log = tmp_path / "secrets.log"
+    lines = [*healthy[:50], *SECRET_LINES, *healthy[50:100], SECRET_LINES[0]]
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _check(log, monkeypatch)
+    _check(log, monkeypatch, "--show-secrets")
+    for mode in MODES:
+        out = io.StringIO()
+        cmd.run(_args(*mode, str(log)), stdout=out)
+        for secret in ("MTcyMzc1NjU3", "abcdefghijklmnop0123", "ytPe3B583", "s3cr3tT0k3n"):
+            assert secret not in out.getvalue(), (mode, secret)
+    out = io.StringIO()
+    cmd.run(_args("--show-secrets", str(log)), stdout=out)
+    assert all(line + "\n" in out.getvalue() for line in SECRET_LINES)
+
+
 def _corpus() -> list[str]:
     lines = [*(LOGS / "healthy.log").read_text(encoding="utf-8", errors="replace").splitlines()]
     lines += (LOGS / "failing.log").read_text(encoding="utf-8", errors="replace").splitlines()
@@ -99,7 +139,7 @@ def _corpus() -> list[str]:
         import bench_annotate
     finally:
         sys.path.remove(str(REPO / "bench"))
-    lines += [*bench_annotate.HEALTHY, *bench_annotate.FAILING]
+    lines += [*bench_annotate.HEALTHY, *bench_annotate.FAILING, *SECRET_LINES]
     return [line for line in lines if line]
 
 
@@ -153,3 +193,85 @@ def test_inexpressible_user_rules_fall_back(tmp_path: Path) -> None:
     )
     assert load_rules(rules).block_filter() is None
     assert load_rules().block_filter() is not None
+
+
+REGEX_RULE = """\
+rules:
+  - id: user-regex
+    title: t
+    sources: [any]
+    match: {message: {regex: %s, ignore_case: %s}}
+    cause: c
+    fix: f
+    severity: warning
+"""
+# Regexes Python's re and Hyperscan read alike once translated ({,n}, a leading "]" in a
+# class, named groups, scoped flags, \s), over lines that try each difference.
+SAME_SYNTAX = (
+    r"ab{,2}c",
+    r"x{,}y",
+    r"[]q]z",
+    r"(?P<word>wp)-(?i:ADMIN)",
+    r"status\s+cut",
+    r"a{}b",
+)
+REGEX_LINES = (
+    "abbc\nac\nabbbc\nxxxy\ny\n]z\nqz\nwp-admin\nwp-AdMiN\nWP-admin\nstatus\x1ccut\n"
+    "status \t cut\nstatus\x0bcut\na{}b\nab\n"
+    '{"event":"abc","level":"info"}\n{"event":"st\\u0061tus cut","level":"info"}\n'
+)
+
+
+@pytest.mark.parametrize("pattern", SAME_SYNTAX)
+@pytest.mark.parametrize("fold", ["false", "true"])
+def test_regex_rules_are_exact(
+    pattern: str, fold: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aktui.logs.annotate import load_rules
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(REGEX_RULE % (json.dumps(pattern), fold), encoding="utf-8")
+    assert load_rules(rules).block_filter() is not None
+    log = tmp_path / "x.log"
+    log.write_text(REGEX_LINES, encoding="utf-8")
+    _check(log, monkeypatch, "--rules", str(rules))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # Python's warning on "[[:alpha:]]"
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^wp", r"wp$", r"\bwp", r"wp(?=x)", r"(w)p\1", r"(?a)wp", r"é+", r"[[:alpha:]]x", r"\u00e9"],
+)
+def test_regex_outside_the_common_syntax_falls_back(pattern: str, tmp_path: Path) -> None:
+    from aktui.logs.annotate import load_rules
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(REGEX_RULE % (json.dumps(pattern), "false"), encoding="utf-8")
+    assert load_rules(rules).block_filter() is None
+
+
+def test_without_hyperscan_every_line_takes_the_per_line_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aktui.logs import prefilter
+    from aktui.logs.annotate import load_rules
+
+    monkeypatch.setattr(prefilter, "hyperscan", None)
+    assert load_rules().block_filter() is None
+    code = cmd.run(_args(), stdin=io.StringIO("plain\n"), stdout=(out := io.StringIO()))
+    assert code == 0 and out.getvalue() == "plain\n"
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", 'quote " and \\ back', "tab\tcr\r nul\x00 del\x7f", "é \u2028 \U0001f600"]
+)
+def test_json_lines_are_what_json_dumps_writes(text: str) -> None:
+    from aktui.logs.annotate import default_rules
+
+    found = default_rules().rules[0].annotation
+    for annotation in (None, found):
+        record = {"line": text}
+        for key in ("rule", "title", "severity", "cause", "fix"):
+            record[key] = getattr(annotation, key) if annotation is not None else None
+        expected = json.dumps(record, ensure_ascii=False) + "\n"
+        assert cmd._json_line(text, annotation, False) == expected

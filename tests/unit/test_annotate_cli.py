@@ -191,3 +191,29 @@ def test_list_rules() -> None:
     # A rule with `also:` shapes is one rule: listed once.
     ids = [line.split()[0] for line in out.splitlines()]
     assert ids.count("outpost-token-whitespace") == 1 and len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("argv", [(), ("--json",), ("--only-annotated",)])
+@pytest.mark.parametrize("tty", [False, True])
+def test_a_line_over_the_cap_keeps_its_head_and_is_marked_cut(
+    argv: tuple[str, ...], tty: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Input without line breaks used to grow one buffer without limit (and searched it again
+    # on every read): now a line keeps LINE_CAP bytes of its head and says how much was cut.
+    monkeypatch.setattr(cmd, "LINE_CAP", 1000)
+    monkeypatch.setattr(cmd, "_CHUNK", 97)
+    head = FAIL_404 + " " + "A" * 2000
+    code, out = _run(f"{HEALTHY}\n{head}\n{FAIL_404}", *argv, out=Tty() if tty else None)
+    assert code == 0
+    cut = f"{head[:1000]}…[line cut: {len(head) - 1000} more bytes]"
+    if "--json" in argv:
+        objects = [json.loads(line) for line in out.splitlines()]
+        assert [o["line"] for o in objects] == [HEALTHY, cut, FAIL_404]
+        assert objects[1]["rule"] == "nginx-auth-status-404"  # its head is still annotated
+    else:
+        lines = out.splitlines()
+        if "--only-annotated" not in argv:
+            assert lines[0] == HEALTHY
+            lines = lines[1:]
+        assert lines[0] == cut and lines[1].startswith("  ↳ [error]")
+        assert lines[2] == FAIL_404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -415,3 +416,70 @@ async def test_deep_json_and_odd_shapes_are_one_line():
     c = AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(odd))
     snap = await c.snapshot()
     assert snap.outposts == [] or all(o.name for o in snap.outposts)
+
+
+def _paged_server(items: list[dict], served: list[list[tuple[int, int]]]) -> httpx.MockTransport:
+    """DRF page numbers over ``items`` (which tests change between reads). ``served`` gets,
+    per read (a read starts with page 1), each page asked for with the number of answers
+    of that read already delivered when it was asked."""
+    delivered = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal delivered
+        page, size = int(request.url.params["page"]), int(request.url.params["page_size"])
+        total = max(1, -(-len(items) // size))
+        if page == 1:
+            served.append([])
+            delivered = 0
+        served[-1].append((page, delivered))
+        for _ in range(5):  # let the other requests of a gather reach the server first
+            await asyncio.sleep(0)
+        delivered += 1
+        if page > total:
+            return httpx.Response(404, json={"detail": "Invalid page."})
+        body = {
+            "pagination": {
+                "next": page + 1 if page < total else 0,
+                "current": page,
+                "count": len(items),
+                "total_pages": total,
+            },
+            "results": items[(page - 1) * size : page * size],
+        }
+        return httpx.Response(200, json=body)
+
+    return httpx.MockTransport(handler)
+
+
+async def test_a_refresh_asks_for_every_known_page_at_once():
+    items = [{"pk": i} for i in range(350)]
+    served: list[list[tuple[int, int]]] = []
+    async with AuthentikClient(URL, Secret("t"), transport=_paged_server(items, served)) as c:
+        assert await c.list_all("/providers/proxy/") == items  # first read: page 1, then 2-4
+        assert await c.list_all("/providers/proxy/") == items
+        del items[150:]  # the list shrank: pages 3 and 4 are past the end now (404)
+        assert await c.list_all("/providers/proxy/") == items
+        assert await c.list_all("/providers/proxy/") == items
+        items.extend({"pk": i} for i in range(1000, 1300))  # and grew: 5 pages
+        assert await c.list_all("/providers/proxy/") == items
+    pages = [sorted(page for page, _ in read) for read in served]
+    assert pages == [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2], [1, 2, 3, 4, 5]]
+    # The first read needs page 1's answer to know the rest; later ones send every page
+    # they expect before any answer came back: one round trip per list.
+    assert [delivered for page, delivered in served[0] if page > 1] == [1, 1, 1]
+    for read in served[1:4]:
+        assert all(delivered == 0 for _, delivered in read)
+    assert sorted(delivered for _, delivered in served[4]) == [0, 0, 2, 2, 2]  # 2 known, 3 new
+
+
+async def test_a_missing_page_within_the_total_is_still_an_error():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params["page"] == "1":
+            body = {"pagination": {"next": 2, "total_pages": 2}, "results": [{"pk": 1}]}
+            return httpx.Response(200, json=body)
+        return httpx.Response(404, json={"detail": "Invalid page."})
+
+    async with AuthentikClient(URL, Secret("t"), transport=httpx.MockTransport(handler)) as c:
+        c._page_counts["/x/?page_size=100"] = 2
+        with pytest.raises(NotFound, match="Invalid page"):
+            await c.list_all("/x/")

@@ -494,3 +494,61 @@ async def test_doctor_check_reports_stale_and_fresh_outposts() -> None:
     assert by_subject["outpost:pk-2"].status == "ok"
     none = await doctor_checks(backend, snap, [])
     assert [r.status for r in none] == ["skipped"]
+
+
+def test_live_stream_caps_an_endless_line_and_keeps_its_head() -> None:
+    # A container writing without line breaks used to grow one buffer without end (split
+    # again on every frame): the line now keeps LINE_CAP bytes of its head, marked cut.
+    import contextlib
+    import threading
+
+    from aktui.docker import logs as containerlogs
+
+    stamp = b"2026-03-29T08:40:20.000000001Z "
+    frames = [stamp + b"x" * 5000] + [b"y" * 5000] * 200 + [b"\n", stamp, b"ok\n", b"tail"]
+
+    class Api:
+        def _url(self, path: str, cid: str) -> str:
+            return path.format(cid)
+
+        def _get(self, url: str, params: dict, stream: bool) -> Any:
+            return self
+
+        def _raise_for_status(self, res: Any) -> None:
+            pass
+
+        def _get_raw_response_socket(self, res: Any) -> None:
+            return None
+
+        def _stream_helper(self, res: Any) -> Any:
+            return iter(frames)
+
+        def close(self) -> None:
+            pass
+
+    class Host:
+        def errors(self, what: str) -> Any:
+            return contextlib.nullcontext()
+
+        def client(self) -> Any:
+            return type("Client", (), {"api": Api()})()
+
+    lines = list(
+        containerlogs._follow_once(
+            Host(),  # type: ignore[arg-type]
+            "cid",
+            "outpost",
+            containerlogs.LogCursor(),
+            threading.Event(),
+            started="",
+            tty=True,
+            idle_check=60,
+        )
+    )
+    cap = containerlogs.LINE_CAP
+    head = (b"x" * 5000 + b"y" * 200 * 5000)[: cap - len(stamp)].decode()
+    assert [line.text for line in lines] == [
+        head + f"…[line cut: {5000 + 200 * 5000 - len(head)} more bytes]",
+        "ok",
+        "tail",
+    ]

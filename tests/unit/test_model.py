@@ -230,3 +230,59 @@ def test_outpost_replicas(raw, recorded_dir):
     for pk in raw["health"]:
         raw["health"][pk] = raw["health"][pk][:1]
     assert "outpost-replicas" not in codes(build_snapshot(raw))
+
+
+def test_snapshot_lookups_match_a_scan_in_order():
+    # The index behind provider()/outpost()/... answers what a scan in order would, also
+    # for duplicates and an outpost whose name is another's pk.
+    from aktui.authentik.model import Application, Finding, Outpost, ProxyProvider, Snapshot
+
+    def outpost(pk: str, name: str, providers: tuple[int, ...]) -> Outpost:
+        return Outpost(pk=pk, name=name, type="proxy", provider_pks=providers)
+
+    def provider(pk: int, name: str) -> ProxyProvider:
+        return ProxyProvider(pk=pk, name=name, mode="forward_single", external_host="")
+
+    def app(pk: str, provider_pk: int | None) -> Application:
+        return Application(pk=pk, slug=pk, name=pk, provider_pk=provider_pk)
+
+    finding = Finding("c", "error", "t", ("provider:1", "outpost:a", "provider:1"), "e", "f")
+    snap = Snapshot(
+        fetched_at=datetime.now(UTC),
+        server_url="",
+        server_version="",
+        outposts=(outpost("a", "b", (1, 2, 1)), outpost("b", "c", (2,)), outpost("x", "a", ())),
+        providers=(provider(1, "one"), provider(2, "two"), provider(1, "dup")),
+        applications=(app("p", 1), app("q", 2), app("r", 1), app("s", None)),
+        groups=(),
+        findings=(finding,),
+    )
+    for pk in (1, 2, 3):
+        assert snap.provider(pk) == next((p for p in snap.providers if p.pk == pk), None)
+        assert snap.application_for(pk) == next(
+            (a for a in snap.applications if a.provider_pk == pk), None
+        )
+        assert snap.applications_of(pk) == tuple(
+            a for a in snap.applications if a.provider_pk == pk
+        )
+        assert snap.outposts_serving(pk) == tuple(o for o in snap.outposts if pk in o.provider_pks)
+    for key in ("a", "b", "c", "x", "z"):
+        assert snap.outpost(key) == next((o for o in snap.outposts if key in (o.pk, o.name)), None)
+    assert snap.findings_for("provider:1") == (finding,)
+    assert snap.findings_for("provider:2") == ()
+    # A snapshot differing only in findings keeps the lookups, not the old findings' index.
+    other = Finding("d", "info", "t", ("provider:2",), "e", "f")
+    again = snap.with_findings((other,))
+    assert again.provider(2) == snap.provider(2) and again.outpost("a") == snap.outpost("a")
+    assert again.findings_for("provider:1") == () and again.findings_for("provider:2") == (other,)
+
+
+def test_a_snapshot_with_its_lookup_index_built_is_plain_json(raw):
+    # `aktui status --json` after the findings used the lookups: the index is a cache, not
+    # part of the snapshot, and json.dumps failed on it.
+    from aktui.authentik.jsonable import to_jsonable
+
+    snap = build_snapshot(raw)
+    assert snap.provider(snap.providers[0].pk) is not None  # builds the index
+    data = json.loads(json.dumps(to_jsonable(snap)))
+    assert "_index" not in data and len(data["providers"]) == len(snap.providers)

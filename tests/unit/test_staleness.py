@@ -351,6 +351,16 @@ def test_relevant_changes_pick_outpost_providers_and_their_applications() -> Non
     assert relevant_changes(snap, CONNECTED) == (PROVIDER, APP, OUTPOST_EDIT)
 
 
+def test_application_changes_match_the_event_pk_without_dashes() -> None:
+    # authentik's events carry a model's UUID as hex without dashes (sanitize_item), the
+    # applications API with them: an application edit was never counted before.
+    pk = "9d873544-846d-4d8c-ad04-3cdea7368c36"
+    app = Application(pk, "beta", "Beta", 3)
+    renamed = ModelChange("application", pk.replace("-", ""), "Beta portal", at("14:03"))
+    snap = _snapshot((CONNECTED,), [renamed], (app,))
+    assert relevant_changes(snap, CONNECTED) == (renamed,)
+
+
 def test_uid_change_between_snapshots_means_restart_after_previous_fetch() -> None:
     before = _snapshot((CONNECTED,), when=at("14:00"))
     same = _snapshot((CONNECTED,))

@@ -30,6 +30,7 @@ from aktui.screens._rows import (
     outpost_rows,
     outpost_summary,
 )
+from aktui.screens.widgets.filterbox import FilterBoxMixin
 from aktui.screens.widgets.nav import NavTable, NavTree
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table, sync_tree, tree_data
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp
 
 
-class DashboardScreen(GuardedScreen):
+class DashboardScreen(FilterBoxMixin, GuardedScreen):
     SCOPE = "dashboard"
     CSS_PATH = "../styles/dashboard.tcss"
     BINDINGS: ClassVar[list[Binding]] = bindings("dashboard")  # type: ignore[assignment]
@@ -258,28 +259,8 @@ class DashboardScreen(GuardedScreen):
         event.stop()
         self.action_details()
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.remove_class("-hidden")
-        box.focus()
+    def filtered_table(self) -> DataTable[object]:
+        return self.query_one("#outposts", DataTable)
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self) -> None:
-        outposts = self.query_one("#outposts", DataTable)
-        keep = selected_key(outposts)
+    def refilter(self) -> None:
         self._render_data(self.app.data)
-        move_to_key(outposts, keep)
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one("#outposts", DataTable).focus()
-
-    def handle_back(self) -> bool:
-        """Escape first closes the filter; only then does it mean "back"."""
-        box = self.query_one("#filter", Input)
-        if box.value or not box.has_class("-hidden"):
-            box.value = ""
-            box.add_class("-hidden")
-            self.query_one("#outposts", DataTable).focus()
-            return True
-        return False

@@ -17,9 +17,10 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from aktui.screens._keys import GuardedScreen, bindings
 from aktui.screens._rows import filter_rows
+from aktui.screens.widgets.filterbox import FilterBoxMixin
 from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
-from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table
+from aktui.screens.widgets.sync import selected_key, sync_table
 from aktui.screens.widgets.text import describe, literal
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ async def default_runner(backend: Any) -> list[Any]:
     return await diagnose(backend)
 
 
-class DoctorScreen(GuardedScreen):
+class DoctorScreen(FilterBoxMixin, GuardedScreen):
     SCOPE = "doctor"
     CSS_PATH = "../styles/tables.tcss"
     BINDINGS: ClassVar[list[Binding]] = bindings("doctor")  # type: ignore[assignment]
@@ -106,30 +107,11 @@ class DoctorScreen(GuardedScreen):
         table.border_subtitle = f"{len(shown)} of {len(rows)} · {summary}" if needle else summary
         self.action_details()
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.remove_class("-hidden")
-        box.focus()
+    def filtered_table(self) -> DataTable[object]:
+        return self.query_one("#rows", DataTable)
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self) -> None:
-        table = self.query_one("#rows", DataTable)
-        keep = selected_key(table)
+    def refilter(self) -> None:
         self._show()
-        move_to_key(table, keep)
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one("#rows", DataTable).focus()
-
-    def handle_back(self) -> bool:
-        box = self.query_one("#filter", Input)
-        if box.value or not box.has_class("-hidden"):
-            box.value = ""
-            box.add_class("-hidden")
-            self.query_one("#rows", DataTable).focus()
-            return True
-        return False
 
     def action_details(self) -> None:
         key = selected_key(self.query_one("#rows", DataTable))

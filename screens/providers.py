@@ -20,6 +20,7 @@ from aktui.authentik.model import MODE_LABELS, Application, Outpost, ProxyProvid
 from aktui.outposts.verdicts import AppData
 from aktui.screens._keys import GuardedScreen, bindings
 from aktui.screens._rows import app_doubt, filter_rows, severity_cell
+from aktui.screens.widgets.filterbox import FilterBoxMixin
 from aktui.screens.widgets.nav import NavTable
 from aktui.screens.widgets.statusbar import StatusBar
 from aktui.screens.widgets.sync import move_to_key, selected_key, sync_table
@@ -34,7 +35,7 @@ def _sort_value(cell: object) -> str:
     return text.lower()
 
 
-class TableScreen(GuardedScreen):
+class TableScreen(FilterBoxMixin, GuardedScreen):
     CSS_PATH = "../styles/tables.tcss"
     AUTO_FOCUS = "#rows"
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
@@ -128,29 +129,11 @@ class TableScreen(GuardedScreen):
         self.table.border_subtitle = f"sorted by {label}, {direction}"
         self.notify(f"sorted by {label}, {direction}", timeout=2, markup=False)
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.remove_class("-hidden")
-        box.focus()
+    def filtered_table(self) -> DataTable[object]:
+        return self.table
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self) -> None:
-        keep = selected_key(self.table)
+    def refilter(self) -> None:
         self._render_data(self.app.data)
-        move_to_key(self.table, keep)
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.table.focus()
-
-    def handle_back(self) -> bool:
-        box = self.query_one("#filter", Input)
-        if box.value or not box.has_class("-hidden"):
-            box.value = ""
-            box.add_class("-hidden")
-            self.table.focus()
-            return True
-        return False
 
     def action_details(self) -> None:
         from aktui.screens.detail import DetailScreen

@@ -155,7 +155,7 @@ def _token(sim: Simulator, form: dict[str, str], auth: str) -> Answer:
     )
 
 
-def oidc_configuration(base: str, slug: str) -> dict:
+def oidc_configuration(base: str, slug: str) -> dict[str, Any]:
     """ProviderInfoView.get_info(): endpoints on the host the outpost asked (its API URL)."""
     o = f"{base}/application/o"
     return {
@@ -215,7 +215,7 @@ def oidc_configuration(base: str, slug: str) -> dict:
     }
 
 
-def proxy_outpost_config(state: LabState, p: Provider, base: str) -> dict:
+def proxy_outpost_config(state: LabState, p: Provider, base: str) -> dict[str, Any]:
     """ProxyOutpostConfigSerializer: what outposts load (secrets included)."""
     app = state.application_for(p.pk)
     assert app is not None  # the view lists only providers with an application

@@ -39,7 +39,7 @@ _PROXY_META = (
 _BASE_META = ("", "provider", "providers", "authentik_core.provider")
 
 
-def provider_base(state: LabState, p: Provider, meta: tuple[str, ...] = _PROXY_META) -> dict:
+def provider_base(state: LabState, p: Provider, meta: tuple[str, ...] = _PROXY_META) -> dict[str, Any]:
     app = state.application_for(p.pk)
     component, verbose, verbose_plural, model = meta
     out: dict[str, Any] = {
@@ -88,7 +88,7 @@ def redirect_regexes(external_host: str) -> str:
     return f"{callback}{suffix}\n{external_host}{suffix}"
 
 
-def provider(state: LabState, p: Provider) -> dict:
+def provider(state: LabState, p: Provider) -> dict[str, Any]:
     return {
         **provider_base(state, p),
         "client_id": p.client_id,
@@ -115,7 +115,7 @@ def provider(state: LabState, p: Provider) -> dict:
     }
 
 
-def outpost(state: LabState, o: Outpost) -> dict:
+def outpost(state: LabState, o: Outpost) -> dict[str, Any]:
     modern: dict[str, Any] = {}
     if state.api.modern:
         # Outpost.refresh_interval_s: config.refresh_interval parsed ("minutes=5" if missing)
@@ -152,7 +152,7 @@ def _seconds(value: object, default: int) -> int:
     return int(total) or default
 
 
-def health(state: LabState, i: Instance) -> dict:
+def health(state: LabState, i: Instance) -> dict[str, Any]:
     api = state.api
     # OutpostState.version_outdated: only when the build hashes match, then version < server
     outdated = bool(i.version) and i.build_hash == api.build_hash and not i.gone
@@ -179,7 +179,7 @@ def health(state: LabState, i: Instance) -> dict:
     }
 
 
-def application(state: LabState, a: Application) -> dict:
+def application(state: LabState, a: Application) -> dict[str, Any]:
     p = state.providers.get(a.provider) if a.provider is not None else None
     return {
         "pk": a.pk,
@@ -226,7 +226,7 @@ def avatar(name: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def group_member(u: User) -> dict:
+def group_member(u: User) -> dict[str, Any]:
     return {
         "pk": u.pk,
         "username": u.username,
@@ -239,7 +239,7 @@ def group_member(u: User) -> dict:
     }
 
 
-def group(state: LabState, g: Group) -> dict:
+def group(state: LabState, g: Group) -> dict[str, Any]:
     head = {"pk": g.pk, "num_pk": g.num_pk, "name": g.name, "is_superuser": g.is_superuser}
     users = {
         "users": list(g.users),
@@ -261,7 +261,7 @@ def group(state: LabState, g: Group) -> dict:
     return {**head, "parent": None, "parent_name": None, **users}
 
 
-def group_ref(state: LabState, g: Group) -> dict:
+def group_ref(state: LabState, g: Group) -> dict[str, Any]:
     """A binding's group_obj: 2025.x sends a slim group (no parent, users or roles)."""
     if state.api.modern:
         return {
@@ -274,7 +274,7 @@ def group_ref(state: LabState, g: Group) -> dict:
     return group(state, g)
 
 
-def user_obj(state: LabState, u: User) -> dict:
+def user_obj(state: LabState, u: User) -> dict[str, Any]:
     modern = state.api.modern
     groups = [g for g in state.groups.values() if u.pk in g.users]
     groups_obj: list[dict[str, Any]] = [
@@ -315,7 +315,7 @@ def user_obj(state: LabState, u: User) -> dict:
     return out
 
 
-def binding(state: LabState, b: Binding) -> dict:
+def binding(state: LabState, b: Binding) -> dict[str, Any]:
     policy = state.policies.get(b.policy) if b.policy else None
     g = state.groups.get(b.group) if b.group else None
     u = state.users.get(b.user) if b.user is not None else None
@@ -368,7 +368,7 @@ def binding(state: LabState, b: Binding) -> dict:
     }
 
 
-def token(state: LabState, t: Token) -> dict:
+def token(state: LabState, t: Token) -> dict[str, Any]:
     return {
         "pk": t.pk,
         "managed": t.managed,
@@ -382,7 +382,7 @@ def token(state: LabState, t: Token) -> dict:
     }
 
 
-def event(state: LabState, e: Event) -> dict:
+def event(state: LabState, e: Event) -> dict[str, Any]:
     if state.api.modern:  # tenants became brands (2024.2)
         brand = {
             "pk": state.brand_pk,
@@ -420,7 +420,7 @@ def event(state: LabState, e: Event) -> dict:
     }
 
 
-def version(state: LabState) -> dict:
+def version(state: LabState) -> dict[str, Any]:
     # no worker in the recorded labs, so version_latest falls back to the current version
     api = state.api
     if api.modern:
@@ -440,7 +440,7 @@ def version(state: LabState) -> dict:
     }
 
 
-def root_config(state: LabState) -> dict:
+def root_config(state: LabState) -> dict[str, Any]:
     config = _root_config()
     if state.api.modern:
         del config["cache_timeout_reputation"]
@@ -547,7 +547,7 @@ def _events_autocomplete(state: LabState) -> dict[str, Any]:
     }
 
 
-def _root_config() -> dict:
+def _root_config() -> dict[str, Any]:
     return {
         "error_reporting": {
             "enabled": False,
@@ -564,7 +564,7 @@ def _root_config() -> dict:
     }
 
 
-def default_settings(state: LabState, base: str) -> dict:
+def default_settings(state: LabState, base: str) -> dict[str, Any]:
     return {"config": outpost_config(base.rstrip("/") + "/", modern=state.api.modern)}
 
 

@@ -21,7 +21,9 @@ from aktui.lab.objects import Outpost, RequestInfo
 if TYPE_CHECKING:
     from aktui.lab.simulator import Simulator
 
-Handler = Callable[..., tuple[int, Any]]
+# (status, JSON body) for every handler
+Reply = tuple[int, Any]
+Handler = Callable[..., Reply]
 _TRUE = ("true", "1", "True")
 
 
@@ -45,7 +47,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
     base = sim.url
     modern = st.api.modern
 
-    def page(items: list[Any], q: dict[str, str], dump: Callable[[Any], Any], kind: str = ""):
+    def page(
+        items: list[Any], q: dict[str, str], dump: Callable[[Any], Any], kind: str = ""
+    ) -> dict[str, Any]:
         return {**paged(items, q, dump), **render.autocomplete(st, kind)}
 
     def visible_outposts(caller: Caller) -> list[Outpost]:
@@ -61,7 +65,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             raise HTTPAnswer(404, not_found(modern, "Outpost"))
         return found
 
-    def outposts_list(_m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo):
+    def outposts_list(
+        _m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo
+    ) -> Reply:
         items = visible_outposts(caller)
         if "name__iexact" in q:
             items = [o for o in items if _ci(o.name) == _ci(q["name__iexact"])]
@@ -82,7 +88,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             ]
         return 200, page(items, q, lambda o: render.outpost(st, o))
 
-    def outpost_detail(m: str, _q: dict, body: Any, caller: Caller, req: RequestInfo, pk: str):
+    def outpost_detail(
+        m: str, _q: dict[str, str], body: Any, caller: Caller, req: RequestInfo, pk: str
+    ) -> Reply:
         outpost = outpost_or_404(caller, pk)
         if m == "GET":
             return 200, render.outpost(st, outpost)
@@ -114,14 +122,20 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             changes["config"] = body["config"]
         return 200, render.outpost(st, st.update_outpost(outpost.pk, req, **changes))
 
-    def outpost_health(_m, _q, _b, caller: Caller, _r, pk: str):
+    def outpost_health(
+        _m: str, _q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo, pk: str
+    ) -> Reply:
         outpost = outpost_or_404(caller, pk)
         return 200, [render.health(st, i) for i in st.health(outpost.pk)]
 
-    def default_settings(_m, _q, _b, _c, _r):
+    def default_settings(
+        _m: str, _q: dict[str, str], _b: Any, _c: Caller, _r: RequestInfo
+    ) -> Reply:
         return 200, render.default_settings(st, base)
 
-    def outpost_proxy(_m, q: dict[str, str], _b, caller: Caller, _r):
+    def outpost_proxy(
+        _m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo
+    ) -> Reply:
         # ProxyOutpostConfigViewSet: providers that have an application; an outpost token sees
         # the providers of its outpost only. Secrets included, as the outposts need them.
         items = sorted(
@@ -134,10 +148,14 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [p for p in items if p.name == q["name"]]
         return 200, page(items, q, lambda p: oidc.proxy_outpost_config(st, p, base))
 
-    def service_connections(_m, q, _b, _c, _r):
+    def service_connections(
+        _m: str, q: dict[str, str], _b: Any, _c: Caller, _r: RequestInfo
+    ) -> Reply:
         return 200, page([], q, lambda x: x)
 
-    def providers_list(_m, q: dict[str, str], _b, caller: Caller, _r):
+    def providers_list(
+        _m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo
+    ) -> Reply:
         items = sorted(st.providers.values(), key=lambda p: p.name) if caller.superuser else []
         for key in ("mode", "name", "external_host", "internal_host", "cookie_domain"):
             if f"{key}__iexact" in q:
@@ -149,7 +167,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [p for p in items if _ci(q["search"]) in _ci(p.name)]
         return 200, page(items, q, lambda p: render.provider(st, p))
 
-    def provider_detail(m: str, _q, body: Any, caller: Caller, req: RequestInfo, pk: str):
+    def provider_detail(
+        m: str, _q: dict[str, str], body: Any, caller: Caller, req: RequestInfo, pk: str
+    ) -> Reply:
         provider = st.providers.get(int(pk)) if pk.isdigit() and caller.superuser else None
         if provider is None:
             raise HTTPAnswer(404, not_found(modern and pk.isdigit(), "ProxyProvider"))
@@ -191,7 +211,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             )
         return 200, render.provider(st, st.update_provider(provider.pk, req, **changes))
 
-    def applications_list(_m, q: dict[str, str], _b, caller: Caller, _r):
+    def applications_list(
+        _m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo
+    ) -> Reply:
         items = sorted(st.applications.values(), key=lambda a: a.name)
         if "slug" in q:
             items = [a for a in items if a.slug == q["slug"]]
@@ -217,7 +239,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         allowed = [st.applications[s] for s in cached if s in st.applications]
         return 200, {**body, "results": [render.application(st, a) for a in allowed]}
 
-    def application_detail(m: str, _q, body: Any, caller: Caller, req: RequestInfo, slug: str):
+    def application_detail(
+        m: str, _q: dict[str, str], body: Any, caller: Caller, req: RequestInfo, slug: str
+    ) -> Reply:
         app = st.applications.get(slug) if caller.superuser else None
         if app is None:
             raise HTTPAnswer(404, not_found(modern, "Application"))
@@ -258,19 +282,23 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             )
         return 200, render.application(st, st.update_application(slug, req, **changes))
 
-    def groups_list(_m, q: dict[str, str], _b, caller: Caller, _r):
+    def groups_list(_m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo) -> Reply:
         items = sorted(st.groups.values(), key=lambda g: g.name) if caller.superuser else []
         if "name" in q:
             items = [g for g in items if g.name == q["name"]]
         return 200, page(items, q, lambda g: render.group(st, g), "groups")
 
-    def group_detail(_m, _q, _b, caller: Caller, _r, pk: str):
+    def group_detail(
+        _m: str, _q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo, pk: str
+    ) -> Reply:
         group = st.groups.get(pk.lower()) if caller.superuser else None
         if group is None:
             raise HTTPAnswer(404, not_found(modern, "Group"))
         return 200, render.group(st, group)
 
-    def bindings_list(_m, q: dict[str, str], _b, caller: Caller, _r):
+    def bindings_list(
+        _m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo
+    ) -> Reply:
         items = list(st.bindings) if caller.superuser else []
         if "target" in q:
             items = [b for b in items if b.target == q["target"]]
@@ -283,7 +311,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [b for b in items if b.enabled == (q["enabled"] in _TRUE)]
         return 200, page(items, q, lambda b: render.binding(st, b))
 
-    def events_list(m: str, q: dict[str, str], body: Any, caller: Caller, req: RequestInfo):
+    def events_list(
+        m: str, q: dict[str, str], body: Any, caller: Caller, req: RequestInfo
+    ) -> Reply:
         if m == "POST":  # outposts report configuration_error events (ReportMisconfiguration)
             if not isinstance(body, dict) or not isinstance(body.get("action"), str):
                 raise HTTPAnswer(400, {"action": ["This field is required."]})
@@ -314,7 +344,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
         items.sort(key=lambda e: e.created, reverse=ordering.startswith("-"))
         return 200, page(items, q, lambda e: render.event(st, e), "events")
 
-    def tokens_list(_m, q: dict[str, str], _b, caller: Caller, _r):
+    def tokens_list(_m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo) -> Reply:
         items = sorted(st.tokens.values(), key=lambda t: (t.identifier, t.expires))
         if not caller.superuser:  # TokenViewSet.get_queryset: own tokens only
             items = [t for t in items if caller.user and t.user == caller.user.pk]
@@ -325,7 +355,9 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             items = [t for t in items if st.users[t.user].username == q["user__username"]]
         return 200, page(items, q, lambda t: render.token(st, t))
 
-    def token_view_key(_m, _q, _b, caller: Caller, _r, identifier: str):
+    def token_view_key(
+        _m: str, _q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo, identifier: str
+    ) -> Reply:
         token = st.tokens.get(identifier)
         if token is None or not (
             caller.superuser or (caller.user and token.user == caller.user.pk)
@@ -333,11 +365,11 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             raise HTTPAnswer(404, {"detail": "Token not found or expired"})
         return 200, {"key": token.key}
 
-    def version(_m, _q, _b, caller: Caller, _r):
+    def version(_m: str, _q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo) -> Reply:
         _need_admin(caller)
         return 200, render.version(st)
 
-    def root_config(_m, _q, _b, _c, _r):
+    def root_config(_m: str, _q: dict[str, str], _b: Any, _c: Caller, _r: RequestInfo) -> Reply:
         return 200, render.root_config(st)
 
     get, edit = ("GET",), ("GET", "PATCH", "PUT", "DELETE")

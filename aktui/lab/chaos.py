@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aktui.lab import Lab
+    from aktui.lab.lab import Lab
 
 AUTH = "/outpost.goauthentik.io/auth/nginx"
 AGENTS = (
@@ -59,6 +59,8 @@ def login(port: int, host: str, remote_hint: str = "") -> str | None:
     if status != 302 or not cookie:
         return None
     authorize = urllib.parse.urlsplit(headers["location"])
+    if not authorize.hostname:  # the outpost sends the browser to authentik by absolute URL
+        return None
     conn = http.client.HTTPConnection(authorize.hostname, authorize.port, timeout=5)
     try:
         conn.request("GET", f"{authorize.path}?{authorize.query}")

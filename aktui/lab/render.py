@@ -39,7 +39,9 @@ _PROXY_META = (
 _BASE_META = ("", "provider", "providers", "authentik_core.provider")
 
 
-def provider_base(state: LabState, p: Provider, meta: tuple[str, ...] = _PROXY_META) -> dict[str, Any]:
+def provider_base(
+    state: LabState, p: Provider, meta: tuple[str, ...] = _PROXY_META
+) -> dict[str, Any]:
     app = state.application_for(p.pk)
     component, verbose, verbose_plural, model = meta
     out: dict[str, Any] = {

@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = open(args.log_file, "a", encoding="utf-8") if args.log_file else None  # noqa: SIM115
     log = Logger(sys.stdout, extra, rust=rust_event if args.log_format == "rust" else None)
     rng = random.Random(args.seed) if args.seed is not None else random.SystemRandom()
-    outpost = FakeOutpost(args, log, rng)  # type: ignore[arg-type]
+    outpost = FakeOutpost(args, log, rng)
     signal.signal(signal.SIGUSR1, lambda *_: outpost.refresh_now.set())
     signal.signal(signal.SIGTERM, lambda *_: outpost.stop.set())
     signal.signal(signal.SIGINT, lambda *_: outpost.stop.set())
@@ -430,7 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     for target in (outpost.events_loop, outpost.refresh_loop):
         threading.Thread(target=target, daemon=True).start()
     log("Starting HTTP server", logger=PROXY_LOGGER, listen=listen)
-    threading.Thread(target=lambda: (outpost.stop.wait(), server.shutdown()), daemon=True).start()
+
+    def shutdown_on_stop() -> None:
+        outpost.stop.wait()
+        server.shutdown()
+
+    threading.Thread(target=shutdown_on_stop, daemon=True).start()
     server.serve_forever(poll_interval=0.2)
     server.server_close()
     return 0

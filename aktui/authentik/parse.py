@@ -31,6 +31,12 @@ def _s(obj: Mapping[str, Any], key: str, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
+def _obj(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """A nested JSON object, or an empty one when the field is missing or not an object."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: object, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
@@ -77,7 +83,7 @@ def refresh_interval(raw: Mapping[str, Any], config: object) -> int:
 
 
 def parse_outpost(raw: Mapping[str, Any], health: Iterable[Mapping[str, Any]] | None) -> Outpost:
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    config = _obj(raw, "config")
     entries = [parse_instance(h) for h in health or () if isinstance(h, dict)]
     return Outpost(
         pk=_s(raw, "pk"),
@@ -149,8 +155,8 @@ _EVENT_MODELS = {"proxyprovider", "application", "outpost"}
 
 
 def parse_change(raw: Mapping[str, Any]) -> ModelChange | None:
-    context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
-    model = context.get("model") if isinstance(context.get("model"), dict) else {}
+    context = _obj(raw, "context")
+    model = _obj(context, "model")
     at = parse_time(raw.get("created"))
     name = _s(model, "model_name")
     if at is None or name not in _EVENT_MODELS:
@@ -237,7 +243,7 @@ def build_snapshot(raw: Mapping[str, Any], *, now: datetime | None = None) -> Sn
     changes = tuple(
         c for c in (parse_change(e) for e in raw.get("events") or () if isinstance(e, dict)) if c
     )
-    version = raw.get("version") if isinstance(raw.get("version"), dict) else {}
+    version = _obj(raw, "version")
     snapshot = Snapshot(
         fetched_at=now or datetime.now(UTC),
         server_url=str(raw.get("server_url", "")),

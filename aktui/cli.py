@@ -83,8 +83,8 @@ def _escaped_output(command: str | None) -> Iterator[None]:
         yield
         return
     saved = sys.stdout, sys.stderr
-    sys.stdout = EscapingStream(saved[0])  # type: ignore[assignment]
-    sys.stderr = EscapingStream(saved[1])  # type: ignore[assignment]
+    sys.stdout = EscapingStream(saved[0])
+    sys.stderr = EscapingStream(saved[1])
     try:
         yield
     finally:

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aktui.config import WebServerConfig
 from aktui.deploy.ssh import HostKeyChanged, Opener, WebServer
@@ -940,7 +941,11 @@ def _batches(items: list[int], serial: Sequence[int]) -> list[list[int]]:
     return out
 
 
-def _parallel(fn: Callable, items: list, max_parallel: int) -> list:
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _parallel(fn: Callable[[_T], _R], items: list[_T], max_parallel: int) -> list[_R]:
     if len(items) <= 1:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(min(max_parallel, len(items)), thread_name_prefix="aktui-push") as pool:

@@ -109,7 +109,7 @@ def _ssh_adapter_class() -> type:
 
     from aktui.openssh.connect import Endpoint, connect
 
-    class OpenSSHAdapter(SSHHTTPAdapter):  # type: ignore[misc]
+    class OpenSSHAdapter(SSHHTTPAdapter):
         """The SDK's paramiko adapter, connected through ``aktui.openssh.connect``."""
 
         def __init__(self, endpoint: Endpoint, base_url: str, timeout: float) -> None:
@@ -201,12 +201,13 @@ class DockerHost:
         endpoint = resolve(parts.hostname or "", user=parts.username or "", port=parts.port or 0)
         # use_ssh_client: the SDK's adapter then connects nothing in the constructor; ours
         # replaces it before the first request.
-        client = _sdk().DockerClient(
+        client: docker.DockerClient = _sdk().DockerClient(
             base_url=self.url, timeout=self.timeout, version=API_VERSION, use_ssh_client=True
         )
         adapter = _ssh_adapter_class()(endpoint, self.url, self.timeout)
         client.api.mount("http+docker://ssh", adapter)
-        client.api._custom_adapter = adapter
+        # APIClient.__init__ sets this attribute (docker/api/client.py); types-docker omits it
+        client.api._custom_adapter = adapter  # type: ignore[attr-defined]
         return client
 
     @contextmanager

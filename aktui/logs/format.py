@@ -163,7 +163,7 @@ _MONTHS = {
 }
 
 
-def parse_line(text: str | bytes, *, naive_tz: tzinfo = UTC) -> LogRecord:
+def parse_line(text: str | bytes | object, *, naive_tz: tzinfo = UTC) -> LogRecord:
     """Parse one line (trailing newline optional) into a ``LogRecord``; never raises.
 
     ``naive_tz`` is the zone assumed for timestamps written without one (structlog's local
@@ -424,7 +424,8 @@ def _parse_json(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord 
 def _parse_rust(raw: str, data: dict[str, Any], naive_tz: tzinfo) -> LogRecord:
     # tracing-subscriber's JSON layer nests the event under "fields" unless flattened; the
     # Rust outpost (2026.8+) is not verified from source, so accept both shapes.
-    nested = data.get("fields") if isinstance(data.get("fields"), dict) else {}
+    inner = data.get("fields")
+    nested: dict[str, Any] = inner if isinstance(inner, dict) else {}
     fields = {k: v for k, v in data.items() if k not in ("fields", "level", "target", "timestamp")}
     fields.update(nested)
     message: object = ""

@@ -165,7 +165,7 @@ class Location(Level):
             if self._rx is _UNSET:
                 self._rx = compile_regex(self.pattern, self.modifier == "~*")
             rx = self._rx
-            return None if rx is None else regex_search(rx, uri)  # type: ignore[arg-type]
+            return None if rx is None else regex_search(rx, uri)
         return False
 
     def walk(self) -> Iterator[Location]:

@@ -196,7 +196,9 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     def __init__(self, endpoint: Endpoint, known: KnownHosts, accept_new: bool) -> None:
         self.endpoint, self.known, self.accept_new = endpoint, known, accept_new
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         ep = self.endpoint
         verdict = self.known.check(ep.known_hosts_name, key)
         shown = fingerprint(key)

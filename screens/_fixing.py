@@ -30,7 +30,17 @@ from aktui.outposts.verdicts import runtime_name
 from aktui.screens.widgets.text import describe, literal, plain
 
 if TYPE_CHECKING:
-    from aktui.screens.app import AktuiApp
+    from textual.app import App
+
+    from aktui.actions import Command
+    from aktui.backend import Backend
+    from aktui.outposts.verdicts import AppData
+
+    # FixMixin is only ever mixed into AktuiApp, an App: the type checker sees the App methods
+    # it calls (notify, push_screen, call_from_thread), the runtime MRO stays AktuiApp's.
+    _AppBase = App[int]
+else:
+    _AppBase = object
 
 # Docker daemons handle a few concurrent restarts well; more only queue on the daemon.
 MAX_PARALLEL = 4
@@ -91,7 +101,7 @@ class PhaseRuntime:
         return getattr(self._runtime, name)
 
 
-def plan_for(app: AktuiApp, outpost: Outpost, *, force_restart: bool = False) -> FixPlan:
+def plan_for(app: FixMixin, outpost: Outpost, *, force_restart: bool = False) -> FixPlan:
     data = app.data
     container = data.container_for(outpost)
     verdict = data.verdicts.get(outpost.pk)
@@ -147,17 +157,30 @@ def confirm_lines(plans: Sequence[FixPlan], verify_timeout: float) -> list[Text]
     return lines
 
 
-class FixMixin:
+class FixMixin(_AppBase):
     """App side of outpost actions (mixed into AktuiApp)."""
 
     history: list[ActionRecord]
     running: dict[str, Progress]
 
-    def record(self: Any, action: str, target: str, ok: bool, message: str) -> None:
+    if TYPE_CHECKING:
+        # What the mixin uses of AktuiApp, which defines all of it.
+        backend: Backend
+        data: AppData
+        verify_timeout: float
+
+        def clock(self) -> datetime: ...
+        @property
+        def read_only(self) -> bool: ...
+        def _command(self, cid: str) -> Command: ...
+        def _progress_changed(self) -> None: ...
+        def action_refresh_now(self) -> None: ...
+
+    def record(self, action: str, target: str, ok: bool, message: str) -> None:
         self.history.append(ActionRecord(self.clock(), action, target, ok, plain(message)))
         self._notify_result(action, target, ok, message)
 
-    def _notify_result(self: Any, action: str, target: str, ok: bool, message: str) -> None:
+    def _notify_result(self, action: str, target: str, ok: bool, message: str) -> None:
         self.notify(
             plain(message),
             title=f"{action} {plain(target)}",
@@ -166,7 +189,7 @@ class FixMixin:
             timeout=6,
         )
 
-    def request_fix(self: Any, outposts: Sequence[Outpost], *, force_restart: bool = False) -> None:
+    def request_fix(self, outposts: Sequence[Outpost], *, force_restart: bool = False) -> None:
         from aktui.screens._keys import refusal
         from aktui.screens.confirm import ConfirmScreen
 
@@ -207,7 +230,7 @@ class FixMixin:
         lines = confirm_lines(plans, self.verify_timeout)
         self.push_screen(ConfirmScreen(title, lines, danger=danger), go)
 
-    def _fixable(self: Any, outposts: Sequence[Outpost]) -> list[Outpost]:
+    def _fixable(self, outposts: Sequence[Outpost]) -> list[Outpost]:
         """The outposts a reload/restart can help; the others are explained and dropped."""
         ok: list[Outpost] = []
         busy: list[str] = []
@@ -228,7 +251,7 @@ class FixMixin:
         self._refuse_running(busy)
         return ok
 
-    def _refuse_running(self: Any, pks: Sequence[str]) -> None:
+    def _refuse_running(self, pks: Sequence[str]) -> None:
         for pk in pks:
             progress = self.running[pk]
             self.notify(
@@ -241,7 +264,7 @@ class FixMixin:
                 markup=False,
             )
 
-    def _start_fixes(self: Any, plans: list[FixPlan]) -> None:
+    def _start_fixes(self, plans: list[FixPlan]) -> None:
         start = time.monotonic()
         for p in plans:
             self.history.append(
@@ -252,14 +275,14 @@ class FixMixin:
         self._progress_changed()
         self._run_fixes(plans)
 
-    def _set_phase(self: Any, target: str, phase: str) -> None:
+    def _set_phase(self, target: str, phase: str) -> None:
         for progress in self.running.values():
             if progress.plan.target == target and progress.phase != phase:
                 progress.phase = phase
                 self._progress_changed()
 
     @work(thread=True, group="actions", exit_on_error=False, description="outpost actions")
-    def _run_fixes(self: Any, plans: list[FixPlan]) -> None:
+    def _run_fixes(self, plans: list[FixPlan]) -> None:
         from aktui.outposts.fixes import ActionResult, OutpostActions
 
         def on_phase(target: str, phase: str) -> None:
@@ -304,7 +327,7 @@ class FixMixin:
                     with contextlib.suppress(Exception):  # the app may be closing
                         self.call_from_thread(self._fix_done, plan, lost)
 
-    def _fix_done(self: Any, plan: FixPlan, result: Any) -> None:
+    def _fix_done(self, plan: FixPlan, result: Any) -> None:
         progress = self.running.pop(plan.outpost_pk, None)
         verb = "→".join(result.attempts) if len(result.attempts) > 1 else result.action
         outcome = "verified" if result.ok else "FAILED"

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 
 from aktui.actions import COMMANDS, Command, for_scope
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from aktui.screens.app import AktuiApp
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
+    """The registry's commands of ``scope`` as Textual bindings (the type ``BINDINGS`` holds)."""
     return [
         Binding(c.keys, c.action, c.label, show=c.footer, id=c.id, tooltip=c.description)
         for c in for_scope(scope)

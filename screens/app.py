@@ -16,18 +16,19 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from textual import on, work
-from textual.app import App, CSSPathType
-from textual.binding import Binding
+from textual.app import App
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from aktui.actions import Command, apply_keymap, check_keymap, for_scope
+from aktui.backend import Backend
 from aktui.outposts.evidence import read_evidence
 from aktui.outposts.verdicts import AppData, compute_verdicts
+from aktui.runtime import tell_outposts
 from aktui.screens._fixing import ActionRecord, FixMixin, Progress
 from aktui.screens._keys import action_name, bindings
 from aktui.screens.palette import RegistryCommands
@@ -39,9 +40,9 @@ Clock = Callable[[], datetime]
 class AktuiApp(FixMixin, App[int]):
     # Textual 8 never loads the CSS_PATH of the screen get_default_screen() returns (only of
     # pushed screens and MODES): the dashboard's stylesheet is loaded with the app's.
-    CSS_PATH: ClassVar[CSSPathType | None] = ["../styles/app.tcss", "../styles/dashboard.tcss"]
+    CSS_PATH = ["../styles/app.tcss", "../styles/dashboard.tcss"]
     TITLE = "aktui"
-    BINDINGS: ClassVar[list[Binding]] = bindings("global")  # type: ignore[assignment]
+    BINDINGS = bindings("global")
     COMMANDS = App.COMMANDS | {RegistryCommands}
     ENABLE_COMMAND_PALETTE = True
 
@@ -63,7 +64,7 @@ class AktuiApp(FixMixin, App[int]):
 
     def __init__(
         self,
-        backend: Any,
+        backend: Backend,
         *,
         clock: Clock | None = None,
         live_refresh: bool = True,
@@ -215,10 +216,12 @@ class AktuiApp(FixMixin, App[int]):
     @work(thread=True, exclusive=True, group="containers", exit_on_error=False)
     def _load_containers(self) -> None:
         runtime = self.backend.runtime
+        if runtime is None:  # a context switch to one without docker_hosts since the call
+            return
         snap = self.data.snapshot
-        if snap is not None and hasattr(runtime, "set_outposts"):
+        if snap is not None:
             # Lets docker discovery map labels and names to authentik's outposts.
-            runtime.set_outposts([(o.pk, o.name) for o in snap.outposts])
+            tell_outposts(runtime, [(o.pk, o.name) for o in snap.outposts])
         try:
             containers = tuple(runtime.containers())
         except Exception as e:
@@ -253,7 +256,7 @@ class AktuiApp(FixMixin, App[int]):
                 return None
         return True
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         handle_back = getattr(self.screen, "handle_back", None)
         if handle_back is not None and handle_back():
             return
@@ -324,7 +327,7 @@ class AktuiApp(FixMixin, App[int]):
             return
         self.call_from_thread(self._swap_backend, backend)
 
-    def _swap_backend(self, backend: Any) -> None:
+    def _swap_backend(self, backend: Backend) -> None:
         old, self.backend = self.backend, backend
         old.close()
         client, self._api = self._api, None

@@ -8,11 +8,9 @@ Enter is pressed out of habit, and a restart logs users out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
@@ -24,7 +22,7 @@ KEYS_LINE = "y: do it    n / esc: cancel"
 class ConfirmScreen(GuardedModal):
     SCOPE = "confirm"
     CSS_PATH = "../styles/modal.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("confirm")  # type: ignore[assignment]
+    BINDINGS = bindings("confirm")
     AUTO_FOCUS = "#dialog-body"
 
     def __init__(self, title: str, lines: Sequence[Text], *, danger: bool = False) -> None:

@@ -6,11 +6,10 @@ changed, rows that came or went), so the cursor, scroll and tree expansion survi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, Static, Tree
 
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
 class DashboardScreen(FilterBoxMixin, GuardedScreen):
     SCOPE = "dashboard"
     CSS_PATH = "../styles/dashboard.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("dashboard")  # type: ignore[assignment]
+    BINDINGS = bindings("dashboard")
     AUTO_FOCUS = "#outposts"
 
     app: AktuiApp

@@ -6,11 +6,10 @@ current; when the object disappears the screen says so instead of closing under 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
@@ -193,7 +192,7 @@ def finding_detail(snap: Snapshot, key: str) -> list[Text]:
 class DetailScreen(GuardedScreen):
     SCOPE = "detail"
     CSS_PATH = "../styles/detail.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("detail")  # type: ignore[assignment]
+    BINDINGS = bindings("detail")
     AUTO_FOCUS = "#detail-scroll"
 
     app: AktuiApp

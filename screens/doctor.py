@@ -7,12 +7,11 @@ servers over SSH, staleness), run in a worker: probes and SSH take seconds, the 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
 from aktui.screens._keys import GuardedScreen, bindings
@@ -49,7 +48,7 @@ async def default_runner(backend: Any) -> list[Any]:
 class DoctorScreen(FilterBoxMixin, GuardedScreen):
     SCOPE = "doctor"
     CSS_PATH = "../styles/tables.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("doctor")  # type: ignore[assignment]
+    BINDINGS = bindings("doctor")
     AUTO_FOCUS = "#rows"
 
     app: AktuiApp

@@ -6,12 +6,11 @@ general ones, so it cannot drift from the real bindings (config overrides includ
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -72,7 +71,7 @@ def help_table(app: AktuiApp, screen: Screen[Any]) -> Table:
 class HelpScreen(GuardedScreen):
     SCOPE = "help"
     CSS_PATH = "../styles/help.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("help")  # type: ignore[assignment]
+    BINDINGS = bindings("help")
     AUTO_FOCUS = "#keys"
 
     app: AktuiApp

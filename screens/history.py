@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from aktui.screens._fixing import ActionRecord
@@ -31,7 +30,7 @@ COLUMNS = (
 class HistoryScreen(GuardedScreen):
     SCOPE = "history"
     CSS_PATH = "../styles/tables.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("history")  # type: ignore[assignment]
+    BINDINGS = bindings("history")
     AUTO_FOCUS = "#rows"
 
     app: AktuiApp

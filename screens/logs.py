@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
@@ -77,7 +76,7 @@ def open_logs(app: AktuiApp, outposts: Sequence[Outpost], title: str) -> None:
 class LogsScreen(LogViewKeys, GuardedScreen):
     SCOPE = "logs"
     CSS_PATH = "../styles/logs.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("logs")  # type: ignore[assignment]
+    BINDINGS = bindings("logs")
     AUTO_FOCUS = "#log"
     # Global keys that leave this view are off here: k9s and Toolong users press s, c, p, d
     # inside a log (autoscroll, copy, pretty...), not to open another screen. `:` still can.

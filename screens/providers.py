@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input
 
 from aktui.authentik.model import MODE_LABELS, Application, Outpost, ProxyProvider, Snapshot
@@ -169,7 +168,7 @@ class ProvidersScreen(TableScreen):
     SCOPE = "providers"
     KIND = "provider"
     TITLE_TEXT = "Proxy providers"
-    BINDINGS: ClassVar[list[Binding]] = bindings("providers")  # type: ignore[assignment]
+    BINDINGS = bindings("providers")
     COLUMNS = (
         ("flag", "!"),
         ("name", "Provider"),
@@ -204,7 +203,7 @@ class ApplicationsScreen(TableScreen):
     SCOPE = "applications"
     KIND = "application"
     TITLE_TEXT = "Applications"
-    BINDINGS: ClassVar[list[Binding]] = bindings("applications")  # type: ignore[assignment]
+    BINDINGS = bindings("applications")
     COLUMNS = (
         ("flag", "!"),
         ("slug", "Application"),

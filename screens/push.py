@@ -9,12 +9,11 @@ config opts in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
@@ -69,7 +68,7 @@ def diff_text(diff: str) -> Text:
 class PushScreen(GuardedScreen):
     SCOPE = "push"
     CSS_PATH = "../styles/snippets.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("push")  # type: ignore[assignment]
+    BINDINGS = bindings("push")
     AUTO_FOCUS = "#push-hosts"
 
     app: AktuiApp

@@ -6,11 +6,10 @@ files ``aktui snippets`` prints and ``p`` pushes). Outposts that get no snippet 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -41,7 +40,7 @@ def build(app: AktuiApp, data: AppData) -> SnippetSet | str:
 class SnippetsScreen(GuardedScreen):
     SCOPE = "snippets"
     CSS_PATH = "../styles/snippets.tcss"
-    BINDINGS: ClassVar[list[Binding]] = bindings("snippets")  # type: ignore[assignment]
+    BINDINGS = bindings("snippets")
     AUTO_FOCUS = "#files"
 
     app: AktuiApp

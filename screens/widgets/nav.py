@@ -7,16 +7,13 @@ registry's "navigation" scope, so the help screen lists them and ``keys:`` can r
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from textual.binding import Binding
 from textual.widgets import DataTable, Tree
 
 from aktui.screens._keys import bindings
 
 
 class NavTable(DataTable[object]):
-    BINDINGS: ClassVar[list[Binding]] = bindings("navigation")  # type: ignore[assignment]
+    BINDINGS = bindings("navigation")
 
     def action_first_row(self) -> None:
         if self.row_count:
@@ -35,7 +32,7 @@ class NavTable(DataTable[object]):
 
 
 class NavTree(Tree[object]):
-    BINDINGS: ClassVar[list[Binding]] = bindings("navigation")  # type: ignore[assignment]
+    BINDINGS = bindings("navigation")
 
     def action_first_row(self) -> None:
         self.action_scroll_home()

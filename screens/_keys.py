@@ -9,9 +9,9 @@ and pressing their key explains why instead of silently doing nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import events
+from textual import events, getters
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 
@@ -42,11 +42,22 @@ def refusal(command: Command) -> str:
     )
 
 
-class RegistryGuard:
+if TYPE_CHECKING:
+    # RegistryGuard is only mixed into screens: the type checker sees the Screen it extends.
+    _ScreenBase = Screen[Any]
+else:
+    _ScreenBase = object
+
+
+class RegistryGuard(_ScreenBase):
     """Mixed into every screen: the read-only rule for the screen's scope, from the registry."""
 
     SCOPE: ClassVar[str] = "global"
-    app: AktuiApp
+
+    if TYPE_CHECKING:
+        # Textual's own way to narrow MessagePump.app (textual.getters.app), for the type
+        # checker only: at run time the screens keep Textual's property.
+        app = getters.app(AktuiApp)
 
     def _scope_commands(self) -> Iterable[Command]:
         return [*for_scope(self.SCOPE, self.app.commands), *for_scope("global", self.app.commands)]

@@ -42,6 +42,8 @@ from aktui.screens.widgets.logpane import LogPane
 from aktui.screens.widgets.text import describe, literal, plain
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from aktui.screens.app import AktuiApp
 
 DRAIN_INTERVAL = 0.05  # 20 Hz: smooth to the eye, one render per tick under a flood
@@ -162,6 +164,8 @@ class LogsScreen(LogViewKeys, GuardedScreen):
     @work(thread=True, exit_on_error=False, group="logs", description="log stream")
     def _stream(self, source: LogSource) -> None:
         runtime = self.app.backend.runtime
+        if runtime is None:  # the screen opens only with a runtime; a context switch may drop it
+            return
         logs = self.app.backend.config.logs
         worker = get_current_worker()
         since = time.time() - logs.since_minutes * 60 if logs.since_minutes else None
@@ -213,7 +217,7 @@ class LogsScreen(LogViewKeys, GuardedScreen):
 
     # --- view state -----------------------------------------------------------------------
 
-    def _cutoff(self):  # type: ignore[no-untyped-def]
+    def _cutoff(self) -> datetime | None:
         from datetime import timedelta
 
         window = WINDOWS[self.window_index]

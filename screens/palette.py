@@ -30,7 +30,7 @@ class RegistryCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         app: AktuiApp = self.app  # type: ignore[assignment]
         screen = self.screen
-        out = []
+        out: list[tuple[str, str, Callable[[], Any]]] = []
         for c in screen_commands(app, screen):
             if c.scope in ("confirm", "navigation"):  # keys of a focused widget, not commands
                 continue

@@ -115,6 +115,8 @@ class PushScreen(GuardedScreen):
             self._message(built)
             return
         snapshot = self.app.data.snapshot
+        if snapshot is None:  # build() said so already; kept for the type checker
+            return
         from aktui.doctor.push_check import site_checks
 
         self.checks = site_checks(snapshot, built, self.servers)

@@ -26,7 +26,7 @@ def sync_table(
     end, a filter cleared) are the rows laid out again, with the cursor kept on its row key and
     the scroll position kept: a new error lands above the info rows, not under them."""
     structural = False
-    for gone in [k.value for k in table.rows if k.value not in rows]:
+    for gone in [k for k in table.rows if k.value not in rows]:
         table.remove_row(gone)
         structural = True
     for key, cells in rows.items():
@@ -86,17 +86,17 @@ def sync_tree(tree: Tree[object], items: Sequence[TreeItem]) -> None:
 def _sync_children(node: TreeNode[object], items: Sequence[TreeItem]) -> None:
     wanted = {item.key for item in items}
     existing: dict[str, TreeNode[object]] = {}
-    for child in list(node.children):
-        key = _key_of(child)
+    for old in list(node.children):
+        key = _key_of(old)
         if key in wanted and key not in existing:
-            existing[key] = child
+            existing[key] = old
         else:
-            child.remove()
+            old.remove()
     order_ok = [_key_of(c) for c in node.children] == [i.key for i in items if i.key in existing]
     if not order_ok:
         # Order changed (rare: a rename): rebuild this level only.
-        for child in list(node.children):
-            child.remove()
+        for old in list(node.children):
+            old.remove()
         existing = {}
     for index, item in enumerate(items):
         child = existing.get(item.key)

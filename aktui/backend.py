@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aktui.authentik.client import AuthentikClient
 from aktui.authentik.model import Snapshot
 from aktui.config import Config, ContextConfig, LogsConfig, load_config, resolve_token
 from aktui.runtime import ContainerInfo, OutpostRuntime, tell_outposts
 from aktui.secret import Secret
+
+if TYPE_CHECKING:
+    from aktui.lab.lab import Lab
 
 
 @dataclass
@@ -25,7 +28,7 @@ class Backend:
     context: ContextConfig
     read_only: bool
     runtime: OutpostRuntime | None = None
-    lab: Any = None  # aktui.lab.Lab while the demo runs
+    lab: Lab | None = None  # the demo's lab, from open_demo() until close()
     _token: Secret = field(default_factory=lambda: Secret(""), repr=False)
     # Held while the demo lab starts, so close() from another thread waits and then stops it
     # (never a half-started lab left running).
@@ -42,7 +45,7 @@ class Backend:
         connecting, so the TUI calls it from a thread once its first frame is up). Does
         nothing after close()."""
         with self._lab_lock:
-            if self._closed or not self.lab_pending:
+            if self._closed or self.lab is None or not self.lab_pending:
                 return
             lab = self.lab.start()
             ctx = ContextConfig(url=lab.url, token=Secret(lab.token))
@@ -123,7 +126,7 @@ def open_demo(
 ) -> Backend:
     """The demo lab's backend. ``start=False`` returns at once and ``start_lab()`` starts it
     (the TUI draws its first frame meanwhile); ``close()`` always stops it."""
-    from aktui.lab import Lab
+    from aktui.lab.lab import Lab
     from aktui.lab.versions import CURRENT
 
     lab_options.setdefault("authentik", CURRENT)  # the demo shows the authentik people run

@@ -23,7 +23,7 @@ application-unrestricted        status-example-net has no binding (every other a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aktui.lab.objects import (
@@ -299,6 +299,16 @@ _Provider = tuple[str, str, str, str, str | None, str, str | None]
 _Outpost = tuple[str, tuple[str, ...], dict[str, Any], Deployment]
 
 
+@dataclass
+class _OutpostRow:
+    """One outpost of ``_OUTPOSTS`` while ``_tables`` corrects it."""
+
+    name: str
+    providers: list[str]
+    config: dict[str, Any]
+    deployment: Deployment
+
+
 def _tables(
     pitfalls: frozenset[str],
 ) -> tuple[list[_Provider], list[_Outpost], tuple[str, ...]]:
@@ -307,18 +317,18 @@ def _tables(
     providers = {p[0]: list(p) for p in _PROVIDERS}
     # each lab gets its own Deployment copies: Lab._specs marks the ones beyond max_processes
     # as simulated, which must not leak into the next lab built in this process
-    outposts = {o[0]: [o[0], list(o[1]), o[2], replace(o[3])] for o in _OUTPOSTS}
+    outposts = {o[0]: _OutpostRow(o[0], list(o[1]), o[2], replace(o[3])) for o in _OUTPOSTS}
     embedded: list[str] = ["grafana.example.com"]
 
     def move(provider: str, source: list[str] | None, target: str) -> None:
         if source is not None:
             source.remove(provider)
-        outposts[target][1].append(provider)
+        outposts[target].providers.append(provider)
 
     if "mixed-cookie-domains" not in pitfalls:
         providers["shop.example.io"][2:4] = ["https://shop.example.net", "example.net"]
     if "single-and-domain-mixed" not in pitfalls:
-        move("gamma.example.dev", outposts["outpost-legacy"][1], "outpost-example-dev")
+        move("gamma.example.dev", outposts["outpost-legacy"].providers, "outpost-example-dev")
     if "embedded-forward-auth" not in pitfalls:
         move("grafana.example.com", embedded, "outpost-single")
     if "auth-url-outside-cookie-domain" not in pitfalls:
@@ -330,17 +340,20 @@ def _tables(
     if "provider-without-outpost" not in pitfalls:
         move("new.example.com", None, "outpost-single")
     if "outpost-not-connected" not in pitfalls:
-        outposts["outpost-staging"][3] = replace(outposts["outpost-staging"][3], token_ok=True)
+        staging = outposts["outpost-staging"]
+        staging.deployment = replace(staging.deployment, token_ok=True)
     if "outpost-version-mismatch" not in pitfalls:
-        outposts["outpost-legacy"][3] = replace(outposts["outpost-legacy"][3], version="")
+        legacy = outposts["outpost-legacy"]
+        legacy.deployment = replace(legacy.deployment, version="")
     if "browser-host-internal" not in pitfalls:
-        outposts["outpost-legacy"][2] = outpost_config()
-        outposts["outpost-legacy"][3] = replace(outposts["outpost-legacy"][3], browser_url="")
+        legacy = outposts["outpost-legacy"]
+        legacy.config = outpost_config()
+        legacy.deployment = replace(legacy.deployment, browser_url="")
     if "application-unrestricted" not in pitfalls:
         providers["status.example.net"][6] = "staff"
     return (
         [tuple(p) for p in providers.values()],  # type: ignore[misc]
-        [(o[0], tuple(o[1]), o[2], o[3]) for o in outposts.values()],
+        [(o.name, tuple(o.providers), o.config, o.deployment) for o in outposts.values()],
         tuple(embedded),
     )
 

@@ -79,6 +79,7 @@ class _Index:
         self.always: list[Rule] = []  # also "raw": both need the whole record, every line
         for rule in rules:
             kind, keys = rule.anchor
+            index: dict[str, list[Rule]] | dict[int, list[Rule]]
             if kind == "scan":
                 fn, scan, values = keys[:3]
                 if scan == "other":
@@ -88,9 +89,12 @@ class _Index:
             elif kind == "always" or kind == "raw":
                 self.always.append(rule)
                 continue
-            else:
-                index = {"exact": self.exact, "exact_ci": self.exact_ci}.get(kind, self.status)
-                values = keys
+            elif kind == "exact":
+                index, values = self.exact, keys
+            elif kind == "exact_ci":
+                index, values = self.exact_ci, keys
+            else:  # "status": int keys
+                index, values = self.status, keys
             for key in dict.fromkeys(values):
                 index.setdefault(key, []).append(rule)
         # Per status, the message tests of its rules; None: a rule that needs no message.

@@ -130,7 +130,7 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
     holding any of the literals ``also`` (exact, case-sensitive: e.g. redaction's trigger
     words), or None when a rule cannot be searched for in raw text, or Hyperscan is not
     installed."""
-    if hyperscan is None:
+    if not available():
         return None
     patterns: dict[bytes, int] = {_CONTROLS: 0}  # first: its id is _CONTROLS_ID
     patterns.update({guard: 0 for guard in _GUARDS})

@@ -358,7 +358,10 @@ class AuthentikClient:
 
     # --- endpoints ----------------------------------------------------------------------
 
-    async def version(self) -> dict[str, Any]:
+    # version(), root_config() and patch_outpost() return the answer as authentik sent it
+    # (any JSON value): the parser (aktui.authentik.parse) checks its shape, so a hostile
+    # answer degrades the snapshot instead of failing it.
+    async def version(self) -> object:
         return await self.request("GET", "/admin/version/")
 
     async def outposts(self) -> list[dict[str, Any]]:
@@ -389,7 +392,7 @@ class AuthentikClient:
     async def service_connections(self) -> list[dict[str, Any]]:
         return await self.list_all("/outposts/service_connections/all/")
 
-    async def root_config(self) -> dict[str, Any]:
+    async def root_config(self) -> object:
         return await self.request("GET", "/root/config/")
 
     async def recent_changes(self, per_model: int = 100) -> list[dict[str, Any]]:
@@ -412,7 +415,7 @@ class AuthentikClient:
         batches = await _gather(*(one(a, m) for a, m in EVENT_MODELS))
         return [e for batch in batches for e in batch]
 
-    async def patch_outpost(self, pk: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def patch_outpost(self, pk: str, body: Mapping[str, Any]) -> object:
         return await self.request("PATCH", f"/outposts/instances/{pk}/", json=dict(body))
 
     async def fetch_raw(self) -> dict[str, Any]:
@@ -516,6 +519,7 @@ def _pagination(page: Any) -> dict[str, Any]:
 
 
 def _results(page: Any, path: str, url: str) -> list[Any]:
-    if isinstance(page, dict) and isinstance(page.get("results"), list):
-        return page["results"]
+    results = page.get("results") if isinstance(page, dict) else None
+    if isinstance(results, list):
+        return results
     raise AuthentikError(f"authentik at {url}: {path} answered an unexpected shape (no results)")

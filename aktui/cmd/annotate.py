@@ -27,7 +27,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterator
-from json.encoder import encode_basestring as _encode  # type: ignore[attr-defined]
+from json.encoder import encode_basestring as _encode
 from typing import IO, TextIO
 
 from aktui.errors import AktuiError

@@ -158,7 +158,7 @@ class Lab:
 
     def _specs(self, state: LabState) -> list[ProcessSpec]:
         assert self.workdir is not None and self.simulator is not None
-        specs = []
+        specs: list[ProcessSpec] = []
         next_port = self.base_port
         for name, deploy in state.deployments.items():
             outpost = state.outpost(name)

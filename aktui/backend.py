@@ -126,7 +126,7 @@ def open_demo(
 ) -> Backend:
     """The demo lab's backend. ``start=False`` returns at once and ``start_lab()`` starts it
     (the TUI draws its first frame meanwhile); ``close()`` always stops it."""
-    from aktui.lab.lab import Lab
+    from aktui.lab import Lab  # through the package: tests replace aktui.lab.Lab
     from aktui.lab.versions import CURRENT
 
     lab_options.setdefault("authentik", CURRENT)  # the demo shows the authentik people run

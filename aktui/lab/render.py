@@ -385,31 +385,7 @@ def token(state: LabState, t: Token) -> dict[str, Any]:
 
 
 def event(state: LabState, e: Event) -> dict[str, Any]:
-    if state.api.modern:  # tenants became brands (2024.2)
-        brand = {
-            "pk": state.brand_pk,
-            "app": "authentik_brands",
-            "name": "Default brand",
-            "model_name": "brand",
-        }
-        return {
-            "pk": e.pk,
-            "user": dict(e.user),
-            "action": e.action,
-            "app": e.app,
-            "context": e.context,
-            "client_ip": e.client_ip,
-            "created": iso(e.created),
-            "expires": iso(e.created + EVENT_RETENTION.total_seconds()),
-            "brand": jsonb_order(brand),
-        }
-    tenant = {
-        "app": "authentik_tenants",
-        "model_name": "tenant",
-        "pk": state.tenant_pk,
-        "name": "Default tenant",
-    }
-    return {
+    body: dict[str, Any] = {
         "pk": e.pk,
         "user": dict(e.user),
         "action": e.action,
@@ -418,8 +394,24 @@ def event(state: LabState, e: Event) -> dict[str, Any]:
         "client_ip": e.client_ip,
         "created": iso(e.created),
         "expires": iso(e.created + EVENT_RETENTION.total_seconds()),
-        "tenant": jsonb_order(tenant),
     }
+    if state.api.modern:  # tenants became brands (2024.2)
+        brand = {
+            "pk": state.brand_pk,
+            "app": "authentik_brands",
+            "name": "Default brand",
+            "model_name": "brand",
+        }
+        body["brand"] = jsonb_order(brand)
+    else:
+        tenant = {
+            "app": "authentik_tenants",
+            "model_name": "tenant",
+            "pk": state.tenant_pk,
+            "name": "Default tenant",
+        }
+        body["tenant"] = jsonb_order(tenant)
+    return body
 
 
 def version(state: LabState) -> dict[str, Any]:

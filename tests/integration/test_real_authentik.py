@@ -388,11 +388,12 @@ async def test_instance_that_disconnects_is_not_connected(real_authentik: RealAu
     Every refresh until then: an outpost whose entries are all closed is not connected."""
     ak = real_authentik
     pk = ak.lab["outposts"]["outpost-single"]
+    ak.wait_disconnected(pk)  # an earlier test's instances are gone from /health/ first
     fake = ak.fake_outposts(60, f"outpost-single:{ak.version}:host-going")
     recorder = HealthRecorder()
     seen: list[str] = []  # what each refresh after the disconnect read: live/closed/none
     try:
-        ak.wait_connected(pk, 1)
+        ak.wait_connected(pk, 1, hostname="host-going")
         async with AuthentikClient(ak.url, ak.token, transport=recorder) as client:
             up = await client.snapshot()
             fake.stop()

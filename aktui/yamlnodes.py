@@ -21,12 +21,14 @@ def did_you_mean(key: str, known: Any) -> str:
 SCALARS = yaml.SafeLoader("")
 
 
-def node_kind(node: yaml.Node) -> str:
+def node_kind(node: yaml.Node, *, article: bool = False) -> str:
+    """What a node is, for "expected X, got Y": ``mapping``/``list``/``value "v"``, or with
+    ``article`` as a sentence reads it: ``a mapping``/``a list``/``"v"``."""
     if isinstance(node, yaml.MappingNode):
-        return "mapping"
+        return "a mapping" if article else "mapping"
     if isinstance(node, yaml.SequenceNode):
-        return "list"
-    return f'value "{node.value}"'
+        return "a list" if article else "list"
+    return f'"{node.value}"' if article else f'value "{node.value}"'
 
 
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -90,6 +90,18 @@ def redirect_regexes(external_host: str) -> str:
     return f"{callback}{suffix}\n{external_host}{suffix}"
 
 
+def proxy_behaviour(p: Provider) -> dict[str, Any]:
+    """The proxy fields in the same order in the provider API and the outpost's own config."""
+    return {
+        "certificate": None,
+        "skip_path_regex": p.skip_path_regex,
+        "basic_auth_enabled": p.basic_auth_enabled,
+        "basic_auth_password_attribute": p.basic_auth_password_attribute,
+        "basic_auth_user_attribute": p.basic_auth_user_attribute,
+        "mode": p.mode,
+    }
+
+
 def provider(state: LabState, p: Provider) -> dict[str, Any]:
     return {
         **provider_base(state, p),
@@ -97,12 +109,7 @@ def provider(state: LabState, p: Provider) -> dict[str, Any]:
         "internal_host": p.internal_host,
         "external_host": p.external_host,
         "internal_host_ssl_validation": p.internal_host_ssl_validation,
-        "certificate": None,
-        "skip_path_regex": p.skip_path_regex,
-        "basic_auth_enabled": p.basic_auth_enabled,
-        "basic_auth_password_attribute": p.basic_auth_password_attribute,
-        "basic_auth_user_attribute": p.basic_auth_user_attribute,
-        "mode": p.mode,
+        **proxy_behaviour(p),
         "intercept_header_auth": p.intercept_header_auth,
         "redirect_uris": redirect_uris(p.external_host, state.api.modern),
         "cookie_domain": p.cookie_domain,

@@ -17,7 +17,7 @@ import yaml
 
 from aktui.errors import ConfigError
 from aktui.logs.format import LEVELS, LogRecord
-from aktui.yamlnodes import SCALARS, compose_yaml, did_you_mean
+from aktui.yamlnodes import SCALARS, compose_yaml, did_you_mean, node_kind
 
 __all__ = ["SEVERITIES", "SOURCES", "Annotation", "Rule", "RulesError", "parse_rules"]
 
@@ -85,7 +85,9 @@ class _Reader:
 
     def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where or "(file)", f"expected a mapping, got {_kind(node)}")
+            raise self.fail(
+                node, where or "(file)", f"expected a mapping, got {node_kind(node, article=True)}"
+            )
         out: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
@@ -103,7 +105,7 @@ class _Reader:
 
     def text(self, node: yaml.Node, where: str, *, empty: bool = False) -> str:
         if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, where, f"expected text, got {_kind(node)}")
+            raise self.fail(node, where, f"expected text, got {node_kind(node, article=True)}")
         value = self.value(node)
         if value is None or isinstance(value, bool):
             raise self.fail(node, where, f'expected text, got "{node.value}"; quote it')
@@ -132,14 +134,6 @@ class _Reader:
             return re.compile(pattern, flags)
         except re.error as e:
             raise self.fail(node, where, f"invalid regex: {e}") from None
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return f'"{node.value}"'
 
 
 def _as_text(value: object) -> str:
@@ -324,7 +318,7 @@ def parse_rules(text: str, path: str, *, first_order: int = 0) -> list[Rule]:
         raise reader.fail(top["version"], "version", "only version 1 is known")
     items = top["rules"]
     if not isinstance(items, yaml.SequenceNode):
-        raise reader.fail(items, "rules", f"expected a list, got {_kind(items)}")
+        raise reader.fail(items, "rules", f"expected a list, got {node_kind(items, article=True)}")
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for i, node in enumerate(items.value):

@@ -438,6 +438,10 @@ def _parse_rust(raw: str, data: dict[str, Any], naive_tz: tzinfo) -> LogRecord:
     err = fields.get("err")
     if "error" not in fields and isinstance(err, str):
         fields["error"] = _ANSI.sub("", err).strip()
+    if message in ("", None) and isinstance(fields.get("error"), str):
+        # A failed step (get_outpost: the config fetch) is logged with its report alone, no
+        # message: its headline is what the line says, for rules and for people.
+        message = _error_headline(fields["error"])
     return LogRecord(
         raw=raw,
         format="rust",
@@ -448,6 +452,14 @@ def _parse_rust(raw: str, data: dict[str, Any], naive_tz: tzinfo) -> LogRecord:
         status=_status(fields.get("status")),
         logger=data["target"] if isinstance(data.get("target"), str) else None,
     )
+
+
+def _error_headline(report: str) -> str:
+    """The first line of a color-eyre report ("0: error in response: status code 404 Not
+    Found", then Location and SPANTRACE sections), without its frame number."""
+    first = report.strip().split("\n", 1)[0].strip()
+    number, sep, rest = first.partition(": ")
+    return rest if sep and number.isdigit() else first
 
 
 def _naive(parts: tuple[str, ...], naive_tz: tzinfo) -> datetime | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from aktui.logs.annotate import annotate
 from aktui.logs.format import LEVELS, MESSAGE_CAP, LogRecord, parse_line, probe
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
@@ -398,3 +399,23 @@ def test_rust_outpost_event_and_coloured_err() -> None:
         "websocket error",
     )
     assert r.fields["error"] == "0: IO error: invalid peer certificate"
+
+
+def test_rust_outpost_error_without_a_message_is_read_by_its_report() -> None:
+    # A real 2026.8 line (community-scripts/ProxmoxVE#16943, journald prefix): the config
+    # fetch failed, and the line has no event/message, only the coloured report under "err".
+    line = (
+        "Sep 01 14:44:15 authentik authentik[112]: "
+        '{"filename":"src/outpost/mod.rs","level":"warn","line_number":57,"pid":112,'
+        '"spans":[{"name":"start"},{"name":"new"},{"name":"get_outpost"}],'
+        '"target":"authentik::outpost","thread_id":"ThreadId(1)","thread_name":"main",'
+        '"timestamp":"2026-09-01T14:44:15.075521","err":"\\n   0: \\u001b[91merror in response: '
+        "status code 404 Not Found\\u001b[0m\\n\\nLocation:\\n   \\u001b[35m/rustc/8bab26f4f68e0e"
+        "26f0bb7960be334d5b520ea452/library/core/src/ops/function.rs\\u001b[0m:\\u001b[35m250"
+        '\\u001b[0m\\n"}'
+    )
+    r = parse_line(line)
+    assert (r.format, r.source, r.container) == ("rust", "outpost", "authentik")
+    assert r.message == "error in response: status code 404 Not Found"
+    found = annotate(line)
+    assert found is not None and found.rule == "outpost-config-wrong-host"

@@ -279,7 +279,8 @@ def auth_endpoint(server: Server, env: Env) -> Iterator[LintFinding]:
 def outpost_path_rewritten(server: Server, env: Env) -> Iterator[LintFinding]:
     """proxy_pass with a URI part on an outpost location replaces the matched prefix:
     `location /outpost.goauthentik.io { proxy_pass http://outpost:9001/; }` sends /auth/nginx
-    instead of /outpost.goauthentik.io/auth/nginx, and the outpost answers 404."""
+    instead of /outpost.goauthentik.io/auth/nginx, and the outpost answers 404; so does a path
+    with the prefix twice."""
     for loc in server.all_locations():
         if not is_outpost(loc) or loc.is_regex or loc.directive is None:
             continue
@@ -288,7 +289,9 @@ def outpost_path_rewritten(server: Server, env: Env) -> Iterator[LintFinding]:
             continue
         probes = [u for u in (AUTH_URI, START_URI, CALLBACK_URI) if loc.matches(u)]
         rewritten = {u: target.path + u[len(loc.pattern) :] for u in probes}
-        wrong = {u: r for u, r in rewritten.items() if not r.startswith(OUTPOST_PREFIX + "/")}
+        # The outpost routes exactly these paths: a lost prefix, a doubled one
+        # (goauthentik/authentik#10181) or a "//" all miss (404, or a 301 auth_request rejects).
+        wrong = {u: r for u, r in rewritten.items() if r != u}
         if not wrong:
             continue
         uri, sent = next(iter(wrong.items()))

@@ -365,3 +365,34 @@ def auth_on_outpost_paths(server: Server, env: Env) -> Iterator[LintFinding]:
             f"Add `auth_request off;` to {loc.label()}; keep auth_request at server level "
             "(authentik-forward-auth.conf) or in the protected locations only.",
         )
+
+
+LEGACY_PREFIX = "/akprox"
+
+
+def legacy_outpost_path(server: Server, env: Env) -> Iterator[LintFinding]:
+    """/akprox, the outposts' path before authentik 2022 (the 2021.x docs route /akprox, the
+    2022.6 docs /outpost.goauthentik.io): a config copied from an old guide asks a path that
+    current outposts do not serve, and nothing else in the lint recognises it as forward auth."""
+    levels = [server, *server.all_locations()]
+    for level in levels:
+        uses = [d for d in level.own("auth_request") if d.args[:1] != ["off"]]
+        if isinstance(level, Location) and level.directive is not None:
+            uses.append(level.directive)
+        for d in uses:
+            path = d.args[-1] if d.args else ""
+            if not path.startswith(LEGACY_PREFIX):
+                continue
+            yield finding(
+                server,
+                "legacy-outpost-path",
+                "warning",
+                d,
+                f"`{d.text()}` uses {LEGACY_PREFIX}, the outposts' path before authentik 2022: "
+                f"current outposts serve {OUTPOST_PREFIX} instead, so this auth subrequest or "
+                "location misses them",
+                f"Replace {LEGACY_PREFIX} with {OUTPOST_PREFIX} in the auth_request, the outpost "
+                "location and the signin redirect (authentik-forward-auth.conf, "
+                "authentik-outpost-single.conf).",
+            )
+            return  # one finding per server: the fix is the same everywhere

@@ -376,7 +376,7 @@ def legacy_outpost_path(server: Server, env: Env) -> Iterator[LintFinding]:
     current outposts do not serve, and nothing else in the lint recognises it as forward auth."""
     levels = [server, *server.all_locations()]
     for level in levels:
-        uses = [d for d in level.own("auth_request") if d.args[:1] != ["off"]]
+        uses = [d for d in level.own("auth_request") if d.args[:1] != ("off",)]
         if isinstance(level, Location) and level.directive is not None:
             uses.append(level.directive)
         for d in uses:

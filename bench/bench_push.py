@@ -31,13 +31,11 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aktui.authentik.model import Outpost, ProxyProvider, Snapshot  # noqa: E402
 from aktui.config import Config, OutpostMapping, WebServerConfig  # noqa: E402
 from aktui.deploy.push import (  # noqa: E402
     SessionPool,
@@ -46,6 +44,7 @@ from aktui.deploy.push import (  # noqa: E402
     redirect_verifier,
 )
 from aktui.deploy.snippets import build_snippets  # noqa: E402
+from tests.fixtures import pushdata  # noqa: E402
 from tests.fixtures.webhost import WebHost, keygen, start_webhost  # noqa: E402
 
 GOALS = {8: 1.3, 32: 2.0}
@@ -71,15 +70,7 @@ class _Outpost(http.server.BaseHTTPRequestHandler):
 
 
 def snippet_files(port: int) -> dict[str, str]:
-    snap = Snapshot(
-        datetime(2026, 1, 1, tzinfo=UTC),
-        "https://auth.example.com",
-        "2026.2.0",
-        (Outpost("s", "outpost-single", "proxy", (1,)),),
-        (ProxyProvider(1, "app", "forward_single", "https://app.example.com"),),
-        (),
-        (),
-    )
+    snap = pushdata.snapshot()
     config = Config(outposts={"outpost-single": OutpostMapping(address="127.0.0.1", port=port)})
     return build_snippets(snap, config).files
 

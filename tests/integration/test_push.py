@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from aktui.authentik.model import Outpost, ProxyProvider, Snapshot
 from aktui.config import Config, OutpostMapping
 from aktui.deploy.push import (
     BACKUP_DIR,
@@ -24,6 +22,7 @@ from aktui.deploy.snippets import build_snippets
 from aktui.deploy.ssh import WebServer
 from aktui.errors import RemoteError
 from aktui.nginx.templates import FORWARD_AUTH_FILE
+from tests.fixtures import pushdata
 from tests.fixtures.procs import free_port
 from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, keygen
 
@@ -33,15 +32,7 @@ OUTPOST_FILE = "authentik-outpost-single.conf"
 
 
 def snippet_files(outpost: FakeOutpost) -> dict[str, str]:
-    snap = Snapshot(
-        datetime(2026, 1, 1, tzinfo=UTC),
-        "https://auth.example.com",
-        "2026.2.0",
-        (Outpost("s", "outpost-single", "proxy", (1,)),),
-        (ProxyProvider(1, "app", "forward_single", "https://app.example.com"),),
-        (),
-        (),
-    )
+    snap = pushdata.snapshot()
     config = Config(
         outposts={"outpost-single": OutpostMapping(address=outpost.address, port=outpost.port)}
     )
@@ -252,15 +243,7 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys, tmp_path):
     from aktui.cli import main
     from aktui.cmd import push as cmd
 
-    snap = Snapshot(
-        datetime(2026, 1, 1, tzinfo=UTC),
-        "https://auth.example.com",
-        "2026.2.0",
-        (Outpost("s", "outpost-single", "proxy", (1,)),),
-        (ProxyProvider(1, "app", "forward_single", "https://app.example.com"),),
-        (),
-        (),
-    )
+    snap = pushdata.snapshot()
     config = Config(
         outposts={
             "outpost-single": OutpostMapping(address=fake_outpost.address, port=fake_outpost.port)

@@ -12,7 +12,14 @@ from datetime import datetime
 from rich.cells import cell_len
 from rich.text import Text
 
-from aktui.authentik.model import MODE_LABELS, Finding, Outpost, Snapshot
+from aktui.authentik.model import (
+    MODE_LABELS,
+    Application,
+    Finding,
+    Outpost,
+    ProxyProvider,
+    Snapshot,
+)
 from aktui.outposts.targets import EMBEDDED_NO_FIX, finding_key, fix_blocker
 from aktui.outposts.verdicts import SEVERITY_ICON, SEVERITY_ORDER, AppData, age, worst
 from aktui.screens.widgets.sync import TreeItem
@@ -302,12 +309,29 @@ def _flag(findings: tuple[Finding, ...]) -> Text:
     return Text(f" {SEVERITY_ICON.get(top, '?')} {top}", SEVERITY_STYLE.get(top, ""))
 
 
-def domain_tree(data: AppData) -> list[TreeItem]:
-    """cookie domain -> provider (mode, external host) -> application -> outpost."""
+class TreeMemo:
+    """The tree items of the last render, by what each was drawn from.
+
+    A refresh usually changes a handful of providers out of thousands: the others keep their
+    item (the same object), so building is a comparison per provider instead of new Text,
+    and ``sync_tree`` skips every item it synced last time."""
+
+    def __init__(self) -> None:
+        self.providers: dict[int, tuple[tuple[object, ...], TreeItem]] = {}
+        self.groups: dict[str, tuple[tuple[object, ...], TreeItem]] = {}
+
+
+def domain_tree(data: AppData, memo: TreeMemo | None = None) -> list[TreeItem]:
+    """cookie domain -> provider (mode, external host) -> application -> outpost.
+
+    With ``memo``, items whose inputs are unchanged since the last call are reused as they
+    were (equal to what would be built anew: tests pin it)."""
     snap = data.snapshot
     if snap is None:
         return []
     items = []
+    seen_providers: dict[int, tuple[tuple[object, ...], TreeItem]] = {}
+    seen_groups: dict[str, tuple[tuple[object, ...], TreeItem]] = {}
     for g in snap.groups:
         providers = []
         for pk in g.provider_pks:
@@ -315,53 +339,89 @@ def domain_tree(data: AppData) -> list[TreeItem]:
             if p is None:
                 continue
             outposts = snap.outposts_serving(p.pk)
-            outpost_items = tuple(
-                TreeItem(
-                    f"o:{o.pk}",
-                    Text.assemble(
-                        "outpost ",
-                        literal(o.name),
-                        (" ⟳ stale", STALE_STYLE)
-                        if (v := data.verdicts.get(o.pk)) and v.stale
-                        else "",
-                    ),
-                    data=("outpost", o.pk),
-                )
-                for o in outposts
-            ) or (TreeItem(f"none:{p.pk}", Text("no outpost", "bold red")),)
             app = snap.application_for(p.pk)
-            if app is not None:
-                app_item = TreeItem(
-                    f"a:{app.slug}",
-                    Text.assemble(
-                        "app ",
-                        literal(app.slug),
-                        (" · " + app.reach, "dim"),
-                        _flag(snap.findings_for(f"app:{app.slug}")),
-                    ),
-                    outpost_items,
-                    data=("application", app.slug),
-                )
-                children: tuple[TreeItem, ...] = (app_item,)
-            else:
-                children = (TreeItem(f"noapp:{p.pk}", Text("no application", "yellow")),)
-            providers.append(
-                TreeItem(
-                    f"p:{p.pk}",
-                    Text.assemble(
-                        literal(p.name, "bold"),
-                        (f"  {MODE_LABELS.get(p.mode, p.mode)} ", "dim"),
-                        literal(p.external_host),
-                        _flag(snap.findings_for(f"provider:{p.pk}")),
-                    ),
-                    children,
-                    data=("provider", p.pk),
-                )
+            # Everything the provider's item shows, nothing else.
+            inputs: tuple[object, ...] = (
+                p,
+                tuple(
+                    (o.pk, o.name, bool((v := data.verdicts.get(o.pk)) and v.stale))
+                    for o in outposts
+                ),
+                app,
+                snap.findings_for(f"provider:{p.pk}"),
+                snap.findings_for(f"app:{app.slug}") if app is not None else (),
             )
-        label = Text.assemble(
-            ("◆ " if g.kind == "domain" else "◇ ", "bold"),
-            literal(g.key, "bold"),
-            (f"  {g.kind}", "dim"),
-        )
-        items.append(TreeItem(f"g:{g.key}", label, tuple(providers), data=("group", g.key)))
+            cached = memo.providers.get(p.pk) if memo is not None else None
+            if cached is not None and cached[0] == inputs:
+                item = cached[1]
+            else:
+                item = _provider_item(*inputs)  # type: ignore[arg-type]
+            seen_providers[p.pk] = (inputs, item)
+            providers.append(item)
+        group_inputs: tuple[object, ...] = (g.kind, *providers)
+        cached_group = memo.groups.get(g.key) if memo is not None else None
+        if cached_group is not None and _same(cached_group[0], group_inputs):
+            group = cached_group[1]
+        else:
+            label = Text.assemble(
+                ("◆ " if g.kind == "domain" else "◇ ", "bold"),
+                literal(g.key, "bold"),
+                (f"  {g.kind}", "dim"),
+            )
+            group = TreeItem(f"g:{g.key}", label, tuple(providers), data=("group", g.key))
+        seen_groups[g.key] = (group_inputs, group)
+        items.append(group)
+    if memo is not None:  # only what this snapshot has: gone providers are forgotten
+        memo.providers = seen_providers
+        memo.groups = seen_groups
     return items
+
+
+def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Same kind and the very same provider items (identity: an item is rebuilt on change)."""
+    return (
+        len(a) == len(b) and a[0] == b[0] and all(x is y for x, y in zip(a[1:], b[1:], strict=True))
+    )
+
+
+def _provider_item(
+    p: ProxyProvider,
+    outposts: tuple[tuple[str, str, bool], ...],
+    app: Application | None,
+    provider_findings: tuple[Finding, ...],
+    app_findings: tuple[Finding, ...],
+) -> TreeItem:
+    outpost_items = tuple(
+        TreeItem(
+            f"o:{pk}",
+            Text.assemble("outpost ", literal(name), (" ⟳ stale", STALE_STYLE) if stale else ""),
+            data=("outpost", pk),
+        )
+        for pk, name, stale in outposts
+    ) or (TreeItem(f"none:{p.pk}", Text("no outpost", "bold red")),)
+    if app is not None:
+        app_item = TreeItem(
+            f"a:{app.slug}",
+            Text.assemble(
+                "app ",
+                literal(app.slug),
+                (" · " + app.reach, "dim"),
+                _flag(app_findings),
+            ),
+            outpost_items,
+            data=("application", app.slug),
+        )
+        children: tuple[TreeItem, ...] = (app_item,)
+    else:
+        children = (TreeItem(f"noapp:{p.pk}", Text("no application", "yellow")),)
+    return TreeItem(
+        f"p:{p.pk}",
+        Text.assemble(
+            literal(p.name, "bold"),
+            (f"  {MODE_LABELS.get(p.mode, p.mode)} ", "dim"),
+            literal(p.external_host),
+            _flag(provider_findings),
+        ),
+        children,
+        data=("provider", p.pk),
+    )

@@ -21,6 +21,7 @@ from aktui.screens._rows import (
     FINDING_COLUMNS,
     OUTPOST_COLUMNS,
     OUTPOST_PRIORITY,
+    TreeMemo,
     domain_tree,
     finding_line,
     finding_rows,
@@ -71,6 +72,10 @@ class DashboardScreen(FilterBoxMixin, GuardedScreen):
     def on_mount(self) -> None:
         self._columns: list[str] = []  # outpost columns shown at this width
         self.outpost_cells: dict[str, list[object]] = {}
+        # Containers, evidence and progress re-render the screen several times per refresh:
+        # the tree and findings are redrawn only from what changed.
+        self._tree_memo = TreeMemo()
+        self._findings_of: object = None  # the snapshot the findings table shows
         findings = self.query_one("#findings", DataTable)
         for key, label in FINDING_COLUMNS:
             findings.add_column(label, key=key)
@@ -95,11 +100,13 @@ class DashboardScreen(FilterBoxMixin, GuardedScreen):
         if rebuilt:
             move_to_key(outposts, keep)
         outposts.border_subtitle = self._outposts_subtitle(data)
-        findings = self.query_one("#findings", DataTable)
-        sync_table(findings, finding_rows(data.snapshot), [k for k, _ in FINDING_COLUMNS])
-        count = len(data.snapshot.findings) if data.snapshot else 0
-        findings.border_title = f"Findings ({count})"
-        sync_tree(self.query_one("#domains", Tree), domain_tree(data))
+        if self._findings_of is not data.snapshot or data.snapshot is None:
+            findings = self.query_one("#findings", DataTable)
+            sync_table(findings, finding_rows(data.snapshot), [k for k, _ in FINDING_COLUMNS])
+            count = len(data.snapshot.findings) if data.snapshot else 0
+            findings.border_title = f"Findings ({count})"
+            self._findings_of = data.snapshot
+        sync_tree(self.query_one("#domains", Tree), domain_tree(data, self._tree_memo))
         self._show_finding()
         self._show_outpost()
 

@@ -6,6 +6,7 @@ operator's place in the middle of an incident; diffing by row key keeps all thre
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -77,6 +78,12 @@ class TreeItem:
     data: object = None
 
 
+# The item each node was last synced to. Items are immutable, so a node handed the very same
+# item again already shows it, children included: a refresh that rebuilt only what changed
+# (screens._rows.TreeMemo) touches only those nodes. Weak: removed nodes drop out.
+_SYNCED: weakref.WeakKeyDictionary[TreeNode[object], TreeItem] = weakref.WeakKeyDictionary()
+
+
 def sync_tree(tree: Tree[object], items: Sequence[TreeItem]) -> None:
     """Make ``tree``'s root children match ``items``, keeping nodes (and so the cursor and
     expansion state) of keys that stay."""
@@ -100,6 +107,8 @@ def _sync_children(node: TreeNode[object], items: Sequence[TreeItem]) -> None:
         existing = {}
     for index, item in enumerate(items):
         child = existing.get(item.key)
+        if child is not None and _SYNCED.get(child) is item:
+            continue  # shows this item already
         if child is None:
             before = index if index < len(node.children) else None
             if item.children:
@@ -116,6 +125,7 @@ def _sync_children(node: TreeNode[object], items: Sequence[TreeItem]) -> None:
         _sync_children(child, item.children)
         if child.allow_expand != bool(item.children):
             child.allow_expand = bool(item.children)
+        _SYNCED[child] = item
 
 
 def _key_of(node: TreeNode[object]) -> str:

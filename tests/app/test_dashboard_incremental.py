@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import DataTable, Tree
 from textual.widgets.tree import TreeNode
 
@@ -63,10 +64,12 @@ def _stale() -> Verdict:
 
 
 def _shown(node: TreeNode[object]) -> list[tuple[Any, ...]]:
-    return [
-        (str(child.label), child.label.spans, child.data, child.allow_expand, _shown(child))
-        for child in node.children
-    ]
+    shown = []
+    for child in node.children:
+        label = child.label
+        assert isinstance(label, Text)
+        shown.append((label.plain, label.spans, child.data, child.allow_expand, _shown(child)))
+    return shown
 
 
 def _expected(items: tuple[TreeItem, ...] | list[TreeItem]) -> list[tuple[Any, ...]]:

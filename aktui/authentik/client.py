@@ -20,6 +20,7 @@ import httpx
 
 from aktui.authentik.model import Snapshot
 from aktui.authentik.parse import build_snapshot
+from aktui.authentik.transport import api_transport
 from aktui.errors import (
     AuthentikError,
     AuthentikUnreachable,
@@ -105,7 +106,7 @@ class AuthentikClient:
                 },
                 timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
                 verify=verify,
-                transport=self._transport,
+                transport=self._transport or api_transport(verify),
                 follow_redirects=False,
             )
         return self._http

@@ -6,7 +6,12 @@ stream answers by asking anyio for the raw socket, and anyio rebuilds its table 
 attributes for that, a ``getpeername()`` system call included. A refresh at scale is ~100
 requests over 16 connections: ~10,000 such questions, a sixth of the client's CPU. The
 wrapper below finds the socket once per connection and then polls it as httpcore does, so
-the answer is the same, only cheaper.
+the answer is the same, only cheaper. A "not readable" answer is also kept until the event
+loop's next iteration: the pool asks again each time a request is queued or finishes, often
+many times in one iteration, and each poll() lets the GIL go (in the demo the lab's API
+threads then take it for milliseconds). asyncio handles no I/O within an iteration, and the
+request goes out at the earliest in a later one, so httpcore's own check was already that far
+from the moment it protects.
 
 Only the network backend is wrapped (httpcore's public ``AsyncNetworkBackend`` interface):
 TLS, proxies from the environment, timeouts and error mapping stay httpx's. If a future
@@ -15,6 +20,7 @@ httpx builds its pool differently, the transport is left as it is (stock behavio
 
 from __future__ import annotations
 
+import asyncio
 import select
 import ssl
 import sys
@@ -55,6 +61,7 @@ class _Stream(httpcore.AsyncNetworkStream):
         self._socket: _HasFileno | None = (
             found if callable(getattr(found, "fileno", None)) else None
         )
+        self._quiet = False  # found not readable during this event-loop iteration
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max_bytes, timeout)
@@ -75,8 +82,20 @@ class _Stream(httpcore.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable" and self._socket is not None:
-            return readable(self._socket)
+            if self._quiet:
+                return False
+            answer = readable(self._socket)
+            if not answer:
+                try:
+                    asyncio.get_running_loop().call_soon(self._forget)
+                except RuntimeError:  # no loop (not httpcore's way): nothing to keep it for
+                    return answer
+                self._quiet = True
+            return answer
         return self._inner.get_extra_info(info)
+
+    def _forget(self) -> None:
+        self._quiet = False
 
 
 class _Backend(httpcore.AsyncNetworkBackend):

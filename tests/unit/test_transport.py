@@ -62,3 +62,22 @@ def test_stream_answers_is_readable_from_its_socket_and_passes_the_rest() -> Non
 def test_stream_without_a_socket_asks_the_inner_stream() -> None:
     inner = _Inner(None)
     assert _Stream(inner).get_extra_info("is_readable") == "inner is_readable"
+
+
+async def test_not_readable_is_kept_for_this_loop_iteration_only() -> None:
+    import asyncio
+
+    a, b = socket.socketpair()
+    try:
+        stream = _Stream(_Inner(a))
+        assert stream.get_extra_info("is_readable") is False
+        b.sendall(b"x")
+        # Same iteration: the answer stands (asyncio handled no I/O since).
+        assert stream.get_extra_info("is_readable") is False
+        await asyncio.sleep(0)
+        assert stream.get_extra_info("is_readable") is True
+        b.close()
+        assert stream.get_extra_info("is_readable") is True
+    finally:
+        a.close()
+        b.close()

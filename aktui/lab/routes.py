@@ -4,6 +4,7 @@ under the state lock."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 Reply = tuple[int, Any]
 Handler = Callable[..., Reply]
 _TRUE = ("true", "1", "True")
+_by_name = operator.attrgetter("name")  # the default ordering of most lists
 
 
 def _ci(value: str) -> str:
@@ -156,7 +158,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
     def providers_list(
         _m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo
     ) -> Reply:
-        items = sorted(st.providers.values(), key=lambda p: p.name) if caller.superuser else []
+        items = sorted(st.providers.values(), key=_by_name) if caller.superuser else []
         for key in ("mode", "name", "external_host", "internal_host", "cookie_domain"):
             if f"{key}__iexact" in q:
                 items = [p for p in items if _ci(getattr(p, key)) == _ci(q[f"{key}__iexact"])]
@@ -214,7 +216,7 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
     def applications_list(
         _m: str, q: dict[str, str], _b: Any, caller: Caller, _r: RequestInfo
     ) -> Reply:
-        items = sorted(st.applications.values(), key=lambda a: a.name)
+        items = sorted(st.applications.values(), key=_by_name)
         if "slug" in q:
             items = [a for a in items if a.slug == q["slug"]]
         if "name" in q:
@@ -329,7 +331,8 @@ def routes(sim: Simulator) -> list[tuple[str, tuple[str, ...], Handler]]:
             return 201, render.event(st, event)
         items = list(st.events) if caller.superuser else []
         if "action" in q:  # icontains
-            items = [e for e in items if _ci(q["action"]) in _ci(e.action)]
+            action = _ci(q["action"])
+            items = [e for e in items if action in _ci(e.action)]
         for key, field in (("context_model_app", "app"), ("context_model_name", "model_name")):
             if key in q:
                 items = [e for e in items if e.context.get("model", {}).get(field) == q[key]]

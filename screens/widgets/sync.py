@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable, Tree
 from textual.widgets.tree import TreeNode
@@ -30,6 +31,7 @@ def sync_table(
     for gone in [k for k in table.rows if k.value not in rows]:
         table.remove_row(gone)
         structural = True
+    widest: dict[str, tuple[int, str, object]] = {}  # column -> its widest changed cell
     for key, cells in rows.items():
         if key not in table.rows:
             table.add_row(*cells, key=key)
@@ -37,11 +39,29 @@ def sync_table(
             continue
         for col, value in zip(columns, cells, strict=False):
             if table.get_cell(key, col) != value:
-                table.update_cell(key, col, value, update_width=True)
+                width = _line_width(value)
+                if width is None:  # not one line of Text: the table measures it
+                    table.update_cell(key, col, value, update_width=True)
+                    continue
+                table.update_cell(key, col, value)
+                if col not in widest or width > widest[col][0]:
+                    widest[col] = (width, key, value)
+    # The table re-measures a whole column for each changed cell narrower than the column:
+    # with every "Seen" age changing, that was rows x rows measures a refresh. Handed only the
+    # widest changed cell, it widens to it or, when the column shrank, measures it once.
+    for col, (_, key, value) in widest.items():
+        table.update_cell(key, col, value, update_width=True)
     if [r.key.value for r in table.ordered_rows] != list(rows):
         _relayout(table, rows)
         structural = True
     return structural
+
+
+def _line_width(value: object) -> int | None:
+    """Cells one line of ``value`` takes (None: not a one-line Text)."""
+    if isinstance(value, Text) and "\n" not in value.plain:
+        return cell_len(value.plain)
+    return None
 
 
 def _relayout(table: DataTable[object], rows: Mapping[str, Sequence[object]]) -> None:

@@ -319,6 +319,9 @@ class TreeMemo:
     def __init__(self) -> None:
         self.providers: dict[int, tuple[tuple[object, ...], TreeItem]] = {}
         self.groups: dict[str, tuple[tuple[object, ...], TreeItem]] = {}
+        # The snapshot and stale outposts of the last call, and its items: containers and
+        # evidence arriving re-render with both unchanged, and get the items as they were.
+        self.last: tuple[Snapshot, frozenset[str], list[TreeItem]] | None = None
 
 
 def domain_tree(data: AppData, memo: TreeMemo | None = None) -> list[TreeItem]:
@@ -329,6 +332,11 @@ def domain_tree(data: AppData, memo: TreeMemo | None = None) -> list[TreeItem]:
     snap = data.snapshot
     if snap is None:
         return []
+    stale = frozenset(pk for pk, v in data.verdicts.items() if v.stale)
+    if memo is not None and memo.last is not None:
+        last_snap, last_stale, last_items = memo.last
+        if last_snap is snap and last_stale == stale:
+            return last_items
     items = []
     seen_providers: dict[int, tuple[tuple[object, ...], TreeItem]] = {}
     seen_groups: dict[str, tuple[tuple[object, ...], TreeItem]] = {}
@@ -374,6 +382,7 @@ def domain_tree(data: AppData, memo: TreeMemo | None = None) -> list[TreeItem]:
     if memo is not None:  # only what this snapshot has: gone providers are forgotten
         memo.providers = seen_providers
         memo.groups = seen_groups
+        memo.last = (snap, stale, items)
     return items
 
 

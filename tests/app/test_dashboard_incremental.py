@@ -53,6 +53,10 @@ def test_memo_tree_equals_tree_built_anew() -> None:
         for changed in [snap, *_changes(snap)]:
             data = AppData(snapshot=changed, verdicts=verdicts)
             assert domain_tree(data, memo) == domain_tree(data)
+    # The same snapshot object twice, only an outpost turning stale in between.
+    for verdicts in ({}, {STALE_PK: _stale()}, {}):
+        data = AppData(snapshot=snap, verdicts=verdicts)
+        assert domain_tree(data, memo) == domain_tree(data)
     data = AppData(snapshot=snap)
     first = domain_tree(data, memo)
     again = domain_tree(data, memo)

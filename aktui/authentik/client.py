@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from aktui.authentik.model import Snapshot
-from aktui.authentik.parse import build_snapshot
+from aktui.authentik.parse import ParseMemo, build_snapshot
 from aktui.authentik.transport import api_transport
 from aktui.errors import (
     AuthentikError,
@@ -47,6 +47,8 @@ SUMMARY_CHARS = 200
 MAX_PAGES = 1000
 # An API answer larger than this is not JSON authentik sends (the biggest list page is ~1 MiB).
 MAX_BODY = 64 * 1024 * 1024
+# Answers remembered for reuse: every page of a 1000-page list, with room for health and more.
+MAX_ANSWERS = 4096
 # Shorter "tokens" are test values; replacing every "t" in a message would hide the message.
 MIN_REDACTED = 6
 
@@ -75,6 +77,11 @@ class AuthentikClient:
         self._transport = transport
         self._limit = asyncio.Semaphore(concurrency)
         self._page_counts: dict[str, int] = {}  # list (path + query) -> total_pages last read
+        # GET (path + query) -> the last successful answer's bytes and what they decoded to.
+        # Most pages come back byte for byte as they were a refresh ago: the decoded value is
+        # handed out again (callers only read it), and parsing reuses its records (ParseMemo).
+        self._answers: dict[str, tuple[bytes, Any]] = {}
+        self._parse_memo = ParseMemo()
         self._http: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -172,7 +179,7 @@ class AuthentikClient:
                             await asyncio.sleep(delay)
                             delay *= 2
                             continue
-                        return self._decode(response, content, path)
+                        return self._decode_get(method, path, params, response, content)
             except TimeoutError:
                 if last is not None:
                     raise self._unreachable(last) from None
@@ -263,6 +270,29 @@ class AuthentikClient:
         """A server-sent value for a one-line message: token removed before it is cut, so
         the cut cannot leave a prefix of the token behind."""
         return _cut(self._redact(value if isinstance(value, str) else str(value)))
+
+    def _decode_get(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        response: httpx.Response,
+        content: bytes,
+    ) -> Any:
+        """``_decode``; a successful GET answered with the same bytes as last time gives the
+        value decoded then (the same bytes decode to the same value)."""
+        if method != "GET" or not 200 <= response.status_code < 300:
+            return self._decode(response, content, path)
+        key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+        last = self._answers.get(key)
+        if last is not None and last[0] == content:
+            return last[1]
+        body = self._decode(response, content, path)
+        self._answers.pop(key, None)
+        if len(self._answers) >= MAX_ANSWERS:  # the oldest goes (dicts keep insertion order)
+            self._answers.pop(next(iter(self._answers)))
+        self._answers[key] = (content, body)
+        return body
 
     def _decode(self, response: httpx.Response, content: bytes, path: str) -> Any:
         status = response.status_code
@@ -466,7 +496,7 @@ class AuthentikClient:
             return []
 
     async def snapshot(self) -> Snapshot:
-        return build_snapshot(await self.fetch_raw())
+        return build_snapshot(await self.fetch_raw(), memo=self._parse_memo)
 
 
 def _ca_context(ca_file: str) -> ssl.SSLContext:

@@ -216,30 +216,70 @@ def group_by_cookie_domain(
     return tuple(groups)
 
 
-def build_snapshot(raw: Mapping[str, Any], *, now: datetime | None = None) -> Snapshot:
+class ParseMemo:
+    """The records of the last build, by the very API object each was parsed from.
+
+    The client hands back the same decoded objects for a page whose bytes did not change
+    (``AuthentikClient._decode_get``); those give the same records again instead of being
+    parsed anew. Keyed by identity, never by equality: JSON that merely compares equal
+    (``1`` and ``true``) may parse differently. API objects are never modified after decoding."""
+
+    def __init__(self) -> None:
+        self.providers: dict[int, tuple[object, ProxyProvider]] = {}
+        self.bindings: dict[int, tuple[object, Binding]] = {}
+        self.applications: dict[int, tuple[object, tuple[Binding, ...], Application]] = {}
+
+
+def build_snapshot(
+    raw: Mapping[str, Any], *, now: datetime | None = None, memo: ParseMemo | None = None
+) -> Snapshot:
     """Turn the client's raw bundle into a Snapshot (findings included).
 
     ``raw`` keys: ``server_url``, ``version`` (admin/version object), ``outposts`` (list),
     ``health`` (outpost pk -> list, or missing when it could not be read), ``providers``,
-    ``applications``, ``bindings``, ``events`` (lists of API objects).
+    ``applications``, ``bindings``, ``events`` (lists of API objects). With ``memo``, objects
+    parsed by the previous call give their records again (the same as parsing them anew).
     """
+    memo = memo if memo is not None else ParseMemo()
     health = raw.get("health") or {}
     outposts = tuple(
         parse_outpost(o, health.get(o.get("pk")))
         for o in raw.get("outposts") or ()
         if isinstance(o, dict)
     )
-    providers = tuple(parse_provider(p) for p in raw.get("providers") or () if isinstance(p, dict))
+    # Lists, not the memo's dicts, give the records: an object listed twice counts twice.
+    provider_list: list[ProxyProvider] = []
+    seen_providers: dict[int, tuple[object, ProxyProvider]] = {}
+    for p in raw.get("providers") or ():
+        if isinstance(p, dict):
+            hit = memo.providers.get(id(p))
+            provider = hit[1] if hit is not None and hit[0] is p else parse_provider(p)
+            seen_providers[id(p)] = (p, provider)
+            provider_list.append(provider)
+    providers = tuple(provider_list)
     by_target: dict[str, list[Binding]] = {}
+    seen_bindings: dict[int, tuple[object, Binding]] = {}
     for b in raw.get("bindings") or ():
         if isinstance(b, dict):
-            binding = parse_binding(b)
+            hit_b = memo.bindings.get(id(b))
+            binding = hit_b[1] if hit_b is not None and hit_b[0] is b else parse_binding(b)
+            seen_bindings[id(b)] = (b, binding)
             by_target.setdefault(binding.target, []).append(binding)
-    applications = tuple(
-        parse_application(a, by_target.get(_s(a, "pk"), ()))
-        for a in raw.get("applications") or ()
-        if isinstance(a, dict)
-    )
+    app_list: list[Application] = []
+    seen_apps: dict[int, tuple[object, tuple[Binding, ...], Application]] = {}
+    for a in raw.get("applications") or ():
+        if isinstance(a, dict):
+            bound = tuple(by_target.get(_s(a, "pk"), ()))
+            hit_a = memo.applications.get(id(a))
+            if hit_a is not None and hit_a[0] is a and hit_a[1] == bound:
+                application = hit_a[2]
+            else:
+                application = parse_application(a, bound)
+            seen_apps[id(a)] = (a, bound, application)
+            app_list.append(application)
+    applications = tuple(app_list)
+    # Only this build's objects are kept (they stay alive with it, so no id is reused).
+    memo.providers, memo.bindings, memo.applications = seen_providers, seen_bindings, seen_apps
     changes = tuple(
         c for c in (parse_change(e) for e in raw.get("events") or () if isinstance(e, dict)) if c
     )

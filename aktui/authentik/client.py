@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import ssl
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -51,6 +52,15 @@ MAX_BODY = 64 * 1024 * 1024
 MAX_ANSWERS = 4096
 # Shorter "tokens" are test values; replacing every "t" in a message would hide the message.
 MIN_REDACTED = 6
+
+
+def _default_transport(verify: bool | ssl.SSLContext) -> httpx.AsyncBaseTransport | None:
+    """The cheaper transport, unless a proxy is set in the environment (HTTP(S)_PROXY,
+    ALL_PROXY): httpx honours those only when it builds the transport itself, and an operator
+    behind a proxy must keep reaching authentik through it (None: httpx's own)."""
+    if urllib.request.getproxies():
+        return None
+    return api_transport(verify)
 
 
 class AuthentikClient:
@@ -113,7 +123,7 @@ class AuthentikClient:
                 },
                 timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 5.0)),
                 verify=verify,
-                transport=self._transport or api_transport(verify),
+                transport=self._transport or _default_transport(verify),
                 follow_redirects=False,
             )
         return self._http

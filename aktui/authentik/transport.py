@@ -14,8 +14,9 @@ request goes out at the earliest in a later one, so httpcore's own check was alr
 from the moment it protects.
 
 Only the network backend is wrapped (httpcore's public ``AsyncNetworkBackend`` interface):
-TLS, proxies from the environment, timeouts and error mapping stay httpx's. If a future
-httpx builds its pool differently, the transport is left as it is (stock behaviour).
+TLS, timeouts and error mapping stay httpx's. httpx reads proxies from the environment only
+for a transport it builds, so the client uses this one only when no proxy is set there. If a
+future httpx builds its pool differently, the transport is left as it is (stock behaviour).
 """
 
 from __future__ import annotations

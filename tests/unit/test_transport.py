@@ -81,3 +81,20 @@ async def test_not_readable_is_kept_for_this_loop_iteration_only() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_a_proxy_in_the_environment_keeps_httpx_own_transport(monkeypatch) -> None:
+    # httpx applies HTTP(S)_PROXY only to a transport it builds itself: with the cheaper one
+    # an operator behind a proxy would silently connect directly (or not at all).
+    from aktui.authentik.client import AuthentikClient
+    from aktui.secret import Secret
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct = AuthentikClient("https://auth.example.com", Secret("t"))._client()
+    assert uses_cheap_check(direct._transport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    proxied = AuthentikClient("https://auth.example.com", Secret("t"))._client()
+    assert not uses_cheap_check(proxied._transport)
+    mounted = [t for t in proxied._mounts.values() if t is not None]
+    assert mounted, "the environment's proxy is mounted as httpx does without a transport"

@@ -5,9 +5,11 @@ stacks requests), container state in a thread worker (the docker SDK blocks). A 
 keeps the last good data on screen, marked stale with its age; the UI stays usable whatever
 is down.
 
-Cold start puts the first complete frame first: the demo lab starts in a thread after the UI
-is up, container discovery waits for the first snapshot (its docker import and connects would
-compete with the first fetch), and one API client per app loop keeps its connections.
+Cold start puts the first complete frame first: the demo lab's API is up before the app
+starts (run_app) and the table fills in while its outpost processes come up (a thread waits
+for them, then everything is read again); docker discovery waits for the first data frame (its
+SDK import and connects would compete with the fetch and the drawing), and one API client per
+app loop keeps its connections.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from aktui.screens.palette import RegistryCommands
 from aktui.screens.widgets.text import describe
 
 Clock = Callable[[], datetime]
+_ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
 
 class AktuiApp(FixMixin, App[int]):
@@ -85,6 +88,7 @@ class AktuiApp(FixMixin, App[int]):
         self._api: Any = None  # the app loop's authentik client, built on first refresh
         self._lab_starting = False
         self._containers_after_fetch = False  # first refresh: containers once the fetch is done
+        self._again: set[str] = set()  # worker groups to run again once the one under way ends
         self.startup_error = ""  # set when the demo lab fails to start; run_app exits 2
 
     # --- state ----------------------------------------------------------------------------
@@ -111,6 +115,8 @@ class AktuiApp(FixMixin, App[int]):
             self._start_lab()
         else:
             self.action_refresh_now()
+            if getattr(self.backend, "lab_starting", False):
+                self._await_lab()
         if self.live_refresh:
             interval = max(0.5, float(self.backend.config.refresh_interval or 5.0))
             self.set_interval(interval, self._refresh_tick, name="refresh")
@@ -145,9 +151,15 @@ class AktuiApp(FixMixin, App[int]):
     def _start_lab(self) -> None:
         # No call_from_thread: the app may have quit meanwhile. The outcome arrives as
         # Worker.StateChanged; run_app's backend.close() waits for this, then stops the lab.
-        self.backend.start_lab()
+        self.backend.start_lab_api()
+
+    @work(thread=True, exclusive=True, group="lab-up", exit_on_error=False, description="outposts")
+    def _await_lab(self) -> None:
+        # The lab's outposts answering; close() (run_app, on quit) stops the lab, ending this.
+        self.backend.await_lab()
 
     def _lab_done(self, error: BaseException | None) -> None:
+        """The lab's API is up (or failed to start): first fetch, then wait for its outposts."""
         self._lab_starting = False
         if error is not None:
             # Like any other startup error: one line on stderr, exit 2 (run_app prints it).
@@ -156,6 +168,26 @@ class AktuiApp(FixMixin, App[int]):
             return
         self.clear_notifications()
         self.action_refresh_now()
+        if getattr(self.backend, "lab_starting", False):
+            self._await_lab()
+
+    def _lab_up(self, error: BaseException | None) -> None:
+        """The lab's outposts answer (or never came up): read containers and API again."""
+        if error is not None:
+            self.startup_error = describe(error)
+            self.exit(2)
+            return
+        # Read again what was read before they answered; a read under way finishes first
+        # (replacing it would throw its work away), then runs again.
+        busy = {w.group for w in self.workers if w.is_running}
+        for group, load in (
+            ("refresh", self._load_snapshot),
+            ("containers", self._load_containers),
+        ):
+            if group in busy:
+                self._again.add(group)
+            elif group == "refresh" or self.backend.runtime is not None:
+                load()
 
     def action_refresh_now(self) -> None:
         if self._lab_starting:
@@ -211,7 +243,9 @@ class AktuiApp(FixMixin, App[int]):
             self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
         if self._containers_after_fetch:  # after the data, so discovery sees the outposts
             self._containers_after_fetch = False
-            self._load_containers()
+            # Once the data's frame is drawn: the docker SDK's import (~0.1 s, holding the
+            # GIL in its thread) and its connects would otherwise delay that frame.
+            self.call_after_refresh(self._load_containers)
 
     @work(thread=True, exclusive=True, group="containers", exit_on_error=False)
     def _load_containers(self) -> None:
@@ -236,12 +270,20 @@ class AktuiApp(FixMixin, App[int]):
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "lab":
+        group = event.worker.group
+        if group in ("lab", "lab-up"):
+            done = self._lab_done if group == "lab" else self._lab_up
             if event.state == WorkerState.SUCCESS:
-                self._lab_done(None)
+                done(None)
             elif event.state == WorkerState.ERROR:
-                self._lab_done(event.worker.error)
+                done(event.worker.error)
             return
+        if group in self._again and event.state in _ENDED:
+            self._again.discard(group)
+            if group == "refresh":
+                self._load_snapshot()
+            elif group == "containers" and not self._containers_after_fetch:
+                self._load_containers()
         # Workers catch what they expect; anything else is a bug, shown but never fatal.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(describe(event.worker.error), title="error", severity="error", markup=False)

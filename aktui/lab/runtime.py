@@ -96,18 +96,31 @@ class LabRuntime:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start_all(self, timeout: float = 10.0) -> None:
+        """``spawn_all()`` then ``wait_ready()``."""
+        self.spawn_all()
+        self.wait_ready(timeout)
+
+    def spawn_all(self) -> None:
+        """Start every process and the supervisor, without waiting: until a process answers
+        its /ping, ``containers()`` says its health is "starting" (the supervisor pings)."""
         for proc in self._procs.values():
-            self._spawn(proc)
+            with proc.lock:
+                if proc.popen is None:
+                    self._spawn(proc)
+        if not self._supervisor.is_alive() and not self._stop.is_set():
+            self._supervisor.start()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Until every process meant to serve answers /ping (``AktuiError`` after
+        ``timeout`` seconds); returns at once once ``stop_all()`` has begun."""
         deadline = time.monotonic() + timeout
         waiting = [p for p in self._procs.values() if p.spec.expect_ready]
         while waiting and time.monotonic() < deadline:
-            waiting = [p for p in waiting if not ping(p.spec.port, 0.5)]
-            if waiting:
-                time.sleep(0.02)
+            waiting = [p for p in waiting if not p.ready and not ping(p.spec.port, 0.5)]
+            if waiting and self._stop.wait(0.02):
+                return
         for proc in self._procs.values():
             proc.ready = proc not in waiting and proc.spec.expect_ready
-        if not self._supervisor.is_alive():
-            self._supervisor.start()
         if waiting:
             names = ", ".join(p.spec.name for p in waiting)
             raise AktuiError(

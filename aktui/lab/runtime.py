@@ -350,6 +350,16 @@ class LabRuntime:
     def log_path(self, name: str) -> Path:
         return self._get(name).log_path
 
+    def recent_logs(self, name: str, *, tail: int) -> list[LogLine]:
+        """``docker logs -t --tail`` without ``-f``: the lines so far, at once. The log is a
+        file, so its end is known; a stream's reader has to wait for it to go quiet."""
+        path = self._get(name).log_path
+        try:
+            with path.open("r", encoding="utf-8", errors="replace") as f:
+                return _backlog(name, f.readlines(), None, tail)
+        except FileNotFoundError:
+            return []
+
     def stream_logs(
         self, name: str, *, since: float | None, tail: int, stop: threading.Event
     ) -> Iterator[LogLine]:
@@ -359,12 +369,7 @@ class LabRuntime:
         path = self._get(name).log_path
         path.touch()
         with path.open("r", encoding="utf-8", errors="replace") as f:
-            backlog = [rec for rec in (_parse(name, line) for line in f.readlines()) if rec]
-            if since is not None:
-                backlog = [r for r in backlog if r.at is None or r.at.timestamp() >= since]
-            if tail >= 0:
-                backlog = backlog[-tail:] if tail else []
-            yield from backlog
+            yield from _backlog(name, f.readlines(), since, tail)
             pending = ""
             while not stop.is_set():
                 chunk = f.readline()
@@ -378,6 +383,15 @@ class LabRuntime:
                 pending = ""
                 if record is not None:
                     yield record
+
+
+def _backlog(name: str, lines: list[str], since: float | None, tail: int) -> list[LogLine]:
+    backlog = [rec for rec in (_parse(name, line) for line in lines) if rec]
+    if since is not None:
+        backlog = [r for r in backlog if r.at is None or r.at.timestamp() >= since]
+    if tail >= 0:
+        backlog = backlog[-tail:] if tail else []
+    return backlog
 
 
 def _parse(source: str, line: str) -> LogLine | None:

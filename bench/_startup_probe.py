@@ -22,6 +22,9 @@ phases: dict[str, float] = {}
 
 def mark(name: str) -> None:
     phases.setdefault(name, time.perf_counter() - T0)
+    # CPU of this process so far (all its threads; the demo's outposts are other processes):
+    # steadier than wall time on a shared machine.
+    phases.setdefault(f"cpu: {name}", time.process_time())
 
 
 def wrap_run(table_id: str | None, verdicts: bool = False) -> None:

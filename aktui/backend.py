@@ -6,6 +6,7 @@ see the same server, the same containers and the same read-only rule.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
     from aktui.authentik.client import AuthentikClient
     from aktui.authentik.model import Snapshot
     from aktui.lab.lab import Lab
+
+
+def import_httpx_without_its_cli() -> None:
+    """Import httpx without its command-line client. httpx's ``__init__`` imports
+    ``httpx._main`` (click, pygments lexers, rich.progress/syntax/table: ~20 ms) whenever click
+    is installed, and skips it when not; aktui never runs that client, so this import takes
+    the not-installed path. Later ``import click`` works as usual."""
+    if "httpx" in sys.modules or "click" in sys.modules:
+        return
+    sys.modules["click"] = None  # type: ignore[assignment]  # "import click" raises ImportError
+    try:
+        import httpx  # noqa: F401
+    finally:
+        del sys.modules["click"]
 
 
 @dataclass
@@ -80,6 +95,7 @@ class Backend:
 
     def client(self) -> AuthentikClient:
         """A fresh client, owned by one event loop (the CLI's run, the TUI's app loop)."""
+        import_httpx_without_its_cli()
         from aktui.authentik.client import AuthentikClient
 
         verify: bool | str = self.context.ca_file or self.context.verify_tls

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App
@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from aktui.actions import Command, apply_keymap, check_keymap, for_scope
 from aktui.backend import Backend
+from aktui.errors import AktuiError
 from aktui.outposts.evidence import read_evidence
 from aktui.outposts.verdicts import AppData, compute_verdicts
 from aktui.runtime import tell_outposts
@@ -35,6 +36,9 @@ from aktui.screens._fixing import ActionRecord, FixMixin, Progress
 from aktui.screens._keys import action_name, bindings
 from aktui.screens.palette import RegistryCommands
 from aktui.screens.widgets.text import describe
+
+if TYPE_CHECKING:
+    from aktui.authentik.model import Snapshot
 
 Clock = Callable[[], datetime]
 _ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
@@ -71,7 +75,10 @@ class AktuiApp(FixMixin, App[int]):
         *,
         clock: Clock | None = None,
         live_refresh: bool = True,
+        first_snapshot: Callable[[], object] | None = None,
     ) -> None:
+        """``first_snapshot``: blocking, gives the first fetch's result from elsewhere (run_app's
+        helper process): a Snapshot, a one-line error, or None (fetch it here)."""
         overrides = check_keymap(backend.config.keys, backend.config.source)
         super().__init__()
         self.backend = backend
@@ -86,6 +93,7 @@ class AktuiApp(FixMixin, App[int]):
         self.verify_timeout = 20.0
         self._overrides = overrides
         self._api: Any = None  # the app loop's authentik client, built on first refresh
+        self._first_snapshot = first_snapshot
         self._lab_starting = False
         self._containers_after_fetch = False  # first refresh: containers once the fetch is done
         self._again: set[str] = set()  # worker groups to run again once the one under way ends
@@ -232,8 +240,13 @@ class AktuiApp(FixMixin, App[int]):
     @work(exclusive=True, group="refresh", exit_on_error=False, description="authentik")
     async def _load_snapshot(self) -> None:
         self.loading_since = time.monotonic()
+        first, self._first_snapshot = self._first_snapshot, None
         try:
-            snapshot = await self._api_client().snapshot()
+            snapshot = await self._prefetched(first) if first is not None else None
+            if isinstance(snapshot, str):  # the helper's fetch failed: as ours would have
+                raise AktuiError(snapshot)
+            if snapshot is None:
+                snapshot = await self._api_client().snapshot()
         except Exception as e:
             self.loading_since = None
             self._set_data(error=describe(e))
@@ -246,6 +259,14 @@ class AktuiApp(FixMixin, App[int]):
             # Once the data's frame is drawn: the docker SDK's import (~0.1 s, holding the
             # GIL in its thread) and its connects would otherwise delay that frame.
             self.call_after_refresh(self._load_containers)
+
+    async def _prefetched(self, first: Callable[[], object]) -> Snapshot | str | None:
+        import asyncio
+
+        from aktui.authentik.model import Snapshot
+
+        found = await asyncio.to_thread(first)
+        return found if isinstance(found, (Snapshot, str)) else None
 
     @work(thread=True, exclusive=True, group="containers", exit_on_error=False)
     def _load_containers(self) -> None:

@@ -4,40 +4,36 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from aktui.errors import AktuiError
 
-
-def import_httpx_without_its_cli() -> None:
-    """Import httpx without its command-line client. httpx's ``__init__`` imports
-    ``httpx._main`` (click, pygments lexers, rich.progress/syntax/table: ~20 ms) whenever click
-    is installed, and skips it when not; aktui never runs that client, so this import takes
-    the not-installed path. Later ``import click`` works as usual."""
-    if "httpx" in sys.modules or "click" in sys.modules:
-        return
-    sys.modules["click"] = None  # type: ignore[assignment]  # "import click" raises ImportError
-    try:
-        import httpx  # noqa: F401
-    finally:
-        del sys.modules["click"]
+if TYPE_CHECKING:
+    from aktui.backend import Backend
 
 
 def run_app(args: argparse.Namespace) -> int:
     """Entry point from ``aktui`` without a subcommand."""
-    from aktui.backend import Backend, open_backend, open_demo
-
     read_only = bool(getattr(args, "read_only", False))
+    demo = bool(getattr(args, "demo", False))
+    prefetch = None
     backend: Backend | None = None
     try:
+        if not demo:
+            # First, before any import of ours: the helper's fetch runs while the TUI loads.
+            from aktui.cmd._prefetch import Prefetch
+
+            prefetch = Prefetch(getattr(args, "config", None), getattr(args, "context", None))
+        from aktui.backend import open_backend, open_demo
+
         try:
-            if getattr(args, "demo", False):
+            if demo:
                 backend = open_demo(read_only=read_only, chaos=True, start=False)
                 # The lab's API and outpost processes start before the UI's imports: the
                 # processes boot while Textual loads, and the first fetch finds the API up.
                 # The app waits for the outposts in a thread.
                 backend.start_lab_api()
-            import_httpx_without_its_cli()  # before anything imports httpx
-            if backend is None:
+            else:
                 backend = open_backend(
                     getattr(args, "config", None),
                     getattr(args, "context", None),
@@ -51,7 +47,14 @@ def run_app(args: argparse.Namespace) -> int:
             return 2
         from aktui.screens.app import AktuiApp
 
-        app = AktuiApp(backend)
+        first = None
+        if prefetch is not None:
+            fetch, timeout = prefetch.result, float(backend.context.timeout or 10.0) + 5.0
+
+            def first() -> object:
+                return fetch(timeout)
+
+        app = AktuiApp(backend, first_snapshot=first)
         code = int(app.run() or 0)
         if app.startup_error:
             print(f"aktui: {app.startup_error}", file=sys.stderr)
@@ -61,5 +64,7 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"aktui: {e}", file=sys.stderr)
         return 2
     finally:
+        if prefetch is not None:
+            prefetch.stop()
         if backend is not None:
             backend.close()

@@ -328,3 +328,78 @@ async def test_one_client_for_every_refresh_closed_at_exit() -> None:
         assert len(backend.clients) == 1
         assert not backend.clients[0].closed
     assert backend.clients[0].closed
+
+
+def _app_with_first(backend: FakeBackend, first: Any) -> Any:
+    from tests.fixtures.app import NOW
+
+    return app_module.AktuiApp(backend, clock=lambda: NOW, live_refresh=False, first_snapshot=first)
+
+
+async def test_first_snapshot_from_the_helper_replaces_the_first_fetch() -> None:
+    backend = FakeBackend()
+    app = _app_with_first(backend, lambda: backend.snapshot)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert backend.fetches == 0
+        assert app.data.snapshot == backend.snapshot
+        assert "outpost-example-dev" in screen_text(app)
+        app.action_refresh_now()  # later refreshes are the app's own
+        await settle(app, pilot)
+        assert backend.fetches == 1
+
+
+async def test_helper_error_reads_as_the_apps_own_fetch_error() -> None:
+    from aktui.errors import describe_error
+    from tests.fixtures.app import unreachable
+
+    own = FakeBackend()
+    own.fail = unreachable()
+    app = make_app(own)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        expected = app.data.error
+    assert expected
+    backend = FakeBackend()
+    app = _app_with_first(backend, lambda: describe_error(unreachable()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert backend.fetches == 0
+        assert app.data.error == expected
+
+
+@pytest.mark.parametrize("gives", [None, 42])
+async def test_helper_without_an_answer_means_the_app_fetches(gives: object) -> None:
+    backend = FakeBackend()
+    app = _app_with_first(backend, lambda: gives)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert backend.fetches == 1
+        assert app.data.snapshot is not None
+
+
+def test_run_app_stops_the_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aktui.cmd import _prefetch
+
+    made: list[Any] = []
+
+    class Helper:
+        def __init__(self, config: str | None, context: str | None) -> None:
+            self.args = (config, context)
+            self.stopped = False
+            made.append(self)
+
+        def result(self, timeout: float) -> None:
+            return None
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    backend = FakeBackend()
+    monkeypatch.setattr(_prefetch, "Prefetch", Helper)
+    monkeypatch.setattr("aktui.backend.open_backend", lambda *a, **kw: backend)
+    monkeypatch.setattr(app_module.AktuiApp, "run", lambda self, **kw: 0)
+    args = argparse.Namespace(config="/x/config.yaml", context="lab", read_only=False, demo=False)
+    assert tui.run_app(args) == 0
+    assert [h.args for h in made] == [("/x/config.yaml", "lab")]
+    assert made[0].stopped and backend.closed

@@ -1,4 +1,4 @@
-"""aktui's TUI entry imports httpx without httpx's own command-line client."""
+"""aktui imports httpx without httpx's own command-line client."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 CHECK = """
 import sys
-from aktui.cmd.tui import import_httpx_without_its_cli
+from aktui.backend import import_httpx_without_its_cli
 import_httpx_without_its_cli()
 import httpx
 assert "httpx._main" not in sys.modules, "httpx's CLI was imported"
@@ -27,7 +27,7 @@ def test_httpx_without_its_cli() -> None:
 def test_httpx_already_imported_is_left_alone() -> None:
     code = (
         "import sys, httpx\n"
-        "from aktui.cmd.tui import import_httpx_without_its_cli\n"
+        "from aktui.backend import import_httpx_without_its_cli\n"
         "import_httpx_without_its_cli()\n"
         "assert sys.modules['httpx'] is httpx\n"
     )

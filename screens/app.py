@@ -97,6 +97,7 @@ class AktuiApp(FixMixin, App[int]):
         self._lab_starting = False
         self._containers_after_fetch = False  # first refresh: containers once the fetch is done
         self._again: set[str] = set()  # worker groups to run again once the one under way ends
+        self._fetch_after_containers = False  # the demo's outposts are up: API after containers
         self.startup_error = ""  # set when the demo lab fails to start; run_app exits 2
 
     # --- state ----------------------------------------------------------------------------
@@ -185,17 +186,23 @@ class AktuiApp(FixMixin, App[int]):
             self.startup_error = describe(error)
             self.exit(2)
             return
-        # Read again what was read before they answered; a read under way finishes first
-        # (replacing it would throw its work away), then runs again.
-        busy = {w.group for w in self.workers if w.is_running}
-        for group, load in (
-            ("refresh", self._load_snapshot),
-            ("containers", self._load_containers),
-        ):
-            if group in busy:
-                self._again.add(group)
-            elif group == "refresh" or self.backend.runtime is not None:
-                load()
+        # Read again what was read before they answered: the containers first (their state
+        # and the verdicts are what the dashboard waits for), then the API (connections). A
+        # read under way finishes first (replacing it would throw its work away).
+        if self.backend.runtime is None:
+            self._fetch_again()
+            return
+        self._fetch_after_containers = True
+        if "containers" in {w.group for w in self.workers if w.is_running}:
+            self._again.add("containers")
+        else:
+            self._load_containers()
+
+    def _fetch_again(self) -> None:
+        if "refresh" in {w.group for w in self.workers if w.is_running}:
+            self._again.add("refresh")
+        else:
+            self._load_snapshot()
 
     def action_refresh_now(self) -> None:
         if self._lab_starting:
@@ -305,6 +312,9 @@ class AktuiApp(FixMixin, App[int]):
                 self._load_snapshot()
             elif group == "containers" and not self._containers_after_fetch:
                 self._load_containers()
+        elif group == "containers" and event.state in _ENDED and self._fetch_after_containers:
+            self._fetch_after_containers = False
+            self._fetch_again()
         # Workers catch what they expect; anything else is a bug, shown but never fatal.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(describe(event.worker.error), title="error", severity="error", markup=False)

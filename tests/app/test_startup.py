@@ -403,3 +403,32 @@ def test_run_app_stops_the_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tui.run_app(args) == 0
     assert [h.args for h in made] == [("/x/config.yaml", "lab")]
     assert made[0].stopped and backend.closed
+
+
+async def test_outposts_up_reads_containers_before_the_api() -> None:
+    # Their state and verdicts are what the dashboard waits for; connections come after.
+    backend = LabBackend(api_up=True)
+    seen: list[int] = []  # fetches so far at each container listing
+
+    class Runtime(LabLikeRuntime):
+        def containers(self) -> list[Any]:
+            seen.append(backend.fetches)
+            return super().containers()
+
+    backend.runtime = Runtime()
+    app = make_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: backend.fetches == 1 and seen, "the first reads")
+        await until(
+            pilot,
+            lambda: (
+                not [
+                    w for w in app.workers if w.is_running and w.group in ("refresh", "containers")
+                ]
+            ),
+            "them to end",
+        )
+        backend.up_gate.set()
+        await until(pilot, lambda: backend.fetches == 2, "the API read again")
+        await settle(app, pilot)
+    assert seen == [0, 1] or seen == [1, 1]  # the second listing came before the second fetch

@@ -92,6 +92,16 @@ def main() -> int:
                 phases["lab start (in setup)"] = time.perf_counter() - start
 
         aktui.backend.open_demo = timed_open_demo  # type: ignore[assignment]
+        start_api = aktui.backend.Backend.start_lab_api
+
+        def timed_start_api(self: Any) -> None:  # phase 1 of the lab, in run_app
+            start = time.perf_counter()
+            try:
+                start_api(self)
+            finally:
+                phases["lab start (in setup)"] += time.perf_counter() - start
+
+        aktui.backend.Backend.start_lab_api = timed_start_api  # type: ignore[method-assign]
         from aktui.cli import main as aktui_main
 
         aktui_main(["--demo"] if which == "aktui" else ["--config", sys.argv[2]])

@@ -184,7 +184,15 @@ def _phases(runs: int) -> None:
         f"\nwhere the time goes (headless, same entry points, ms since the script began, "
         f"median of {runs})"
     )
-    keys = ("imports", "lab start (in setup)", "imports + setup", "first frame", "data on screen")
+    keys = (
+        "imports",
+        "lab start (in setup)",
+        "imports + setup",
+        "first frame",
+        "data on screen",
+        "cpu: first frame",
+        "cpu: data on screen",
+    )
     print(f"{'phase':<28} {'bare':>8} {'aktui':>8}")
     for key in keys:
         print(

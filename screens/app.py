@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from aktui.authentik.model import Snapshot
 
 Clock = Callable[[], datetime]
-_ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+# A worker that ran to its end (a cancelled one was replaced by another of its group, which
+# ends later, or the app is closing).
+_ENDED = (WorkerState.SUCCESS, WorkerState.ERROR)
 
 
 class AktuiApp(FixMixin, App[int]):

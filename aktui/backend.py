@@ -6,19 +6,35 @@ see the same server, the same containers and the same read-only rule.
 
 from __future__ import annotations
 
-import asyncio
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from aktui.authentik.client import AuthentikClient
-from aktui.authentik.model import Snapshot
 from aktui.config import Config, ContextConfig, LogsConfig, load_config, resolve_token
 from aktui.runtime import ContainerInfo, OutpostRuntime, tell_outposts
 from aktui.secret import Secret
 
 if TYPE_CHECKING:
+    # Imported where used: httpx (~30 ms) is not needed before the first fetch, and the demo
+    # starts its lab before it (aktui.cmd.tui).
+    from aktui.authentik.client import AuthentikClient
+    from aktui.authentik.model import Snapshot
     from aktui.lab.lab import Lab
+
+
+def import_httpx_without_its_cli() -> None:
+    """Import httpx without its command-line client. httpx's ``__init__`` imports
+    ``httpx._main`` (click, pygments lexers, rich.progress/syntax/table: ~20 ms) whenever click
+    is installed, and skips it when not; aktui never runs that client, so this import takes
+    the not-installed path. Later ``import click`` works as usual."""
+    if "httpx" in sys.modules or "click" in sys.modules:
+        return
+    sys.modules["click"] = None  # type: ignore[assignment]  # "import click" raises ImportError
+    try:
+        import httpx  # noqa: F401
+    finally:
+        del sys.modules["click"]
 
 
 @dataclass
@@ -34,28 +50,54 @@ class Backend:
     # (never a half-started lab left running).
     _lab_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)
+    _lab_up: bool = field(default=False, repr=False)  # await_lab() returned
 
     @property
     def lab_pending(self) -> bool:
         """A demo backend from ``open_demo(start=False)`` whose lab is not started yet."""
         return self.lab is not None and self.runtime is None
 
+    @property
+    def lab_starting(self) -> bool:
+        """The demo lab's API answers, its outpost processes are still coming up
+        (``start_lab_api()`` done, ``await_lab()`` not yet)."""
+        return self.lab is not None and self.runtime is not None and not self._lab_up
+
     def start_lab(self) -> None:
-        """Start the demo lab of ``open_demo(start=False)`` (blocking: ~0.3 s of processes
-        connecting, so the TUI calls it from a thread once its first frame is up). Does
-        nothing after close()."""
+        """Start the demo lab of ``open_demo(start=False)`` and wait for its outposts:
+        ``start_lab_api()`` then ``await_lab()``."""
+        self.start_lab_api()
+        self.await_lab()
+
+    def start_lab_api(self) -> None:
+        """Phase 1 of the demo lab (fast, no waiting): its API answers and its outpost
+        processes are spawned; this backend's context and runtime are the lab's from here on.
+        Does nothing after close() or once done."""
         with self._lab_lock:
             if self._closed or self.lab is None or not self.lab_pending:
                 return
-            lab = self.lab.start()
+            lab = self.lab.start_api()
             ctx = ContextConfig(url=lab.url, token=Secret(lab.token))
             self.context = ctx
             self.config = replace(self.config, contexts={self.name: ctx})
             self._token = Secret(lab.token)
             self.runtime = lab.runtime
 
+    def await_lab(self) -> None:
+        """Phase 2 (blocking: ~0.3 s of processes connecting, so the TUI calls it from a
+        thread): every outpost answers. Not under the lock: close() from another thread stops
+        the lab, which ends this wait at once."""
+        lab = self.lab
+        if self._closed or lab is None or self.runtime is None or self._lab_up:
+            return
+        lab.await_outposts()
+        self._lab_up = True
+
     def client(self) -> AuthentikClient:
         """A fresh client, owned by one event loop (the CLI's run, the TUI's app loop)."""
+        import_httpx_without_its_cli()
+        from aktui.authentik.client import AuthentikClient
+
         verify: bool | str = self.context.ca_file or self.context.verify_tls
         return AuthentikClient(
             self.context.url,
@@ -76,6 +118,8 @@ class Backend:
 
     def fetch_snapshot(self) -> Snapshot:
         """The CLI's one-shot read (runs its own event loop)."""
+        import asyncio  # here: the demo's lab starts before the TUI imports it
+
         return asyncio.run(self.snapshot())
 
     def containers(self, snapshot: Snapshot | None = None) -> list[ContainerInfo]:
@@ -88,7 +132,8 @@ class Backend:
         return self.runtime.containers()
 
     def close(self) -> None:
-        """Idempotent; waits for a lab start in progress, then stops the lab."""
+        """Idempotent; waits for a ``start_lab_api()`` in progress, then stops the lab (which
+        also ends an ``await_lab()`` in another thread)."""
         with self._lab_lock:
             self._closed = True
             if self.lab is not None:
@@ -124,8 +169,9 @@ def _docker_runtime(config: Config, context_name: str) -> OutpostRuntime | None:
 def open_demo(
     *, read_only: bool = False, chaos: bool = True, start: bool = True, **lab_options: Any
 ) -> Backend:
-    """The demo lab's backend. ``start=False`` returns at once and ``start_lab()`` starts it
-    (the TUI draws its first frame meanwhile); ``close()`` always stops it."""
+    """The demo lab's backend. ``start=False`` returns at once; ``start_lab()`` (or its two
+    phases, as the TUI does: the API before the UI, the outposts while it draws) starts it;
+    ``close()`` always stops it."""
     from aktui.lab import Lab  # through the package: tests replace aktui.lab.Lab
     from aktui.lab.versions import CURRENT
 

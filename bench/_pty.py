@@ -122,8 +122,24 @@ class Milestone:
 @dataclass
 class PtyRun:
     times: dict[str, float] = field(default_factory=dict)  # milestone -> s since spawn
+    # milestone -> CPU seconds the program's process had used by then (Linux; not its
+    # children): steadier than wall time on a shared machine.
+    cpu: dict[str, float] = field(default_factory=dict)
     output_bytes: int = 0
     error: str = ""
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` so far (None where /proc does not say)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def time_milestones(
@@ -162,6 +178,9 @@ def time_milestones(
             for m in list(pending):
                 if m.reached(screen):
                     result.times[m.name] = now
+                    cpu = process_cpu(prog.proc.pid)
+                    if cpu is not None:
+                        result.cpu[m.name] = cpu
                     pending.remove(m)
     finally:
         result.output_bytes = len(buffer)

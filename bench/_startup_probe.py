@@ -1,10 +1,11 @@
 """Where cold start goes: run ``aktui --demo`` (or the bare baseline) headless to its first frame
 with data, print phase times as JSON, exit. Run by bench_tui.py, also under ``-X importtime``.
 
-    python bench/_startup_probe.py aktui|bare
+    python bench/_startup_probe.py aktui|bare|config [CONFIG]
 
-The real entry point runs (``aktui.cli.main(["--demo"])``); only ``App.run`` is wrapped, to go
-headless with a pilot that watches for the outposts table's rows and then quits with ``q``.
+The real entry point runs (``aktui.cli.main(["--demo"])``, or ``["--config", CONFIG]``); only
+``App.run`` is wrapped, to go headless with a pilot that watches for the outposts table's rows
+(and, for the demo, the first staleness verdict) and then quits with ``q``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ phases: dict[str, float] = {}
 
 def mark(name: str) -> None:
     phases.setdefault(name, time.perf_counter() - T0)
+    # CPU of this process so far (all its threads; the demo's outposts are other processes):
+    # steadier than wall time on a shared machine.
+    phases.setdefault(f"cpu: {name}", time.process_time())
 
 
-def wrap_run(table_id: str | None) -> None:
+def wrap_run(table_id: str | None, verdicts: bool = False) -> None:
     from textual.app import App
 
     original = App.run
@@ -39,6 +43,13 @@ def wrap_run(table_id: str | None) -> None:
             await p.pause(0.002)
         await p.pause()  # one screen update with the rows in it
         mark("data on screen")
+        while verdicts and time.monotonic() < deadline:
+            found = getattr(app, "data", None)
+            if found is not None and any(not v.unknown for v in found.verdicts.values()):
+                await p.pause()
+                mark("verdicts on screen")
+                break
+            await p.pause(0.002)
         await p.press("q")
 
     def run(self: Any, **kw: Any) -> Any:
@@ -69,7 +80,7 @@ def main() -> int:
     else:
         import aktui.backend
 
-        wrap_run("outposts")
+        wrap_run("outposts", verdicts=which == "aktui")
         mark("imports")
         open_demo = aktui.backend.open_demo
 
@@ -81,9 +92,19 @@ def main() -> int:
                 phases["lab start (in setup)"] = time.perf_counter() - start
 
         aktui.backend.open_demo = timed_open_demo  # type: ignore[assignment]
+        start_api = aktui.backend.Backend.start_lab_api
+
+        def timed_start_api(self: Any) -> None:  # phase 1 of the lab, in run_app
+            start = time.perf_counter()
+            try:
+                start_api(self)
+            finally:
+                phases["lab start (in setup)"] += time.perf_counter() - start
+
+        aktui.backend.Backend.start_lab_api = timed_start_api  # type: ignore[method-assign]
         from aktui.cli import main as aktui_main
 
-        aktui_main(["--demo"])
+        aktui_main(["--demo"] if which == "aktui" else ["--config", sys.argv[2]])
     mark("exited")
     print(json.dumps(phases), flush=True)
     return 0

@@ -43,7 +43,8 @@ OUTPOST_COLUMNS = (
 )
 # Which columns stay when the terminal is narrow: lower number = kept longer. Version
 # (`2023.8.3 ≠ 2023.10.7`) and Seen (`never`) answer "is it connected and current?", so they
-# stay at 80 columns; Container and Conn are repeated in the summary line under the table.
+# stay at 80 columns; Container and Conn come back from 100 columns, and the detail screen
+# (enter) always has them.
 OUTPOST_PRIORITY = {
     "flag": 0,
     "name": 0,
@@ -138,8 +139,7 @@ def outpost_row(
         cont = Text("—" if not data.containers else "not found", "dim")
         port = "—"
     else:
-        state = container.state + (f" ({container.health})" if container.health else "")
-        cont = literal(state, OK_STYLE if container.state == "running" else "bold red")
+        cont = container_cell(container.state, container.health)
         port = ",".join(str(p) for p in container.ports) or "—"
     if not o.health_known:
         inst = Text("?", "dim")
@@ -165,6 +165,17 @@ def outpost_row(
         literal(cut(outpost_domains(snap, o), DOMAINS_WIDTH)),
         Text("embedded" if o.embedded else o.type),
     ]
+
+
+def container_cell(state: str, health: str | None) -> Text:
+    """One word for a container: its state, or for a running one with a failing or pending
+    healthcheck that health instead (the detail screen shows both). One word keeps the
+    column narrow enough to stay at 100 columns, where ``running (healthy)`` made it drop."""
+    if state == "running" and health == "unhealthy":
+        return Text("unhealthy", "bold red")
+    if state == "running" and health == "starting":
+        return Text("starting", "yellow")  # not "running": its healthcheck has not passed
+    return literal(state, OK_STYLE if state == "running" else "bold red")
 
 
 def outpost_rows(

@@ -5,9 +5,11 @@ stacks requests), container state in a thread worker (the docker SDK blocks). A 
 keeps the last good data on screen, marked stale with its age; the UI stays usable whatever
 is down.
 
-Cold start puts the first complete frame first: the demo lab starts in a thread after the UI
-is up, container discovery waits for the first snapshot (its docker import and connects would
-compete with the first fetch), and one API client per app loop keeps its connections.
+Cold start puts the first complete frame first: the demo lab's API is up before the app
+starts (run_app) and the table fills in while its outpost processes come up (a thread waits
+for them, then everything is read again); docker discovery waits for the first data frame (its
+SDK import and connects would compete with the fetch and the drawing), and one API client per
+app loop keeps its connections.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App
@@ -26,6 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from aktui.actions import Command, apply_keymap, check_keymap, for_scope
 from aktui.backend import Backend
+from aktui.errors import AktuiError
 from aktui.outposts.evidence import read_evidence
 from aktui.outposts.verdicts import AppData, compute_verdicts
 from aktui.runtime import tell_outposts
@@ -34,7 +37,13 @@ from aktui.screens._keys import action_name, bindings
 from aktui.screens.palette import RegistryCommands
 from aktui.screens.widgets.text import describe
 
+if TYPE_CHECKING:
+    from aktui.authentik.model import Snapshot
+
 Clock = Callable[[], datetime]
+# A worker that ran to its end (a cancelled one was replaced by another of its group, which
+# ends later, or the app is closing).
+_ENDED = (WorkerState.SUCCESS, WorkerState.ERROR)
 
 
 class AktuiApp(FixMixin, App[int]):
@@ -68,7 +77,10 @@ class AktuiApp(FixMixin, App[int]):
         *,
         clock: Clock | None = None,
         live_refresh: bool = True,
+        first_snapshot: Callable[[], object] | None = None,
     ) -> None:
+        """``first_snapshot``: blocking, gives the first fetch's result from elsewhere (run_app's
+        helper process): a Snapshot, a one-line error, or None (fetch it here)."""
         overrides = check_keymap(backend.config.keys, backend.config.source)
         super().__init__()
         self.backend = backend
@@ -83,8 +95,11 @@ class AktuiApp(FixMixin, App[int]):
         self.verify_timeout = 20.0
         self._overrides = overrides
         self._api: Any = None  # the app loop's authentik client, built on first refresh
+        self._first_snapshot = first_snapshot
         self._lab_starting = False
         self._containers_after_fetch = False  # first refresh: containers once the fetch is done
+        self._again: set[str] = set()  # worker groups to run again once the one under way ends
+        self._fetch_after_containers = False  # the demo's outposts are up: API after containers
         self.startup_error = ""  # set when the demo lab fails to start; run_app exits 2
 
     # --- state ----------------------------------------------------------------------------
@@ -111,6 +126,8 @@ class AktuiApp(FixMixin, App[int]):
             self._start_lab()
         else:
             self.action_refresh_now()
+            if getattr(self.backend, "lab_starting", False):
+                self._await_lab()
         if self.live_refresh:
             interval = max(0.5, float(self.backend.config.refresh_interval or 5.0))
             self.set_interval(interval, self._refresh_tick, name="refresh")
@@ -145,9 +162,15 @@ class AktuiApp(FixMixin, App[int]):
     def _start_lab(self) -> None:
         # No call_from_thread: the app may have quit meanwhile. The outcome arrives as
         # Worker.StateChanged; run_app's backend.close() waits for this, then stops the lab.
-        self.backend.start_lab()
+        self.backend.start_lab_api()
+
+    @work(thread=True, exclusive=True, group="lab-up", exit_on_error=False, description="outposts")
+    def _await_lab(self) -> None:
+        # The lab's outposts answering; close() (run_app, on quit) stops the lab, ending this.
+        self.backend.await_lab()
 
     def _lab_done(self, error: BaseException | None) -> None:
+        """The lab's API is up (or failed to start): first fetch, then wait for its outposts."""
         self._lab_starting = False
         if error is not None:
             # Like any other startup error: one line on stderr, exit 2 (run_app prints it).
@@ -156,6 +179,32 @@ class AktuiApp(FixMixin, App[int]):
             return
         self.clear_notifications()
         self.action_refresh_now()
+        if getattr(self.backend, "lab_starting", False):
+            self._await_lab()
+
+    def _lab_up(self, error: BaseException | None) -> None:
+        """The lab's outposts answer (or never came up): read containers and API again."""
+        if error is not None:
+            self.startup_error = describe(error)
+            self.exit(2)
+            return
+        # Read again what was read before they answered: the containers first (their state
+        # and the verdicts are what the dashboard waits for), then the API (connections). A
+        # read under way finishes first (replacing it would throw its work away).
+        if self.backend.runtime is None:
+            self._fetch_again()
+            return
+        self._fetch_after_containers = True
+        if "containers" in {w.group for w in self.workers if w.is_running}:
+            self._again.add("containers")
+        else:
+            self._load_containers()
+
+    def _fetch_again(self) -> None:
+        if "refresh" in {w.group for w in self.workers if w.is_running}:
+            self._again.add("refresh")
+        else:
+            self._load_snapshot()
 
     def action_refresh_now(self) -> None:
         if self._lab_starting:
@@ -200,8 +249,13 @@ class AktuiApp(FixMixin, App[int]):
     @work(exclusive=True, group="refresh", exit_on_error=False, description="authentik")
     async def _load_snapshot(self) -> None:
         self.loading_since = time.monotonic()
+        first, self._first_snapshot = self._first_snapshot, None
         try:
-            snapshot = await self._api_client().snapshot()
+            snapshot = await self._prefetched(first) if first is not None else None
+            if isinstance(snapshot, str):  # the helper's fetch failed: as ours would have
+                raise AktuiError(snapshot)
+            if snapshot is None:
+                snapshot = await self._api_client().snapshot()
         except Exception as e:
             self.loading_since = None
             self._set_data(error=describe(e))
@@ -211,7 +265,17 @@ class AktuiApp(FixMixin, App[int]):
             self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
         if self._containers_after_fetch:  # after the data, so discovery sees the outposts
             self._containers_after_fetch = False
-            self._load_containers()
+            # Once the data's frame is drawn: the docker SDK's import (~0.1 s, holding the
+            # GIL in its thread) and its connects would otherwise delay that frame.
+            self.call_after_refresh(self._load_containers)
+
+    async def _prefetched(self, first: Callable[[], object]) -> Snapshot | str | None:
+        import asyncio
+
+        from aktui.authentik.model import Snapshot
+
+        found = await asyncio.to_thread(first)
+        return found if isinstance(found, (Snapshot, str)) else None
 
     @work(thread=True, exclusive=True, group="containers", exit_on_error=False)
     def _load_containers(self) -> None:
@@ -236,12 +300,23 @@ class AktuiApp(FixMixin, App[int]):
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "lab":
+        group = event.worker.group
+        if group in ("lab", "lab-up"):
+            done = self._lab_done if group == "lab" else self._lab_up
             if event.state == WorkerState.SUCCESS:
-                self._lab_done(None)
+                done(None)
             elif event.state == WorkerState.ERROR:
-                self._lab_done(event.worker.error)
+                done(event.worker.error)
             return
+        if group in self._again and event.state in _ENDED:
+            self._again.discard(group)
+            if group == "refresh":
+                self._load_snapshot()
+            elif group == "containers" and not self._containers_after_fetch:
+                self._load_containers()
+        elif group == "containers" and event.state in _ENDED and self._fetch_after_containers:
+            self._fetch_after_containers = False
+            self._fetch_again()
         # Workers catch what they expect; anything else is a bug, shown but never fatal.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(describe(event.worker.error), title="error", severity="error", markup=False)

@@ -4,33 +4,57 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from aktui.errors import AktuiError
+
+if TYPE_CHECKING:
+    from aktui.backend import Backend
 
 
 def run_app(args: argparse.Namespace) -> int:
     """Entry point from ``aktui`` without a subcommand."""
-    from aktui.backend import open_backend, open_demo
-
     read_only = bool(getattr(args, "read_only", False))
+    demo = bool(getattr(args, "demo", False))
+    prefetch = None
+    backend: Backend | None = None
     try:
-        if getattr(args, "demo", False):
-            # Started by the app once its first frame is up (shown as "starting demo lab").
-            backend = open_demo(read_only=read_only, chaos=True, start=False)
-        else:
-            backend = open_backend(
-                getattr(args, "config", None), getattr(args, "context", None), read_only=read_only
-            )
-    except AktuiError as e:
-        print(f"aktui: {e}", file=sys.stderr)
-        return 2
-    except ImportError as e:
-        print(f"aktui: this build lacks a part it needs ({e.name})", file=sys.stderr)
-        return 2
-    try:
+        if not demo:
+            # First, before any import of ours: the helper's fetch runs while the TUI loads.
+            from aktui.cmd._prefetch import Prefetch
+
+            prefetch = Prefetch(getattr(args, "config", None), getattr(args, "context", None))
+        from aktui.backend import open_backend, open_demo
+
+        try:
+            if demo:
+                backend = open_demo(read_only=read_only, chaos=True, start=False)
+                # The lab's API and outpost processes start before the UI's imports: the
+                # processes boot while Textual loads, and the first fetch finds the API up.
+                # The app waits for the outposts in a thread.
+                backend.start_lab_api()
+            else:
+                backend = open_backend(
+                    getattr(args, "config", None),
+                    getattr(args, "context", None),
+                    read_only=read_only,
+                )
+        except AktuiError as e:
+            print(f"aktui: {e}", file=sys.stderr)
+            return 2
+        except ImportError as e:
+            print(f"aktui: this build lacks a part it needs ({e.name})", file=sys.stderr)
+            return 2
         from aktui.screens.app import AktuiApp
 
-        app = AktuiApp(backend)
+        first = None
+        if prefetch is not None:
+            fetch, timeout = prefetch.result, float(backend.context.timeout or 10.0) + 5.0
+
+            def first() -> object:
+                return fetch(timeout)
+
+        app = AktuiApp(backend, first_snapshot=first)
         code = int(app.run() or 0)
         if app.startup_error:
             print(f"aktui: {app.startup_error}", file=sys.stderr)
@@ -40,4 +64,7 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"aktui: {e}", file=sys.stderr)
         return 2
     finally:
-        backend.close()
+        if prefetch is not None:
+            prefetch.stop()
+        if backend is not None:
+            backend.close()

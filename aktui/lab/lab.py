@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -95,7 +96,12 @@ class Lab:
         self.runtime: LabRuntime | None = None
         self.workdir: Path | None = None
         self.chaos: Chaos | None = None  # the demo's chaos thread, when enabled
+        self._process_specs: list[ProcessSpec] = []
         self._stopped = False
+        # stop() may come from another thread while await_outposts() waits: it ends the wait
+        # and, under the lock, keeps a chaos thread from starting after it.
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
 
     # --- properties ---------------------------------------------------------------------
 
@@ -119,14 +125,35 @@ class Lab:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> Lab:
+        """Everything up: ``start_api()`` then ``await_outposts()``."""
+        self.start_api()
+        return self.await_outposts()
+
+    def start_api(self) -> Lab:
+        """Phase 1, fast (no waiting): the simulator answers and the outpost processes are
+        spawned. The API lists every outpost at once, not yet connected; the processes are
+        "starting" until ``await_outposts()``. Stops what it started if it fails."""
         try:
-            self._start()
+            self._start_api()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start(self) -> None:
+    def await_outposts(self) -> Lab:
+        """Phase 2, blocking (~0.3 s on an idle machine): every healthy outpost answers its
+        /ping and said HELLO, then chaos starts. Safe from another thread than ``stop()``,
+        which ends the wait; stops the lab if the outposts do not come up."""
+        try:
+            self._await_outposts()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_api(self) -> None:
+        if self.simulator is not None:
+            raise RuntimeError("the lab was started already")
         self.state = state = build_lab(self.seed, **self.options)
         try:
             self.simulator = Simulator(state, port=self.port, latency_ms=self.latency_ms)
@@ -142,19 +169,31 @@ class Lab:
         else:
             self.workdir = Path(tempfile.mkdtemp(prefix="aktui-lab-"))
         _write_secret(self.token_file, state.admin_token)
-        specs = self._specs(state)
-        self.runtime = LabRuntime(self.workdir, specs)
-        self.runtime.start_all()
+        self._process_specs = self._specs(state)
+        self.runtime = LabRuntime(self.workdir, self._process_specs)
+        self.runtime.spawn_all()
+
+    def _await_outposts(self) -> None:
+        state, runtime = self.state, self.runtime
+        if state is None or runtime is None:
+            raise RuntimeError("Lab.start_api() first")
+        specs = self._process_specs
+        runtime.wait_ready()
         self._wait_connected(state, specs)
-        if self.chaos_enabled:
-            self.chaos = Chaos(self, interval=self.chaos_interval)
-            # The demo opens with a stale outpost to explain, at its first refresh: a real
-            # change made once the outpost's load is in its log (so the change is newer).
-            if self._wait_loaded(OPENING_OUTPOST):
-                opening = opening_change(state)
-                if opening:
-                    self.chaos.done.append(opening)
-            self.chaos.start()
+        if not self.chaos_enabled:
+            return
+        chaos = Chaos(self, interval=self.chaos_interval)
+        # The demo opens with a stale outpost to explain, at its first refresh: a real
+        # change made once the outpost's load is in its log (so the change is newer).
+        if self._wait_loaded(OPENING_OUTPOST):
+            opening = opening_change(state)
+            if opening:
+                chaos.done.append(opening)
+        with self._lock:  # stop() from another thread: no chaos thread started after it
+            if self._stopping.is_set():
+                return
+            self.chaos = chaos
+            chaos.start()
 
     def _specs(self, state: LabState) -> list[ProcessSpec]:
         assert self.workdir is not None and self.simulator is not None
@@ -202,7 +241,8 @@ class Lab:
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             pending = {pk for pk in pending if not state.connected(pk)}
-            time.sleep(0.02)
+            if self._stopping.wait(0.02):
+                return
 
     def _wait_loaded(self, name: str, timeout: float = 3) -> bool:
         """True once the outpost process ``name`` logged its config load (bounded wait)."""
@@ -217,21 +257,25 @@ class Lab:
                     return True
             except OSError:
                 pass
-            time.sleep(0.02)
+            if self._stopping.wait(0.02):
+                return False
         return False
 
     def stop(self) -> None:
-        """Idempotent; the objects stay readable (state, notes) after it."""
-        if self.chaos is not None:
-            self.chaos.stop()
-            self.chaos = None
-        if self.runtime is not None:
-            self.runtime.stop_all()
-        if self.simulator is not None and not self._stopped:
-            self.simulator.stop()
-        self._stopped = True
-        if self.workdir is not None and self._workdir_arg is None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        """Idempotent, and safe while another thread is in ``await_outposts()``; the objects
+        stay readable (state, notes) after it."""
+        self._stopping.set()
+        with self._lock:
+            if self.chaos is not None:
+                self.chaos.stop()
+                self.chaos = None
+            if self.runtime is not None:
+                self.runtime.stop_all()
+            if self.simulator is not None and not self._stopped:
+                self.simulator.stop()
+            self._stopped = True
+            if self.workdir is not None and self._workdir_arg is None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Lab:
         return self.start()

@@ -96,18 +96,31 @@ class LabRuntime:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start_all(self, timeout: float = 10.0) -> None:
+        """``spawn_all()`` then ``wait_ready()``."""
+        self.spawn_all()
+        self.wait_ready(timeout)
+
+    def spawn_all(self) -> None:
+        """Start every process and the supervisor, without waiting: until a process answers
+        its /ping, ``containers()`` says its health is "starting" (the supervisor pings)."""
         for proc in self._procs.values():
-            self._spawn(proc)
+            with proc.lock:
+                if proc.popen is None:
+                    self._spawn(proc)
+        if not self._supervisor.is_alive() and not self._stop.is_set():
+            self._supervisor.start()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Until every process meant to serve answers /ping (``AktuiError`` after
+        ``timeout`` seconds); returns at once once ``stop_all()`` has begun."""
         deadline = time.monotonic() + timeout
         waiting = [p for p in self._procs.values() if p.spec.expect_ready]
         while waiting and time.monotonic() < deadline:
-            waiting = [p for p in waiting if not ping(p.spec.port, 0.5)]
-            if waiting:
-                time.sleep(0.02)
+            waiting = [p for p in waiting if not p.ready and not ping(p.spec.port, 0.5)]
+            if waiting and self._stop.wait(0.02):
+                return
         for proc in self._procs.values():
             proc.ready = proc not in waiting and proc.spec.expect_ready
-        if not self._supervisor.is_alive():
-            self._supervisor.start()
         if waiting:
             names = ", ".join(p.spec.name for p in waiting)
             raise AktuiError(
@@ -142,6 +155,10 @@ class LabRuntime:
     def _command(self, spec: ProcessSpec) -> list[str]:
         return [
             sys.executable,
+            # No site: the outpost needs the standard library and aktui (on PYTHONPATH) only,
+            # and site's work (.pth files, the editable install's finder) is ~12 ms of CPU per
+            # process, five at once while the demo's UI loads.
+            "-S",
             "-m",
             "aktui.lab.fake_outpost",
             "--name",
@@ -337,6 +354,16 @@ class LabRuntime:
     def log_path(self, name: str) -> Path:
         return self._get(name).log_path
 
+    def recent_logs(self, name: str, *, tail: int) -> list[LogLine]:
+        """``docker logs -t --tail`` without ``-f``: the lines so far, at once. The log is a
+        file, so its end is known; a stream's reader has to wait for it to go quiet."""
+        path = self._get(name).log_path
+        try:
+            with path.open("r", encoding="utf-8", errors="replace") as f:
+                return _backlog(name, f.readlines(), None, tail)
+        except FileNotFoundError:
+            return []
+
     def stream_logs(
         self, name: str, *, since: float | None, tail: int, stop: threading.Event
     ) -> Iterator[LogLine]:
@@ -346,12 +373,7 @@ class LabRuntime:
         path = self._get(name).log_path
         path.touch()
         with path.open("r", encoding="utf-8", errors="replace") as f:
-            backlog = [rec for rec in (_parse(name, line) for line in f.readlines()) if rec]
-            if since is not None:
-                backlog = [r for r in backlog if r.at is None or r.at.timestamp() >= since]
-            if tail >= 0:
-                backlog = backlog[-tail:] if tail else []
-            yield from backlog
+            yield from _backlog(name, f.readlines(), since, tail)
             pending = ""
             while not stop.is_set():
                 chunk = f.readline()
@@ -365,6 +387,15 @@ class LabRuntime:
                 pending = ""
                 if record is not None:
                     yield record
+
+
+def _backlog(name: str, lines: list[str], since: float | None, tail: int) -> list[LogLine]:
+    backlog = [rec for rec in (_parse(name, line) for line in lines) if rec]
+    if since is not None:
+        backlog = [r for r in backlog if r.at is None or r.at.timestamp() >= since]
+    if tail >= 0:
+        backlog = backlog[-tail:] if tail else []
+    return backlog
 
 
 def _parse(source: str, line: str) -> LogLine | None:

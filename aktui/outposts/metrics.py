@@ -12,8 +12,6 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import httpx
-
 LAST_UPDATE = "authentik_outpost_last_update"
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -42,6 +40,8 @@ def last_update(url: str | None, timeout: float = 3.0) -> datetime | None:
     """The metric from a live outpost; None when unreachable or absent."""
     if not url:
         return None
+    import httpx  # here: the TUI's first frame does not wait for its import
+
     try:
         response = httpx.get(url, timeout=timeout)
         response.raise_for_status()

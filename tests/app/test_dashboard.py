@@ -310,3 +310,36 @@ async def test_timer_refresh_does_not_restart_a_slow_fetch() -> None:
         gate.set()
         await _ready(app, pilot)
         assert app.data.error == ""
+
+
+@pytest.mark.parametrize(
+    ("state", "health", "word"),
+    [
+        ("running", None, "running"),
+        ("running", "healthy", "running"),
+        ("running", "starting", "starting"),  # never "running" before its healthcheck passed
+        ("running", "unhealthy", "unhealthy"),
+        ("exited", None, "exited"),
+        ("restarting", None, "restarting"),
+    ],
+)
+def test_container_cell_is_one_honest_word(state: str, health: str | None, word: str) -> None:
+    from aktui.screens._rows import container_cell
+
+    assert container_cell(state, health).plain == word
+
+
+async def test_container_column_shown_at_100_columns() -> None:
+    # Healthy containers (docker's healthcheck, the lab's ping) once read "running (healthy)":
+    # too wide, so at 100x30 the Container column dropped and no container state was on screen.
+    backend = FakeBackend()
+    runtime = backend.runtime
+    with runtime.lock:
+        for name, info in runtime.items.items():
+            runtime.items[name] = replace(info, health="healthy")
+    app = make_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _ready(app, pilot)
+        table = app.screen.query_one("#outposts", DataTable)
+        assert "Container" in [str(c.label) for c in table.columns.values()]
+        assert "running" in screen_text(app)

@@ -1,5 +1,6 @@
-"""Cold start: the UI is up before the demo lab, the lab always stops, containers wait for the
-first fetch, and one API client serves every refresh of an app and is closed at exit."""
+"""Cold start: the demo lab's API is up before the UI and its outposts fill in while the UI
+runs, the lab always stops, docker discovery waits for the first data frame, and one API client
+serves every refresh of an app and is closed at exit."""
 
 from __future__ import annotations
 
@@ -20,40 +21,69 @@ from tests.fixtures.app import FakeBackend, FakeRuntime, make_app, settle
 
 
 class LabBackend(FakeBackend):
-    """A demo backend whose lab starts when the test opens ``lab_gate``."""
+    """A demo backend whose lab API starts when the test opens ``lab_gate`` and whose
+    outposts answer when it opens ``up_gate``."""
 
-    def __init__(self, fail: Exception | None = None) -> None:
+    def __init__(
+        self,
+        fail: Exception | None = None,
+        *,
+        api_up: bool = False,
+        up_fail: Exception | None = None,
+    ) -> None:
         super().__init__()
-        self.lab_pending = True
+        self.lab_pending = not api_up
+        self.lab_starting = api_up
         self.lab_gate = threading.Event()
+        self.up_gate = threading.Event()
         self.lab_fail = fail
+        self.up_fail = up_fail
 
-    def start_lab(self) -> None:
+    def start_lab_api(self) -> None:
         assert self.lab_gate.wait(10), "the test never opened the lab gate"
         if self.lab_fail is not None:
             raise self.lab_fail
         self.lab_pending = False
+        self.lab_starting = True
+
+    def await_lab(self) -> None:
+        assert self.up_gate.wait(10), "the test never opened the up gate"
+        if self.up_fail is not None:
+            raise self.up_fail
+        self.lab_starting = False
 
 
 class FakeLab:
-    """``aktui.lab.Lab``'s lifecycle, its start held until ``gate`` opens."""
+    """``aktui.lab.Lab``'s two-phase lifecycle: ``start_api`` held until ``gate`` opens,
+    ``await_outposts`` until ``up`` opens or ``stop()`` is called (as the real one)."""
 
     def __init__(self) -> None:
         self.gate = threading.Event()
+        self.up = threading.Event()
+        self.stopped = threading.Event()
         self.events: list[str] = []
         self.url = "http://127.0.0.1:9"
         self.token = "lab-token"
         self.runtime: Any = None
 
-    def start(self) -> FakeLab:
+    def start_api(self) -> FakeLab:
         self.events.append("start")
         assert self.gate.wait(10), "the test never opened the gate"
         self.runtime = FakeRuntime()
         self.events.append("started")
         return self
 
+    def await_outposts(self) -> FakeLab:
+        deadline = time.monotonic() + 10
+        while not (self.up.is_set() or self.stopped.is_set()):
+            assert time.monotonic() < deadline, "neither up nor stopped"
+            time.sleep(0.01)
+        self.events.append("up" if not self.stopped.is_set() else "wait ended")
+        return self
+
     def stop(self) -> None:
         self.events.append("stop")
+        self.stopped.set()
 
 
 async def until(pilot: Any, check: Any, what: str) -> None:
@@ -63,7 +93,7 @@ async def until(pilot: Any, check: Any, what: str) -> None:
         await pilot.pause(0.01)
 
 
-async def test_ui_is_up_before_the_lab() -> None:
+async def test_ui_is_up_before_a_pending_lab() -> None:
     backend = LabBackend()
     app = make_app(backend)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
@@ -76,16 +106,40 @@ async def test_ui_is_up_before_the_lab() -> None:
         assert backend.fetches == 0
         backend.lab_gate.set()
         await until(pilot, lambda: app.data.snapshot is not None, "the first snapshot")
-        await settle(app, pilot)
-        text = screen_text(app)
-        assert "outpost-example-dev" in text
-        assert "starting demo lab" not in text
+        await until(pilot, lambda: "outpost-example-dev" in screen_text(app), "the rows")
+        assert "starting demo lab" not in screen_text(app)
         assert backend.fetches == 1
+        backend.up_gate.set()  # its outposts answer: everything is read again
+        await until(pilot, lambda: backend.fetches == 2, "the fetch after the outposts")
+        await settle(app, pilot)
 
 
-async def test_lab_failure_is_a_startup_error() -> None:
-    backend = LabBackend(fail=AktuiError("demo lab: port 9001 refused"))
+async def test_table_fills_in_while_the_outposts_start() -> None:
+    runtime = LabLikeRuntime()  # knows its outposts: listed at once, not after the fetch
+    backend = LabBackend(api_up=True)
+    backend.runtime = runtime
+    backend.gate = asyncio.Event()  # holds the first fetch
+    app = make_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: backend.fetches == 1, "the first fetch, at once")
+        await until(pilot, lambda: runtime.listed == 1, "the containers, at once")
+        backend.up_gate.set()  # the outposts answer while the first fetch is under way
+        await until(pilot, lambda: runtime.listed == 2, "the containers read again")
+        await pilot.pause(0.05)
+        assert backend.fetches == 1  # the fetch under way is not thrown away...
+        backend.gate.set()
+        await until(pilot, lambda: backend.fetches == 2, "...but followed by another")
+        await settle(app, pilot)
+        assert app.data.snapshot is not None
+        assert "outpost-example-dev" in screen_text(app)
+
+
+@pytest.mark.parametrize("phase", ["api", "outposts"])
+async def test_lab_failure_is_a_startup_error(phase: str) -> None:
+    error = AktuiError("demo lab: port 9001 refused")
+    backend = LabBackend(fail=error) if phase == "api" else LabBackend(up_fail=error)
     backend.lab_gate.set()
+    backend.up_gate.set()
     app = make_app(backend)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.return_value is not None, "the app to exit")
@@ -97,6 +151,7 @@ def test_run_app_prints_a_lab_failure(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     backend = LabBackend()
+    backend.lab_gate.set()
     monkeypatch.setattr("aktui.backend.open_demo", lambda **kw: backend)
 
     def run(self: Any, **kw: Any) -> int:
@@ -107,6 +162,19 @@ def test_run_app_prints_a_lab_failure(
     args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
     assert tui.run_app(args) == 2
     assert capsys.readouterr().err == "aktui: demo lab: port 9001 refused\n"
+    assert backend.closed
+
+
+def test_run_app_lab_api_failure_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = LabBackend(fail=AktuiError("demo lab: no free port"))
+    backend.lab_gate.set()
+    monkeypatch.setattr("aktui.backend.open_demo", lambda **kw: backend)
+    monkeypatch.setattr(app_module.AktuiApp, "run", lambda self, **kw: 0)
+    args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
+    assert tui.run_app(args) == 2
+    assert capsys.readouterr().err == "aktui: demo lab: no free port\n"
     assert backend.closed
 
 
@@ -125,35 +193,81 @@ async def test_quit_while_the_lab_starts_stops_it(monkeypatch: pytest.MonkeyPatc
     closer.start()
     lab.gate.set()
     closer.join(10)
-    assert lab.events == ["start", "started", "stop"]
+    assert lab.events[:3] == ["start", "started", "stop"]
     assert backend.lab is None
     backend.start_lab()  # after close: never starts again
-    assert lab.events == ["start", "started", "stop"]
+    assert "start" not in lab.events[3:]
 
 
-def test_quit_before_the_lab_starts_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_quit_while_the_outposts_start_stops_the_lab(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     lab = FakeLab()
+    lab.gate.set()
     monkeypatch.setattr("aktui.lab.Lab", lambda **kw: lab)
-    monkeypatch.setattr(app_module.AktuiApp, "run", lambda self, **kw: 0)
+    backend = open_demo(start=False)
+    backend.start_lab_api()
+    assert backend.lab_starting
+    app = app_module.AktuiApp(backend, live_refresh=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert [w for w in app.workers if w.group == "lab-up" and w.is_running]
+        await pilot.press("q")
+    start = time.monotonic()
+    backend.close()  # run_app's finally: stops the lab, which ends the wait at once
+    assert time.monotonic() - start < 5
+    await asyncio.sleep(0.05)
+    assert lab.events[:3] == ["start", "started", "stop"]
+    assert "wait ended" in lab.events or "up" not in lab.events
+
+
+def test_run_app_starts_the_lab_api_before_the_ui_and_stops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lab = FakeLab()
+    lab.gate.set()
+    monkeypatch.setattr("aktui.lab.Lab", lambda **kw: lab)
+    seen: list[list[str]] = []
+
+    def run(self: Any, **kw: Any) -> int:
+        seen.append(list(lab.events))
+        return 0
+
+    monkeypatch.setattr(app_module.AktuiApp, "run", run)
     args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
     assert tui.run_app(args) == 0
-    assert lab.events == ["stop"]
+    assert seen == [["start", "started"]]  # the API was up when the UI started
+    assert lab.events == ["start", "started", "stop"]
 
 
 def test_started_demo_backend_has_the_lab_context(monkeypatch: pytest.MonkeyPatch) -> None:
     lab = FakeLab()
     lab.gate.set()
+    lab.up.set()
     monkeypatch.setattr("aktui.lab.Lab", lambda **kw: lab)
     backend = open_demo()
     try:
         assert not backend.lab_pending
+        assert not backend.lab_starting
         assert backend.context.url == lab.url
         assert backend.config.contexts == {"demo": backend.context}
         assert backend.runtime is lab.runtime
         assert backend.client().url == lab.url
     finally:
         backend.close()
-    assert lab.events == ["start", "started", "stop"]
+    assert lab.events == ["start", "started", "up", "stop"]
+
+
+class LabLikeRuntime(FakeRuntime):
+    """Counts its listings (the lab's runtime: no outpost names needed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed = 0
+
+    def containers(self) -> list[Any]:
+        self.listed += 1
+        return super().containers()
 
 
 class DockerLikeRuntime(FakeRuntime):
@@ -214,3 +328,107 @@ async def test_one_client_for_every_refresh_closed_at_exit() -> None:
         assert len(backend.clients) == 1
         assert not backend.clients[0].closed
     assert backend.clients[0].closed
+
+
+def _app_with_first(backend: FakeBackend, first: Any) -> Any:
+    from tests.fixtures.app import NOW
+
+    return app_module.AktuiApp(backend, clock=lambda: NOW, live_refresh=False, first_snapshot=first)
+
+
+async def test_first_snapshot_from_the_helper_replaces_the_first_fetch() -> None:
+    backend = FakeBackend()
+    app = _app_with_first(backend, lambda: backend.snapshot)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert backend.fetches == 0
+        assert app.data.snapshot == backend.snapshot
+        assert "outpost-example-dev" in screen_text(app)
+        app.action_refresh_now()  # later refreshes are the app's own
+        await settle(app, pilot)
+        assert backend.fetches == 1
+
+
+async def test_helper_error_reads_as_the_apps_own_fetch_error() -> None:
+    from aktui.errors import describe_error
+    from tests.fixtures.app import unreachable
+
+    own = FakeBackend()
+    own.fail = unreachable()
+    app = make_app(own)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        expected = app.data.error
+    assert expected
+    backend = FakeBackend()
+    app = _app_with_first(backend, lambda: describe_error(unreachable()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert backend.fetches == 0
+        assert app.data.error == expected
+
+
+@pytest.mark.parametrize("gives", [None, 42])
+async def test_helper_without_an_answer_means_the_app_fetches(gives: object) -> None:
+    backend = FakeBackend()
+    app = _app_with_first(backend, lambda: gives)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert backend.fetches == 1
+        assert app.data.snapshot is not None
+
+
+def test_run_app_stops_the_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aktui.cmd import _prefetch
+
+    made: list[Any] = []
+
+    class Helper:
+        def __init__(self, config: str | None, context: str | None) -> None:
+            self.args = (config, context)
+            self.stopped = False
+            made.append(self)
+
+        def result(self, timeout: float) -> None:
+            return None
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    backend = FakeBackend()
+    monkeypatch.setattr(_prefetch, "Prefetch", Helper)
+    monkeypatch.setattr("aktui.backend.open_backend", lambda *a, **kw: backend)
+    monkeypatch.setattr(app_module.AktuiApp, "run", lambda self, **kw: 0)
+    args = argparse.Namespace(config="/x/config.yaml", context="lab", read_only=False, demo=False)
+    assert tui.run_app(args) == 0
+    assert [h.args for h in made] == [("/x/config.yaml", "lab")]
+    assert made[0].stopped and backend.closed
+
+
+async def test_outposts_up_reads_containers_before_the_api() -> None:
+    # Their state and verdicts are what the dashboard waits for; connections come after.
+    backend = LabBackend(api_up=True)
+    seen: list[int] = []  # fetches so far at each container listing
+
+    class Runtime(LabLikeRuntime):
+        def containers(self) -> list[Any]:
+            seen.append(backend.fetches)
+            return super().containers()
+
+    backend.runtime = Runtime()
+    app = make_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: backend.fetches == 1 and seen, "the first reads")
+        await until(
+            pilot,
+            lambda: (
+                not [
+                    w for w in app.workers if w.is_running and w.group in ("refresh", "containers")
+                ]
+            ),
+            "them to end",
+        )
+        backend.up_gate.set()
+        await until(pilot, lambda: backend.fetches == 2, "the API read again")
+        await settle(app, pilot)
+    assert seen == [0, 1] or seen == [1, 1]  # the second listing came before the second fetch

@@ -307,3 +307,49 @@ def test_the_demo_opens_with_a_true_stale_outpost_at_its_first_refresh() -> None
         assert lab.chaos.done[0].startswith("renamed application beta-example-dev")
         lab.runtime.reload(OPENING_OUTPOST)
         wait_for(lambda: not verdict().is_stale, timeout=20, what="the reload to clear it")
+
+
+def test_two_phases_api_at_once_then_the_outposts() -> None:
+    lab = Lab(base_port=free_base_port(), chaos=True).start_api()
+    try:
+        assert lab.runtime is not None and lab.state is not None
+        conn = http.client.HTTPConnection("127.0.0.1", int(lab.url.rsplit(":", 1)[1]), timeout=5)
+        conn.request(
+            "GET", "/api/v3/outposts/instances/", headers={"Authorization": f"Bearer {lab.token}"}
+        )
+        assert conn.getresponse().status == 200  # the API answers before any outpost does
+        conn.close()
+        # No container claims a health it does not know: "starting" until it answers.
+        assert {c.health for c in lab.runtime.containers()} <= {"starting", "healthy"}
+        assert lab.chaos is None
+        lab.await_outposts()
+        serving = {n for n, p in lab.runtime._procs.items() if p.spec.expect_ready}
+        assert serving and {c.health for c in lab.runtime.containers() if c.name in serving} == {
+            "healthy"
+        }
+        assert lab.chaos is not None
+    finally:
+        lab.stop()
+
+
+def test_stop_while_awaiting_the_outposts_ends_the_wait_without_chaos() -> None:
+    lab = Lab(base_port=free_base_port(), chaos=True).start_api()
+    assert lab.runtime is not None
+    pids = [p.popen.pid for p in lab.runtime._procs.values() if p.popen]
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            lab.await_outposts()
+        except BaseException as e:  # the test reports it
+            errors.append(e)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    lab.stop()  # at once, as run_app's close() on a quick quit
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert lab.chaos is None and not errors
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -79,3 +79,65 @@ def test_no_restart_survives_stop_all(runtime: StubbornRuntime) -> None:
     assert proc.popen is not None and not alive(proc.popen.pid)
     with pytest.raises(ActionRefused, match="stopping"):
         runtime.restart("outpost-stubborn")
+
+
+# An 'outpost' that takes a while to listen (as a real one loading its config does).
+SLOW = """
+import http.server, sys, time
+time.sleep(float(sys.argv[2]))
+class Ping(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ping).serve_forever()
+"""
+
+
+class SlowRuntime(LabRuntime):
+    delay = 0.6
+
+    def _command(self, spec: ProcessSpec) -> list[str]:
+        return [sys.executable, "-c", SLOW, str(spec.port), str(self.delay)]
+
+
+@pytest.fixture
+def slow(tmp_path: Path) -> Iterator[SlowRuntime]:
+    spec = ProcessSpec("outpost-slow", free_port(), "http://127.0.0.1:9", tmp_path / "token")
+    runtime = SlowRuntime(tmp_path, [spec])
+    try:
+        yield runtime
+    finally:
+        runtime.stop_all(grace=0.2)
+
+
+def test_spawn_returns_at_once_and_says_starting_until_it_answers(slow: SlowRuntime) -> None:
+    slow.spawn_all()
+    [info] = slow.containers()
+    assert (info.state, info.health) == ("running", "starting")  # never "healthy" early
+    slow.wait_ready(timeout=10)
+    [info] = slow.containers()
+    assert (info.state, info.health) == ("running", "healthy")
+
+
+def test_stop_all_ends_a_wait_for_the_outposts(slow: SlowRuntime) -> None:
+    import threading
+    import time
+
+    slow.delay = 30  # never up within the test
+    slow.spawn_all()
+    waiter = threading.Thread(target=slow.wait_ready, kwargs={"timeout": 20})
+    waiter.start()
+    time.sleep(0.2)
+    start = time.monotonic()
+    slow.stop_all(grace=0.2)
+    waiter.join(5)
+    assert not waiter.is_alive() and time.monotonic() - start < 5
+    assert not alive(pid_of_slow(slow))
+
+
+def pid_of_slow(runtime: LabRuntime) -> int:
+    popen = runtime._procs["outpost-slow"].popen
+    assert popen is not None
+    return popen.pid

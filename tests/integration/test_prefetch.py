@@ -1,0 +1,83 @@
+"""The TUI's first snapshot from its helper process: the same snapshot and the same one-line
+error as the TUI's own fetch (the fast path pinned to the slow one), and the helper always ends."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aktui.backend import open_backend
+from aktui.cmd._prefetch import Prefetch
+from aktui.errors import describe_error
+from aktui.lab.scenario import build_lab
+from aktui.lab.simulator import Simulator
+
+
+def _config(tmp_path: Path, url: str, token: str) -> Path:
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"default_context: lab\ncontexts:\n  lab:\n    url: {url}\n"
+        f"    token_file: {token_file}\n    timeout: 3\n"
+    )
+    config.chmod(0o600)
+    return config
+
+
+@pytest.fixture
+def lab_config(tmp_path: Path) -> Iterator[Path]:
+    state = build_lab("prefetch")
+    sim = Simulator(state).start()
+    try:
+        yield _config(tmp_path, sim.url, state.admin_token)
+    finally:
+        sim.stop()
+
+
+def test_same_snapshot_as_the_tuis_own_fetch(lab_config: Path) -> None:
+    prefetch = Prefetch(str(lab_config), None)
+    try:
+        found = prefetch.result(60)
+    finally:
+        prefetch.stop()
+    own = open_backend(str(lab_config), None).fetch_snapshot()
+    assert not isinstance(found, str) and found is not None
+    assert replace(found, fetched_at=own.fetched_at) == own
+    assert found.outposts and found.findings == own.findings
+
+
+def test_same_error_as_the_tuis_own_fetch(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = _config(tmp_path, f"http://127.0.0.1:{port}", "x" * 40)
+    prefetch = Prefetch(str(config), None)
+    try:
+        found = prefetch.result(60)
+    finally:
+        prefetch.stop()
+    with pytest.raises(Exception) as own:
+        open_backend(str(config), None).fetch_snapshot()
+    assert isinstance(found, str)
+    assert found == describe_error(own.value)
+    assert "x" * 40 not in found  # the token never shows
+
+
+def test_a_helper_that_takes_too_long_is_stopped(tmp_path: Path) -> None:
+    with socket.socket() as server:  # accepts, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        config = _config(tmp_path, f"http://127.0.0.1:{server.getsockname()[1]}", "x" * 40)
+        prefetch = Prefetch(str(config), None)
+        start = time.monotonic()
+        assert prefetch.result(0.5) is None  # the TUI then fetches itself
+        assert time.monotonic() - start < 5
+        assert prefetch._proc.poll() is not None  # gone, not left behind
+        prefetch.stop()  # idempotent

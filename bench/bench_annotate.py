@@ -35,50 +35,67 @@ HEALTHY = (
     '{"event":"/outpost.goauthentik.io/auth/nginx","host":"app.example.com","level":"info",'
     '"logger":"authentik.outpost.proxyv2.application","method":"GET","name":"app-provider",'
     '"remote":"172.18.0.5:%N%","runtime":"0.812","scheme":"http","size":21,"status":%STATUS%,'
-    '"timestamp":"2026-03-29T08:40:20Z","user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}',
+    '"timestamp":"2026-03-29T08:%MM%:%SS%Z","user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}',
     '{"event":"Loaded application","host":"app.example.com","level":"info",'
-    '"logger":"authentik.outpost.proxyv2","name":"app-provider","timestamp":"2026-03-29T08:40:20Z"}',
-    '2026-03-29T08:40:20.123456789Z {"event":"/outpost.goauthentik.io/start?rd=https://app.'
+    '"logger":"authentik.outpost.proxyv2","name":"app-provider","timestamp":'
+    '"2026-03-29T08:%MM%:%SS%Z"}',
+    '2026-03-29T08:%MM%:%SS%.123456789Z {"event":"/outpost.goauthentik.io/start?rd=https://app.'
     'example.com/p/%N%","host":"app.example.com","level":"info","logger":"authentik.outpost.proxyv2.'
     'application","method":"GET","name":"app-provider","remote":"172.18.0.5:41234","runtime":'
-    '"1.204","scheme":"http","size":0,"status":302,"timestamp":"2026-03-29T08:40:20Z"}',
+    '"1.204","scheme":"http","size":0,"status":302,"timestamp":"2026-03-29T08:%MM%:%SS%Z"}',
     '{"auth_via": "api_token", "domain_url": "auth.example.com", "event": '
     '"/api/v3/outposts/proxy/", "host": "server:9000", "level": "info", "logger": '
     '"authentik.asgi", "method": "GET", "pid": '
     '47, "remote": "172.18.0.9", "request_id": "5c1d9e", "runtime": 38, "schema_name": "public", '
-    '"scheme": "http", "status": 200, "timestamp": "2026-03-29T08:40:20.123456", "user": '
+    '"scheme": "http", "status": 200, "timestamp": "2026-03-29T08:%MM%:%SS%.123456", "user": '
     '"ak-outpost-5f0c", "user_agent": "goauthentik.io/outpost/2026.2.0"}',
-    '203.0.113.7 - - [29/Mar/2026:08:40:20 +0000] "GET /wp-admin/post.php?post=%N%&action=edit '
-    'HTTP/1.1" 200 5123 "https://app.example.com/wp-admin/" "Mozilla/5.0 (X11; Linux x86_64)"',
-    '203.0.113.7 - - [29/Mar/2026:08:40:21 +0000] "GET / HTTP/1.1" 302 145 "-" "Mozilla/5.0"',
-    "2026/03/29 08:40:20 [notice] 1#1: signal process started",
+    '203.0.113.%IP% - - [29/Mar/2026:08:%MM%:%SS% +0000] "GET /wp-admin/post.php?post=%N%&'
+    'action=edit HTTP/1.1" 200 5123 "https://app.example.com/wp-admin/" "Mozilla/5.0 (X11; '
+    'Linux x86_64)"',
+    '203.0.113.%IP% - - [29/Mar/2026:08:%MM%:%SS% +0000] "GET / HTTP/1.1" 302 145 "-" '
+    '"Mozilla/5.0"',
+    "2026/03/29 08:%MM%:%SS% [notice] 1#1: signal process started",
     "  Starting nginx: nginx.",
 )
 FAILING = (
-    "2026/03/29 08:40:20 [error] 31#31: *7 auth request unexpected status: 404 while sending to "
-    'client, client: 203.0.113.7, server: app.example.com, request: "GET / HTTP/1.1", host: '
-    '"app.example.com"',
+    "2026/03/29 08:%MM%:%SS% [error] 31#31: *%N% auth request unexpected status: 404 while "
+    "sending to client, client: 203.0.113.%IP%, server: app.example.com, request: "
+    '"GET /p/%N% HTTP/1.1", host: "app.example.com"',
     '{"event":"mismatched session ID","is":"","level":"warning","logger":"authentik.outpost.'
-    'proxyv2.application","name":"example-dev","should":"d41d8","timestamp":"2026-03-29T08:40:20Z"}',
+    'proxyv2.application","name":"example-dev","should":"d41d8%N%","timestamp":'
+    '"2026-03-29T08:%MM%:%SS%Z"}',
     '{"error":"403 Forbidden","event":"Failed to fetch outpost configuration, retrying in 3 '
     'seconds","level":"error","logger":"authentik.outpost.ak-api-controller","timestamp":'
-    '"2026-03-29T08:40:20Z"}',
-    '203.0.113.7 - - [29/Mar/2026:08:40:20 +0000] "GET /outpost.goauthentik.io/start?rd=x '
-    'HTTP/1.1" 403 153 "-" "Mozilla/5.0"',
-    "< Location: http://server:9000/application/o/authorize/?client_id=abc",
+    '"2026-03-29T08:%MM%:%SS%Z"}',
+    '203.0.113.%IP% - - [29/Mar/2026:08:%MM%:%SS% +0000] "GET /outpost.goauthentik.io/start?'
+    'rd=%N% HTTP/1.1" 403 153 "-" "Mozilla/5.0"',
+    "< Location: http://server:9000/application/o/authorize/?client_id=abc&state=%N%",
 )
+# Each placeholder gets a fresh value per line (times, ports, connection numbers, paths), as
+# in a real log: no line, failing or healthy, repeats exactly, so nothing can be cached per line.
+PLACEHOLDERS = {
+    "%N%": lambda rng: str(rng.randrange(100_000)),
+    "%MM%": lambda rng: f"{rng.randrange(60):02d}",
+    "%SS%": lambda rng: f"{rng.randrange(60):02d}",
+    "%IP%": lambda rng: str(rng.randrange(1, 255)),
+    "%STATUS%": lambda rng: rng.choice(("200", "401")),
+}
+
+
+def fill(line: str, rng: random.Random) -> str:
+    """``line`` with each placeholder replaced by a value drawn for this line."""
+    for key, value in PLACEHOLDERS.items():
+        if key in line:
+            line = line.replace(key, value(rng))
+    return line
 
 
 def generate(path: Path, lines: int, failures: float, seed: int = 6) -> None:
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as out:
         for _ in range(lines):
-            if rng.random() < failures:
-                out.write(rng.choice(FAILING) + "\n")
-            else:
-                # Varying paths and ports, so nothing can be cached per distinct line.
-                line = rng.choice(HEALTHY).replace("%STATUS%", rng.choice(("200", "401")))
-                out.write(line.replace("%N%", str(rng.randrange(100_000))) + "\n")
+            shapes = FAILING if rng.random() < failures else HEALTHY
+            out.write(fill(rng.choice(shapes), rng) + "\n")
 
 
 COPY = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n"

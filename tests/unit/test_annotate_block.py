@@ -214,11 +214,14 @@ SAME_SYNTAX = (
     r"(?P<word>wp)-(?i:ADMIN)",
     r"status\s+cut",
     r"a{}b",
+    r"ab.{0,20}cd",  # searched for as "ab.*cd" (a wide bounded repeat compiles slowly)
+    r"ab.{3,40}ef",
 )
 REGEX_LINES = (
     "abbc\nac\nabbbc\nxxxy\ny\n]z\nqz\nwp-admin\nwp-AdMiN\nWP-admin\nstatus\x1ccut\n"
     "status \t cut\nstatus\x0bcut\na{}b\nab\n"
     '{"event":"abc","level":"info"}\n{"event":"st\\u0061tus cut","level":"info"}\n'
+    + "".join(f"ab{'x' * n}cd\nab{'x' * n}ef\n" for n in (0, 2, 3, 20, 21, 40, 41, 80))
 )
 
 
@@ -275,3 +278,76 @@ def test_json_lines_are_what_json_dumps_writes(text: str) -> None:
             record[key] = getattr(annotation, key) if annotation is not None else None
         expected = json.dumps(record, ensure_ascii=False) + "\n"
         assert cmd._json_line(text, annotation, False) == expected
+
+
+OVERLAPPING_RULES = """\
+rules:
+  - id: user-long
+    title: t
+    sources: [any]
+    match: {message: {contains: "Loaded application now"}}
+    cause: c
+    fix: f
+    severity: info
+  - id: user-short-ci
+    title: t
+    sources: [outpost]
+    match: {message: {contains: "LOADED APP", ignore_case: true}, level: error}
+    cause: c
+    fix: f
+    severity: warning
+  - id: user-prefix
+    title: t
+    sources: [nginx]
+    match: {message: {prefix: "signal process"}}
+    cause: c
+    fix: f
+    severity: info
+  - id: user-exact
+    title: t
+    sources: [any]
+    match: {message: "signal process started now"}
+    cause: c
+    fix: f
+    severity: error
+"""
+OVERLAPPING_LINES = (
+    '{"event":"Loaded application now","level":"info","logger":"authentik.outpost.x"}',
+    '{"event":"loaded APPlication now","level":"error","logger":"authentik.outpost.x"}',
+    '{"event":"Loaded application","level":"error","logger":"authentik.outpost.x"}',
+    "2026/03/29 08:40:20 [notice] 1#1: signal process started now",
+    "2026/03/29 08:40:20 [notice] 1#1: signal process started",
+    "signal process started now",
+    "Loaded application now",
+    "LOADED APPLICATION NOW",
+)
+
+
+def test_literals_holding_another_are_searched_for_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The filter keeps only the shortest of overlapping literals ("LOADED APP" ignoring case
+    # covers "Loaded application now"): the lines the longer ones find are still found.
+    from aktui.logs import prefilter
+
+    assert prefilter._fewest(
+        {
+            ("Loaded application now", False),
+            ("loaded app", True),
+            ("signal process", False),
+            ("signal process started now", False),
+            ("x", True),
+            ("X", False),
+            ("Bearer x", False),
+        },
+        ("earer",),
+    ) == [("x", True), ("loaded app", True), ("signal process", False)]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(OVERLAPPING_RULES, encoding="utf-8")
+    log = tmp_path / "x.log"
+    log.write_text("\n".join(OVERLAPPING_LINES) + "\n", encoding="utf-8")
+    _check(log, monkeypatch, "--rules", str(rules))
+    out = io.StringIO()
+    cmd.run(_args("--only-annotated", "--rules", str(rules), str(log)), stdout=out)
+    found = [line for line in out.getvalue().splitlines() if line.startswith("  ↳")]
+    assert len(found) == 7, out.getvalue()

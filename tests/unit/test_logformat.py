@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import FrozenInstanceError, fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from aktui.logs.annotate import annotate
-from aktui.logs.format import LEVELS, MESSAGE_CAP, LogRecord, parse_line, probe
+from aktui.logs.format import (
+    LEVELS,
+    MESSAGE_CAP,
+    LogRecord,
+    parse_for_rules,
+    parse_line,
+    probe,
+)
 
 LOGS = Path(__file__).resolve().parent.parent / "data" / "logs"
 
@@ -260,6 +268,18 @@ def test_probe_agrees_with_parse_line(line: str) -> None:
     assert (message, status) == (record.message, record.status)
     expected = {"json": {"outpost", "server"}, "nginx": {"nginx"}, "text": {"text"}}[family]
     assert record.source in expected
+
+
+@pytest.mark.parametrize("line", _all_sample_lines())
+def test_parse_for_rules_is_parse_line_without_the_time(line: str) -> None:
+    """Annotation parses with parse_for_rules (no datetimes built): every other field must be
+    what parse_line gives, and records built by the fast constructor equal dataclass ones."""
+    full, quick = parse_line(line), parse_for_rules(line)
+    assert quick == replace(full, time=None) and quick.time is None
+    assert full == LogRecord(**{f.name: getattr(full, f.name) for f in fields(LogRecord)})
+    assert hash(full) == hash(replace(full))
+    with pytest.raises(FrozenInstanceError):
+        full.message = "changed"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

@@ -212,7 +212,7 @@ def _annotate_blocks(
     as it was read, in one piece."""
     as_json = bool(getattr(args, "json", False))
     only = bool(getattr(args, "only_annotated", False))
-    annotate, rank, starts = rules.annotate, SEVERITIES.index, block.starts
+    annotate, rank, candidates = rules.annotate_hinted, SEVERITIES.index, block.lines
     clean = _cleaner(args)
     write = _byte_writer(out)
     worst = -1
@@ -222,10 +222,10 @@ def _annotate_blocks(
         put = pieces.append
         pos = 0  # data[pos:] is not in pieces yet
         secret: set[int] = set()  # the lines holding a word redaction looks for
-        for start in starts(data, as_json, secret):
+        for start, hint in candidates(data, as_json, secret):
             end = data.find(b"\n", start) + 1  # every line of a block ends with one
             line = data[start:end].decode("utf-8")
-            found = annotate(line)
+            found = annotate(line, hint)
             if found is None:
                 if only:
                     continue

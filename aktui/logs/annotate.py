@@ -18,8 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from aktui.logs.format import LogRecord, parse_line, probe
-from aktui.logs.prefilter import BlockFilter
+from aktui.logs.format import LogRecord, parse_for_rules, parse_line, probe
+from aktui.logs.prefilter import BlockFilter, Hint
 from aktui.logs.prefilter import build as build_block_filter
 from aktui.logs.rules import SEVERITIES, Annotation, Rule, RulesError, parse_rules
 
@@ -27,6 +27,7 @@ __all__ = [
     "SEVERITIES",
     "Annotation",
     "BlockFilter",
+    "Hint",
     "Rule",
     "RuleSet",
     "RulesError",
@@ -198,6 +199,35 @@ def _order(rule: Rule) -> int:
     return rule.order
 
 
+# probe() families and the rule sources of their pre-filter index (None: every rule).
+_FAMILY_SOURCES: dict[str, frozenset[str] | None] = {
+    "json": frozenset({"outpost", "server", "any"}),
+    "nginx": frozenset({"nginx", "any"}),
+    "text": None,
+}
+
+
+def _anchor_test(rule: Rule) -> Callable[[str, int | None], bool]:
+    """What ``_Index.maybe`` asks of this one rule: could its anchor hold for a line with this
+    message and status? (The same tests, rule by rule.)"""
+    kind, keys = rule.anchor
+    if kind == "exact":
+        values = frozenset(keys)
+        return lambda message, _status: message in values
+    if kind == "exact_ci":
+        folded = frozenset(keys)
+        return lambda message, _status: message.lower() in folded
+    if kind == "status":
+        codes, test = frozenset(keys), rule.message
+        if test is None:
+            return lambda _message, status: status in codes
+        return lambda message, status: status in codes and test(message)
+    if kind == "scan":
+        fn = keys[0]
+        return lambda message, _status: bool(fn(message))
+    return lambda _message, _status: True  # "always", "raw": every line
+
+
 class RuleSet:
     """Compiled rules with their indexes; ``annotate`` is the only thing callers need."""
 
@@ -218,6 +248,17 @@ class RuleSet:
         self._maybe = {"json": self._subset("outpost", "server").maybe, "nginx": nginx.maybe}
         self._maybe["text"] = self._all.maybe
         self._prefilter = not self._all.always
+        # For annotate_hinted: the probe families whose pre-filter index holds each rule, and
+        # each rule's own part of that pre-filter (its anchor) as a test of (message, status).
+        self._families = {
+            rule: frozenset(
+                family
+                for family, wanted in _FAMILY_SOURCES.items()
+                if wanted is None or rule.sources & wanted
+            )
+            for rule in self.rules
+        }
+        self._anchor_ok = {rule: _anchor_test(rule) for rule in self.rules}
 
     def block_filter(self, also: Iterable[str] = ()) -> BlockFilter | None:
         """A filter finding the lines of a block that these rules could match (see
@@ -238,9 +279,36 @@ class RuleSet:
             quick = probe(item)
             if quick is not None and not self._maybe[quick[0]](quick[1], quick[2]):
                 return None
-        record = item if isinstance(item, LogRecord) else parse_line(item)
+        if isinstance(item, LogRecord):
+            record = item
+        else:  # rules never look at the time: not building it saves a good part of a parse
+            record = parse_for_rules(item) if type(item) is str else parse_line(item)
         source = record.source
         for rule in self._by_source[source].candidates(record.message, record.status):
+            if rule.matches(record, source):
+                return rule.annotation
+        return None
+
+    def annotate_hinted(self, line: str, hint: Hint) -> Annotation | None:
+        """``annotate(line)`` for a line the block filter flagged, given its hint: the rules
+        whose patterns the line holds (a superset of those that can match it), in order, or
+        None (any rule). The same answer, without searching every rule's anchor again."""
+        if hint is None or not self._prefilter:
+            return self.annotate(line)
+        rules: tuple[Rule, ...] = hint
+        quick = probe(line)
+        if quick is not None:
+            # What annotate's pre-filter asks (could a rule of this family match this message
+            # and status?), asked of the hinted rules only: any rule that could is among them.
+            family, message, status = quick
+            for rule in rules:
+                if family in self._families[rule] and self._anchor_ok[rule](message, status):
+                    break
+            else:
+                return None
+        record = parse_for_rules(line)
+        source = record.source
+        for rule in rules:
             if rule.matches(record, source):
                 return rule.annotation
         return None

@@ -3,8 +3,8 @@
 ``aktui annotate`` on a pipe or file spends nearly all of its time on healthy lines. The block
 filter lets one multi-pattern scan (Hyperscan, a maintained C library with wheels for the
 common platforms) look at a whole block for every rule's anchor at once: the few lines it
-flags take the per-line ``RuleSet.annotate``; all others are known healthy and go out as they
-came in, in bulk.
+flags take ``RuleSet.annotate_hinted``, told which rules' patterns each line holds (only those
+can match it); all others are known healthy and go out as they came in, in bulk.
 
 Exactness: the flagged lines are a superset of the lines a rule can match, derived from the
 rules themselves (a rules file can add any number of rules). Each rule's anchor (exact or
@@ -35,22 +35,35 @@ __all__ = ["BlockFilter", "available", "build"]
 
 # A non-string event/message (parse_line re-serialises it, so its text is not in the line).
 _NOT_STRING = rb'[ \t\r]*:[ \t\r]*[^ \t\r"]'
-_GUARDS = (rb"\\", rb'"event"' + _NOT_STRING, rb'"message"' + _NOT_STRING, rb'"msg"' + _NOT_STRING)
+_GUARDS = (
+    rb"\\",
+    rb'"event"' + _NOT_STRING,
+    rb'"message"' + _NOT_STRING,
+    rb'"msg"' + _NOT_STRING,
+    # Whitespace Python's \s (probe's status) reads and the status patterns do not.
+    rb"[\x0b\x0c\x1c-\x1f]",
+)
 # Control characters JSON must escape, but for the line break and a CRLF (blocks end in "\n").
 _CONTROLS = rb"[\x00-\x09\x0b\x0c\x0e-\x1f]|\r[^\n]"
 _CONTROLS_ID = 0
 # Lines the scan cannot judge when rules need exact characters: non-ASCII (after decoding with
 # "replace", so valid UTF-8).
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+_CASELESS = hyperscan.HS_FLAG_CASELESS if hyperscan is not None else 0
 
 
 def available() -> bool:
     return hyperscan is not None
 
 
+Hint = tuple[Any, ...] | None  # the rules a line may match, in order; None: any rule
+
+
 class BlockFilter:
-    """``starts(block)``: sorted start offsets of the candidate lines of ``block``, a run of
-    whole lines each ending in ``\\n`` (the last may lack it), as valid UTF-8 bytes."""
+    """``lines(block)``: the candidate lines of ``block``, a run of whole lines each ending in
+    ``\\n`` (the last may lack it), as valid UTF-8 bytes: their start offsets, each with the
+    rules that may match it (those whose patterns the line holds, in rule order), or None
+    when any rule may (a guard: the line's message is not a verbatim piece of it)."""
 
     def __init__(
         self,
@@ -58,44 +71,90 @@ class BlockFilter:
         guard: re.Pattern[bytes] | None,
         long_lines: bool,
         first_also: int = 1 << 62,
+        owners: list[tuple[Any, ...] | None] | None = None,
     ) -> None:
         self._db = database
         self._guard = guard
         self._long_lines = long_lines
         self._first_also = first_also  # pattern ids from here on are the `also` literals
+        # Per pattern id, the rules it stands for (None: a guard, any rule).
+        self._owners = owners
+        self._hints: dict[frozenset[int], Hint] = {}
 
     def starts(
         self, block: bytes, controls: bool = False, marked: set[int] | None = None
     ) -> list[int]:
+        """The start offsets of ``lines``."""
+        return [start for start, _ in self.lines(block, controls, marked)]
+
+    def lines(
+        self, block: bytes, controls: bool = False, marked: set[int] | None = None
+    ) -> list[tuple[int, Hint]]:
         """``controls``: also the lines with a control character other than the line break
         (and a CRLF's "\\r"), which JSON output must escape. ``marked`` gets the starts of
         the lines holding one of the ``also`` literals given to ``build``."""
-        found: list[int] = []
-        add = found.append
+        ids_at: dict[int, list[int]] = {}  # line start -> the patterns matched in it
         rfind, find = block.rfind, block.find
-        end = -1  # the end of the last line added: later matches in it are skipped
+        size = len(block)
         first_also = self._first_also
+        low = high = -1  # the line last seen: its matches end in (low, high]
+        ids: list[int] = []
 
         def on_match(pattern: int, _start: int, to: int, _flags: int, _ctx: Any) -> None:
-            nonlocal end
+            nonlocal low, high, ids
+            if not low < to <= high:
+                if pattern == _CONTROLS_ID and not controls:
+                    return
+                last = to - 1  # the match's last byte; its line holds it (a "\\n" ends it)
+                low = rfind(b"\n", 0, last) + 1
+                high = find(b"\n", last) + 1 or size
+                # Hyperscan reports matches by end offset, so a line's are consecutive; the
+                # dict does not rely on it.
+                ids = ids_at.setdefault(low, [])
+            ids.append(pattern)
             if pattern >= first_also and marked is not None:
-                marked.add(rfind(b"\n", 0, to - 1) + 1)
-            if to <= end or (pattern == _CONTROLS_ID and not controls):
-                return
-            last = to - 1  # the match's last byte; its line holds it (a "\n" ends its line)
-            add(rfind(b"\n", 0, last) + 1)
-            end = find(b"\n", last) + 1 or len(block)
+                marked.add(low)
 
         self._db.scan(block, match_event_handler=on_match)
+        hint = self._hint
+        found = [(start, hint(ids)) for start, ids in ids_at.items()]
         extra: set[int] = set()
         if self._guard is not None and not block.isascii():
             extra.update(_lines_with(self._guard, block))
         if self._long_lines:
             extra.update(_long_lines(block))
-        # Hyperscan reports matches by end offset, so `found` is sorted and once per line
-        # already; the set costs microseconds per block and does not rely on it.
-        extra.update(found)
-        return sorted(extra)
+        if extra:
+            found = [(start, hint) for start, hint in found if start not in extra]
+            found += [(start, None) for start in extra]
+        found.sort(key=_first)
+        return found
+
+    def _hint(self, ids: list[int]) -> Hint:
+        key = frozenset(ids)
+        known = self._hints.get(key, False)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        owners = self._owners
+        rules: set[Any] = set()
+        for pattern in key:
+            owned = owners[pattern] if owners is not None else None
+            if owned is None:
+                rules = None  # type: ignore[assignment]
+                break
+            rules.update(owned)
+        hint = None if rules is None else tuple(sorted(rules, key=_order))
+        if len(self._hints) >= 4096:
+            self._hints.clear()  # bounded: keyed on sets of pattern ids, few in practice
+        self._hints[key] = hint
+        return hint
+
+
+def _first(item: tuple[int, Hint]) -> int:
+    return item[0]
+
+
+def _order(rule: Any) -> int:
+    return int(rule.order)
 
 
 def _lines_with(pattern: re.Pattern[bytes], block: bytes) -> Iterator[int]:
@@ -133,8 +192,10 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
     if not available():
         return None
     patterns: dict[bytes, int] = {_CONTROLS: 0}  # first: its id is _CONTROLS_ID
-    patterns.update({guard: 0 for guard in _GUARDS})
-    literals: set[tuple[str, bool]] = set()  # (text, folded): lower-cased when folded
+    owners: dict[bytes, list[Any] | None] = {_CONTROLS: []}  # controls are for output only
+    for guard in _GUARDS:
+        patterns[guard], owners[guard] = 0, None
+    literals: dict[tuple[str, bool], list[Any]] = {}  # (text, folded): lower-cased if folded
     status_rules: list[Any] = []
     regexes = False
     for rule in rules:
@@ -156,16 +217,24 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
                 if translated is None:
                     return None
                 flags = hyperscan.HS_FLAG_PREFILTER
-                patterns[translated] = flags | (hyperscan.HS_FLAG_CASELESS if fold else 0)
+                _add(patterns, owners, translated, flags | (_CASELESS if fold else 0), [rule])
                 # Python's \s also matches \x1c-\x1f, PCRE's does not: such lines all go.
-                patterns[rb"[\x1c-\x1f]"] = 0
+                patterns[rb"[\x1c-\x1f]"], owners[rb"[\x1c-\x1f]"] = 0, None
                 regexes = True
             else:
-                literals.add((value.lower() if fold else value, fold))
+                literals.setdefault((value.lower() if fold else value, fold), []).append(rule)
     also = tuple(also)
-    for text, fold in _fewest(literals, also):
-        patterns[_literal(text)] = hyperscan.HS_FLAG_CASELESS if fold else 0
-    patterns.update(_status_patterns(status_rules))
+    covers = _fewest(set(literals), also)
+    # A rule literal left out for an `also` literal it holds is found by that one's pattern.
+    by_also: dict[bytes, list[Any]] = {}
+    for item, (cover, fold) in covers.items():
+        if not fold and cover in also:
+            by_also.setdefault(_literal(cover), []).extend(literals[item])
+        else:
+            _add(patterns, owners, _literal(cover), _CASELESS if fold else 0, literals[item])
+    if status_rules:
+        for key in _status_patterns(status_rules):
+            _add(patterns, owners, key, 0, status_rules)
     # Last, so that their ids tell them apart (a rule may search for the same literal).
     first_also = len(patterns)
     extra: dict[bytes, int] = {}
@@ -175,6 +244,11 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
         extra[_literal(literal)] = 0
     expressions = [*patterns, *extra]
     all_flags = [*patterns.values(), *extra.values()]
+    owned: list[tuple[Any, ...] | None] = []
+    for key in patterns:
+        rules_of = owners[key]
+        owned.append(None if rules_of is None else tuple(rules_of))
+    owned += [tuple(by_also.get(key, ())) for key in extra]
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
         database.compile(
@@ -189,29 +263,50 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
     exact = bool(regexes or status_rules or folded)
     # Non-ASCII lines: str.lower and re's case folding differ there, and int() reads
     # non-ASCII digits ("٤٠٤") as a status; such lines simply all take annotate().
-    return BlockFilter(database, _NON_ASCII if exact else None, exact, first_also)
+    return BlockFilter(database, _NON_ASCII if exact else None, exact, first_also, owned)
 
 
-def _fewest(literals: set[tuple[str, bool]], also: tuple[str, ...]) -> list[tuple[str, bool]]:
-    """``literals`` without those holding another one (or an ``also`` literal): a line with
-    "auth request unexpected status: 404" also holds "auth request unexpected status:", so the
-    longer one only costs the scan time and a second match per line."""
+def _add(
+    patterns: dict[bytes, int],
+    owners: dict[bytes, list[Any] | None],
+    key: bytes,
+    flags: int,
+    rules: list[Any],
+) -> None:
+    """One more pattern, or more rules for one already there (flags joined: a superset)."""
+    patterns[key] = patterns.get(key, 0) | flags
+    known = owners.setdefault(key, [])
+    if known is not None:
+        known.extend(rules)
+
+
+def _fewest(
+    literals: set[tuple[str, bool]], also: tuple[str, ...]
+) -> dict[tuple[str, bool], tuple[str, bool]]:
+    """Per literal, the literal searched for in its place: itself, or a shorter one it holds
+    (an ``also`` literal too): a line with "auth request unexpected status: 404" also holds
+    "auth request unexpected status:", so the longer one would only cost scan time and a
+    second match per line."""
     ordered = sorted(literals, key=lambda item: (len(item[0]), not item[1], item[0]))
-    kept: list[tuple[str, bool]] = []
-    shorter = [(text, False) for text in also if text]
+    covers: dict[tuple[str, bool], tuple[str, bool]] = {}
+    kept = [(text, False) for text in also if text]
     for text, fold in ordered:
         folded = text.lower()
-        covered = any(
-            other in (folded if other_fold else text) and (other_fold or not fold)
-            for other, other_fold in shorter
+        cover = next(
+            (
+                (other, other_fold)
+                for other, other_fold in kept
+                if other in (folded if other_fold else text) and (other_fold or not fold)
+            ),
+            (text, fold),
         )
-        if not covered:
-            kept.append((text, fold))
-        shorter.append((text, fold))
-    return kept
+        covers[(text, fold)] = cover
+        if cover == (text, fold):
+            kept.append(cover)
+    return covers
 
 
-def _status_patterns(rules: list[Any]) -> dict[bytes, int]:
+def _status_patterns(rules: list[Any]) -> tuple[bytes, ...]:
     """The statuses of the rules anchored on one: as JSON (`"status": 502`, `"502"`), logfmt
     (`status=502`) or an access-log field (`" 502 `). A longer number also matches (no
     look-ahead): a superset is fine.
@@ -221,13 +316,11 @@ def _status_patterns(rules: list[Any]) -> dict[bytes, int]:
     lines holding the text, which cost more scan time (~40% on the benchmark mix) than the
     few lines they spare."""
     codes = {code for rule in rules for code in rule.anchor[1]}
-    if not codes:
-        return {}
     alternation = b"|".join(str(code).encode() for code in sorted(codes))
-    return {
-        b'status(?:"[ \\t\\r]*:[ \\t\\r]*"?|="?)(?:' + alternation + b")": 0,
-        b'" (?:' + alternation + b") ": 0,
-    }
+    return (
+        b'status(?:"[ \\t\\r]*:[ \\t\\r]*"?|="?)(?:' + alternation + b")",
+        b'" (?:' + alternation + b") ",
+    )
 
 
 def _literal(text: str) -> bytes:

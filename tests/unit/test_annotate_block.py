@@ -341,7 +341,15 @@ def test_literals_holding_another_are_searched_for_once(
             ("Bearer x", False),
         },
         ("earer",),
-    ) == [("x", True), ("loaded app", True), ("signal process", False)]
+    ) == {
+        ("x", True): ("x", True),
+        ("X", False): ("x", True),
+        ("loaded app", True): ("loaded app", True),
+        ("Loaded application now", False): ("loaded app", True),
+        ("signal process", False): ("signal process", False),
+        ("signal process started now", False): ("signal process", False),
+        ("Bearer x", False): ("earer", False),
+    }
     rules = tmp_path / "rules.yaml"
     rules.write_text(OVERLAPPING_RULES, encoding="utf-8")
     log = tmp_path / "x.log"
@@ -351,3 +359,77 @@ def test_literals_holding_another_are_searched_for_once(
     cmd.run(_args("--only-annotated", "--rules", str(rules), str(log)), stdout=out)
     found = [line for line in out.getvalue().splitlines() if line.startswith("  ↳")]
     assert len(found) == 7, out.getvalue()
+
+
+HINT_RULES = """\
+rules:
+  - id: user-bearer
+    title: t
+    sources: [any]
+    match: {message: {contains: "Bearer token rejected"}}
+    cause: c
+    fix: f
+    severity: error
+"""
+# Lines where the hinted path (only the rules whose patterns a line holds) could part from
+# annotate(): probe reads broken JSON as JSON where parse_line makes it text (any rule may
+# then match), whitespace probe's \s reads in a status and the status pattern does not, a
+# rule literal found through a redaction trigger it holds ("earer").
+HINT_LINES = (
+    '{"event":"/api/v3/outposts/x 403 Forbidden","status"\x0b:401}',
+    '{"event":"/api/v3/outposts/x 403 Forbidden","status"\x0c: 403}',
+    '{"event":"/api/v3/outposts/x 403 Forbidden","status":401,}',
+    '{"event":"x 403 Forbidden","status":401,}',
+    '{"event":"x 403 Forbidden","status":401}',
+    '{"msg":"x","status":401}',
+    '{"event":"/outpost.goauthentik.io/auth/nginx","status":401,"logger":"authentik.outpost.x"}',
+    '{"event":"Bearer token rejected","level":"error","logger":"authentik.outpost.x"}',
+    "Bearer token rejected",
+    "2026/03/29 08:40:20 [error] 1#1: *3 Bearer token rejected, client: 1.2.3.4",
+)
+
+
+def test_hinted_rules_give_annotate_s_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aktui.logs.annotate import load_rules
+    from aktui.logs.redact import TRIGGERS
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(HINT_RULES, encoding="utf-8")
+    log = tmp_path / "x.log"
+    log.write_text("\n".join(HINT_LINES) + "\n", encoding="utf-8")
+    _check(log, monkeypatch, "--rules", str(rules))
+    _check(log, monkeypatch, "--rules", str(rules), "--show-secrets")
+    for also in ((), TRIGGERS):
+        ruleset = load_rules(rules)
+        block = ruleset.block_filter(also=also)
+        assert block is not None
+        data = log.read_bytes()
+        found = block.lines(data)
+        assert len(found) == len(HINT_LINES)
+        for start, hint in found:
+            line = data[start : data.index(b"\n", start) + 1].decode()
+            assert ruleset.annotate_hinted(line, hint) == ruleset.annotate(line), line
+
+
+def test_hints_name_only_the_rules_a_line_may_match(tmp_path: Path) -> None:
+    # The fast path is taken: a failure line's hint is a few rules, not None (every rule).
+    from aktui.logs.annotate import default_rules
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import bench_annotate
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    rules = default_rules()
+    block = rules.block_filter()
+    assert block is not None
+    rng = random.Random(3)
+    lines = [bench_annotate.fill(shape, rng) for shape in bench_annotate.FAILING]
+    data = ("\n".join(lines) + "\n").encode()
+    found = block.lines(data)
+    assert len(found) == len(lines)
+    for (_start, hint), line in zip(found, lines, strict=True):
+        assert hint is not None and 0 < len(hint) <= 12, (line, hint)
+        assert rules.annotate_hinted(line, hint) == rules.annotate(line) is not None

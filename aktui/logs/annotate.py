@@ -199,33 +199,13 @@ def _order(rule: Rule) -> int:
     return rule.order
 
 
+_Gate = Callable[[str, int | None], bool]
 # probe() families and the rule sources of their pre-filter index (None: every rule).
 _FAMILY_SOURCES: dict[str, frozenset[str] | None] = {
     "json": frozenset({"outpost", "server", "any"}),
     "nginx": frozenset({"nginx", "any"}),
     "text": None,
 }
-
-
-def _anchor_test(rule: Rule) -> Callable[[str, int | None], bool]:
-    """What ``_Index.maybe`` asks of this one rule: could its anchor hold for a line with this
-    message and status? (The same tests, rule by rule.)"""
-    kind, keys = rule.anchor
-    if kind == "exact":
-        values = frozenset(keys)
-        return lambda message, _status: message in values
-    if kind == "exact_ci":
-        folded = frozenset(keys)
-        return lambda message, _status: message.lower() in folded
-    if kind == "status":
-        codes, test = frozenset(keys), rule.message
-        if test is None:
-            return lambda _message, status: status in codes
-        return lambda message, status: status in codes and test(message)
-    if kind == "scan":
-        fn = keys[0]
-        return lambda message, _status: bool(fn(message))
-    return lambda _message, _status: True  # "always", "raw": every line
 
 
 class RuleSet:
@@ -248,17 +228,22 @@ class RuleSet:
         self._maybe = {"json": self._subset("outpost", "server").maybe, "nginx": nginx.maybe}
         self._maybe["text"] = self._all.maybe
         self._prefilter = not self._all.always
-        # For annotate_hinted: the probe families whose pre-filter index holds each rule, and
-        # each rule's own part of that pre-filter (its anchor) as a test of (message, status).
-        self._families = {
-            rule: frozenset(
-                family
-                for family, wanted in _FAMILY_SOURCES.items()
-                if wanted is None or rule.sources & wanted
-            )
-            for rule in self.rules
-        }
-        self._anchor_ok = {rule: _anchor_test(rule) for rule in self.rules}
+        # Per hint (the block filter hands out the same tuple for the same patterns): its
+        # pre-filter test per family. Keyed by id, holding the hint so that the id stays its.
+        self._gates: dict[int, tuple[tuple[Rule, ...], dict[str, _Gate]]] = {}
+
+    def _gate(self, rules: tuple[Rule, ...], family: str) -> _Gate:
+        entry = self._gates.get(id(rules))
+        if entry is None or entry[0] is not rules:
+            if len(self._gates) >= 4096:
+                self._gates.clear()  # bounded, like the filter's own hints
+            entry = self._gates[id(rules)] = (rules, {})
+        gate = entry[1].get(family)
+        if gate is None:
+            wanted = _FAMILY_SOURCES[family]
+            index = _Index(r for r in rules if wanted is None or r.sources & wanted)
+            gate = entry[1][family] = index.maybe
+        return gate
 
     def block_filter(self, also: Iterable[str] = ()) -> BlockFilter | None:
         """A filter finding the lines of a block that these rules could match (see
@@ -301,10 +286,7 @@ class RuleSet:
             # What annotate's pre-filter asks (could a rule of this family match this message
             # and status?), asked of the hinted rules only: any rule that could is among them.
             family, message, status = quick
-            for rule in rules:
-                if family in self._families[rule] and self._anchor_ok[rule](message, status):
-                    break
-            else:
+            if not self._gate(rules, family)(message, status):
                 return None
         record = parse_for_rules(line)
         source = record.source

@@ -60,6 +60,26 @@ def test_near_misses_stay_as_they_are(text: str) -> None:
     assert redact(text) == text
 
 
+def test_only_the_patterns_whose_word_a_line_holds_run_with_the_same_result() -> None:
+    # _redact_line skips the patterns whose word the line lacks: pinned to running them all,
+    # over each secret line, its case variants, mixes of secrets, and non-ASCII look-alikes.
+    from aktui.logs.redact import _redact_all, _redact_line
+
+    lines = [
+        TRACE,
+        f"Authorization: Bearer abcdefghijklmnop Cookie: a=1 state={JWT} AUTHENTIK_TOKEN=zz",
+        '{"Cookie": "a=1; authentik_session=xyz", "authorization": "Token abcdefgh12"}',
+        "curl -b authentik_proxy_x1=abcdef -H 'proxy-authorisation: Basic dXNlcjpwYXNz'",
+        "set-cookie=a=1; Path=/ bearer   0123456789abcdef",
+        "< Location: http://server:9000/application/o/authorize/?client_id=abc",
+        "cooKie: a=1 ſet-cookie: b=2 AUTHORIZATION: Bearer abcdefghijk",  # Kelvin sign, long s
+        "authentik_csrf=abc; eyJhbGciOi.eyJpc3MiOi.sig",
+    ]
+    for line in lines:
+        for text in (line, line.upper(), line.lower(), line.swapcase()):
+            assert _redact_line(text) == _redact_all(text), text
+
+
 def test_evidence_of_a_trailing_newline_survives() -> None:
     # The token-whitespace cause is still visible: the value goes, the "\n" after it stays.
     out = redact('net/http: invalid header field value "Bearer xyz_token_value\\n" for key')

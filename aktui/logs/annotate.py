@@ -199,12 +199,14 @@ def _order(rule: Rule) -> int:
     return rule.order
 
 
-_Gate = Callable[[str, int | None], bool]
-# probe() families and the rule sources of their pre-filter index (None: every rule).
-_FAMILY_SOURCES: dict[str, frozenset[str] | None] = {
+# For a hint's rules: the probe families' pre-filter indexes (json, nginx, text) and the
+# sources' rule indexes (nginx and text are both), by the rule sources each holds (None: all).
+_HINT_SOURCES: dict[str, frozenset[str] | None] = {
     "json": frozenset({"outpost", "server", "any"}),
     "nginx": frozenset({"nginx", "any"}),
     "text": None,
+    "outpost": frozenset({"outpost", "any"}),
+    "server": frozenset({"server", "any"}),
 }
 
 
@@ -228,22 +230,7 @@ class RuleSet:
         self._maybe = {"json": self._subset("outpost", "server").maybe, "nginx": nginx.maybe}
         self._maybe["text"] = self._all.maybe
         self._prefilter = not self._all.always
-        # Per hint (the block filter hands out the same tuple for the same patterns): its
-        # pre-filter test per family. Keyed by id, holding the hint so that the id stays its.
-        self._gates: dict[int, tuple[tuple[Rule, ...], dict[str, _Gate]]] = {}
-
-    def _gate(self, rules: tuple[Rule, ...], family: str) -> _Gate:
-        entry = self._gates.get(id(rules))
-        if entry is None or entry[0] is not rules:
-            if len(self._gates) >= 4096:
-                self._gates.clear()  # bounded, like the filter's own hints
-            entry = self._gates[id(rules)] = (rules, {})
-        gate = entry[1].get(family)
-        if gate is None:
-            wanted = _FAMILY_SOURCES[family]
-            index = _Index(r for r in rules if wanted is None or r.sources & wanted)
-            gate = entry[1][family] = index.maybe
-        return gate
+        self._hints: dict[int, tuple[tuple[Rule, ...], dict[str, _Index]]] = {}
 
     def block_filter(self, also: Iterable[str] = ()) -> BlockFilter | None:
         """A filter finding the lines of a block that these rules could match (see
@@ -281,19 +268,75 @@ class RuleSet:
         if hint is None or not self._prefilter:
             return self.annotate(line)
         rules: tuple[Rule, ...] = hint
-        quick = probe(line)
-        if quick is not None:
-            # What annotate's pre-filter asks (could a rule of this family match this message
-            # and status?), asked of the hinted rules only: any rule that could is among them.
-            family, message, status = quick
-            if not self._gate(rules, family)(message, status):
+        if not rules:
+            return None  # flagged for its output only (a secret, a control character)
+        indexes = self._hinted(rules)
+        if rules[-1].anchor[0] == "status" and rules[0].anchor[0] == "status":
+            # Only a status pattern flagged the line: most likely a healthy request (every
+            # unauthenticated /auth/nginx is a 401), which probe() dismisses at a fifth of
+            # a parse. Hints hold status rules all or none (one pattern).
+            if not self._gate_passes(line, indexes):
                 return None
-        record = parse_for_rules(line)
+            found = self._first_match(parse_for_rules(line), indexes)
+        else:
+            # Likely a failure: parse first, and ask annotate's pre-filter (probe) only
+            # about a match, unless its answer is known (see _probe_agrees).
+            record = parse_for_rules(line)
+            found = self._first_match(record, indexes)
+            if (
+                found is not None
+                and not _probe_agrees(record, line)
+                and not self._gate_passes(line, indexes)
+            ):
+                return None
+        return found
+
+    def _gate_passes(self, line: str, indexes: dict[str, _Index]) -> bool:
+        """What annotate's pre-filter answers (could a rule of the line's probe family match
+        its message and status?), asked of the hinted rules only: any rule that could is
+        among them."""
+        quick = probe(line)
+        return quick is None or indexes[quick[0]].maybe(quick[1], quick[2])
+
+    def _first_match(self, record: LogRecord, indexes: dict[str, _Index]) -> Annotation | None:
         source = record.source
-        for rule in rules:
+        for rule in indexes[source].candidates(record.message, record.status):
             if rule.matches(record, source):
                 return rule.annotation
         return None
+
+    def _hinted(self, rules: tuple[Rule, ...]) -> dict[str, _Index]:
+        """The indexes of a hint's rules, per probe family and per source, built once per
+        hint (the block filter hands out one tuple per set of patterns). Keyed by id, holding
+        the hint, so that the id stays its own."""
+        entry = self._hints.get(id(rules))
+        if entry is None or entry[0] is not rules:
+            if len(self._hints) >= 4096:
+                self._hints.clear()  # bounded, like the filter's own hints
+            indexes = {
+                key: _Index(r for r in rules if wanted is None or r.sources & wanted)
+                for key, wanted in _HINT_SOURCES.items()
+            }
+            entry = self._hints[id(rules)] = (rules, indexes)
+        return entry[1]
+
+
+def _probe_agrees(record: LogRecord, line: str) -> bool:
+    """Whether probe(line) is None or gives ``record``'s message, status and a family
+    holding its source, so that annotate's pre-filter passes for any rule the record
+    matches. Known without running it for a line parsed by json.loads as an authentik line
+    (probe reads exactly that or gives up; its one gap is JSON json.loads rejects), and for
+    an NGINX or plain-text line whose text (after the prefixes) does not start with "{"
+    (probe tries the same shapes in the same order, and gives up on the others)."""
+    if record.format in ("logrus", "structlog"):
+        return True
+    if line[:1] == "{":
+        return False
+    if record.format == "nginx-error":
+        return True
+    if record.format == "nginx-access":
+        return record.fields["remote_addr"][:1] != "{"
+    return record.format == "text" and record.message[:1] != "{"
 
 
 def _read(path: Path) -> str:

@@ -433,3 +433,32 @@ def test_hints_name_only_the_rules_a_line_may_match(tmp_path: Path) -> None:
     for (_start, hint), line in zip(found, lines, strict=True):
         assert hint is not None and 0 < len(hint) <= 12, (line, hint)
         assert rules.annotate_hinted(line, hint) == rules.annotate(line) is not None
+
+
+def test_probe_agrees_where_annotate_hinted_skips_it() -> None:
+    # annotate_hinted asks probe only about a match it cannot vouch for: where it vouches,
+    # probe must give up or read the record's message and status, in a family holding its
+    # source (then annotate's pre-filter passes for any rule the record matches).
+    from aktui.logs.annotate import _probe_agrees
+    from aktui.logs.format import parse_for_rules, probe
+
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    try:
+        from test_logformat import _all_sample_lines
+    finally:
+        sys.path.remove(str(REPO / "tests" / "unit"))
+    rng = random.Random(5)
+    corpus = _corpus() + _all_sample_lines() + list(HINT_LINES)
+    lines = corpus + [_mutate(rng, rng.choice(corpus)) for _ in range(3000)]
+    families = {"json": {"outpost", "server"}, "nginx": {"nginx"}, "text": {"text"}}
+    vouched = 0
+    for line in lines:
+        record = parse_for_rules(line)
+        if not _probe_agrees(record, line):
+            continue
+        vouched += 1
+        quick = probe(line)
+        if quick is not None:
+            assert (quick[1], quick[2]) == (record.message, record.status), line
+            assert record.source in families[quick[0]], line
+    assert vouched > len(lines) // 2

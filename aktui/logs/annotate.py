@@ -335,7 +335,7 @@ def _probe_agrees(record: LogRecord, line: str) -> bool:
     if record.format == "nginx-error":
         return True
     if record.format == "nginx-access":
-        return record.fields["remote_addr"][:1] != "{"
+        return str(record.fields["remote_addr"])[:1] != "{"
     return record.format == "text" and record.message[:1] != "{"
 
 

@@ -20,8 +20,13 @@ return None: then every line takes the per-line path, which is always right.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import platform
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from aktui.logs.format import MESSAGE_CAP
@@ -249,14 +254,8 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
         rules_of = owners[key]
         owned.append(None if rules_of is None else tuple(rules_of))
     owned += [tuple(by_also.get(key, ())) for key in extra]
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
-        database.compile(
-            expressions=expressions,
-            ids=list(range(len(expressions))),
-            elements=len(expressions),
-            flags=all_flags,
-        )
+        database = _database(expressions, all_flags)
     except hyperscan.error:  # e.g. a regex that can match the empty string: every line
         return None
     folded = any(fold for _, fold in literals)
@@ -264,6 +263,46 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
     # Non-ASCII lines: str.lower and re's case folding differ there, and int() reads
     # non-ASCII digits ("٤٠٤") as a status; such lines simply all take annotate().
     return BlockFilter(database, _NON_ASCII if exact else None, exact, first_also, owned)
+
+
+def _database(expressions: list[bytes], flags: list[int]) -> Any:
+    """The compiled patterns, from the cache when they were compiled before: compiling ~150
+    patterns takes ~75 ms, a third of annotating a small log, loading them ~0.1 ms. Keyed by
+    everything the database depends on; a missing, unreadable or damaged file is compiled
+    again, and a cache that cannot be written is simply not kept."""
+    version = getattr(hyperscan, "__version__", "")
+    key = repr((version, platform.machine(), expressions, flags)).encode()
+    path = _cache_dir() / f"patterns-{hashlib.sha256(key).hexdigest()[:32]}.hsdb"
+    try:
+        stored = path.read_bytes()
+        if hashlib.sha256(stored[32:]).digest() == stored[:32]:  # a whole, undamaged file
+            database = hyperscan.loadb(stored[32:], mode=hyperscan.HS_MODE_BLOCK)
+            database.scratch = hyperscan.Scratch(database)  # loadb leaves it without one
+            return database
+    except (OSError, hyperscan.error):
+        pass
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=expressions,
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=flags,
+    )
+    blob = hyperscan.dumpb(database)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(hashlib.sha256(blob).digest() + blob)
+        os.replace(temporary, path)  # readers see no file or the whole file
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+    return database
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "aktui"
 
 
 def _add(

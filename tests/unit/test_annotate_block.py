@@ -462,3 +462,30 @@ def test_probe_agrees_where_annotate_hinted_skips_it() -> None:
             assert (quick[1], quick[2]) == (record.message, record.status), line
             assert record.source in families[quick[0]], line
     assert vouched > len(lines) // 2
+
+
+def test_compiled_patterns_are_cached_and_a_damaged_cache_is_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aktui.logs.annotate import load_rules
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = (LOGS / "failing.log").read_bytes()
+    data = data[: data.rindex(b"\n") + 1].decode("utf-8", errors="replace").encode()
+    rules = load_rules()
+    first = rules.block_filter()
+    assert first is not None
+    (cached,) = (tmp_path / "cache" / "aktui").glob("patterns-*.hsdb")
+    expected = first.lines(data)
+    assert expected
+    again = rules.block_filter()  # loaded from the cache
+    assert again is not None and again.lines(data) == expected
+    for damaged in (cached.read_bytes()[:-7], b"\0" * 40, b""):
+        cached.write_bytes(damaged)
+        rebuilt = rules.block_filter()
+        assert rebuilt is not None and rebuilt.lines(data) == expected
+    # A cache that cannot be written: compiled each time, still right.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("not a directory")
+    unwritable = rules.block_filter()
+    assert unwritable is not None and unwritable.lines(data) == expected

@@ -216,6 +216,7 @@ def _annotate_blocks(
     clean = _cleaner(args)
     write = _byte_writer(out)
     worst = -1
+    notes: dict[int, tuple[int, bytes]] = {}  # id of an annotation (held by its rule)
     for data in _blocks(stream):
         view = memoryview(data)
         pieces: list[bytes | memoryview] = []  # one write per block: few, large writes
@@ -244,13 +245,30 @@ def _annotate_blocks(
                 # Not _healthy_json: a candidate line may hold a backslash.
                 put((_json_line(_strip_eol(shown), None, False) if as_json else shown).encode())
                 continue
+            known = notes.get(id(found))
+            if known is None:  # per annotation: its rank and what follows the line
+                known = notes[id(found)] = (
+                    rank(found.severity),
+                    f"\n{format_annotation(found)}\n".encode(),
+                )
+            if known[0] > worst:
+                worst = known[0]
+            if not as_json and start not in secret:
+                # The line as read (without its line break) and the note: in bytes, with the
+                # healthy run before it in the same piece.
+                eol = end - 1
+                if eol > start and data[eol - 1] == 13:  # CRLF
+                    eol -= 1
+                put(view[start if only else pos : eol])
+                put(known[1])
+                pos = end
+                continue
             if start > pos and not only:
                 if as_json:
                     pieces += _healthy_json(data[pos:start])
                 else:
                     put(view[pos:start])
             pos = end
-            worst = max(worst, rank(found.severity))
             text = _strip_eol(line)
             if start in secret:
                 text = clean(text)

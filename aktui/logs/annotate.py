@@ -230,7 +230,7 @@ class RuleSet:
         self._maybe = {"json": self._subset("outpost", "server").maybe, "nginx": nginx.maybe}
         self._maybe["text"] = self._all.maybe
         self._prefilter = not self._all.always
-        self._hints: dict[int, tuple[tuple[Rule, ...], dict[str, _Index]]] = {}
+        self._hints: dict[int, tuple[tuple[Rule, ...], dict[str, _Index], bool]] = {}
 
     def block_filter(self, also: Iterable[str] = ()) -> BlockFilter | None:
         """A filter finding the lines of a block that these rules could match (see
@@ -270,11 +270,11 @@ class RuleSet:
         rules: tuple[Rule, ...] = hint
         if not rules:
             return None  # flagged for its output only (a secret, a control character)
-        indexes = self._hinted(rules)
-        if rules[-1].anchor[0] == "status" and rules[0].anchor[0] == "status":
-            # Only a status pattern flagged the line: most likely a healthy request (every
-            # unauthenticated /auth/nginx is a 401), which probe() dismisses at a fifth of
-            # a parse. Hints hold status rules all or none (one pattern).
+        indexes, probe_first = self._hinted(rules)
+        if probe_first:
+            # Only a status as JSON or logfmt flagged the line: most likely a healthy request
+            # (every unauthenticated /auth/nginx is a 401 in the outpost's log), which probe()
+            # dismisses at a fifth of a parse.
             if not self._gate_passes(line, indexes):
                 return None
             found = self._first_match(parse_for_rules(line), indexes)
@@ -305,10 +305,11 @@ class RuleSet:
                 return rule.annotation
         return None
 
-    def _hinted(self, rules: tuple[Rule, ...]) -> dict[str, _Index]:
-        """The indexes of a hint's rules, per probe family and per source, built once per
-        hint (the block filter hands out one tuple per set of patterns). Keyed by id, holding
-        the hint, so that the id stays its own."""
+    def _hinted(self, rules: tuple[Rule, ...]) -> tuple[dict[str, _Index], bool]:
+        """The indexes of a hint's rules, per probe family and per source, and whether to
+        ask probe first (only status rules, some not NGINX's: a status in a JSON line), built
+        once per hint (the block filter hands out one tuple per set of patterns). Keyed by
+        id, holding the hint, so that the id stays its own."""
         entry = self._hints.get(id(rules))
         if entry is None or entry[0] is not rules:
             if len(self._hints) >= 4096:
@@ -317,8 +318,11 @@ class RuleSet:
                 key: _Index(r for r in rules if wanted is None or r.sources & wanted)
                 for key, wanted in _HINT_SOURCES.items()
             }
-            entry = self._hints[id(rules)] = (rules, indexes)
-        return entry[1]
+            probe_first = all(r.anchor[0] == "status" for r in rules) and any(
+                not r.sources & {"nginx", "any"} for r in rules
+            )
+            entry = self._hints[id(rules)] = (rules, indexes, probe_first)
+        return entry[1], entry[2]
 
 
 def _probe_agrees(record: LogRecord, line: str) -> bool:

@@ -238,8 +238,12 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
         else:
             _add(patterns, owners, _literal(cover), _CASELESS if fold else 0, literals[item])
     if status_rules:
-        for key in _status_patterns(status_rules):
-            _add(patterns, owners, key, 0, status_rules)
+        # A status in an access-log field is only ever an NGINX record's: the rules for
+        # other sources need it as JSON or logfmt, which the other pattern finds.
+        field, access = _status_patterns(status_rules)
+        _add(patterns, owners, field, 0, status_rules)
+        nginx = [rule for rule in status_rules if rule.sources & {"nginx", "any"}]
+        _add(patterns, owners, access, 0, nginx)
     # Last, so that their ids tell them apart (a rule may search for the same literal).
     first_also = len(patterns)
     extra: dict[bytes, int] = {}
@@ -345,7 +349,7 @@ def _fewest(
     return covers
 
 
-def _status_patterns(rules: list[Any]) -> tuple[bytes, ...]:
+def _status_patterns(rules: list[Any]) -> tuple[bytes, bytes]:
     """The statuses of the rules anchored on one: as JSON (`"status": 502`, `"502"`), logfmt
     (`status=502`) or an access-log field (`" 502 `). A longer number also matches (no
     look-ahead): a superset is fine.

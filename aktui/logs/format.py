@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
@@ -449,10 +449,17 @@ def _text(value: object) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False)[:MESSAGE_CAP]
 
 
+# json.loads without its Python-level steps (str check, BOM, whitespace around): a body here
+# starts with "{" and ends with "}", so the object must end exactly at its end.
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, untyped
+
+
 def _parse_json(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord | None:
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # malformed, or hostile nesting depth
+        data, end = _scan_json(body, 0)
+    except (StopIteration, ValueError, RecursionError):  # malformed, hostile nesting depth
+        return None
+    if end != len(body):  # json.loads: "Extra data"
         return None
     if not isinstance(data, dict):
         return None
@@ -479,8 +486,9 @@ def _parse_json(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord 
         keys = ("msg", "message", "Message", "error", "detail")
         message_key = next((k for k in keys if isinstance(data.get(k), str)), "")
         time_key = next((k for k in ("timestamp", "time", "ts", "@timestamp") if k in data), "")
-    promoted = {message_key, "level", "logger", time_key}
-    fields = {k: v for k, v in data.items() if k not in promoted}
+    fields = dict(data)  # without the promoted keys, in order (a copy and pops: cheaper)
+    for key in (message_key, "level", "logger", time_key):
+        fields.pop(key, None)
     return _record(
         raw=raw,
         format=fmt,

@@ -439,3 +439,39 @@ def test_rust_outpost_error_without_a_message_is_read_by_its_report() -> None:
     assert r.message == "error in response: status code 404 Not Found"
     found = annotate(line)
     assert found is not None and found.rule == "outpost-config-wrong-host"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"event":"a","level":"info"}',
+        '{"event":"a"}}',
+        '{"event":"a"} }',
+        '{"event":"a"}\t}',
+        '{} {"event":"a"}',
+        '{"event":[}',
+        '{"event":NaN,"x":Infinity}',
+        '{"event":"a",}',
+        '{"event":"\\ud800"}',
+        '{"event":"a","event":"b"}',
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        '{"log":"{\\"event\\":\\"x\\"}","stream":"stdout"}',
+    ],
+)
+def test_json_is_read_as_json_loads_reads_it(body: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # _parse_json scans with the decoder's scan_once, without json.loads' outer steps: the
+    # records are those json.loads gives.
+    from aktui.logs import format as logformat
+
+    fast = parse_line(body)
+    monkeypatch.setattr(logformat, "_scan_json", lambda text, _at: (json.loads(text), len(text)))
+    assert fast == parse_line(body)
+
+
+def test_sample_lines_are_read_as_json_loads_reads_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aktui.logs import format as logformat
+
+    lines = _all_sample_lines()
+    fast = [parse_line(line) for line in lines]
+    monkeypatch.setattr(logformat, "_scan_json", lambda text, _at: (json.loads(text), len(text)))
+    assert fast == [parse_line(line) for line in lines]

@@ -298,10 +298,24 @@ def _database(expressions: list[bytes], flags: list[int]) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_bytes(hashlib.sha256(blob).digest() + blob)
         os.replace(temporary, path)  # readers see no file or the whole file
+        # One file per rules file version: keep the newest few (a user editing their rules).
+        cached = sorted(path.parent.glob("patterns-*.hsdb"), key=_mtime, reverse=True)
+        for old in cached[_CACHE_FILES:]:
+            old.unlink()
     except OSError:
         with contextlib.suppress(OSError):
             temporary.unlink()
     return database
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+_CACHE_FILES = 8
 
 
 def _cache_dir() -> Path:

@@ -484,6 +484,13 @@ def test_compiled_patterns_are_cached_and_a_damaged_cache_is_compiled_again(
         cached.write_bytes(damaged)
         rebuilt = rules.block_filter()
         assert rebuilt is not None and rebuilt.lines(data) == expected
+    # At most a few files, the newest kept: each rules file version makes one.
+    for i in range(12):
+        user = tmp_path / f"rules-{i}.yaml"
+        user.write_text(REGEX_RULE % (json.dumps(f"wp{i}x"), "false"), encoding="utf-8")
+        assert load_rules(user).block_filter() is not None
+    kept = list((tmp_path / "cache" / "aktui").glob("patterns-*.hsdb"))
+    assert len(kept) == 8 and not list((tmp_path / "cache" / "aktui").glob("*.tmp"))
     # A cache that cannot be written: compiled each time, still right.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
     (tmp_path / "file").write_text("not a directory")

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from aktui.logs.format import LogRecord, parse_for_rules, parse_line, probe
+from aktui.logs.format import LogRecord, new_record, parse_for_rules, parse_line, probe
 from aktui.logs.prefilter import BlockFilter, Hint
 from aktui.logs.prefilter import build as build_block_filter
 from aktui.logs.rules import SEVERITIES, Annotation, Rule, RulesError, parse_rules
@@ -278,6 +278,24 @@ class RuleSet:
             if not self._gate_passes(line, indexes):
                 return None
             found = self._first_match(parse_for_rules(line), indexes)
+        elif line[:1] != "{" and (quick := probe(line)) is not None and quick[0] == "nginx":
+            # An NGINX line (probe reads exactly what parse_line does: the same regexes in
+            # the same order, no JSON before them): rules that test only the message and
+            # status are judged on probe's reading, the line is parsed only for the others.
+            _, message, status = quick
+            index = indexes["nginx"]
+            if not index.maybe(message, status):
+                return None
+            seen: LogRecord | None = None
+            judged = new_record(raw=line, format="nginx-error", message=message, status=status)
+            for rule in index.candidates(message, status):
+                if not rule.message_only:
+                    seen = seen or parse_for_rules(line)
+                    if rule.matches(seen, "nginx"):
+                        return rule.annotation
+                elif rule.matches(judged, "nginx"):
+                    return rule.annotation
+            return None
         else:
             # Likely a failure: parse first, and ask annotate's pre-filter (probe) only
             # about a match, unless its answer is known (see _probe_agrees).

@@ -64,6 +64,9 @@ class Rule:
     # The message matcher, if any: a status anchor alone lets every 401 of a busy log through
     # (the outposts' answer before login); with the message the index can say no.
     message: Callable[[str], bool] | None = None
+    # Its tests read only the record's message and status (no level, logger, fields, regex):
+    # what probe() reads of a line is enough to judge it.
+    message_only: bool = False
 
     def matches(self, record: LogRecord, source: str | None = None) -> bool:
         source = source or record.source
@@ -261,7 +264,8 @@ def _compile_rule(reader: _Reader, node: yaml.Node, where: str, order: int) -> l
         if "message" in match and "event" in match:
             raise reader.fail(match_node, match_where, "use message or event, not both")
         tests, anchor, message = _compile_match(reader, match, match_where)
-        rules.append(Rule(rule_id, sources, annotation, tests, anchor, order, message))
+        simple = set(match) <= {"status", "message", "event"}
+        rules.append(Rule(rule_id, sources, annotation, tests, anchor, order, message, simple))
     return rules
 
 

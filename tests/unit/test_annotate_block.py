@@ -386,6 +386,19 @@ HINT_LINES = (
     '{"event":"Bearer token rejected","level":"error","logger":"authentik.outpost.x"}',
     "Bearer token rejected",
     "2026/03/29 08:40:20 [error] 1#1: *3 Bearer token rejected, client: 1.2.3.4",
+    # NGINX lines judged on probe's reading (message and status rules) or parsed (fields).
+    "2026/03/29 08:40:20 [error] 7#7: *9 connect() failed (111: Connection refused) while "
+    'connecting to upstream, client: 1.2.3.4, server: a, request: "GET / HTTP/1.1", upstream: '
+    '"http://10.0.0.1:9000/outpost.goauthentik.io/auth/nginx", host: "a"',
+    "2026/03/29 08:40:20 [error] 7#7: *9 connect() failed (111: Connection refused) while "
+    'connecting to upstream, client: 1.2.3.4, server: a, request: "GET / HTTP/1.1", upstream: '
+    '"http://10.0.0.1:8080/", host: "a"',
+    '1.2.3.4 - - [29/Mar/2026:08:40:20 +0000] "GET /outpost.goauthentik.io/start HTTP/1.1" 403 1',
+    '1.2.3.4 - - [29/Mar/2026:08:40:20 +0000] "GET /app HTTP/1.1" 403 1 "-" "curl"',
+    '1.2.3.4 - - [29/Mar/2026:08:40:20 +0000] "GET /app HTTP/1.1" 401 1 "-" "curl"',
+    '1.2.3.4 - - [29/Mar/2026:08:40:20 +0000] "GET /app Bearer token rejected" 500 1',
+    '{x - - [29/Mar/2026:08:40:20 +0000] "GET /app HTTP/1.1" 401 1 "-" "curl"',
+    "outpost-1  | 2026/03/29 08:40:20 [error] 7#7: *9 auth request unexpected status: 404",
 )
 
 

@@ -123,8 +123,11 @@ class _Index:
             return True
         if status is not None and status in self.status:
             tests = self.status_messages[status]
-            if tests is None or any(test(message) for test in tests):
+            if tests is None:
                 return True
+            for test in tests:  # a loop, not any(generator): every healthy 401 comes here
+                if test(message):
+                    return True
         if self.prefixes and message.startswith(self.prefixes):
             return True
         if self.exact_ci and message.lower() in self.exact_ci:

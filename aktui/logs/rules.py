@@ -190,16 +190,30 @@ class _StrMatch:
                 else (lambda s: s.startswith(values))
             )
         else:
-            self.fn = (
-                (lambda s: any(v in s.lower() for v in values))
-                if fold
-                else (lambda s: any(v in s for v in values))
-            )
+            self.fn = _contains_any(values, fold)
 
     def scan_kind(self) -> str:
         """How the index finds this matcher: by ``contains`` or ``prefix`` literal, or ``other``
         (regex, ignore_case), which is tried on every line of its family."""
         return "other" if self.ignore_case or self.kind not in ("contains", "prefix") else self.kind
+
+
+def _contains_any(values: tuple[str, ...], fold: bool) -> Callable[[str], bool]:
+    """Whether a text holds one of ``values`` (lower-cased ones when ``fold``): a loop, not
+    any(generator), and one value tested directly, as this runs for every candidate line."""
+    if len(values) == 1:
+        (value,) = values
+        return (lambda s: value in s.lower()) if fold else (lambda s: value in s)
+
+    def contains(text: str) -> bool:
+        if fold:
+            text = text.lower()
+        for value in values:  # noqa: SIM110 - see the docstring
+            if value in text:
+                return True
+        return False
+
+    return contains
 
 
 def _field_test(reader: _Reader, name: str, node: yaml.Node, where: str) -> Test:

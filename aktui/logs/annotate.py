@@ -202,6 +202,7 @@ def _order(rule: Rule) -> int:
     return rule.order
 
 
+_SETTLED = ("exact", "exact_ci", "scan")
 # For a hint's rules: the probe families' pre-filter indexes (json, nginx, text) and the
 # sources' rule indexes (nginx and text are both), by the rule sources each holds (None: all).
 _HINT_SOURCES: dict[str, frozenset[str] | None] = {
@@ -234,6 +235,14 @@ class RuleSet:
         self._maybe["text"] = self._all.maybe
         self._prefilter = not self._all.always
         self._hints: dict[int, tuple[tuple[Rule, ...], dict[str, _Index], bool]] = {}
+        # Rules whose only test is the message test their anchor stands for (exact text,
+        # contains, prefix or a regex, without a status): being a candidate of a message
+        # (see _Index.candidates) is matching it.
+        self._settled = frozenset(
+            rule
+            for rule in self.rules
+            if rule.message_only and len(rule.tests) == 1 and rule.anchor[0] in _SETTLED
+        )
 
     def block_filter(self, also: Iterable[str] = ()) -> BlockFilter | None:
         """A filter finding the lines of a block that these rules could match (see
@@ -296,7 +305,7 @@ class RuleSet:
                     seen = seen or parse_for_rules(line)
                     if rule.matches(seen, "nginx"):
                         return rule.annotation
-                elif rule.matches(judged, "nginx"):
+                elif rule in self._settled or rule.matches(judged, "nginx"):
                     return rule.annotation
             return None
         else:
@@ -321,8 +330,11 @@ class RuleSet:
 
     def _first_match(self, record: LogRecord, indexes: dict[str, _Index]) -> Annotation | None:
         source = record.source
+        settled = self._settled
         for rule in indexes[source].candidates(record.message, record.status):
-            if rule.matches(record, source):
+            # An index of one source holds only rules for it (text: all), so a rule whose one
+            # test its anchor already passed matches without testing the message again.
+            if rule in settled or rule.matches(record, source):
                 return rule.annotation
         return None
 

@@ -363,6 +363,13 @@ def test_literals_holding_another_are_searched_for_once(
 
 HINT_RULES = """\
 rules:
+  - id: user-exact-and-status
+    title: t
+    sources: [any]
+    match: {message: "settled or not", status: 404}
+    cause: c
+    fix: f
+    severity: error
   - id: user-bearer
     title: t
     sources: [any]
@@ -386,6 +393,10 @@ HINT_LINES = (
     '{"event":"Bearer token rejected","level":"error","logger":"authentik.outpost.x"}',
     "Bearer token rejected",
     "2026/03/29 08:40:20 [error] 1#1: *3 Bearer token rejected, client: 1.2.3.4",
+    # An exact message and a status: the message alone does not settle it.
+    '{"event":"settled or not","status":200,"logger":"authentik.outpost.x"}',
+    '{"event":"settled or not","status":404,"logger":"authentik.outpost.x"}',
+    '{"event":"settled or not","status":404,"logger":"authentik.outpost.x",}',
     # NGINX lines judged on probe's reading (message and status rules) or parsed (fields).
     "2026/03/29 08:40:20 [error] 7#7: *9 connect() failed (111: Connection refused) while "
     'connecting to upstream, client: 1.2.3.4, server: a, request: "GET / HTTP/1.1", upstream: '

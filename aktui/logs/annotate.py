@@ -282,12 +282,16 @@ class RuleSet:
         rules: tuple[Rule, ...] = hint
         if not rules:
             return None  # flagged for its output only (a secret, a control character)
-        indexes, probe_first = self._hinted(rules)
-        if probe_first:
+        entry = self._hints.get(id(rules))
+        if entry is None or entry[0] is not rules:
+            entry = self._hinted(rules)
+        indexes = entry[1]
+        if entry[2]:
             # Only a status as JSON or logfmt flagged the line: most likely a healthy request
             # (every unauthenticated /auth/nginx is a 401 in the outpost's log), which probe()
             # dismisses at a fifth of a parse.
-            if not self._gate_passes(line, indexes):
+            quick = probe(line)
+            if quick is not None and not indexes[quick[0]].maybe(quick[1], quick[2]):
                 return None
             found = self._first_match(parse_for_rules(line), indexes)
         elif line[:1] != "{" and (quick := probe(line)) is not None and quick[0] == "nginx":
@@ -338,24 +342,22 @@ class RuleSet:
                 return rule.annotation
         return None
 
-    def _hinted(self, rules: tuple[Rule, ...]) -> tuple[dict[str, _Index], bool]:
-        """The indexes of a hint's rules, per probe family and per source, and whether to
+    def _hinted(self, rules: tuple[Rule, ...]) -> tuple[tuple[Rule, ...], dict[str, _Index], bool]:
+        """A hint, the indexes of its rules per probe family and per source, and whether to
         ask probe first (only status rules, some not NGINX's: a status in a JSON line), built
-        once per hint (the block filter hands out one tuple per set of patterns). Keyed by
-        id, holding the hint, so that the id stays its own."""
-        entry = self._hints.get(id(rules))
-        if entry is None or entry[0] is not rules:
-            if len(self._hints) >= 4096:
-                self._hints.clear()  # bounded, like the filter's own hints
-            indexes = {
-                key: _Index(r for r in rules if wanted is None or r.sources & wanted)
-                for key, wanted in _HINT_SOURCES.items()
-            }
-            probe_first = all(r.anchor[0] == "status" for r in rules) and any(
-                not r.sources & {"nginx", "any"} for r in rules
-            )
-            entry = self._hints[id(rules)] = (rules, indexes, probe_first)
-        return entry[1], entry[2]
+        once per hint (the block filter hands out one tuple per set of patterns) and kept by
+        id, with the hint itself, so that the id stays its own."""
+        if len(self._hints) >= 4096:
+            self._hints.clear()  # bounded, like the filter's own hints
+        indexes = {
+            key: _Index(r for r in rules if wanted is None or r.sources & wanted)
+            for key, wanted in _HINT_SOURCES.items()
+        }
+        probe_first = all(r.anchor[0] == "status" for r in rules) and any(
+            not r.sources & {"nginx", "any"} for r in rules
+        )
+        entry = self._hints[id(rules)] = (rules, indexes, probe_first)
+        return entry
 
 
 def _probe_agrees(record: LogRecord, line: str) -> bool:

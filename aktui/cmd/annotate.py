@@ -25,7 +25,6 @@ import contextlib
 import functools
 import io
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring as _encode
@@ -46,9 +45,6 @@ LINE_CAP = 1 << 20
 _HEAD = '{"line": "'
 _TAIL = '", "rule": null, "title": null, "severity": null, "cause": null, "fix": null}\n'
 _HEAD_B, _TAIL_B, _TAIL_HEAD_B = _HEAD.encode(), _TAIL.encode(), (_TAIL + _HEAD).encode()
-# What _healthy_json cannot write: a backslash, a control character other than the line break
-# and a CRLF's "\r" (a line of a block always ends with "\n").
-_JSON_UNSAFE = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\\]|\r(?!\n)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -238,8 +234,10 @@ def _annotate_blocks(
                 # also finds redact's trigger words): unless redaction changes it, it goes out
                 # with the run around it.
                 shown = clean(line) if start in secret else line
-                if shown == line and (not as_json or _JSON_UNSAFE.search(data, start, end) is None):
-                    continue  # in JSON too, when _healthy_json can write it with its run
+                if shown == line and (not as_json or hint is not None):
+                    # In JSON too when _healthy_json can write it with its run: a line with a
+                    # hint holds no backslash and no control character (see the filter).
+                    continue
                 if start > pos:
                     if as_json:
                         pieces += _healthy_json(data[pos:start])

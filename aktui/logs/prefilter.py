@@ -197,7 +197,10 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
     if not available():
         return None
     patterns: dict[bytes, int] = {_CONTROLS: 0}  # first: its id is _CONTROLS_ID
-    owners: dict[bytes, list[Any] | None] = {_CONTROLS: []}  # controls are for output only
+    # Controls: JSON output must escape them, so such a line goes to annotate() whole; a
+    # hint therefore also says "no backslash, no control character" (what --json needs to
+    # write a line with its healthy run).
+    owners: dict[bytes, list[Any] | None] = {_CONTROLS: None}
     for guard in _GUARDS:
         patterns[guard], owners[guard] = 0, None
     literals: dict[tuple[str, bool], list[Any]] = {}  # (text, folded): lower-cased if folded

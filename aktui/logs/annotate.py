@@ -203,6 +203,7 @@ def _order(rule: Rule) -> int:
 
 
 _SETTLED = ("exact", "exact_ci", "scan")
+_HintEntry = tuple[tuple[Rule, ...], dict[str, "_Index"], bool, bool]
 # For a hint's rules: the probe families' pre-filter indexes (json, nginx, text) and the
 # sources' rule indexes (nginx and text are both), by the rule sources each holds (None: all).
 _HINT_SOURCES: dict[str, frozenset[str] | None] = {
@@ -234,7 +235,7 @@ class RuleSet:
         self._maybe = {"json": self._subset("outpost", "server").maybe, "nginx": nginx.maybe}
         self._maybe["text"] = self._all.maybe
         self._prefilter = not self._all.always
-        self._hints: dict[int, tuple[tuple[Rule, ...], dict[str, _Index], bool]] = {}
+        self._hints: dict[int, _HintEntry] = {}
         # Rules whose only test is the message test their anchor stands for (exact text,
         # contains, prefix or a regex, without a status): being a candidate of a message
         # (see _Index.candidates) is matching it.
@@ -294,7 +295,12 @@ class RuleSet:
             if quick is not None and not indexes[quick[0]].maybe(quick[1], quick[2]):
                 return None
             found = self._first_match(parse_for_rules(line), indexes)
-        elif line[:1] != "{" and (quick := probe(line)) is not None and quick[0] == "nginx":
+        elif (
+            entry[3]
+            and line[:1] != "{"
+            and (quick := probe(line)) is not None
+            and quick[0] == "nginx"
+        ):
             # An NGINX line (probe reads exactly what parse_line does: the same regexes in
             # the same order, no JSON before them): rules that test only the message and
             # status are judged on probe's reading, the line is parsed only for the others.
@@ -342,11 +348,12 @@ class RuleSet:
                 return rule.annotation
         return None
 
-    def _hinted(self, rules: tuple[Rule, ...]) -> tuple[tuple[Rule, ...], dict[str, _Index], bool]:
-        """A hint, the indexes of its rules per probe family and per source, and whether to
-        ask probe first (only status rules, some not NGINX's: a status in a JSON line), built
-        once per hint (the block filter hands out one tuple per set of patterns) and kept by
-        id, with the hint itself, so that the id stays its own."""
+    def _hinted(self, rules: tuple[Rule, ...]) -> _HintEntry:
+        """A hint, the indexes of its rules per probe family and per source, whether to ask
+        probe first (only status rules, some not NGINX's: a status in a JSON line) and
+        whether NGINX rules are among them, built once per hint (the block filter hands out
+        one tuple per set of patterns) and kept by id, with the hint itself, so that the id
+        stays its own."""
         if len(self._hints) >= 4096:
             self._hints.clear()  # bounded, like the filter's own hints
         indexes = {
@@ -356,7 +363,8 @@ class RuleSet:
         probe_first = all(r.anchor[0] == "status" for r in rules) and any(
             not r.sources & {"nginx", "any"} for r in rules
         )
-        entry = self._hints[id(rules)] = (rules, indexes, probe_first)
+        nginx = any(r.sources & {"nginx", "any"} for r in rules)  # worth asking probe
+        entry = self._hints[id(rules)] = (rules, indexes, probe_first, nginx)
         return entry
 
 

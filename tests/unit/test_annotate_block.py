@@ -393,6 +393,9 @@ HINT_LINES = (
     '{"event":"Bearer token rejected","level":"error","logger":"authentik.outpost.x"}',
     "Bearer token rejected",
     "2026/03/29 08:40:20 [error] 1#1: *3 Bearer token rejected, client: 1.2.3.4",
+    # A Rust outpost line read by its error report's headline (no message of its own).
+    '{"filename":"src/outpost/mod.rs","level":"warn","target":"authentik::outpost",'
+    '"err":"0: error in response: status code 404 Not Found"}',
     # An exact message and a status: the message alone does not settle it.
     '{"event":"settled or not","status":200,"logger":"authentik.outpost.x"}',
     '{"event":"settled or not","status":404,"logger":"authentik.outpost.x"}',

@@ -24,10 +24,17 @@ def recorded_dir() -> Path:
     return RECORDED
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's own config or token."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _session_cache: Path) -> None:
+    """No test reads the developer's own config or token, nor writes into their cache (the
+    annotator keeps compiled patterns there: one cache for the run, so it is still reused)."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_session_cache))
     for var in ("AKTUI_CONFIG", "AUTHENTIK_TOKEN", "DOCKER_HOST"):
         monkeypatch.delenv(var, raising=False)
 

@@ -136,7 +136,7 @@ def outpost_row(
     stale.pad_right(max(0, CONFIG_WIDTH - stale.cell_len))
     container = data.container_for(o)
     if container is None:
-        cont = Text("—" if not data.containers else "not found", "dim")
+        cont = Text("not found" if data.container_missing(o) else "—", "dim")
         port = "—"
     else:
         cont = container_cell(container.state, container.health)

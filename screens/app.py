@@ -10,6 +10,11 @@ starts (run_app) and the table fills in while its outpost processes come up (a t
 for them, then everything is read again); docker discovery waits for the first data frame (its
 SDK import and connects would compete with the fetch and the drawing), and one API client per
 app loop keeps its connections.
+
+A refresh with data on screen (the key, the timer) puts the API's update first too: container
+state and evidence are read once the new snapshot's frame is drawn, not during the fetch, where
+their thread (docker SDK, log reads) would hold the GIL the client and the UI need. Until then
+the rows keep the container state last read, never one not read.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from aktui.screens.widgets.text import describe
 
 if TYPE_CHECKING:
     from aktui.authentik.model import Snapshot
+    from aktui.runtime import ContainerInfo
 
 Clock = Callable[[], datetime]
 # A worker that ran to its end (a cancelled one was replaced by another of its group, which
@@ -97,7 +103,9 @@ class AktuiApp(FixMixin, App[int]):
         self._api: Any = None  # the app loop's authentik client, built on first refresh
         self._first_snapshot = first_snapshot
         self._lab_starting = False
-        self._containers_after_fetch = False  # first refresh: containers once the fetch is done
+        # Containers once the fetch under way is done: "replace" a read under way (as the key
+        # does), "idle" only without one (as the timer does), "" not at all.
+        self._containers_after_fetch = ""
         self._again: set[str] = set()  # worker groups to run again once the one under way ends
         self._fetch_after_containers = False  # the demo's outposts are up: API after containers
         self.startup_error = ""  # set when the demo lab fails to start; run_app exits 2
@@ -209,15 +217,27 @@ class AktuiApp(FixMixin, App[int]):
     def action_refresh_now(self) -> None:
         if self._lab_starting:
             return
-        runtime = self.backend.runtime
-        if self.data.last_ok is None and not self.data.error and hasattr(runtime, "set_outposts"):
-            # Nothing fetched yet, and discovery needs authentik's outpost names: docker's
-            # (SDK import, daemon connects) waits for the first fetch instead of slowing it.
-            # The lab's runtime knows its outposts and only waits on its processes: at once.
-            self._containers_after_fetch = True
-        elif runtime is not None:
-            self._load_containers()
+        if self.backend.runtime is not None:
+            if self._containers_wait():
+                self._containers_after_fetch = "replace"
+            else:
+                self._load_containers()
         self._load_snapshot()
+
+    def _containers_wait(self) -> bool:
+        """Whether the containers are read after the fetch that is starting, not beside it."""
+        if self.data.snapshot is not None:
+            # An update: the rows are on screen, the API's changes are what the key asked for.
+            # A thread listing containers and reading logs meanwhile holds the GIL the client
+            # and the drawing need (~0.2 s later with 50 outposts); they follow its frame.
+            return True
+        # Nothing fetched yet, and discovery needs authentik's outpost names: docker's (SDK
+        # import, daemon connects) waits for the first fetch instead of slowing it. The lab's
+        # runtime knows its outposts and only waits on its processes: at once.
+        runtime = self.backend.runtime
+        return (
+            self.data.last_ok is None and not self.data.error and hasattr(runtime, "set_outposts")
+        )
 
     def _refresh_tick(self) -> None:
         """The timer's refresh: a fetch still in flight is left to finish, not restarted, so
@@ -225,13 +245,19 @@ class AktuiApp(FixMixin, App[int]):
         if self._lab_starting:
             return
         busy = {w.group for w in self.workers if w.is_running}
+        has_runtime = self.backend.runtime is not None
         if "refresh" not in busy:
+            if has_runtime and self._containers_wait():
+                self._containers_after_fetch = self._containers_after_fetch or "idle"
+            elif has_runtime and "containers" not in busy:
+                self._load_containers()
             self._load_snapshot()
-        if (
-            self.backend.runtime is not None
-            and "containers" not in busy
-            and not self._containers_after_fetch
-        ):
+            return
+        # The fetch in flight is slower than the interval: the containers no longer wait for
+        # it (their state would age with the API's slowness), unless discovery needs its names.
+        waits_for_names = self.data.snapshot is None and self._containers_after_fetch
+        if has_runtime and "containers" not in busy and not waits_for_names:
+            self._containers_after_fetch = ""
             self._load_containers()
 
     def _api_client(self) -> Any:
@@ -261,13 +287,25 @@ class AktuiApp(FixMixin, App[int]):
             self._set_data(error=describe(e))
         else:
             self.loading_since = None
+            changes: dict[str, Any] = {}
+            if self.data.containers and self.data.containers_for is None:
+                # Listed beside this first fetch (the lab's runtime needs no names): for its
+                # outposts, as a listing started with them would be.
+                changes["containers_for"] = frozenset(o.name for o in snapshot.outposts)
             previous = self.data.snapshot
-            self._set_data(snapshot=snapshot, previous=previous, last_ok=self.clock(), error="")
+            self._set_data(
+                snapshot=snapshot, previous=previous, last_ok=self.clock(), error="", **changes
+            )
         if self._containers_after_fetch:  # after the data, so discovery sees the outposts
-            self._containers_after_fetch = False
+            how, self._containers_after_fetch = self._containers_after_fetch, ""
             # Once the data's frame is drawn: the docker SDK's import (~0.1 s, holding the
-            # GIL in its thread) and its connects would otherwise delay that frame.
-            self.call_after_refresh(self._load_containers)
+            # GIL in its thread), its connects and log reads would otherwise delay that frame.
+            self.call_after_refresh(self._containers_after, how)
+
+    def _containers_after(self, how: str) -> None:
+        if how == "idle" and "containers" in {w.group for w in self.workers if w.is_running}:
+            return  # the timer never stacks reads on a slow daemon; the one under way delivers
+        self._load_containers()
 
     async def _prefetched(self, first: Callable[[], object]) -> Snapshot | str | None:
         import asyncio
@@ -283,20 +321,31 @@ class AktuiApp(FixMixin, App[int]):
         if runtime is None:  # a context switch to one without docker_hosts since the call
             return
         snap = self.data.snapshot
+        looked_for = None
         if snap is not None:
             # Lets docker discovery map labels and names to authentik's outposts.
             tell_outposts(runtime, [(o.pk, o.name) for o in snap.outposts])
+            looked_for = frozenset(o.name for o in snap.outposts)
         try:
             containers = tuple(runtime.containers())
         except Exception as e:
             self.call_from_thread(self._set_data, containers_error=describe(e))
             return
-        self.call_from_thread(self._set_data, containers=containers, containers_error="")
+        self.call_from_thread(self._containers_listed, containers, looked_for)
         # Load evidence (recent log lines, metric) decides staleness; it takes a moment per
         # container, so the container state above is shown first.
         evidence = read_evidence(runtime, containers, get_current_worker())
         if evidence is not None:
             self.call_from_thread(self._set_data, evidence=evidence)
+
+    def _containers_listed(
+        self, containers: tuple[ContainerInfo, ...], looked_for: frozenset[str] | None
+    ) -> None:
+        snap = self.data.snapshot
+        if looked_for is None and snap is not None:
+            # Listed beside the first fetch, which came in meanwhile: for its outposts.
+            looked_for = frozenset(o.name for o in snap.outposts)
+        self._set_data(containers=containers, containers_error="", containers_for=looked_for)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:

@@ -72,7 +72,10 @@ def outpost_detail(data: AppData, o: Outpost, now: datetime) -> list[Text]:
     container = data.container_for(o)
     out.append(_h("Container"))
     if container is None:
-        out.append(Text("no container found for this outpost" if data.containers else "no runtime"))
+        if data.container_missing(o):
+            out.append(Text("no container found for this outpost"))
+        else:
+            out.append(Text("not listed yet" if data.containers else "no runtime"))
     else:
         out += [
             _kv("name", container.name),

@@ -40,6 +40,9 @@ class AppData:
     error: str = ""  # the last refresh's error; "" when it succeeded
     containers: tuple[ContainerInfo, ...] = ()
     containers_error: str = ""
+    # Names of the outposts authentik had when `containers` was listed (None: listed before any
+    # snapshot). An outpost that came later was not looked for yet: never "not found".
+    containers_for: frozenset[str] | None = None
     verdicts: Mapping[str, Verdict] = field(default_factory=dict)  # outpost pk -> verdict
     # outpost name -> load evidence read from its container (start, log lines, metric)
     evidence: Mapping[str, LoadEvidence] = field(default_factory=dict)
@@ -51,6 +54,12 @@ class AppData:
 
     def container_for(self, outpost: Outpost) -> ContainerInfo | None:
         return container_for(outpost, self.containers)
+
+    def container_missing(self, outpost: Outpost) -> bool:
+        """Its container was looked for and is not there (not merely: not listed yet)."""
+        if not self.containers or self.container_for(outpost) is not None:
+            return False
+        return self.containers_for is None or outpost.name in self.containers_for
 
     def stale_outposts(self) -> tuple[Outpost, ...]:
         if self.snapshot is None:

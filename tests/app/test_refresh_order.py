@@ -172,3 +172,27 @@ async def test_a_new_outpost_is_not_called_missing_before_its_container_is_liste
         hold.set()
         await settle(app, pilot)
         assert _cell(app, NEW_PK) == "running"
+
+
+async def test_the_heap_settles_once_the_first_reads_end_and_is_released_at_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    freezes: list[int] = []
+    freeze = gc.freeze
+    monkeypatch.setattr(gc, "freeze", lambda: (freezes.append(1), freeze())[1])
+    assert gc.get_freeze_count() == 0
+    backend, _, app = _setup()
+    backend.gate = asyncio.Event()  # the first fetch waits
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: backend.fetches == 1, "the first fetch")
+        await pilot.pause(0.05)
+        assert not freezes  # never while the first data is being read
+        backend.gate.set()
+        await settle(app, pilot)
+        await until(pilot, lambda: gc.get_freeze_count() > 0, "the heap settled")
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert freezes == [1]  # once
+    assert gc.get_freeze_count() == 0

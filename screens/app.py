@@ -53,6 +53,10 @@ Clock = Callable[[], datetime]
 _ENDED = (WorkerState.SUCCESS, WorkerState.ERROR)
 
 
+# The longest the start may run with the garbage collector paused (seconds).
+GC_PAUSE_LIMIT = 10.0
+
+
 class AktuiApp(FixMixin, App[int]):
     # Textual 8 never loads the CSS_PATH of the screen get_default_screen() returns (only of
     # pushed screens and MODES): the dashboard's stylesheet is loaded with the app's.
@@ -124,6 +128,9 @@ class AktuiApp(FixMixin, App[int]):
         return str(self.backend.name)
 
     def on_mount(self) -> None:
+        # run_app pauses the garbage collector for the start; the first data's end resumes it
+        # (_settle_heap), and this timer does if that end never comes (an unreachable API).
+        self.set_timer(GC_PAUSE_LIMIT, gc.enable, name="gc-resume")
         if self._overrides:
             self.set_keymap(self._overrides)
         self.title = f"aktui · {self.context_name}"
@@ -284,11 +291,14 @@ class AktuiApp(FixMixin, App[int]):
         providers, often right inside a refresh. Collected first, so no garbage is kept;
         objects frozen still go when nothing refers to them. Once per process (tests run
         many apps), undone at exit."""
-        if self._froze_heap or gc.get_freeze_count():
-            return
-        gc.collect()
-        gc.freeze()
-        self._froze_heap = True
+        try:
+            if self._froze_heap or gc.get_freeze_count():
+                return
+            gc.collect()
+            gc.freeze()
+            self._froze_heap = True
+        finally:
+            gc.enable()  # run_app pauses it for the start (see there)
 
     async def on_unmount(self) -> None:
         if self._froze_heap:

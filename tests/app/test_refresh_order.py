@@ -196,3 +196,69 @@ async def test_the_heap_settles_once_the_first_reads_end_and_is_released_at_exit
         await settle(app, pilot)
         assert freezes == [1]  # once
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_collector_paused_for_the_start_resumes_once_the_first_data_is_read() -> None:
+    import gc
+
+    backend, _, app = _setup()
+    backend.gate = asyncio.Event()  # the first fetch waits
+    gc.disable()  # as run_app does before the imports
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: backend.fetches == 1, "the first fetch")
+            assert not gc.isenabled()  # still starting
+            backend.gate.set()
+            await settle(app, pilot)
+            await until(pilot, gc.isenabled, "the collector resumed")
+    finally:
+        gc.enable()
+
+
+async def test_a_collector_paused_for_the_start_resumes_when_the_data_never_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    import aktui.screens.app as app_module
+
+    monkeypatch.setattr(app_module, "GC_PAUSE_LIMIT", 0.2)
+    backend, _, app = _setup()
+    backend.gate = asyncio.Event()  # the first fetch never ends
+    gc.disable()
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: backend.fetches == 1, "the first fetch")
+            await until(pilot, gc.isenabled, "the collector resumed by the timer")
+            backend.gate.set()
+    finally:
+        gc.enable()
+
+
+def test_run_app_resumes_the_collector_on_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    import gc
+
+    from aktui.cmd import tui
+
+    def no_backend(*args: object, **kwargs: object) -> None:
+        assert not gc.isenabled()  # paused for the start
+        from aktui.errors import ConfigError
+
+        raise ConfigError("config.yaml: no such file")
+
+    monkeypatch.setattr("aktui.backend.open_backend", no_backend)
+    monkeypatch.setattr("aktui.cmd._prefetch.Prefetch", lambda *a: _NoPrefetch())
+    try:
+        assert tui.run_app(argparse.Namespace(config="x.yaml")) == 2
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+class _NoPrefetch:
+    def result(self, timeout: float) -> None:
+        return None
+
+    def stop(self) -> None:
+        pass

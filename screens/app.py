@@ -55,6 +55,12 @@ _ENDED = (WorkerState.SUCCESS, WorkerState.ERROR)
 
 # The longest the start may run with the garbage collector paused (seconds).
 GC_PAUSE_LIMIT = 10.0
+# The collector's generation thresholds while the app runs (CPython's default: 700, 10, 10).
+# A log flood (5,000 lines/s) allocates containers fast and keeps the newest lines: with 700 the
+# young lines were promoted within milliseconds, the old generation grew, and full collections
+# of the whole heap came every second, up to 140 ms each on the UI thread (measured with
+# gc.callbacks: 23 in 20 s). With 10,000, short-lived objects die young and there was one.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 class AktuiApp(FixMixin, App[int]):
@@ -116,6 +122,7 @@ class AktuiApp(FixMixin, App[int]):
         self.startup_error = ""  # set when the demo lab fails to start; run_app exits 2
         self._settle_pending = False  # the first data is in: settle the heap once reads end
         self._froze_heap = False
+        self._gc_thresholds: tuple[int, ...] = gc.get_threshold()
 
     # --- state ----------------------------------------------------------------------------
 
@@ -128,6 +135,8 @@ class AktuiApp(FixMixin, App[int]):
         return str(self.backend.name)
 
     def on_mount(self) -> None:
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         # run_app pauses the garbage collector for the start; the first data's end resumes it
         # (_settle_heap), and this timer does if that end never comes (an unreachable API).
         self.set_timer(GC_PAUSE_LIMIT, gc.enable, name="gc-resume")
@@ -301,6 +310,7 @@ class AktuiApp(FixMixin, App[int]):
             gc.enable()  # run_app pauses it for the start (see there)
 
     async def on_unmount(self) -> None:
+        gc.set_threshold(*self._gc_thresholds)  # the process's own, for whatever runs next
         if self._froze_heap:
             self._froze_heap = False
             gc.unfreeze()

@@ -262,3 +262,16 @@ class _NoPrefetch:
 
     def stop(self) -> None:
         pass
+
+
+async def test_the_collector_thresholds_are_the_app_s_while_it_runs_and_restored_after() -> None:
+    import gc
+
+    import aktui.screens.app as app_module
+
+    before = gc.get_threshold()
+    _backend, _, app = _setup()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        assert gc.get_threshold() == app_module.GC_THRESHOLDS
+    assert gc.get_threshold() == before

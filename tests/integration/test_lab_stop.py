@@ -16,10 +16,10 @@ from aktui.errors import ActionRefused
 from aktui.lab.runtime import LabRuntime, ProcessSpec, ping
 from tests.fixtures.procs import alive, free_port, wait_for
 
-# An 'outpost' that answers /ping and ignores SIGTERM (and its stdin closing): only KILL stops it.
-STUBBORN = """
-import http.server, signal, sys
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
+# A stand-in 'outpost' answering /ping on argv[1], after ``before`` runs.
+PINGER = """
+import http.server, signal, sys, time
+{before}
 class Ping(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(204)
@@ -28,6 +28,8 @@ class Ping(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ping).serve_forever()
 """
+# One that ignores SIGTERM (and its stdin closing): only KILL stops it.
+STUBBORN = PINGER.format(before="signal.signal(signal.SIGTERM, signal.SIG_IGN)")
 
 
 class StubbornRuntime(LabRuntime):
@@ -81,18 +83,8 @@ def test_no_restart_survives_stop_all(runtime: StubbornRuntime) -> None:
         runtime.restart("outpost-stubborn")
 
 
-# An 'outpost' that takes a while to listen (as a real one loading its config does).
-SLOW = """
-import http.server, sys, time
-time.sleep(float(sys.argv[2]))
-class Ping(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(204)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ping).serve_forever()
-"""
+# One that takes a while to listen (as a real one loading its config does).
+SLOW = PINGER.format(before="time.sleep(float(sys.argv[2]))")
 
 
 class SlowRuntime(LabRuntime):

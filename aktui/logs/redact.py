@@ -13,6 +13,7 @@ as is after one scan. Used by ``aktui annotate`` (unless ``--show-secrets``) and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 __all__ = ["MARK", "TRIGGERS", "redact"]
 
@@ -109,25 +110,24 @@ def _redact_line(text: str) -> str:
     # Each pattern only where the word it needs is: a line holds one trigger word, and the
     # regexes cost ~1 us each. Marks never join text into a new word, so one look suffices.
     low = text.lower()
-    if "eyj" in low:
-        text = _JWT.sub(MARK, text)
-    if "cookie" in low:
-        text = _COOKIE_HEADER.sub(_cookie_values, text)
-    if "authentik_" in low:
-        text = _AUTHENTIK_COOKIE.sub(_keep_name, text)
-    if "authori" in low:
-        text = _AUTHORIZATION.sub(_keep_name, text)
-    if "bearer" in low:
-        text = _BEARER.sub(_keep_name, text)
-    if "authentik_token" in low:
-        text = _TOKEN_VAR.sub(_keep_name, text)
+    for word, pattern, replacement in _STEPS:
+        if word in low:
+            text = pattern.sub(replacement, text)
     return text
 
 
 def _redact_all(text: str) -> str:
-    text = _JWT.sub(MARK, text)
-    text = _COOKIE_HEADER.sub(_cookie_values, text)
-    text = _AUTHENTIK_COOKIE.sub(_keep_name, text)
-    text = _AUTHORIZATION.sub(_keep_name, text)
-    text = _BEARER.sub(_keep_name, text)
-    return _TOKEN_VAR.sub(_keep_name, text)
+    for _, pattern, replacement in _STEPS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# In order: the lower-case word a pattern cannot match without, the pattern, its replacement.
+_STEPS: tuple[tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    ("eyj", _JWT, MARK),
+    ("cookie", _COOKIE_HEADER, _cookie_values),
+    ("authentik_", _AUTHENTIK_COOKIE, _keep_name),
+    ("authori", _AUTHORIZATION, _keep_name),
+    ("bearer", _BEARER, _keep_name),
+    ("authentik_token", _TOKEN_VAR, _keep_name),
+)

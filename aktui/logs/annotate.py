@@ -291,8 +291,7 @@ class RuleSet:
             # Only a status as JSON or logfmt flagged the line: most likely a healthy request
             # (every unauthenticated /auth/nginx is a 401 in the outpost's log), which probe()
             # dismisses at a fifth of a parse.
-            quick = probe(line)
-            if quick is not None and not indexes[quick[0]].maybe(quick[1], quick[2]):
+            if not self._gate_passes(line, indexes):
                 return None
             found = self._first_match(parse_for_rules(line), indexes)
         elif (

@@ -153,7 +153,7 @@ _new = object.__new__
 )
 
 
-def _record(
+def new_record(
     raw: str,
     format: str,
     time: datetime | None = None,
@@ -177,9 +177,6 @@ def _record(
     _set_logger(record, logger)
     _set_container(record, None)
     return record
-
-
-new_record = _record  # for aktui.logs.annotate: a record of what probe() read
 
 
 # The zone parse_for_rules passes: no time is built (rules never look at it).
@@ -328,7 +325,7 @@ def _parse_body(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord:
         record = _parse_embedded(raw, stripped, naive_tz)
         if record is not None:
             return record
-    return _record(raw=raw, format="text", message=_cap(stripped))
+    return new_record(raw=raw, format="text", message=_cap(stripped))
 
 
 def _fragment_value(value: str) -> Any:
@@ -361,7 +358,7 @@ def _parse_console(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
     if not key and not lead:
         return None
     fields = {k: v for k, v in data.items() if k not in (key, "level", "timestamp", "logger")}
-    return _record(
+    return new_record(
         raw=raw,
         format="console",
         time=_iso_time(data.get("timestamp"), naive_tz),
@@ -383,7 +380,7 @@ def _parse_nginx_bare(raw: str, body: str) -> LogRecord | None:
         fields["connection"] = int(conn)
     message, cut = _error_message(rest)
     _nginx_context(fields, rest, cut)
-    return _record(
+    return new_record(
         raw=raw,
         format="nginx-error",
         level=normalise_level(level) if level else None,
@@ -413,7 +410,7 @@ def _parse_embedded(raw: str, stripped: str, naive_tz: tzinfo) -> LogRecord | No
         first = _FRAGMENT_PAIR.match('"' + stripped)
         if first is not None:
             fields[first.group(1)] = _fragment_value(first.group(2))
-    return _record(
+    return new_record(
         raw=raw,
         format="fragment",
         time=_iso_time(data.get("timestamp"), naive_tz),
@@ -493,7 +490,7 @@ def _parse_json(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord 
     fields = dict(data)  # without the promoted keys, in order (a copy and pops: cheaper)
     for key in (message_key, "level", "logger", time_key):
         fields.pop(key, None)
-    return _record(
+    return new_record(
         raw=raw,
         format=fmt,
         time=_iso_time(data.get(time_key), naive_tz) if time_key else None,
@@ -526,7 +523,7 @@ def _parse_rust(raw: str, data: dict[str, Any], naive_tz: tzinfo) -> LogRecord:
         # A failed step (get_outpost: the config fetch) is logged with its report alone, no
         # message: its headline is what the line says, for rules and for people.
         message = _error_headline(fields["error"])
-    return _record(
+    return new_record(
         raw=raw,
         format="rust",
         time=_iso_time(data.get("timestamp"), naive_tz),
@@ -547,6 +544,8 @@ def _error_headline(report: str) -> str:
 
 
 def _naive(parts: tuple[str, ...], naive_tz: tzinfo) -> datetime | None:
+    if naive_tz is _NO_TIME:
+        return None
     try:
         y, mo, d, h, mi, s = (int(p) for p in parts)
         return datetime(y, mo, d, h, mi, s, tzinfo=naive_tz)
@@ -564,10 +563,10 @@ def _parse_nginx_error(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | Non
         fields["connection"] = int(m.group(10))
     message, cut = _error_message(rest)
     _nginx_context(fields, rest, cut)
-    return _record(
+    return new_record(
         raw=raw,
         format="nginx-error",
-        time=None if naive_tz is _NO_TIME else _naive(m.groups()[:6], naive_tz),
+        time=_naive(m.groups()[:6], naive_tz),
         level=normalise_level(m.group(7)),
         message=message,
         fields=MappingProxyType(fields),
@@ -615,10 +614,10 @@ def _parse_nginx_access(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | No
     if extra.strip():
         fields["extra"] = _cap(extra.strip())
     code = int(status)
-    return _record(
+    return new_record(
         raw=raw,
         format="nginx-access",
-        time=None if naive_tz is _NO_TIME else _access_time(when),
+        time=_access_time(when, naive_tz),
         level="error" if code >= 500 else "warning" if code >= 400 else "info",
         message=_access_path(request),
         fields=MappingProxyType(fields),
@@ -626,8 +625,11 @@ def _parse_nginx_access(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | No
     )
 
 
-def _access_time(value: str) -> datetime | None:
+def _access_time(value: str, naive_tz: tzinfo) -> datetime | None:
     # "29/Mar/2026:08:40:20 +0000"; strptime's %b depends on the locale, so map months here.
+    # The zone is the line's own; naive_tz only says whether a time is wanted at all.
+    if naive_tz is _NO_TIME:
+        return None
     try:
         day, mon, rest = value.split("/", 2)
         year, h, mi, s_zone = rest.split(":", 3)
@@ -652,7 +654,7 @@ def _parse_logfmt(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
         return None
     time_key = "time" if "time" in data else "timestamp"
     fields = {k: v for k, v in data.items() if k not in (key, "level", time_key, "logger")}
-    return _record(
+    return new_record(
         raw=raw,
         format="logfmt",
         time=_iso_time(data.get(time_key), naive_tz),

@@ -20,6 +20,7 @@ import yaml
 
 from aktui.errors import ConfigError
 from aktui.secret import Secret
+from aktui.userdirs import user_dir
 from aktui.yamlnodes import SCALARS, compose_yaml, did_you_mean, node_kind
 
 
@@ -322,8 +323,7 @@ def transport_warnings(ctx: ContextConfig, name: str, source: str = "") -> list[
 
 
 def default_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "aktui" / "config.yaml"
+    return user_dir("config") / "config.yaml"
 
 
 def find_config(explicit: str | None) -> Path:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aktui.logs.store import export_lines
 from aktui.screens.widgets.logpane import LogPane
 from aktui.screens.widgets.text import plain
+from aktui.userdirs import user_dir
 
 if TYPE_CHECKING:
     from aktui.logs.store import LogStore
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
 
 def save_dir() -> Path:
     """Where saved logs go: $XDG_STATE_HOME/aktui (else ~/.local/state/aktui)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "aktui"
+    return user_dir("state")
 
 
 class LogViewKeys:

@@ -43,6 +43,7 @@ from aktui.config import WebServerConfig
 from aktui.deploy.ssh import HostKeyChanged, Opener, WebServer
 from aktui.errors import HostKeyUnknown, RemoteError, UnsafeValue
 from aktui.nginx.values import check_path
+from aktui.userdirs import user_dir
 
 LOCK_NAME = ".aktui-push.lock"
 PENDING_NAME = ".aktui-push.pending"
@@ -990,8 +991,7 @@ def redirect_verifier(
 
 
 def audit_path() -> str:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local/state")
-    return os.path.join(base, "aktui", "push-audit.jsonl")
+    return str(user_dir("state") / "push-audit.jsonl")
 
 
 def audit(results: Iterable[HostResult], *, dry_run: bool = False, path: str = "") -> str:

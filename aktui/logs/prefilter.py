@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aktui.logs.format import MESSAGE_CAP
+from aktui.userdirs import user_dir
 
 try:  # optional: without it (a platform with no wheel) every line takes the per-line path
     import hyperscan
@@ -322,8 +323,7 @@ _CACHE_FILES = 8
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "aktui"
+    return user_dir("cache")
 
 
 def _add(

@@ -6,10 +6,11 @@ Older servers miss fields and newer ones add some; every read is tolerant.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from aktui.authentik.findings import find_problems
 from aktui.authentik.model import (
@@ -225,9 +226,28 @@ class ParseMemo:
     (``1`` and ``true``) may parse differently. API objects are never modified after decoding."""
 
     def __init__(self) -> None:
-        self.providers: dict[int, tuple[object, ProxyProvider]] = {}
-        self.bindings: dict[int, tuple[object, Binding]] = {}
-        self.applications: dict[int, tuple[object, tuple[Binding, ...], Application]] = {}
+        # id(object) -> (object, what else its record was parsed with, record)
+        self.providers: dict[int, tuple[object, object, ProxyProvider]] = {}
+        self.bindings: dict[int, tuple[object, object, Binding]] = {}
+        self.applications: dict[int, tuple[object, object, Application]] = {}
+
+
+_R = TypeVar("_R")
+
+
+def _reused(
+    previous: dict[int, tuple[object, object, _R]],
+    seen: dict[int, tuple[object, object, _R]],
+    obj: object,
+    extra: object,
+    parse: Callable[[], _R],
+) -> _R:
+    """The record parsed from this very object with the same ``extra`` last time, or a new
+    one; either way noted in ``seen`` (the memo of this build)."""
+    hit = previous.get(id(obj))
+    record = hit[2] if hit is not None and hit[0] is obj and hit[1] == extra else parse()
+    seen[id(obj)] = (obj, extra, record)
+    return record
 
 
 def build_snapshot(
@@ -248,35 +268,25 @@ def build_snapshot(
         if isinstance(o, dict)
     )
     # Lists, not the memo's dicts, give the records: an object listed twice counts twice.
-    provider_list: list[ProxyProvider] = []
-    seen_providers: dict[int, tuple[object, ProxyProvider]] = {}
-    for p in raw.get("providers") or ():
-        if isinstance(p, dict):
-            hit = memo.providers.get(id(p))
-            provider = hit[1] if hit is not None and hit[0] is p else parse_provider(p)
-            seen_providers[id(p)] = (p, provider)
-            provider_list.append(provider)
-    providers = tuple(provider_list)
+    seen_providers: dict[int, tuple[object, object, ProxyProvider]] = {}
+    providers = tuple(
+        _reused(memo.providers, seen_providers, p, None, partial(parse_provider, p))
+        for p in raw.get("providers") or ()
+        if isinstance(p, dict)
+    )
     by_target: dict[str, list[Binding]] = {}
-    seen_bindings: dict[int, tuple[object, Binding]] = {}
+    seen_bindings: dict[int, tuple[object, object, Binding]] = {}
     for b in raw.get("bindings") or ():
         if isinstance(b, dict):
-            hit_b = memo.bindings.get(id(b))
-            binding = hit_b[1] if hit_b is not None and hit_b[0] is b else parse_binding(b)
-            seen_bindings[id(b)] = (b, binding)
+            binding = _reused(memo.bindings, seen_bindings, b, None, partial(parse_binding, b))
             by_target.setdefault(binding.target, []).append(binding)
     app_list: list[Application] = []
-    seen_apps: dict[int, tuple[object, tuple[Binding, ...], Application]] = {}
+    seen_apps: dict[int, tuple[object, object, Application]] = {}
     for a in raw.get("applications") or ():
         if isinstance(a, dict):
             bound = tuple(by_target.get(_s(a, "pk"), ()))
-            hit_a = memo.applications.get(id(a))
-            if hit_a is not None and hit_a[0] is a and hit_a[1] == bound:
-                application = hit_a[2]
-            else:
-                application = parse_application(a, bound)
-            seen_apps[id(a)] = (a, bound, application)
-            app_list.append(application)
+            parse = partial(parse_application, a, bound)
+            app_list.append(_reused(memo.applications, seen_apps, a, bound, parse))
     applications = tuple(app_list)
     # Only this build's objects are kept (they stay alive with it, so no id is reused).
     memo.providers, memo.bindings, memo.applications = seen_providers, seen_bindings, seen_apps

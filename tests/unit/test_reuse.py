@@ -90,4 +90,4 @@ def test_memo_build_equals_fresh_build_as_objects_come_and_change() -> None:
 
 
 def _memo_providers(memo: ParseMemo) -> list[Any]:
-    return sorted((p for _, p in memo.providers.values()), key=lambda p: p.name)
+    return sorted((p for *_, p in memo.providers.values()), key=lambda p: p.name)

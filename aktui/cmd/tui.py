@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aktui.errors import AktuiError
@@ -55,11 +56,7 @@ def run_app(args: argparse.Namespace) -> int:
 
         first = None
         if prefetch is not None:
-            fetch, timeout = prefetch.result, float(backend.context.timeout or 10.0) + 5.0
-
-            def first() -> object:
-                return fetch(timeout)
-
+            first = partial(prefetch.result, float(backend.context.timeout or 10.0) + 5.0)
         app = AktuiApp(backend, first_snapshot=first)
         code = int(app.run() or 0)
         if app.startup_error:

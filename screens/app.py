@@ -222,13 +222,13 @@ class AktuiApp(FixMixin, App[int]):
             self._fetch_again()
             return
         self._fetch_after_containers = True
-        if "containers" in {w.group for w in self.workers if w.is_running}:
+        if "containers" in self._busy():
             self._again.add("containers")
         else:
             self._load_containers()
 
     def _fetch_again(self) -> None:
-        if "refresh" in {w.group for w in self.workers if w.is_running}:
+        if "refresh" in self._busy():
             self._again.add("refresh")
         else:
             self._load_snapshot()
@@ -263,7 +263,7 @@ class AktuiApp(FixMixin, App[int]):
         an API or daemon slower than the interval still delivers (and never stacks)."""
         if self._lab_starting:
             return
-        busy = {w.group for w in self.workers if w.is_running}
+        busy = self._busy()
         has_runtime = self.backend.runtime is not None
         if "refresh" not in busy:
             if has_runtime and self._containers_wait():
@@ -279,6 +279,10 @@ class AktuiApp(FixMixin, App[int]):
             self._containers_after_fetch = ""
             self._load_containers()
 
+    def _busy(self) -> set[str]:
+        """The groups of the workers running now (refresh, containers, lab, lab-up, ...)."""
+        return {w.group for w in self.workers if w.is_running}
+
     def _api_client(self) -> Any:
         """One client for the app's event loop: refreshes reuse its connections (and its TLS
         context) instead of building new ones every few seconds; closed on unmount."""
@@ -288,7 +292,7 @@ class AktuiApp(FixMixin, App[int]):
 
     def _maybe_settle_heap(self) -> None:
         """After the first data's reads (API, containers, the demo's lab) have all ended."""
-        busy = {w.group for w in self.workers if w.is_running}
+        busy = self._busy()
         if self._settle_pending and not busy & {"refresh", "containers", "lab", "lab-up"}:
             self._settle_pending = False
             self.call_after_refresh(self._settle_heap)
@@ -337,7 +341,7 @@ class AktuiApp(FixMixin, App[int]):
             if self.data.containers and self.data.containers_for is None:
                 # Listed beside this first fetch (the lab's runtime needs no names): for its
                 # outposts, as a listing started with them would be.
-                changes["containers_for"] = frozenset(o.name for o in snapshot.outposts)
+                changes["containers_for"] = _outpost_names(snapshot)
             previous = self.data.snapshot
             self._set_data(
                 snapshot=snapshot, previous=previous, last_ok=self.clock(), error="", **changes
@@ -350,7 +354,7 @@ class AktuiApp(FixMixin, App[int]):
             self.call_after_refresh(self._containers_after, how)
 
     def _containers_after(self, how: str) -> None:
-        if how == "idle" and "containers" in {w.group for w in self.workers if w.is_running}:
+        if how == "idle" and "containers" in self._busy():
             return  # the timer never stacks reads on a slow daemon; the one under way delivers
         self._load_containers()
 
@@ -372,7 +376,7 @@ class AktuiApp(FixMixin, App[int]):
         if snap is not None:
             # Lets docker discovery map labels and names to authentik's outposts.
             tell_outposts(runtime, [(o.pk, o.name) for o in snap.outposts])
-            looked_for = frozenset(o.name for o in snap.outposts)
+            looked_for = _outpost_names(snap)
         try:
             containers = tuple(runtime.containers())
         except Exception as e:
@@ -391,7 +395,7 @@ class AktuiApp(FixMixin, App[int]):
         snap = self.data.snapshot
         if looked_for is None and snap is not None:
             # Listed beside the first fetch, which came in meanwhile: for its outposts.
-            looked_for = frozenset(o.name for o in snap.outposts)
+            looked_for = _outpost_names(snap)
         self._set_data(containers=containers, containers_error="", containers_for=looked_for)
 
     @on(Worker.StateChanged)
@@ -538,3 +542,8 @@ class AktuiApp(FixMixin, App[int]):
 
     def _command(self, cid: str) -> Command:
         return next(c for c in self.commands if c.id == cid)
+
+
+def _outpost_names(snapshot: Snapshot) -> frozenset[str]:
+    """The outposts a container listing is for (AppData.containers_for)."""
+    return frozenset(o.name for o in snapshot.outposts)

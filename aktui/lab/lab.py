@@ -8,7 +8,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -133,19 +133,18 @@ class Lab:
         """Phase 1, fast (no waiting): the simulator answers and the outpost processes are
         spawned. The API lists every outpost at once, not yet connected; the processes are
         "starting" until ``await_outposts()``. Stops what it started if it fails."""
-        try:
-            self._start_api()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self._or_stop(self._start_api)
 
     def await_outposts(self) -> Lab:
         """Phase 2, blocking (~0.3 s on an idle machine): every healthy outpost answers its
         /ping and said HELLO, then chaos starts. Safe from another thread than ``stop()``,
         which ends the wait; stops the lab if the outposts do not come up."""
+        return self._or_stop(self._await_outposts)
+
+    def _or_stop(self, step: Callable[[], None]) -> Lab:
+        """Run one start phase; on any failure (Ctrl-C included) stop the lab, then raise."""
         try:
-            self._await_outposts()
+            step()
         except BaseException:
             self.stop()
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -88,12 +88,18 @@ def auth_uris(server: Server) -> dict[str, Directive]:
 
 def _auth_uris(server: Server) -> dict[str, Directive]:
     found: dict[str, Directive] = {}
+    for d in auth_requests(server):
+        if d.args and d.args[0].startswith(OUTPOST_PREFIX):
+            found.setdefault(d.args[0].split("?", 1)[0], d)
+    return found
+
+
+def auth_requests(server: Server) -> Iterator[Directive]:
+    """Every auth_request written for this server: in it, the levels around it (http) and
+    its locations, in that order."""
     levels: list[Level] = [server, *(server.parent.chain() if server.parent else ())]
     for level in [*levels, *server.all_locations()]:
-        for d in level.own("auth_request"):
-            if d.args and d.args[0].startswith(OUTPOST_PREFIX):
-                found.setdefault(d.args[0].split("?", 1)[0], d)
-    return found
+        yield from level.own("auth_request")
 
 
 def _short(d: Directive) -> str:

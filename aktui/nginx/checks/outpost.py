@@ -17,6 +17,7 @@ from aktui.nginx.facts import (
     START_URI,
     Env,
     auth_request,
+    auth_requests,
     auth_uris,
     finding,
     headers,
@@ -374,15 +375,10 @@ def legacy_outpost_path(server: Server, env: Env) -> Iterator[LintFinding]:
     """/akprox, the outposts' path before authentik 2022 (the 2021.x docs route /akprox, the
     2022.6 docs /outpost.goauthentik.io): a config copied from an old guide asks a path that
     current outposts do not serve, and nothing else in the lint recognises it as forward auth."""
-    levels = [server, *server.all_locations()]
-    for level in levels:
-        uses = [d for d in level.own("auth_request") if d.args[:1] != ("off",)]
-        if isinstance(level, Location) and level.directive is not None:
-            uses.append(level.directive)
-        for d in uses:
-            path = d.args[-1] if d.args else ""
-            if not path.startswith(LEGACY_PREFIX):
-                continue
+    locations = [loc.directive for loc in server.all_locations() if loc.directive is not None]
+    for d in [*auth_requests(server), *locations]:
+        path = d.args[-1] if d.args else ""
+        if path.startswith(LEGACY_PREFIX):
             yield finding(
                 server,
                 "legacy-outpost-path",

@@ -20,13 +20,13 @@ from aktui.screens.capture import screen_text
 from aktui.screens.logs import LogsScreen
 from aktui.screens.providers import ProvidersScreen
 from aktui.screens.widgets.logpane import LogPane
-from aktui.screens.widgets.sync import tree_data
 from tests.fixtures.app import (
     ANNOTATED,
     PLAIN,
     SINGLE_PK,
     STALE_PK,
     FakeBackend,
+    focus_tree_node,
     make_app,
     settle,
 )
@@ -227,15 +227,7 @@ async def test_logs_merge_every_outpost_of_any_selection() -> None:
     app = make_app(backend)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
-        tree = app.screen.query_one("#domains", Tree)
-        tree.focus()
-
-        def walk(node):  # type: ignore[no-untyped-def]
-            yield node
-            for child in node.children:
-                yield from walk(child)
-
-        tree.move_cursor(next(n for n in walk(tree.root) if tree_data(n) == ("provider", 4)))
+        focus_tree_node(app, "provider", 4)
         await pilot.press("l")
         await _pause(pilot)
         assert isinstance(app.screen, LogsScreen)

@@ -7,18 +7,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from textual.widgets import DataTable, Tree
+from textual.widgets import DataTable
 
 from aktui.runtime import LogLine
 from aktui.screens.capture import screen_text
 from aktui.screens.confirm import ConfirmScreen
-from aktui.screens.widgets.sync import tree_data
 from tests.fixtures.app import (
     EMBEDDED_PK,
     SINGLE_PK,
     STALE_PK,
     STARTED,
     FakeBackend,
+    focus_tree_node,
     make_app,
     settle,
 )
@@ -27,23 +27,6 @@ from tests.fixtures.incident import GatedRuntime, five_stale
 
 def _notes(app: Any) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
-
-
-def _focus_tree_node(app: Any, kind: str, key: str) -> None:
-    tree = app.screen.query_one("#domains", Tree)
-    tree.focus()
-
-    def walk(node):  # type: ignore[no-untyped-def]
-        yield node
-        for child in node.children:
-            yield from walk(child)
-
-    node = next(
-        n
-        for n in walk(tree.root)
-        if tree_data(n) == (kind, key) or tree_data(n) == (kind, int(key) if key.isdigit() else key)
-    )
-    tree.move_cursor(node)
 
 
 def _cursor_on(app: Any, table_id: str, key: str) -> None:
@@ -56,7 +39,7 @@ async def test_fix_acts_on_the_tree_node_not_the_hidden_table_row() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
         _cursor_on(app, "#outposts", STALE_PK)  # the table highlights outpost-example-dev...
-        _focus_tree_node(app, "outpost", SINGLE_PK)  # ...the focused tree outpost-single
+        focus_tree_node(app, "outpost", SINGLE_PK)  # ...the focused tree outpost-single
         await pilot.pause()
         await pilot.press("r")
         await pilot.pause()
@@ -74,7 +57,7 @@ async def test_fix_on_a_provider_node_or_a_finding_resolves_to_its_outpost() -> 
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
         _cursor_on(app, "#outposts", SINGLE_PK)
-        _focus_tree_node(app, "provider", "4")  # beta.example.dev, served by outpost-example-dev
+        focus_tree_node(app, "provider", "4")  # beta.example.dev, served by outpost-example-dev
         await pilot.press("r")
         await pilot.pause()
         assert "Reload outpost-example-dev?" in screen_text(app)

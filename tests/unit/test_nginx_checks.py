@@ -104,6 +104,17 @@ def test_findings_carry_fix_evidence_and_server() -> None:
     assert f.fix == "Change it to `error_page 401 403 = @goauthentik_proxy_signin;`"
 
 
+def test_error_page_fix_keeps_the_configs_own_signin_location() -> None:
+    """A real NPM config names its signin location @authentik_auth_signin: the fix adds 403 to
+    that line, it does not send the operator to a location the config does not have."""
+    text = (DATA / "broken" / "error_page_401_only.conf").read_text()
+    text = text.replace("@goauthentik_proxy_signin", "@authentik_auth_signin")
+    (f,) = lint_text(text, "npm.conf").findings
+    assert f.fix == "Change it to `error_page 401 403 = @authentik_auth_signin;`"
+    (f,) = lint_text(text.replace("401 =", "401 =302"), "npm.conf").findings
+    assert f.fix == "Change it to `error_page 401 403 =302 @authentik_auth_signin;`"
+
+
 # --- inline near-misses and variants --------------------------------------------------------
 
 FORWARD = """\

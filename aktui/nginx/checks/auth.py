@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from aktui.nginx.config import Directive
@@ -45,6 +46,15 @@ def _auth(level: Level) -> Directive:
     return d
 
 
+def _with_403(error_page: Directive) -> str:
+    """The operator's own error_page line with 403 added after its codes: the fix keeps the
+    signin location the config names (NPM guides call it @authentik_auth_signin)."""
+    args = list(error_page.args)
+    last_code = max(i for i, a in enumerate(args[:-1]) if a.isdigit())
+    args.insert(last_code + 1, "403")
+    return replace(error_page, args=tuple(args)).text()
+
+
 def error_page(server: Server, env: Env) -> Iterator[LintFinding]:
     """error-page-401-only, and error-page-missing where auth runs without a signin page."""
     for level in protected(server):
@@ -61,7 +71,7 @@ def error_page(server: Server, env: Env) -> Iterator[LintFinding]:
                         f"`{d.text()}` catches 401 but not 403: the outpost answers 403 for "
                         "unauthenticated requests in some configurations, and visitors then "
                         "see a raw NGINX 403 page instead of the login",
-                        f"Change it to `{SIGNIN}`",
+                        f"Change it to `{_with_403(d)}`",
                     )
             continue
         hidden = dropped(level, "error_page", lambda d: "401" in error_codes(d))

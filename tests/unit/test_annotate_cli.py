@@ -55,7 +55,7 @@ def test_plain_output_keeps_every_line_and_adds_notes_under_failures() -> None:
     lines = out.splitlines()
     assert code == 0  # failures found is still success
     assert lines[0] == HEALTHY and lines[1] == FAIL_404 and lines[3] == "plain text"
-    assert lines[2].startswith("  ↳ [error] outpost answered 404 to the auth subrequest — cause: ")
+    assert lines[2].startswith("  ↳ [error] the auth subrequest got a 404 — cause: ")
     assert " fix: " in lines[2] and lines[2].endswith("[nginx-auth-status-404]")
     assert len(lines) == 4
 

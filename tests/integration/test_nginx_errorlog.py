@@ -1,0 +1,91 @@
+"""`aktui annotate` on what a real nginx writes (/usr/sbin/nginx; skipped without it, failed
+under CI=true): forward-auth broken two ways on loopback, each error-log line read back and
+given the rule that names its cause, and the linter agreeing on the same config."""
+
+from __future__ import annotations
+
+import http.client
+from pathlib import Path
+
+import pytest
+
+from aktui.logs.annotate import default_rules
+from aktui.nginx.lint import lint_text
+from tests.fixtures.procs import free_port
+from tests.integration.test_nginx_real import _nginx, run_nginx  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.integration
+
+SITES = """\
+server {{
+    listen 127.0.0.1:{no_location};
+    server_name app.example.com;
+    root {www};
+    location / {{
+        auth_request /outpost.goauthentik.io/auth/nginx;
+        error_page 401 403 = @goauthentik_proxy_signin;
+    }}
+    location @goauthentik_proxy_signin {{
+        internal;
+        return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
+    }}
+}}
+server {{
+    listen 127.0.0.1:{outpost_down};
+    server_name down.example.com;
+    root {www};
+    location / {{
+        auth_request /outpost.goauthentik.io/auth/nginx;
+        error_page 401 403 = @goauthentik_proxy_signin;
+    }}
+    location ^~ /outpost.goauthentik.io {{
+        proxy_pass http://127.0.0.1:{closed};
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }}
+    location @goauthentik_proxy_signin {{
+        internal;
+        return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
+    }}
+}}
+"""
+
+
+def _status(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_each_line_real_nginx_writes_gets_its_cause(run_nginx, tmp_path: Path) -> None:  # noqa: F811
+    www = tmp_path / "www"
+    www.mkdir()
+    ports = {"no_location": free_port(), "outpost_down": free_port(), "closed": free_port()}
+    sites = SITES.format(www=www, **ports)
+    run_nginx(sites, ports["outpost_down"])
+    assert _status(ports["no_location"]) == 500
+    assert _status(ports["outpost_down"]) == 500
+
+    lines = [
+        line
+        for line in (tmp_path / "error.log").read_text().splitlines()
+        if "[error]" in line or "[crit]" in line
+    ]
+    rules = default_rules()
+    got = [(n.rule if (n := rules.annotate(line)) else None) for line in lines]
+    assert got == [
+        # No location proxies the auth path: nginx looks on disk, then rejects its own 404.
+        "nginx-auth-path-not-proxied",
+        "nginx-auth-status-404",
+        # The outpost is down: refused, then the 502 nginx made of it.
+        "nginx-outpost-refused",
+        "nginx-auth-status-5xx",
+    ], lines
+    # The linter names the same missing location in the same config.
+    ids = {(f.server_name, f.check_id) for f in lint_text(sites, "sites.conf").findings}
+    assert ("app.example.com", "missing-outpost-locations") in ids
+    assert not any(name == "down.example.com" and "missing" in cid for name, cid in ids)

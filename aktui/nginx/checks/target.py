@@ -134,6 +134,45 @@ def _variable_target(loc: Location, server: Server) -> Iterator[LintFinding]:
     )
 
 
+# The ports authentik's outposts and server listen on by default: plain HTTP and TLS.
+_HTTP_PORT, _TLS_PORT = 9000, 9443
+
+
+def outpost_scheme_port(server: Server, env: Env) -> Iterator[LintFinding]:
+    """proxy_pass speaking the wrong protocol to an outpost's default port: http:// to 9443
+    gets Go's 400 "Client sent an HTTP request to an HTTPS server", https:// to 9000 fails
+    NGINX's TLS handshake ("wrong version number", 502); auth_request makes either a 500."""
+    for loc in server.all_locations():
+        if not is_outpost(loc):
+            continue
+        target = proxy_target(loc, server)
+        if target is None:
+            continue
+        ports = {_split(a)[1] for a in target.addresses}
+        if target.scheme == "http" and _TLS_PORT in ports:
+            problem = (
+                f"sends plain HTTP to port {_TLS_PORT}, where the outpost listens with TLS: "
+                'it answers 400 "Client sent an HTTP request to an HTTPS server"'
+            )
+        elif target.scheme == "https" and _HTTP_PORT in ports:
+            problem = (
+                f"speaks TLS to port {_HTTP_PORT}, where the outpost listens for plain HTTP: "
+                'the handshake fails ("wrong version number") and NGINX answers 502'
+            )
+        else:
+            continue
+        yield finding(
+            server,
+            "outpost-scheme-port",
+            "error",
+            target.directive,
+            f"{target.directive.text()} in {loc.label()} {problem}, which auth_request turns "
+            "into a 500 for every visitor",
+            f"Use `http://HOST:{_HTTP_PORT}` (or the port published for it) or "
+            f"`https://HOST:{_TLS_PORT}`.",
+        )
+
+
 def auth_path_via_proxy(server: Server, env: Env) -> Iterator[LintFinding]:
     """The auth path sent to a public host name: through Cloudflare or another proxy that
     routes by Host (cheat sheet: 500 `unexpected status: 301`, 403 from Cloudflare)."""

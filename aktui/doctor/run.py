@@ -13,6 +13,7 @@ from aktui.backend import Backend
 from aktui.config import transport_warnings
 from aktui.deploy.upstreams import resolve_target
 from aktui.doctor.checks import CheckResult, DoctorInput, OutpostEndpoint, run_doctor
+from aktui.doctor.proxies import trusted_proxy_results
 from aktui.doctor.staleness import doctor_checks as staleness_checks
 from aktui.doctor.web import web_checks
 from aktui.errors import UnsafeValue
@@ -59,6 +60,11 @@ async def diagnose(backend: Backend, only: Iterable[str] = ()) -> list[CheckResu
     )
     inp.extra.append(lambda: staleness_checks(backend, snapshot, containers))
     inp.extra.append(lambda: token_transport_check(backend))
+
+    async def trusted_proxies() -> list[CheckResult]:
+        return trusted_proxy_results(snapshot, inp.endpoints)
+
+    inp.extra.append(trusted_proxies)
     return await run_doctor(inp, only)
 
 

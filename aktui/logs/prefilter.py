@@ -368,7 +368,7 @@ def _fewest(
 
 def _status_patterns(rules: list[Any]) -> tuple[bytes, bytes]:
     """The statuses of the rules anchored on one: as JSON (`"status": 502`, `"502"`), logfmt
-    (`status=502`) or an access-log field (`" 502 `). A longer number also matches (no
+    or console (`status=502`) or an access-log field (`" 502 `). A longer number also matches (no
     look-ahead): a superset is fine.
 
     Not searched for together with the rule's message text (`/outpost.goauthentik.io` on the
@@ -378,7 +378,9 @@ def _status_patterns(rules: list[Any]) -> tuple[bytes, bytes]:
     codes = {code for rule in rules for code in rule.anchor[1]}
     alternation = b"|".join(str(code).encode() for code in sorted(codes))
     return (
-        b'status(?:"[ \\t\\r]*:[ \\t\\r]*"?|="?)(?:' + alternation + b")",
+        # Leading zeros: a pasted fragment's `"status": 0401` is int("0401"); a console
+        # line's `status= 401` is read with the value stripped.
+        b'status(?:"[ \\t\\r]*:[ \\t\\r]*"?|=[ \\t\\r]*"?)0*(?:' + alternation + b")",
         b'" (?:' + alternation + b") ",
     )
 

@@ -413,6 +413,10 @@ HINT_LINES = (
     '1.2.3.4 - - [29/Mar/2026:08:40:20 +0000] "GET /app Bearer token rejected" 500 1',
     '{x - - [29/Mar/2026:08:40:20 +0000] "GET /app HTTP/1.1" 401 1 "-" "curl"',
     "outpost-1  | 2026/03/29 08:40:20 [error] 7#7: *9 auth request unexpected status: 404",
+    # Statuses the status pattern once missed: broken JSON read as a fragment (int("0401")),
+    # a console value read stripped; both lines are text, so the NGINX 401 rule applies.
+    '{"event":"x","status":0401}',
+    "INF something status= 401 msg=x",
 )
 
 

@@ -249,7 +249,25 @@ class RuleSet:
         """A filter finding the lines of a block that these rules could match (see
         ``aktui.prefilter``), and those holding any of the literals ``also``, or None when
         every line must take ``annotate``."""
-        return build_block_filter(self.rules, also)
+        block = build_block_filter(self.rules, also)
+        if block is not None:
+            block.dismiss_with(self._dismissal)
+        return block
+
+    def _dismissal(self, hint: Hint) -> Callable[[str], bool] | None:
+        """For the block filter: a test true for a line of this hint that annotate_hinted
+        dismisses on probe's reading alone (its first branch), or None. Lines that only a
+        status flagged then never become candidates (see BlockFilter.dismiss_with)."""
+        if not hint or not self._prefilter:
+            return None
+        rules: tuple[Rule, ...] = hint
+        entry = self._hints.get(id(rules))
+        if entry is None or entry[0] is not rules:
+            entry = self._hinted(rules)
+        if not entry[2]:
+            return None
+        indexes, gate = entry[1], self._gate_passes
+        return lambda line: not gate(line, indexes)
 
     def _subset(self, *sources: str) -> _Index:
         wanted = {*sources, "any"}

@@ -25,7 +25,7 @@ import hashlib
 import os
 import platform
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ def available() -> bool:
 
 
 Hint = tuple[Any, ...] | None  # the rules a line may match, in order; None: any rule
+Dismiss = Callable[[str], bool]  # true for a line no rule of its hint matches
 
 
 class BlockFilter:
@@ -85,7 +86,19 @@ class BlockFilter:
         self._first_also = first_also  # pattern ids from here on are the `also` literals
         # Per pattern id, the rules it stands for (None: a guard, any rule).
         self._owners = owners
-        self._hints: dict[frozenset[int], Hint] = {}
+        self._hints: dict[frozenset[int], tuple[Hint, Dismiss | None]] = {}
+        self._dismissal: Callable[[tuple[Any, ...]], Callable[[str], bool] | None] | None = None
+
+    def dismiss_with(
+        self, dismissal: Callable[[tuple[Any, ...]], Callable[[str], bool] | None]
+    ) -> None:
+        """``dismissal(hint)``: a test that is true for a line (str, as read) of that hint
+        which no rule matches, or None when a line of that hint has to be looked at. The
+        lines it dismisses (and no ``also`` literal marked) are left out of ``lines``: a
+        healthy line that only a status flagged (every unauthenticated /auth/nginx is a 401
+        in the outpost's log) then costs no more than that test."""
+        self._dismissal = dismissal
+        self._hints.clear()
 
     def starts(
         self, block: bytes, controls: bool = False, marked: set[int] | None = None
@@ -122,24 +135,35 @@ class BlockFilter:
                 marked.add(low)
 
         self._db.scan(block, match_event_handler=on_match)
-        hint = self._hint
-        found = [(start, hint(ids)) for start, ids in ids_at.items()]
-        extra: set[int] = set()
+        extra: set[int] = set()  # guarded lines: any rule may match them
         if self._guard is not None and not block.isascii():
             extra.update(_lines_with(self._guard, block))
         if self._long_lines:
             extra.update(_long_lines(block))
+        hint_of, hints = self._hint, self._hints
+        found: list[tuple[int, Hint]] = []
+        put = found.append
+        for start, ids in ids_at.items():
+            if start in extra:
+                continue
+            known = hints.get(frozenset(ids)) or hint_of(ids)
+            dismiss = known[1]
+            if dismiss is not None and (marked is None or start not in marked):
+                end = find(b"\n", start) + 1 or size
+                if dismiss(block[start:end].decode("utf-8")):
+                    continue
+            put((start, known[0]))
         if extra:
-            found = [(start, hint) for start, hint in found if start not in extra]
             found += [(start, None) for start in extra]
         found.sort(key=_first)
         return found
 
-    def _hint(self, ids: list[int]) -> Hint:
+    def _hint(self, ids: list[int]) -> tuple[Hint, Dismiss | None]:
+        """The hint of a line holding the patterns ``ids``, with its dismissal test."""
         key = frozenset(ids)
-        known = self._hints.get(key, False)
-        if known is not False:
-            return known  # type: ignore[return-value]
+        known = self._hints.get(key)
+        if known is not None:
+            return known
         owners = self._owners
         rules: set[Any] = set()
         for pattern in key:
@@ -149,10 +173,13 @@ class BlockFilter:
                 break
             rules.update(owned)
         hint = None if rules is None else tuple(sorted(rules, key=_order))
+        dismiss = None
+        if hint and self._dismissal is not None:
+            dismiss = self._dismissal(hint)
         if len(self._hints) >= 4096:
             self._hints.clear()  # bounded: keyed on sets of pattern ids, few in practice
-        self._hints[key] = hint
-        return hint
+        known = self._hints[key] = (hint, dismiss)
+        return known
 
 
 def _first(item: tuple[int, Hint]) -> int:

@@ -438,10 +438,14 @@ def test_hinted_rules_give_annotate_s_answer(
         assert block is not None
         data = log.read_bytes()
         found = block.lines(data)
-        assert len(found) == len(HINT_LINES)
         for start, hint in found:
             line = data[start : data.index(b"\n", start) + 1].decode()
             assert ruleset.annotate_hinted(line, hint) == ruleset.annotate(line), line
+        # A line left out was dismissed (only a status flagged it, and no rule matches it).
+        kept = {data[start : data.index(b"\n", start)].decode() for start, _ in found}
+        dismissed = [line for line in HINT_LINES if line not in kept]
+        assert dismissed == [HINT_LINES[6]]
+        assert ruleset.annotate(dismissed[0]) is None
 
 
 def test_hints_name_only_the_rules_a_line_may_match(tmp_path: Path) -> None:
@@ -464,6 +468,45 @@ def test_hints_name_only_the_rules_a_line_may_match(tmp_path: Path) -> None:
     for (_start, hint), line in zip(found, lines, strict=True):
         assert hint is not None and 0 < len(hint) <= 12, (line, hint)
         assert rules.annotate_hinted(line, hint) == rules.annotate(line) is not None
+
+
+def test_dismissed_lines_are_those_annotate_hinted_dismisses(tmp_path: Path) -> None:
+    # BlockFilter.lines leaves out the lines whose hint's dismissal test holds (a status-only
+    # hint, probe's reading rules it out): each must be one annotate_hinted answers None for,
+    # as annotate does; the others are returned with the hint they would have had.
+    from aktui.logs.annotate import default_rules
+
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    try:
+        from test_logformat import _all_sample_lines
+    finally:
+        sys.path.remove(str(REPO / "tests" / "unit"))
+    rules = default_rules()
+    rng = random.Random(11)
+    corpus = _corpus() + _all_sample_lines() + list(HINT_LINES)
+    corpus += [line.replace("200", "401").replace("302", "403") for line in corpus]
+    lines = corpus + [_mutate(rng, rng.choice(corpus)) for _ in range(3000)]
+    lines = [line for line in lines if "\n" not in line and "\r" not in line]
+    data = ("\n".join(lines) + "\n").encode("utf-8", errors="replace")
+    data = data.decode("utf-8", errors="replace").encode()
+    block = rules.block_filter()
+    assert block is not None
+    kept = dict(block.lines(data))
+    undismissed = rules.block_filter()
+    assert undismissed is not None
+    undismissed._dismissal = None  # the same filter without its dismissal test
+    flagged = dict(undismissed.lines(data))
+    assert set(kept) <= set(flagged)
+    dismissed = 0
+    for start, hint in flagged.items():
+        line = data[start : data.index(b"\n", start) + 1].decode()
+        if start in kept:
+            assert kept[start] == hint, line
+            continue
+        dismissed += 1
+        assert rules.annotate_hinted(line, hint) is None, line
+        assert rules.annotate(line) is None, line
+    assert dismissed > 50
 
 
 def test_probe_agrees_where_annotate_hinted_skips_it() -> None:

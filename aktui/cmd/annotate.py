@@ -140,7 +140,9 @@ def run(
     # Terminal output keeps the per-line path: its escaping is per line and speed is moot.
     # Healthy lines go out in bulk, so the filter also finds the lines redaction rewrites.
     secrets = () if getattr(args, "show_secrets", False) else TRIGGERS
-    block = None if tty else rules.block_filter(also=secrets)
+    # Control characters matter only to JSON output (escaped there): plain output scans less.
+    as_json = bool(getattr(args, "json", False))
+    block = None if tty else rules.block_filter(also=secrets, controls=as_json)
     for name, stream in _inputs(list(getattr(args, "files", []) or []), stdin):
         if stream is None:
             failed_input = True

@@ -245,11 +245,11 @@ class RuleSet:
             if rule.message_only and len(rule.tests) == 1 and rule.anchor[0] in _SETTLED
         )
 
-    def block_filter(self, also: Iterable[str] = ()) -> BlockFilter | None:
+    def block_filter(self, also: Iterable[str] = (), controls: bool = True) -> BlockFilter | None:
         """A filter finding the lines of a block that these rules could match (see
         ``aktui.prefilter``), and those holding any of the literals ``also``, or None when
         every line must take ``annotate``."""
-        block = build_block_filter(self.rules, also)
+        block = build_block_filter(self.rules, also, controls)
         if block is not None:
             block.dismiss_with(self._dismissal)
         return block

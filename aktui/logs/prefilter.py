@@ -79,8 +79,11 @@ class BlockFilter:
         long_lines: bool,
         first_also: int = 1 << 62,
         owners: list[tuple[Any, ...] | None] | None = None,
+        controls: bool = True,
     ) -> None:
         self._db = database
+        # The id of the control-character pattern (0, searched first), or -1 without it.
+        self._controls_id = _CONTROLS_ID if controls else -1
         self._guard = guard
         self._long_lines = long_lines
         self._first_also = first_also  # pattern ids from here on are the `also` literals
@@ -112,6 +115,9 @@ class BlockFilter:
         """``controls``: also the lines with a control character other than the line break
         (and a CRLF's "\\r"), which JSON output must escape. ``marked`` gets the starts of
         the lines holding one of the ``also`` literals given to ``build``."""
+        if controls and self._controls_id < 0:
+            raise ValueError("this filter was built without the control-character pattern")
+        controls_id = self._controls_id
         ids_at: dict[int, list[int]] = {}  # line start -> the patterns matched in it
         rfind, find = block.rfind, block.find
         size = len(block)
@@ -122,7 +128,7 @@ class BlockFilter:
         def on_match(pattern: int, _start: int, to: int, _flags: int, _ctx: Any) -> None:
             nonlocal low, high, ids
             if not low < to <= high:
-                if pattern == _CONTROLS_ID and not controls:
+                if pattern == controls_id and not controls:
                     return
                 last = to - 1  # the match's last byte; its line holds it (a "\\n" ends it)
                 low = rfind(b"\n", 0, last) + 1
@@ -217,18 +223,23 @@ def _long_lines(block: bytes) -> Iterator[int]:
         pos = nxt + 1
 
 
-def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
+def build(
+    rules: Iterable[Any], also: Iterable[str] = (), controls: bool = True
+) -> BlockFilter | None:
     """A ``BlockFilter`` for these rules (``aktui.logs.rules.Rule``), also flagging the lines
     holding any of the literals ``also`` (exact, case-sensitive: e.g. redaction's trigger
     words), or None when a rule cannot be searched for in raw text, or Hyperscan is not
-    installed."""
+    installed. ``controls``: able to flag the lines with a control character (``lines(...,
+    controls=True)``, for JSON output); without it the scan is a little cheaper."""
     if not available():
         return None
-    patterns: dict[bytes, int] = {_CONTROLS: 0}  # first: its id is _CONTROLS_ID
-    # Controls: JSON output must escape them, so such a line goes to annotate() whole; a
-    # hint therefore also says "no backslash, no control character" (what --json needs to
-    # write a line with its healthy run).
-    owners: dict[bytes, list[Any] | None] = {_CONTROLS: None}
+    patterns: dict[bytes, int] = {}
+    owners: dict[bytes, list[Any] | None] = {}
+    if controls:
+        # Controls: JSON output must escape them, so such a line goes to annotate() whole; a
+        # hint therefore also says "no backslash, no control character" (what --json needs
+        # to write a line with its healthy run). First: its id is _CONTROLS_ID.
+        patterns[_CONTROLS], owners[_CONTROLS] = 0, None
     for guard in _GUARDS:
         patterns[guard], owners[guard] = 0, None
     literals: dict[tuple[str, bool], list[Any]] = {}  # (text, folded): lower-cased if folded
@@ -297,7 +308,8 @@ def build(rules: Iterable[Any], also: Iterable[str] = ()) -> BlockFilter | None:
     exact = bool(regexes or status_rules or folded)
     # Non-ASCII lines: str.lower and re's case folding differ there, and int() reads
     # non-ASCII digits ("٤٠٤") as a status; such lines simply all take annotate().
-    return BlockFilter(database, _NON_ASCII if exact else None, exact, first_also, owned)
+    guard = _NON_ASCII if exact else None
+    return BlockFilter(database, guard, exact, first_also, owned, controls)
 
 
 def _database(expressions: list[bytes], flags: list[int]) -> Any:

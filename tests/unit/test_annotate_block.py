@@ -60,7 +60,7 @@ def _both(
     cmd.run(_args(*argv, str(path)), stdout=out)
     block = out.getvalue()
     with monkeypatch.context() as m:
-        m.setattr(RuleSet, "block_filter", lambda self, also=(): None)
+        m.setattr(RuleSet, "block_filter", lambda self, also=(), controls=True: None)
         out = io.StringIO()
         cmd.run(_args(*argv, str(path)), stdout=out)
     return block, out.getvalue()
@@ -570,3 +570,19 @@ def test_compiled_patterns_are_cached_and_a_damaged_cache_is_compiled_again(
     (tmp_path / "file").write_text("not a directory")
     unwritable = rules.block_filter()
     assert unwritable is not None and unwritable.lines(data) == expected
+
+
+def test_a_filter_without_the_control_pattern_refuses_to_look_for_controls() -> None:
+    # Plain output writes control characters as read, so its filter leaves their pattern out;
+    # asking that filter for them (what --json needs) must fail loudly, not find none.
+    from aktui.logs.annotate import default_rules
+
+    data = b'{"event":"a\tb","level":"info"}\nplain \x1b[2J\n\\ backslash\n'
+    with_controls = default_rules().block_filter(controls=True)
+    without = default_rules().block_filter(controls=False)
+    assert with_controls is not None and without is not None
+    assert with_controls.starts(data, controls=True) == [0, 31, 42]
+    # Without controls asked for, both flag the same lines (the backslash is a guard).
+    assert without.starts(data) == with_controls.starts(data) == [42]
+    with pytest.raises(ValueError):
+        without.lines(data, controls=True)

@@ -308,8 +308,8 @@ def build(
     exact = bool(regexes or status_rules or folded)
     # Non-ASCII lines: str.lower and re's case folding differ there, and int() reads
     # non-ASCII digits ("٤٠٤") as a status; such lines simply all take annotate().
-    guard = _NON_ASCII if exact else None
-    return BlockFilter(database, guard, exact, first_also, owned, controls)
+    non_ascii = _NON_ASCII if exact else None
+    return BlockFilter(database, non_ascii, exact, first_also, owned, controls)
 
 
 def _database(expressions: list[bytes], flags: list[int]) -> Any:

@@ -266,8 +266,13 @@ class RuleSet:
             entry = self._hinted(rules)
         if not entry[2]:
             return None
-        indexes, gate = entry[1], self._gate_passes
-        return lambda line: not gate(line, indexes)
+        maybe = {family: index.maybe for family, index in entry[1].items()}
+
+        def dismissed(line: str) -> bool:  # not _gate_passes(line, entry[1]), one call less
+            quick = probe(line)
+            return quick is not None and not maybe[quick[0]](quick[1], quick[2])
+
+        return dismissed
 
     def _subset(self, *sources: str) -> _Index:
         wanted = {*sources, "any"}
@@ -309,8 +314,12 @@ class RuleSet:
             # Only a status as JSON or logfmt flagged the line: most likely a healthy request
             # (every unauthenticated /auth/nginx is a 401 in the outpost's log), which probe()
             # dismisses at a fifth of a parse.
-            if not self._gate_passes(line, indexes):
-                return None
+            quick = probe(line)
+            if quick is not None:
+                if not indexes[quick[0]].maybe(quick[1], quick[2]):
+                    return None
+                if quick[0] == "nginx" and line[:1] != "{":
+                    return self._judge_nginx(line, quick[1], quick[2], indexes["nginx"])
             found = self._first_match(parse_for_rules(line), indexes)
         elif (
             entry[3]
@@ -318,23 +327,10 @@ class RuleSet:
             and (quick := probe(line)) is not None
             and quick[0] == "nginx"
         ):
-            # An NGINX line (probe reads exactly what parse_line does: the same regexes in
-            # the same order, no JSON before them): rules that test only the message and
-            # status are judged on probe's reading, the line is parsed only for the others.
-            _, message, status = quick
             index = indexes["nginx"]
-            if not index.maybe(message, status):
+            if not index.maybe(quick[1], quick[2]):
                 return None
-            seen: LogRecord | None = None
-            judged = new_record(raw=line, format="nginx-error", message=message, status=status)
-            for rule in index.candidates(message, status):
-                if not rule.message_only:
-                    seen = seen or parse_for_rules(line)
-                    if rule.matches(seen, "nginx"):
-                        return rule.annotation
-                elif rule in self._settled or rule.matches(judged, "nginx"):
-                    return rule.annotation
-            return None
+            return self._judge_nginx(line, quick[1], quick[2], index)
         else:
             # Likely a failure: parse first, and ask annotate's pre-filter (probe) only
             # about a match, unless its answer is known (see _probe_agrees).
@@ -347,6 +343,24 @@ class RuleSet:
             ):
                 return None
         return found
+
+    def _judge_nginx(
+        self, line: str, message: str, status: int | None, index: _Index
+    ) -> Annotation | None:
+        """The first match for an NGINX line not starting with "{", given probe's reading of
+        it (probe reads exactly what parse_line does there: the same regexes in the same
+        order, no JSON before them): rules that test only the message and status are judged
+        on that reading, the line is parsed only for the others."""
+        seen: LogRecord | None = None
+        judged = new_record(raw=line, format="nginx-error", message=message, status=status)
+        for rule in index.candidates(message, status):
+            if not rule.message_only:
+                seen = seen or parse_for_rules(line)
+                if rule.matches(seen, "nginx"):
+                    return rule.annotation
+            elif rule in self._settled or rule.matches(judged, "nginx"):
+                return rule.annotation
+        return None
 
     def _gate_passes(self, line: str, indexes: dict[str, _Index]) -> bool:
         """What annotate's pre-filter answers (could a rule of the line's probe family match

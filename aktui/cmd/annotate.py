@@ -172,7 +172,7 @@ def _annotate_stream(
     annotate, write, rank = rules.annotate, out.write, SEVERITIES.index
     clean = _cleaner(args)
     worst = -1
-    for block in _blocks(stream):
+    for block, _ in _blocks(stream):
         decoded = block.decode("utf-8")
         lines = decoded.split("\n")
         lines.pop()  # the block ends with "\n"
@@ -219,13 +219,13 @@ def _annotate_blocks(
     write = _byte_writer(out)
     worst = -1
     notes: dict[int, tuple[int, bytes]] = {}  # id of an annotation (held by its rule)
-    for data in _blocks(stream):
+    for data, ascii in _blocks(stream):
         view = memoryview(data)
         pieces: list[bytes | memoryview] = []  # one write per block: few, large writes
         put = pieces.append
         pos = 0  # data[pos:] is not in pieces yet
         secret: set[int] = set()  # the lines holding a word redaction looks for
-        for start, hint in candidates(data, as_json, secret):
+        for start, hint in candidates(data, as_json, secret, ascii):
             end = data.find(b"\n", start) + 1  # every line of a block ends with one
             line = data[start:end].decode("utf-8")
             found = annotate(line, hint)
@@ -305,7 +305,7 @@ def _byte_writer(out: TextIO) -> Callable[[bytes | memoryview], object]:
     return lambda data: out.write(str(data, "utf-8"))
 
 
-def _blocks(stream: IO[str]) -> Iterator[bytes]:
+def _blocks(stream: IO[str]) -> Iterator[tuple[bytes, bool]]:
     """Blocks of whole lines as valid UTF-8 (invalid bytes replaced, as a text stream would),
     each line ending in "\n" (one is added to a last line without it) and at most
     ``LINE_CAP`` bytes (a longer one keeps its head and is marked cut: see LineBlocks).
@@ -314,10 +314,17 @@ def _blocks(stream: IO[str]) -> Iterator[bytes]:
     for data in _raw_chunks(stream):
         block = lines.feed(data)
         if block:
-            yield block if block.isascii() else _valid_utf8(block)
+            yield _checked(block)
     last = lines.end()
     if last:
-        yield last if last.isascii() else _valid_utf8(last)
+        yield _checked(last)
+
+
+def _checked(block: bytes) -> tuple[bytes, bool]:
+    """``block`` as valid UTF-8, and whether it is all ASCII (the block filter asks too)."""
+    if block.isascii():
+        return block, True
+    return _valid_utf8(block), False
 
 
 def _valid_utf8(block: bytes) -> bytes:

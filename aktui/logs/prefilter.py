@@ -110,11 +110,16 @@ class BlockFilter:
         return [start for start, _ in self.lines(block, controls, marked)]
 
     def lines(
-        self, block: bytes, controls: bool = False, marked: set[int] | None = None
+        self,
+        block: bytes,
+        controls: bool = False,
+        marked: set[int] | None = None,
+        ascii: bool | None = None,
     ) -> list[tuple[int, Hint]]:
         """``controls``: also the lines with a control character other than the line break
         (and a CRLF's "\\r"), which JSON output must escape. ``marked`` gets the starts of
-        the lines holding one of the ``also`` literals given to ``build``."""
+        the lines holding one of the ``also`` literals given to ``build``. ``ascii``: whether
+        the block is all ASCII, when the caller knows (None: looked at here)."""
         if controls and self._controls_id < 0:
             raise ValueError("this filter was built without the control-character pattern")
         controls_id = self._controls_id
@@ -142,7 +147,7 @@ class BlockFilter:
 
         self._db.scan(block, match_event_handler=on_match)
         extra: set[int] = set()  # guarded lines: any rule may match them
-        if self._guard is not None and not block.isascii():
+        if self._guard is not None and not (block.isascii() if ascii is None else ascii):
             extra.update(_lines_with(self._guard, block))
         if self._long_lines:
             extra.update(_long_lines(block))

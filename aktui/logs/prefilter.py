@@ -89,7 +89,7 @@ class BlockFilter:
         self._first_also = first_also  # pattern ids from here on are the `also` literals
         # Per pattern id, the rules it stands for (None: a guard, any rule).
         self._owners = owners
-        self._hints: dict[frozenset[int], tuple[Hint, Dismiss | None]] = {}
+        self._hints: dict[int | frozenset[int], tuple[Hint, Dismiss | None]] = {}
         self._dismissal: Callable[[tuple[Any, ...]], Callable[[str], bool] | None] | None = None
 
     def dismiss_with(
@@ -157,7 +157,8 @@ class BlockFilter:
         for start, ids in ids_at.items():
             if start in extra:
                 continue
-            known = hints.get(frozenset(ids)) or hint_of(ids)
+            # Most lines hold one pattern (a healthy 401's status): its hint by the id alone.
+            known = hints.get(ids[0] if len(ids) == 1 else frozenset(ids)) or hint_of(ids)
             dismiss = known[1]
             if dismiss is not None and (marked is None or start not in marked):
                 end = find(b"\n", start) + 1 or size
@@ -170,14 +171,15 @@ class BlockFilter:
         return found
 
     def _hint(self, ids: list[int]) -> tuple[Hint, Dismiss | None]:
-        """The hint of a line holding the patterns ``ids``, with its dismissal test."""
-        key = frozenset(ids)
+        """The hint of a line holding the patterns ``ids``, with its dismissal test, kept
+        by the set of ids (or the one id)."""
+        key: int | frozenset[int] = ids[0] if len(set(ids)) == 1 else frozenset(ids)
         known = self._hints.get(key)
         if known is not None:
             return known
         owners = self._owners
         rules: set[Any] = set()
-        for pattern in key:
+        for pattern in set(ids):
             owned = owners[pattern] if owners is not None else None
             if owned is None:
                 rules = None  # type: ignore[assignment]

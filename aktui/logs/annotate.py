@@ -12,6 +12,7 @@ split by family of line (authentik JSON, NGINX, plain text), and ``annotate(str)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from importlib import resources
@@ -220,21 +221,9 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(sorted(rules, key=lambda r: r.order))
-        self._all = _Index(self.rules)
-        # Per kind of line, only the rules that can apply: an outpost line never wakes up the
-        # NGINX access-log "raw 401" rule with the 401 of every unauthenticated /auth/nginx
-        # request, nor the browser regexes. Plain text may come from anywhere: every rule.
-        nginx = self._subset("nginx")
-        self._by_source = {
-            "outpost": self._subset("outpost"),
-            "server": self._subset("server"),
-            "nginx": nginx,
-            "text": self._all,
-        }
-        # probe() families: "json" is an authentik logrus/structlog line, outpost or server.
-        self._maybe = {"json": self._subset("outpost", "server").maybe, "nginx": nginx.maybe}
-        self._maybe["text"] = self._all.maybe
-        self._prefilter = not self._all.always
+        # Rules tried on every line ("always", "raw": the whole record decides) leave
+        # nothing to pre-filter on.
+        self._prefilter = not any(r.anchor[0] in ("always", "raw") for r in self.rules)
         self._hints: dict[int, _HintEntry] = {}
         # Rules whose only test is the message test their anchor stands for (exact text,
         # contains, prefix or a regex, without a status): being a candidate of a message
@@ -244,6 +233,34 @@ class RuleSet:
             for rule in self.rules
             if rule.message_only and len(rule.tests) == 1 and rule.anchor[0] in _SETTLED
         )
+
+    # The indexes of annotate()'s per-line path, built on first use: compiling them takes
+    # ~30 ms, and `aktui annotate` on a pipe or file may never need them (the block filter's
+    # hints have indexes of their own).
+    @functools.cached_property
+    def _all(self) -> _Index:
+        return _Index(self.rules)
+
+    @functools.cached_property
+    def _by_source(self) -> dict[str, _Index]:
+        # Per kind of line, only the rules that can apply: an outpost line never wakes up the
+        # NGINX access-log "raw 401" rule with the 401 of every unauthenticated /auth/nginx
+        # request, nor the browser regexes. Plain text may come from anywhere: every rule.
+        return {
+            "outpost": self._subset("outpost"),
+            "server": self._subset("server"),
+            "nginx": self._subset("nginx"),
+            "text": self._all,
+        }
+
+    @functools.cached_property
+    def _maybe(self) -> dict[str, Callable[[str, int | None], bool]]:
+        # probe() families: "json" is an authentik logrus/structlog line, outpost or server.
+        return {
+            "json": self._subset("outpost", "server").maybe,
+            "nginx": self._by_source["nginx"].maybe,
+            "text": self._all.maybe,
+        }
 
     def block_filter(self, also: Iterable[str] = (), controls: bool = True) -> BlockFilter | None:
         """A filter finding the lines of a block that these rules could match (see

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import io
 import json
 import sys
@@ -143,20 +144,27 @@ def run(
     # Control characters matter only to JSON output (escaped there): plain output scans less.
     as_json = bool(getattr(args, "json", False))
     block = None if tty else rules.block_filter(also=secrets, controls=as_json)
-    for name, stream in _inputs(list(getattr(args, "files", []) or []), stdin):
-        if stream is None:
-            failed_input = True
-            continue
-        try:
-            if block is not None:
-                worst = max(worst, _annotate_blocks(stream, out, rules, block, args))
-            else:
-                worst = max(worst, _annotate_stream(stream, out, rules, args, tty))
-        except BrokenPipeError:  # stdout closed (`| head`): not this input's fault
-            raise
-        except OSError as e:  # a directory, or a read error mid-file
-            print(f"aktui annotate: {name}: {e.strerror or e}", file=sys.stderr)
-            failed_input = True
+    # What is loaded now (modules, rules, indexes, the filter) lives as long as the run: the
+    # collector's passes over it while the log streams are wasted (~3% of the time on a
+    # long log). Frozen for the run, given back to the collector after it.
+    gc.freeze()
+    try:
+        for name, stream in _inputs(list(getattr(args, "files", []) or []), stdin):
+            if stream is None:
+                failed_input = True
+                continue
+            try:
+                if block is not None:
+                    worst = max(worst, _annotate_blocks(stream, out, rules, block, args))
+                else:
+                    worst = max(worst, _annotate_stream(stream, out, rules, args, tty))
+            except BrokenPipeError:  # stdout closed (`| head`): not this input's fault
+                raise
+            except OSError as e:  # a directory, or a read error mid-file
+                print(f"aktui annotate: {name}: {e.strerror or e}", file=sys.stderr)
+                failed_input = True
+    finally:
+        gc.unfreeze()
     out.flush()
     if failed_input:
         return 2

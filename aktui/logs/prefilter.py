@@ -4,7 +4,9 @@
 filter lets one multi-pattern scan (Hyperscan, a maintained C library with wheels for the
 common platforms) look at a whole block for every rule's anchor at once: the few lines it
 flags take ``RuleSet.annotate_hinted``, told which rules' patterns each line holds (only those
-can match it); all others are known healthy and go out as they came in, in bulk.
+can match it); all others are known healthy and go out as they came in, in bulk. A flagged
+line whose hint the rules can judge cheaply (only a status flagged it: the outposts log every
+unauthenticated /auth/nginx as a 401) is dismissed here already (``dismiss_with``).
 
 Exactness: the flagged lines are a superset of the lines a rule can match, derived from the
 rules themselves (a rules file can add any number of rules). Each rule's anchor (exact or
@@ -90,11 +92,9 @@ class BlockFilter:
         # Per pattern id, the rules it stands for (None: a guard, any rule).
         self._owners = owners
         self._hints: dict[int | frozenset[int], tuple[Hint, Dismiss | None]] = {}
-        self._dismissal: Callable[[tuple[Any, ...]], Callable[[str], bool] | None] | None = None
+        self._dismissal: Callable[[tuple[Any, ...]], Dismiss | None] | None = None
 
-    def dismiss_with(
-        self, dismissal: Callable[[tuple[Any, ...]], Callable[[str], bool] | None]
-    ) -> None:
+    def dismiss_with(self, dismissal: Callable[[tuple[Any, ...]], Dismiss | None]) -> None:
         """``dismissal(hint)``: a test that is true for a line (str, as read) of that hint
         which no rule matches, or None when a line of that hint has to be looked at. The
         lines it dismisses (and no ``also`` literal marked) are left out of ``lines``: a

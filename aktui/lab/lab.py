@@ -20,6 +20,7 @@ from aktui.lab.scenario import OPENING_OUTPOST, build_lab, opening_change
 from aktui.lab.simulator import Simulator
 from aktui.lab.state import LabState
 from aktui.lab.versions import api_version
+from aktui.lab.zygote import Zygote
 from aktui.outposts.staleness import LOADED
 
 __all__ = ["Lab", "free_port", "port_free"]
@@ -61,13 +62,16 @@ class Lab:
         pitfalls: Iterable[str] | None = None,
         authentik: str = "2023.10",
         outpost_logs: str = "go",
+        fork_server: bool = True,
     ) -> None:
         """Totals ``providers``/``apps``/``outposts`` grow the default lab (scale benchmarks);
         outposts beyond ``max_processes`` get simulated instances instead of processes.
         ``authentik`` is the version the API answers as (aktui.lab.versions: "2023.10" or
         "2025.12"; the demo and `aktui lab` use the current line); an unknown one is a
         ValueError here, before anything starts. ``outpost_logs`` "rust" makes the outposts
-        log as the Rust proxy outpost of 2026.8+ instead of the Go one."""
+        log as the Rust proxy outpost of 2026.8+ instead of the Go one. ``fork_server``
+        False starts each outpost process from scratch instead of forking it from the lab's
+        zygote (``aktui.lab.zygote``)."""
         self.api = api_version(authentik)
         if outpost_logs not in ("go", "rust"):
             raise ValueError(f"outpost_logs must be 'go' or 'rust', not {outpost_logs!r}")
@@ -87,6 +91,8 @@ class Lab:
         self.chaos_interval = chaos_interval
         self.seed = seed
         self.max_processes = max_processes
+        self.fork_server = fork_server
+        self.zygote: Zygote | None = None  # from start_api(); the runtime's once it exists
         self.refresh_interval = refresh_interval
         self._workdir_arg = Path(workdir) if workdir else None
         self.notes: list[str] = []  # things the operator should know (ports moved, ...)
@@ -151,8 +157,14 @@ class Lab:
         return self
 
     def _start_api(self) -> None:
-        if self.simulator is not None:
+        if self.simulator is not None or self.zygote is not None:
             raise RuntimeError("the lab was started already")
+        if self.fork_server:
+            # First: it loads the outpost's code on another core while the lab is built.
+            try:
+                self.zygote = Zygote()
+            except OSError as exc:
+                self.notes.append(f"no fork server ({exc}); outposts start one by one")
         self.state = state = build_lab(self.seed, **self.options)
         try:
             self.simulator = Simulator(state, port=self.port, latency_ms=self.latency_ms)
@@ -169,7 +181,7 @@ class Lab:
             self.workdir = Path(tempfile.mkdtemp(prefix="aktui-lab-"))
         _write_secret(self.token_file, state.admin_token)
         self._process_specs = self._specs(state)
-        self.runtime = LabRuntime(self.workdir, self._process_specs)
+        self.runtime = LabRuntime(self.workdir, self._process_specs, zygote=self.zygote)
         self.runtime.spawn_all()
 
     def _await_outposts(self) -> None:
@@ -270,6 +282,8 @@ class Lab:
                 self.chaos = None
             if self.runtime is not None:
                 self.runtime.stop_all()
+            if self.zygote is not None:
+                self.zygote.close()  # idempotent: stop_all() closed it, unless it never ran
             if self.simulator is not None and not self._stopped:
                 self.simulator.stop()
             self._stopped = True

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aktui.errors import ActionRefused, AktuiError
+from aktui.lab.zygote import Zygote, ZygoteProcess
 from aktui.runtime import ContainerInfo, LogLine
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -48,7 +49,7 @@ class ProcessSpec:
 class _Proc:
     spec: ProcessSpec
     log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
+    popen: subprocess.Popen[bytes] | ZygoteProcess | None = None
     reader: threading.Thread | None = None
     started_at: datetime | None = None
     restart_count: int = 0
@@ -83,9 +84,19 @@ def ping(port: int, timeout: float = 1.0) -> bool:
 class LabRuntime:
     """Runs and supervises the fake outposts; every method is safe to call from threads."""
 
-    def __init__(self, workdir: Path, specs: list[ProcessSpec], auto_restart: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        specs: list[ProcessSpec],
+        auto_restart: bool = True,
+        zygote: Zygote | None = None,
+    ) -> None:
+        """With a ``zygote`` (the lab's), the outposts are forked by it instead of each
+        started from scratch (``aktui.lab.zygote``); this runtime then owns it and closes it
+        in ``stop_all()``. Without one, or once it is gone, ``_command()`` runs."""
         self.workdir = workdir
         self.auto_restart = auto_restart
+        self.zygote = zygote
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         self._procs = {s.name: _Proc(s, workdir / "logs" / f"{s.name}.log") for s in specs}
         self._stop = threading.Event()
@@ -151,6 +162,8 @@ class LabRuntime:
         finally:
             for proc in self._procs.values():
                 proc.lock.release()
+            if self.zygote is not None:
+                self.zygote.close()  # its outposts are stopped: the zygote itself now
 
     def _command(self, spec: ProcessSpec) -> list[str]:
         return [
@@ -161,6 +174,12 @@ class LabRuntime:
             "-S",
             "-m",
             "aktui.lab.fake_outpost",
+            *self._outpost_args(spec),
+        ]
+
+    def _outpost_args(self, spec: ProcessSpec) -> list[str]:
+        """The fake outpost's arguments (``aktui.lab.fake_outpost.main``)."""
+        return [
             "--name",
             spec.name,
             "--port",
@@ -183,17 +202,22 @@ class LabRuntime:
         if self._stop.is_set():  # stop_all() has begun: a process started now would be left
             proc.state = "exited"
             return
-        cmd = self._command(proc.spec)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
-        popen = subprocess.Popen(  # our own module, fixed arguments
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # Ctrl-C in the terminal reaches aktui only
-        )
+        popen: subprocess.Popen[bytes] | ZygoteProcess | None = None
+        if self.zygote is not None:
+            popen = self.zygote.spawn(self._outpost_args(proc.spec))
+        if popen is None:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")])
+            )
+            popen = subprocess.Popen(  # our own module, fixed arguments
+                self._command(proc.spec),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # Ctrl-C in the terminal reaches aktui only
+            )
         proc.popen = popen
         proc.started_at = datetime.now(UTC)
         proc.state = "running"
@@ -201,7 +225,7 @@ class LabRuntime:
         proc.reader = threading.Thread(target=self._read, args=(proc, popen), daemon=True)
         proc.reader.start()
 
-    def _read(self, proc: _Proc, popen: subprocess.Popen[bytes]) -> None:
+    def _read(self, proc: _Proc, popen: subprocess.Popen[bytes] | ZygoteProcess) -> None:
         """dockerd's job: stamp each output line on arrival and append it to the log."""
         assert popen.stdout is not None
         with proc.log_path.open("a", encoding="utf-8") as log:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     # starts its lab before it (aktui.cmd.tui).
     from aktui.authentik.client import AuthentikClient
     from aktui.authentik.model import Snapshot
+    from aktui.lab.host import LabHost
     from aktui.lab.lab import Lab
 
 
@@ -44,7 +45,7 @@ class Backend:
     context: ContextConfig
     read_only: bool
     runtime: OutpostRuntime | None = None
-    lab: Lab | None = None  # the demo's lab, from open_demo() until close()
+    lab: Lab | LabHost | None = None  # the demo's lab, from open_demo() until close()
     _token: Secret = field(default_factory=lambda: Secret(""), repr=False)
     # Held while the demo lab starts, so close() from another thread waits and then stops it
     # (never a half-started lab left running).
@@ -68,6 +69,14 @@ class Backend:
         ``start_lab_api()`` then ``await_lab()``."""
         self.start_lab_api()
         self.await_lab()
+
+    def launch_lab(self) -> None:
+        """A hosted demo lab (``open_demo(hosted=True)``): start its process now, without
+        waiting; ``start_lab_api()`` waits for its API. Does nothing otherwise."""
+        with self._lab_lock:
+            launch = getattr(self.lab, "launch", None)
+            if not self._closed and self.lab_pending and launch is not None:
+                launch()
 
     def start_lab_api(self) -> None:
         """Phase 1 of the demo lab (fast, no waiting): its API answers and its outpost
@@ -167,12 +176,19 @@ def _docker_runtime(config: Config, context_name: str) -> OutpostRuntime | None:
 
 
 def open_demo(
-    *, read_only: bool = False, chaos: bool = True, start: bool = True, **lab_options: Any
+    *,
+    read_only: bool = False,
+    chaos: bool = True,
+    start: bool = True,
+    hosted: bool = False,
+    **lab_options: Any,
 ) -> Backend:
     """The demo lab's backend. ``start=False`` returns at once; ``start_lab()`` (or its two
     phases, as the TUI does: the API before the UI, the outposts while it draws) starts it;
-    ``close()`` always stops it."""
-    from aktui.lab import Lab  # through the package: tests replace aktui.lab.Lab
+    ``close()`` always stops it. ``hosted``: the lab runs in a process of its own
+    (``aktui.lab.host``), not in this one (the TUI: the lab then neither waits for the UI's
+    thread nor slows it); ``launch_lab()`` starts that process early."""
+    import aktui.lab  # through the package: tests replace aktui.lab.Lab / LabHost
     from aktui.lab.versions import CURRENT
 
     lab_options.setdefault("authentik", CURRENT)  # the demo shows the authentik people run
@@ -187,7 +203,7 @@ def open_demo(
         ),
         context=ContextConfig(url="", token=Secret("")),  # the lab's, once it runs
         read_only=read_only,
-        lab=Lab(chaos=chaos, **lab_options),
+        lab=(aktui.lab.LabHost if hosted else aktui.lab.Lab)(chaos=chaos, **lab_options),
     )
     if start:
         try:

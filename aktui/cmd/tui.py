@@ -35,11 +35,10 @@ def run_app(args: argparse.Namespace) -> int:
 
         try:
             if demo:
-                backend = open_demo(read_only=read_only, chaos=True, start=False)
-                # The lab's API and outpost processes start before the UI's imports: the
-                # processes boot while Textual loads, and the first fetch finds the API up.
-                # The app waits for the outposts in a thread.
-                backend.start_lab_api()
+                # The lab runs in a process of its own, started before the UI's imports: it
+                # builds, answers and boots its outposts on another core while Textual loads.
+                backend = open_demo(read_only=read_only, chaos=True, start=False, hosted=True)
+                backend.launch_lab()
             else:
                 backend = open_backend(
                     getattr(args, "config", None),
@@ -53,6 +52,11 @@ def run_app(args: argparse.Namespace) -> int:
             print(f"aktui: this build lacks a part it needs ({e.name})", file=sys.stderr)
             return 2
         from aktui.screens.app import AktuiApp
+
+        if demo:
+            # Its API is up by now (it had the UI's imports' time), so the first fetch finds
+            # it; the app waits for the outposts in a thread.
+            backend.start_lab_api()
 
         first = None
         if prefetch is not None:

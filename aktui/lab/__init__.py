@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Lab", "free_port", "port_free"]
+__all__ = ["Lab", "LabHost", "free_port", "port_free"]
 
 
 def __getattr__(name: str) -> Any:
     # Every fake outpost process imports aktui.lab.fake_outpost, which runs this package's
     # __init__ first: keeping it light spares each of them the simulator, chaos and runtime
     # imports (~90 ms per process at demo start).
+    if name == "LabHost":
+        from aktui.lab.host import LabHost
+
+        return LabHost
     if name in __all__:
         from aktui.lab import lab
 

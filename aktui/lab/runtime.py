@@ -381,36 +381,50 @@ class LabRuntime:
     def recent_logs(self, name: str, *, tail: int) -> list[LogLine]:
         """``docker logs -t --tail`` without ``-f``: the lines so far, at once. The log is a
         file, so its end is known; a stream's reader has to wait for it to go quiet."""
-        path = self._get(name).log_path
-        try:
-            with path.open("r", encoding="utf-8", errors="replace") as f:
-                return _backlog(name, f.readlines(), None, tail)
-        except FileNotFoundError:
-            return []
+        return recent_logs(self._get(name).log_path, name, tail=tail)
 
     def stream_logs(
         self, name: str, *, since: float | None, tail: int, stop: threading.Event
     ) -> Iterator[LogLine]:
-        """``docker logs -f -t --since --tail``: ``tail`` < 0 means all lines; markers show
-        where the process died and where its successor starts. Nothing is lost or repeated
-        because the log is one append-only file read from a byte offset."""
-        path = self._get(name).log_path
-        path.touch()
+        """``docker logs -f -t --since --tail``: see ``stream_logs()``."""
+        return stream_logs(self._get(name).log_path, name, since=since, tail=tail, stop=stop)
+
+
+# The logs are files (one per 'container', appended across restarts): whoever knows where they
+# are reads them, this process or another one (aktui.lab.host).
+
+
+def recent_logs(path: Path, name: str, *, tail: int) -> list[LogLine]:
+    """The log's lines so far (the last ``tail``; all if < 0)."""
+    try:
         with path.open("r", encoding="utf-8", errors="replace") as f:
-            yield from _backlog(name, f.readlines(), since, tail)
+            return _backlog(name, f.readlines(), None, tail)
+    except FileNotFoundError:
+        return []
+
+
+def stream_logs(
+    path: Path, name: str, *, since: float | None, tail: int, stop: threading.Event
+) -> Iterator[LogLine]:
+    """``docker logs -f -t --since --tail``: ``tail`` < 0 means all lines; markers show where
+    the process died and where its successor starts. Nothing is lost or repeated because the
+    log is one append-only file read from a byte offset."""
+    path.touch()
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        yield from _backlog(name, f.readlines(), since, tail)
+        pending = ""
+        while not stop.is_set():
+            chunk = f.readline()
+            if not chunk:
+                stop.wait(0.1)
+                continue
+            pending += chunk
+            if not pending.endswith("\n"):
+                continue  # a half-written line: wait for the rest
+            record = _parse(name, pending)
             pending = ""
-            while not stop.is_set():
-                chunk = f.readline()
-                if not chunk:
-                    stop.wait(0.1)
-                    continue
-                pending += chunk
-                if not pending.endswith("\n"):
-                    continue  # a half-written line: wait for the rest
-                record = _parse(name, pending)
-                pending = ""
-                if record is not None:
-                    yield record
+            if record is not None:
+                yield record
 
 
 def _backlog(name: str, lines: list[str], since: float | None, tail: int) -> list[LogLine]:

@@ -38,6 +38,10 @@ class LabBackend(FakeBackend):
         self.up_gate = threading.Event()
         self.lab_fail = fail
         self.up_fail = up_fail
+        self.launched = False
+
+    def launch_lab(self) -> None:
+        self.launched = True
 
     def start_lab_api(self) -> None:
         assert self.lab_gate.wait(10), "the test never opened the lab gate"
@@ -55,7 +59,8 @@ class LabBackend(FakeBackend):
 
 class FakeLab:
     """``aktui.lab.Lab``'s two-phase lifecycle: ``start_api`` held until ``gate`` opens,
-    ``await_outposts`` until ``up`` opens or ``stop()`` is called (as the real one)."""
+    ``await_outposts`` until ``up`` opens or ``stop()`` is called (as the real one); and
+    ``LabHost``'s ``launch()``."""
 
     def __init__(self) -> None:
         self.gate = threading.Event()
@@ -65,6 +70,10 @@ class FakeLab:
         self.url = "http://127.0.0.1:9"
         self.token = "lab-token"
         self.runtime: Any = None
+
+    def launch(self) -> FakeLab:
+        self.events.append("launch")
+        return self
 
     def start_api(self) -> FakeLab:
         self.events.append("start")
@@ -224,9 +233,11 @@ async def test_quit_while_the_outposts_start_stops_the_lab(
 def test_run_app_starts_the_lab_api_before_the_ui_and_stops_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The TUI's lab runs in its own process (LabHost), launched first."""
     lab = FakeLab()
     lab.gate.set()
-    monkeypatch.setattr("aktui.lab.Lab", lambda **kw: lab)
+    monkeypatch.setattr("aktui.lab.LabHost", lambda **kw: lab)
+    monkeypatch.setattr("aktui.lab.Lab", None)  # not this one
     seen: list[list[str]] = []
 
     def run(self: Any, **kw: Any) -> int:
@@ -236,8 +247,8 @@ def test_run_app_starts_the_lab_api_before_the_ui_and_stops_it(
     monkeypatch.setattr(app_module.AktuiApp, "run", run)
     args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
     assert tui.run_app(args) == 0
-    assert seen == [["start", "started"]]  # the API was up when the UI started
-    assert lab.events == ["start", "started", "stop"]
+    assert seen == [["launch", "start", "started"]]  # the API was up when the UI started
+    assert lab.events == ["launch", "start", "started", "stop"]
 
 
 def test_started_demo_backend_has_the_lab_context(monkeypatch: pytest.MonkeyPatch) -> None:

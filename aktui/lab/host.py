@@ -40,11 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from aktui.errors import ActionRefused, AktuiError
-from aktui.lab.runtime import STOP_GRACE, recent_logs, stream_logs
+from aktui.lab.logfiles import recent_logs, stream_logs
 from aktui.runtime import ContainerInfo, LogLine
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _HEADER = struct.Struct("!I")
+# How long stop() waits for the host: its lab gives the outposts 3 s (LabRuntime's STOP_GRACE)
+# after SIGTERM, then kills and reaps them.
+_STOP_WAIT = 15.0
 # Errors that cross as themselves; any other is an AktuiError with its text.
 _ERRORS: dict[str, type[Exception]] = {
     "ActionRefused": ActionRefused,
@@ -174,7 +177,7 @@ class LabHost:
                 sock.shutdown(socket.SHUT_RDWR)  # EOF for the host: it stops its lab
         if proc is not None:
             try:
-                proc.wait(STOP_GRACE + 10)  # its outposts get STOP_GRACE, then KILL
+                proc.wait(_STOP_WAIT)  # its outposts get STOP_GRACE, then KILL
             except subprocess.TimeoutExpired:
                 proc.kill()  # its zygote then stops the outposts (its socket closes)
                 proc.wait()

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aktui.errors import ActionRefused, AktuiError
+from aktui.lab.logfiles import recent_logs, stamp, stream_logs
 from aktui.lab.zygote import Zygote, ZygoteProcess
 from aktui.runtime import ContainerInfo, LogLine
 
@@ -57,17 +58,6 @@ class _Proc:
     stopping: bool = False  # set while we stop/restart it on purpose
     ready: bool = False  # answered /ping since its start
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _stamp(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
-
-
-def _unstamp(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def ping(port: int, timeout: float = 1.0) -> bool:
@@ -231,12 +221,12 @@ class LabRuntime:
         with proc.log_path.open("a", encoding="utf-8") as log:
             for raw in popen.stdout:
                 text = raw.decode("utf-8", "replace").rstrip("\n")
-                log.write(f"{_stamp(time.time())} O {text}\n")
+                log.write(f"{stamp(time.time())} O {text}\n")
                 log.flush()
 
     def _note(self, proc: _Proc, kind: str, text: str) -> None:
         with proc.log_path.open("a", encoding="utf-8") as log:
-            log.write(f"{_stamp(time.time())} M {kind} {text}\n")
+            log.write(f"{stamp(time.time())} M {kind} {text}\n")
 
     def _kill(self, proc: _Proc, grace: float = STOP_GRACE) -> None:
         """SIGTERM (unless already sent), ``grace`` seconds, then SIGKILL; reaped either way."""
@@ -388,61 +378,3 @@ class LabRuntime:
     ) -> Iterator[LogLine]:
         """``docker logs -f -t --since --tail``: see ``stream_logs()``."""
         return stream_logs(self._get(name).log_path, name, since=since, tail=tail, stop=stop)
-
-
-# The logs are files (one per 'container', appended across restarts): whoever knows where they
-# are reads them, this process or another one (aktui.lab.host).
-
-
-def recent_logs(path: Path, name: str, *, tail: int) -> list[LogLine]:
-    """The log's lines so far (the last ``tail``; all if < 0)."""
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as f:
-            return _backlog(name, f.readlines(), None, tail)
-    except FileNotFoundError:
-        return []
-
-
-def stream_logs(
-    path: Path, name: str, *, since: float | None, tail: int, stop: threading.Event
-) -> Iterator[LogLine]:
-    """``docker logs -f -t --since --tail``: ``tail`` < 0 means all lines; markers show where
-    the process died and where its successor starts. Nothing is lost or repeated because the
-    log is one append-only file read from a byte offset."""
-    path.touch()
-    with path.open("r", encoding="utf-8", errors="replace") as f:
-        yield from _backlog(name, f.readlines(), since, tail)
-        pending = ""
-        while not stop.is_set():
-            chunk = f.readline()
-            if not chunk:
-                stop.wait(0.1)
-                continue
-            pending += chunk
-            if not pending.endswith("\n"):
-                continue  # a half-written line: wait for the rest
-            record = _parse(name, pending)
-            pending = ""
-            if record is not None:
-                yield record
-
-
-def _backlog(name: str, lines: list[str], since: float | None, tail: int) -> list[LogLine]:
-    backlog = [rec for rec in (_parse(name, line) for line in lines) if rec]
-    if since is not None:
-        backlog = [r for r in backlog if r.at is None or r.at.timestamp() >= since]
-    if tail >= 0:
-        backlog = backlog[-tail:] if tail else []
-    return backlog
-
-
-def _parse(source: str, line: str) -> LogLine | None:
-    stamp, _, rest = line.rstrip("\n").partition(" ")
-    kind, _, text = rest.partition(" ")
-    at = _unstamp(stamp)
-    if kind == "O":
-        return LogLine(source=source, at=at, text=text)
-    if kind == "M":
-        marker, _, note = text.partition(" ")
-        return LogLine(source=source, at=at, text=note, marker=marker)
-    return None

@@ -93,25 +93,78 @@ class ZygoteProcess:
         self._exited.set()
 
 
+def _start(fd: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    return subprocess.Popen(  # our own module, fixed arguments
+        # -S: no site (.pth files, the editable install's finder): see LabRuntime
+        [sys.executable, "-S", "-m", "aktui.lab.zygote", "--fd", str(fd)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        pass_fds=(fd,),
+        env=env,
+        start_new_session=True,
+    )
+
+
+class _Forked:
+    """The zygote as a fork of this (single-threaded) process, with the part of Popen that
+    ``Zygote`` uses. Only ``fd`` (its control socket) and the standard streams stay open in it;
+    it never returns into this process's code."""
+
+    def __init__(self, fd: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the zygote
+            code = 1
+            try:
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for std in (0, 1, 2):
+                    os.dup2(devnull, std)
+                os.closerange(3, fd)
+                os.closerange(fd + 1, os.sysconf("SC_OPEN_MAX"))
+                code = serve(fd)
+            finally:
+                os._exit(code)
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("aktui.lab.zygote", timeout or 0)
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
 class Zygote:
     """The lab's side: starts the zygote process, asks it for outposts, stops it (``close``).
     Safe to call from several threads."""
 
     def __init__(self) -> None:
+        """Forked from this process when it has no other thread (the lab's host process:
+        no new interpreter, and what it imported is shared), else a new interpreter."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         try:
-            self._proc = subprocess.Popen(  # our own module, fixed arguments
-                # -S: no site (.pth files, the editable install's finder): see LabRuntime
-                [sys.executable, "-S", "-m", "aktui.lab.zygote", "--fd", str(theirs.fileno())],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                start_new_session=True,
-            )
+            if threading.active_count() == 1:
+                self._proc: subprocess.Popen[bytes] | _Forked = _Forked(theirs.fileno())
+            else:
+                self._proc = _start(theirs.fileno())
         except BaseException:
             ours.close()
             raise

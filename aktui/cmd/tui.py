@@ -36,8 +36,15 @@ def run_app(args: argparse.Namespace) -> int:
         try:
             if demo:
                 # The lab runs in a process of its own, started before the UI's imports: it
-                # builds, answers and boots its outposts on another core while Textual loads.
-                backend = open_demo(read_only=read_only, chaos=True, start=False, hosted=True)
+                # builds, answers and boots its outposts on another core while Textual loads,
+                # and fetches the first snapshot from its API as --config's helper does.
+                backend = open_demo(
+                    read_only=read_only,
+                    chaos=True,
+                    start=False,
+                    hosted=True,
+                    module="aktui.cmd._demo_lab",
+                )
                 backend.launch_lab()
             else:
                 backend = open_backend(
@@ -59,8 +66,13 @@ def run_app(args: argparse.Namespace) -> int:
             backend.start_lab_api()
 
         first = None
+        timeout = float(backend.context.timeout or 10.0) + 5.0
         if prefetch is not None:
-            first = partial(prefetch.result, float(backend.context.timeout or 10.0) + 5.0)
+            first = partial(prefetch.result, timeout)
+        elif demo:
+            # The lab's process fetched it (aktui.cmd._demo_lab), as the helper does above.
+            first = getattr(getattr(backend, "lab", None), "first_snapshot", None)
+            first = partial(first, timeout) if first is not None else None
         app = AktuiApp(backend, first_snapshot=first)
         code = int(app.run() or 0)
         if app.startup_error:

@@ -80,9 +80,12 @@ def _recv_frame(sock: socket.socket) -> Any:
 
 
 class LabHost:
-    """A ``Lab`` (same options) run by a child process; ``stop()`` always."""
+    """A ``Lab`` (same options) run by a child process; ``stop()`` always. ``module``: the
+    host's entry point; one that passes ``serve()`` a ``prefetch`` (``aktui.cmd._demo_lab``)
+    also gives ``first_snapshot()``, and runs with site-packages (httpx) for it."""
 
-    def __init__(self, **lab_options: Any) -> None:
+    def __init__(self, *, module: str = "aktui.lab.host", **lab_options: Any) -> None:
+        self.module = module
         self.options = lab_options
         self.notes: list[str] = []
         self.url = ""
@@ -114,10 +117,11 @@ class LabHost:
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")])
             )
+            # -S (no site: see LabRuntime) unless the entry point needs site-packages
+            site = [] if self.module != "aktui.lab.host" else ["-S"]
             try:
                 self._proc = subprocess.Popen(  # our own module, fixed arguments
-                    # -S: the lab needs the standard library and aktui only (see LabRuntime)
-                    [sys.executable, "-S", "-m", "aktui.lab.host", "--fd", str(theirs.fileno())],
+                    [sys.executable, *site, "-m", self.module, "--fd", str(theirs.fileno())],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,  # never onto the TUI's terminal
@@ -166,6 +170,15 @@ class LabHost:
             raise
         return self
 
+    def first_snapshot(self, timeout: float) -> object:
+        """The snapshot the host fetched from its lab's API as soon as it answered (through
+        aktui's client, as ``aktui.cmd._prefetch`` does for ``--config``), or that fetch's
+        one-line error, or None: fetch it yourself (blocking, at most ``timeout`` s)."""
+        try:
+            return self._call("first_snapshot", timeout=timeout)
+        except Exception:
+            return None
+
     def stop(self) -> None:
         """Idempotent: the host has stopped its lab (every process it started) and exited
         when this returns; a call waiting meanwhile ends."""
@@ -213,8 +226,9 @@ class LabHost:
             _send_frame(sock, self._send_lock, (call_id, method, args))
         except OSError:
             with self._lock:
-                self._calls.pop(call_id, None)
-            future.set_exception(self._gone_error())
+                mine = self._calls.pop(call_id, None) is not None
+            if mine:  # else the reader, seeing the socket close, has failed it already
+                future.set_exception(self._gone_error())
         return future
 
     def _read(self) -> None:
@@ -321,13 +335,19 @@ def _answer(
         _send_frame(sock, lock, reply)
 
 
-def serve(fd: int) -> int:
-    """The host's loop: one lab, its calls answered in threads, stopped at EOF."""
+def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
+    """The host's loop: one lab, its calls answered in threads, stopped at EOF. With
+    ``prefetch`` (url, token -> a snapshot or a one-line error), the first snapshot is fetched
+    in a thread as soon as the lab's API answers, for ``first_snapshot`` to hand over: the
+    TUI's process then neither imports the HTTP client nor parses before its first frame."""
     from aktui.lab.lab import Lab
 
     sock = socket.socket(fileno=fd)
     lock = threading.Lock()
     lab: Lab | None = None
+    first: Future[object] = Future()
+    if prefetch is None:
+        first.set_result(None)
 
     def start_api(options: dict[str, Any]) -> dict[str, Any]:
         nonlocal lab
@@ -336,6 +356,16 @@ def serve(fd: int) -> int:
         lab = Lab(**options)
         lab.start_api()
         assert lab.runtime is not None and lab.workdir is not None
+        if prefetch is not None:
+            url, token = lab.url, lab.token
+
+            def fetch() -> None:
+                try:
+                    first.set_result(prefetch(url, token))
+                except BaseException:
+                    first.set_result(None)
+
+            threading.Thread(target=fetch, daemon=True, name="aktui-lab-prefetch").start()
         return {
             "url": lab.url,
             "token": lab.token,
@@ -359,6 +389,7 @@ def serve(fd: int) -> int:
     calls: dict[str, Callable[..., Any]] = {
         "start_api": start_api,
         "await_outposts": await_outposts,
+        "first_snapshot": lambda: first.result(),
         "containers": lambda: runtime().containers(),
         "restart": lambda name, timeout: runtime().restart(name, timeout),
         "reload": lambda name: runtime().reload(name),

@@ -218,7 +218,7 @@ class LabRuntime:
     def _read(self, proc: _Proc, popen: subprocess.Popen[bytes] | ZygoteProcess) -> None:
         """dockerd's job: stamp each output line on arrival and append it to the log."""
         assert popen.stdout is not None
-        with proc.log_path.open("a", encoding="utf-8") as log:
+        with popen.stdout, proc.log_path.open("a", encoding="utf-8") as log:
             for raw in popen.stdout:
                 text = raw.decode("utf-8", "replace").rstrip("\n")
                 log.write(f"{stamp(time.time())} O {text}\n")
@@ -267,6 +267,9 @@ class LabRuntime:
             return
         if proc.reader is not None:
             proc.reader.join(5)
+        if popen.stdin is not None:
+            with contextlib.suppress(OSError):
+                popen.stdin.close()  # its successor gets a pipe of its own
         self._note(proc, "interrupted", f"stream interrupted: container exited with code {code}")
         if not self.auto_restart:
             proc.state = "exited"

@@ -47,9 +47,12 @@ def descendants(pid: int) -> set[int]:
 def api(host: LabHost, path: str) -> object:
     conn = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=5)
     conn.request("GET", "/api/v3" + path, headers={"Authorization": f"Bearer {host.token}"})
-    response = conn.getresponse()
-    assert response.status == 200, response.status
-    return json.loads(response.read())
+    try:
+        response = conn.getresponse()
+        assert response.status == 200, response.status
+        return json.loads(response.read())
+    finally:
+        conn.close()
 
 
 @pytest.fixture
@@ -183,6 +186,9 @@ def test_the_host_stops_its_lab_when_aktui_is_killed() -> None:
     finally:
         owner.kill()
         owner.wait(5)
+        for pipe in (owner.stdin, owner.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_launch_starts_the_process_and_start_api_takes_its_answer() -> None:
@@ -196,3 +202,35 @@ def test_launch_starts_the_process_and_start_api_takes_its_answer() -> None:
         assert isinstance(host.runtime, HostedRuntime)
     finally:
         host.stop()
+
+
+def test_the_demo_host_fetches_the_first_snapshot_as_the_tui_would() -> None:
+    """aktui.cmd._demo_lab: the host hands over the snapshot it fetched through aktui's
+    client; the same as that client fetches from this process (the slow path)."""
+    import asyncio
+
+    from aktui.authentik.client import AuthentikClient
+    from aktui.authentik.model import Snapshot
+    from aktui.secret import Secret
+
+    host = LabHost(module="aktui.cmd._demo_lab", base_port=free_base_port(), chaos=False)
+    try:
+        host.start_api()
+        first = host.first_snapshot(30)
+        assert isinstance(first, Snapshot)
+
+        async def fetch() -> Snapshot:
+            async with AuthentikClient(host.url, Secret(host.token)) as client:
+                return await client.snapshot()
+
+        here = asyncio.run(fetch())
+        assert [(o.pk, o.name, o.provider_pks) for o in first.outposts] == [
+            (o.pk, o.name, o.provider_pks) for o in here.outposts
+        ]
+        assert first.providers == here.providers and first.applications == here.applications
+    finally:
+        host.stop()
+
+
+def test_a_plain_host_has_no_first_snapshot(host: LabHost) -> None:
+    assert host.first_snapshot(5) is None  # the TUI fetches it itself

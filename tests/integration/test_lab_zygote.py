@@ -123,6 +123,9 @@ def test_the_zygote_stops_its_outposts_when_the_lab_goes_away(tmp_path: Path) ->
     finally:
         lab_process.kill()
         lab_process.wait(5)
+        for pipe in (lab_process.stdin, lab_process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_a_dead_zygote_kills_its_outposts_and_the_supervisor_starts_new_ones(lab: Lab) -> None:

@@ -89,3 +89,49 @@ async def test_incident_path_on_the_lab(demo) -> None:  # type: ignore[no-untype
             pilot, lambda: any("↳" in r for r in pane.text_rows), 20, "an annotated line"
         )
         assert "no app for hostname" in screen_text(app)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_the_tuis_hosted_demo_shows_its_stale_outpost_and_restarts_it() -> None:
+    """The demo as ``aktui --demo`` runs it: the lab in its own process (LabHost, with the
+    first snapshot fetched there), the opening stale outpost flagged, and a restart from the
+    UI going through the host to a new outpost process."""
+    from aktui.backend import open_demo
+
+    demo = open_demo(chaos=True, start=False, hosted=True, module="aktui.cmd._demo_lab")
+    try:
+        demo.launch_lab()
+        demo.start_lab_api()
+        lab = demo.lab
+        app = AktuiApp(demo, first_snapshot=lambda: lab.first_snapshot(30))  # type: ignore[union-attr]
+        async with app.run_test(size=(100, 30)) as pilot:
+
+            def verdict():  # type: ignore[no-untyped-def]
+                snap = app.data.snapshot
+                o = snap.outpost(OUTPOST) if snap else None
+                return app.data.verdicts.get(o.pk) if o else None
+
+            await wait_for(pilot, lambda: (v := verdict()) and v.stale, 30, "the opening stale")
+            assert "⟳ STALE" in screen_text(app)
+            running = {c.name: c for c in app.data.containers}
+            assert running[OUTPOST].state == "running"
+            pk = app.data.snapshot.outpost(OUTPOST).pk  # type: ignore[union-attr]
+            table = app.screen.query_one("#outposts", DataTable)
+            table.move_cursor(row=table.get_row_index(pk))
+            await pilot.pause()
+            await pilot.press("ctrl+x")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            assert f"Restart {OUTPOST}" in screen_text(app)
+            await pilot.press("y")
+            await wait_for(
+                pilot, lambda: app.history and not app.history[-1].running, 60, "the outcome"
+            )
+            assert app.history[-1].ok, app.history[-1].message
+            await wait_for(pilot, lambda: (v := verdict()) and not v.stale, 30, "the flag cleared")
+            outpost = app.data.snapshot.outpost(OUTPOST)  # type: ignore[union-attr]
+            assert len({i.uid for i in outpost.instances}) >= 1
+            assert any(line.marker for line in demo.runtime.recent_logs(OUTPOST, tail=-1))  # type: ignore[union-attr]
+    finally:
+        demo.close()

@@ -181,13 +181,15 @@ def open_demo(
     chaos: bool = True,
     start: bool = True,
     hosted: bool = False,
+    lab: Lab | LabHost | None = None,
     **lab_options: Any,
 ) -> Backend:
     """The demo lab's backend. ``start=False`` returns at once; ``start_lab()`` (or its two
     phases, as the TUI does: the API before the UI, the outposts while it draws) starts it;
     ``close()`` always stops it. ``hosted``: the lab runs in a process of its own
     (``aktui.lab.host``), not in this one (the TUI: the lab then neither waits for the UI's
-    thread nor slows it); ``launch_lab()`` starts that process early."""
+    thread nor slows it); ``launch_lab()`` starts that process early. ``lab``: one made
+    (and maybe launched) already, instead of a new one from the options."""
     import aktui.lab  # through the package: tests replace aktui.lab.Lab / LabHost
     from aktui.lab.versions import CURRENT
 
@@ -203,7 +205,7 @@ def open_demo(
         ),
         context=ContextConfig(url="", token=Secret("")),  # the lab's, once it runs
         read_only=read_only,
-        lab=(aktui.lab.LabHost if hosted else aktui.lab.Lab)(chaos=chaos, **lab_options),
+        lab=lab or (aktui.lab.LabHost if hosted else aktui.lab.Lab)(chaos=chaos, **lab_options),
     )
     if start:
         try:

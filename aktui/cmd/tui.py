@@ -12,6 +12,7 @@ from aktui.errors import AktuiError
 
 if TYPE_CHECKING:
     from aktui.backend import Backend
+    from aktui.lab.host import LabHost
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -24,10 +25,21 @@ def run_app(args: argparse.Namespace) -> int:
     # and on the way out whatever happens.
     gc.disable()
     prefetch = None
+    lab: LabHost | None = None
     backend: Backend | None = None
     try:
-        if not demo:
-            # First, before any import of ours: the helper's fetch runs while the TUI loads.
+        # First, before any import of ours: the helper's fetch runs while the TUI loads.
+        if demo:
+            # The demo's lab runs in a process of its own: it builds, answers and boots its
+            # outposts on another core while Textual loads, and fetches the first snapshot
+            # from its API as --config's helper does (aktui.cmd._demo_lab).
+            import aktui.lab  # through the package: tests replace aktui.lab.LabHost
+            from aktui.lab.versions import CURRENT
+
+            # the options open_demo() gives its own lab: chaos, the current authentik line
+            lab = aktui.lab.LabHost(module="aktui.cmd._demo_lab", chaos=True, authentik=CURRENT)
+            lab.launch()
+        else:
             from aktui.cmd._prefetch import Prefetch
 
             prefetch = Prefetch(getattr(args, "config", None), getattr(args, "context", None))
@@ -35,17 +47,7 @@ def run_app(args: argparse.Namespace) -> int:
 
         try:
             if demo:
-                # The lab runs in a process of its own, started before the UI's imports: it
-                # builds, answers and boots its outposts on another core while Textual loads,
-                # and fetches the first snapshot from its API as --config's helper does.
-                backend = open_demo(
-                    read_only=read_only,
-                    chaos=True,
-                    start=False,
-                    hosted=True,
-                    module="aktui.cmd._demo_lab",
-                )
-                backend.launch_lab()
+                backend = open_demo(read_only=read_only, start=False, lab=lab)
             else:
                 backend = open_backend(
                     getattr(args, "config", None),
@@ -88,3 +90,5 @@ def run_app(args: argparse.Namespace) -> int:
             prefetch.stop()
         if backend is not None:
             backend.close()
+        elif lab is not None:
+            lab.stop()  # launched, never handed to a backend

@@ -443,3 +443,21 @@ async def test_outposts_up_reads_containers_before_the_api() -> None:
         await until(pilot, lambda: backend.fetches == 2, "the API read again")
         await settle(app, pilot)
     assert seen == [0, 1] or seen == [1, 1]  # the second listing came before the second fetch
+
+
+def test_run_app_stops_a_launched_lab_when_the_backend_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lab's process is launched before the backend is opened: if opening fails, the lab
+    is stopped all the same."""
+    lab = FakeLab()
+    monkeypatch.setattr("aktui.lab.LabHost", lambda **kw: lab)
+
+    def fail(**kw: Any) -> None:
+        raise AktuiError("demo: broken")
+
+    monkeypatch.setattr("aktui.backend.open_demo", fail)
+    args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
+    assert tui.run_app(args) == 2
+    assert capsys.readouterr().err == "aktui: demo: broken\n"
+    assert lab.events == ["launch", "stop"]

@@ -25,6 +25,7 @@ still there after a grace period, and exits: nothing it started outlives it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -345,8 +346,12 @@ def _stop_children(children: set[int]) -> None:
 
 def serve(fd: int) -> int:
     """The zygote's loop: fork on request, report exits, stop everything at EOF."""
-    # The point of the zygote: the outpost's imports, once, before the first fork.
+    # The point of the zygote: the outpost's imports, once, before the first fork (without
+    # the collector's passes over them; on again for the outposts, which run for long).
+    gc.disable()
     import aktui.lab.fake_outpost  # noqa: F401
+
+    gc.enable()
 
     sock = socket.socket(fileno=fd)
     wake_read, wake_write = os.pipe()

@@ -7,6 +7,11 @@ by ``logs.max_lines`` like the store's. Rich ``Text`` is built from ``literal`` 
 never markup, escapes are shown) only for rows that are drawn, and kept in LRU caches keyed by
 position: a flood, a filter toggle or a scroll costs the rendering of one screen, not of every
 line. Scrolling up pauses following; ``end`` resumes.
+
+Rows are laid out in a ``Track``. Besides the one shown, the pane may keep a spare: the rows of
+the other side of a filter the screen toggles (annotated only / everything), appended to on
+every drain like the shown one. The toggle then swaps the two and recounts the repeated
+explanations (a few hundred entries) instead of laying out the whole store again.
 """
 
 from __future__ import annotations
@@ -201,6 +206,34 @@ def entry_rows(
     return rows
 
 
+class Track:
+    """Rows laid out for one filter, and what laying them out counted: the widest first row
+    and the repeated explanations (store position -> how many-th time, pruned with the rows)."""
+
+    __slots__ = ("counter", "repeat", "rows", "width")
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.width = 0
+        self.counter = RepeatCounter()
+        self.repeat: dict[int, int] = {}
+
+    def prune(self, first_pos: int) -> int:
+        """Forget rows of entries the store let go of (pos < first_pos); returns how many."""
+        rows = self.rows
+        overflow = bisect_left(rows, first_pos, key=_POS) if rows else 0
+        if overflow:
+            del rows[:overflow]
+            if len(self.repeat) > 2 * len(rows):
+                first = rows[0][0] if rows else first_pos
+                self.repeat = {p: n for p, n in self.repeat.items() if p >= first}
+        return overflow
+
+    def top_index(self, pos: int) -> int:
+        """The first row of the first entry at or after store position ``pos``."""
+        return bisect_left(self.rows, pos, key=_POS)
+
+
 class LogPane(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     LogPane { background: $surface; }
@@ -218,38 +251,46 @@ class LogPane(ScrollView, can_focus=True):
 
     def __init__(self, *, multi: int = 0, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.rows: list[Row] = []
         self.multi = multi
         self.pending = 0  # rows added while paused
         self.built = 0  # entries turned into Text so far: the render work, for tests
-        self._width = 0
         self._layout_width = 0  # wrap width the rows were counted at
         self._texts: LRUCache[tuple[int, int, View, int], list[Text]] = LRUCache(TEXT_CACHE)
         self._cache: LRUCache[tuple[int, int, str, int, View, int], Strip] = LRUCache(STRIP_CACHE)
-        # Explanations met so far (the first is shown in full), and the repeats among the
-        # rows: store position -> how many-th time (pruned with the rows).
-        self._counter = RepeatCounter()
-        self._repeat: dict[int, int] = {}
+        self._track = Track()  # the rows shown
+        # The other side of the screen's toggled filter, kept current by append_spare; None
+        # until the screen asks for one (set_entries(keep_spare=True)), and dropped whenever
+        # the rows are laid out again for another width or view.
+        self._spare: Track | None = None
+
+    @property
+    def rows(self) -> list[Row]:
+        return self._track.rows
+
+    @property
+    def has_spare(self) -> bool:
+        return self._spare is not None
 
     # --- content --------------------------------------------------------------------------
 
     def _wrap_width(self) -> int:
         return self.scrollable_content_region.width or 80
 
-    def _layout(self, items: Iterable[tuple[int, Entry]], width: int) -> int:
-        """Append rows for ``items``; returns how many. No Text is built here."""
-        rows = self.rows
+    def _layout(self, items: Iterable[tuple[int, Entry]], width: int, track: Track) -> int:
+        """Append rows for ``items`` to ``track``; returns how many. No Text is built here."""
+        rows = track.rows
         before = len(rows)
-        widest = self._width
+        widest = track.width
         view = self.view
         plain = view == PLAIN_VIEW
+        see = track.counter.see
         for pos, e in items:
             rows.append((pos, 0, e))
             repeat = 1
             if e.note is not None:
-                repeat = self._counter.see(e.note)
+                repeat = see(e.note)
                 if repeat > 1:
-                    self._repeat[pos] = repeat
+                    track.repeat[pos] = repeat
             if e.note is not None or not plain:
                 count = row_count(e, width, view, repeat, self.multi)
                 rows.extend((pos, sub, e) for sub in range(1, count))
@@ -257,22 +298,79 @@ class LogPane(ScrollView, can_focus=True):
                 widest = max(widest, head_width(e, multi=self.multi, width=width, view=view))
         if view.wrap:
             widest = min(widest, width)  # wrapped: nothing to scroll sideways
-        self._width = min(MAX_WIDTH, widest)
+        track.width = min(MAX_WIDTH, widest)
         return len(rows) - before
 
-    def set_entries(self, items: Iterable[tuple[int, Entry]]) -> None:
+    def set_entries(self, items: Iterable[tuple[int, Entry]], *, keep_spare: bool = False) -> None:
         """Replace everything (filter or window changed); keeps following state. Rendered
-        rows stay cached by position, so toggling back draws nothing twice."""
-        self.rows = []
-        self._width = 0
-        self._counter.reset()
-        self._repeat = {}
+        rows stay cached by position, so toggling back draws nothing twice.
+
+        ``keep_spare``: the rows shown until now are the other side of a filter the screen
+        toggles; they are kept (and must then be fed with ``append_spare``) for ``swap``."""
+        old = self._track
+        top = self._top_pos()
         self._layout_width = self._wrap_width()
-        self._layout(items, self._layout_width)
-        self.virtual_size = Size(self._width, len(self.rows))
+        track = Track()
+        self._layout(items, self._layout_width, track)
+        self._spare = old if keep_spare else None
+        self._show(track, top)
+
+    def swap(self) -> bool:
+        """Show the spare rows instead of the shown ones (which become the spare), as
+        ``set_entries`` with the spare's filter would show them; False without a spare."""
+        spare = self._spare
+        if spare is None:
+            return False
+        top = self._top_pos()
+        self._recount(spare)
+        self._spare = self._track
+        self._show(spare, top)
+        return True
+
+    def _show(self, track: Track, top: int | None) -> None:
+        self._track = track
+        self.virtual_size = Size(track.width, len(track.rows))
         if self.following:
             self.scroll_end(animate=False, x_axis=False)
+        elif top is not None:
+            # Paused: the entry at the top stays at the top (or the next one shown).
+            y = track.top_index(top)
+            self.scroll_to(y=y, animate=False, immediate=True)
         self.refresh()
+
+    def _top_pos(self) -> int | None:
+        """Store position of the entry at the top of the view (None: nothing shown)."""
+        rows = self.rows
+        index = int(self.scroll_y)
+        return rows[index][0] if 0 <= index < len(rows) else None
+
+    def _recount(self, track: Track) -> None:
+        """Count the repeated explanations of ``track`` afresh, from its first row, as laying
+        it out again would: a flood drops old lines, so the first explanation kept gets shown
+        in full again and later ones get their number within what is kept. Only the entries
+        whose row count changes are laid out again (a handful: one per kind of problem)."""
+        width, view, multi = self._layout_width, self.view, self.multi
+        counter = RepeatCounter()
+        repeat: dict[int, int] = {}
+        old = track.repeat
+        rows = track.rows
+        changed: list[tuple[int, int, Entry, int, int]] = []
+        for index, (pos, sub, e) in enumerate(rows):
+            if sub or e.note is None:
+                continue
+            n = counter.see(e.note)
+            if n > 1:
+                repeat[pos] = n
+            was = old.get(pos, 1)
+            if n != was:
+                before = row_count(e, width, view, was, multi)
+                after = row_count(e, width, view, n, multi)
+                if before != after:
+                    changed.append((index, pos, e, before, after))
+        for index, pos, e, before, after in reversed(changed):  # from the end: indexes hold
+            rows[index + 1 : index + before] = [(pos, sub, e) for sub in range(1, after)]
+        track.counter = counter
+        track.repeat = repeat
 
     def append(
         self, items: Iterable[tuple[int, Entry]], *, first_pos: int, count_pending: bool = True
@@ -280,27 +378,29 @@ class LogPane(ScrollView, can_focus=True):
         """Add rows at the end and forget those of entries the store let go (pos < first_pos)."""
         if not self._layout_width:
             self._layout_width = self._wrap_width()
-        added = self._layout(items, self._layout_width)
-        overflow = bisect_left(self.rows, first_pos, key=_POS) if self.rows else 0
+        track = self._track
+        added = self._layout(items, self._layout_width, track)
+        overflow = track.prune(first_pos)
         if not added and not overflow:
             return
-        if overflow:
-            del self.rows[:overflow]
-            if len(self._repeat) > 2 * len(self.rows):
-                first = self.rows[0][0] if self.rows else first_pos
-                self._repeat = {p: n for p, n in self._repeat.items() if p >= first}
-            if not self.following:
-                # Keep the operator's place while old rows fall off the top.
-                self.scroll_to(y=max(0, self.scroll_y - overflow), animate=False, immediate=True)
+        if overflow and not self.following:
+            # Keep the operator's place while old rows fall off the top.
+            self.scroll_to(y=max(0, self.scroll_y - overflow), animate=False, immediate=True)
         if count_pending and not self.following:
             self.pending += added
-        self.virtual_size = Size(self._width, len(self.rows))
+        self.virtual_size = Size(track.width, len(track.rows))
         if self.following:
             self.scroll_end(animate=False, x_axis=False)
         self.refresh()
 
+    def append_spare(self, items: Iterable[tuple[int, Entry]], *, first_pos: int) -> None:
+        """``append`` for the spare rows (not shown: nothing to scroll or draw)."""
+        if self._spare is not None:
+            self._layout(items, self._layout_width, self._spare)
+            self._spare.prune(first_pos)
+
     def _entry_texts(self, pos: int, e: Entry) -> list[Text]:
-        repeat = self._repeat.get(pos, 1)
+        repeat = self._track.repeat.get(pos, 1)
         key = (pos, self._layout_width, self.view, repeat)
         texts = self._texts.get(key)
         if texts is None:
@@ -329,7 +429,7 @@ class LogPane(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width, style)
         pos, sub, entry = self.rows[index]
-        key = (pos, sub, self.find, self._layout_width, self.view, self._repeat.get(pos, 1))
+        key = (pos, sub, self.find, self._layout_width, self.view, self._track.repeat.get(pos, 1))
         strip = self._cache.get(key)
         if strip is None:
             texts = self._entry_texts(pos, entry)
@@ -425,7 +525,7 @@ class LogPane(ScrollView, can_focus=True):
             multi=self.multi,
             width=self._layout_width,
             view=self.view,
-            repeat=self._repeat.get(pos, 1),
+            repeat=self._track.repeat.get(pos, 1),
         )
 
     def find_matches(self, needle: str) -> list[int]:

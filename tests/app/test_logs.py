@@ -14,7 +14,7 @@ from aktui.runtime import LogLine
 from aktui.screens.capture import screen_text
 from aktui.screens.logs import LogSource, LogsScreen
 from aktui.screens.widgets.logpane import LogPane
-from tests.fixtures.app import NOW, PLAIN, TOKEN, FakeBackend, make_app, settle
+from tests.fixtures.app import ANNOTATED, NOW, PLAIN, TOKEN, FakeBackend, make_app, settle
 
 
 async def _open_logs(app, pilot, *keys: str):  # type: ignore[no-untyped-def]
@@ -207,6 +207,86 @@ async def test_filter_toggle_renders_only_what_is_visible() -> None:
             # end: two screens at most.
             assert pane.built - before <= 2 * pane.size.height
         assert pane.scroll_y == pane.max_scroll_y  # still following the end
+
+
+FAILED = (
+    '{"error":"403 Forbidden","event":"Failed to fetch outpost configuration, retrying in 3 '
+    'seconds","level":"error","logger":"authentik.outpost.ak-api-controller",'
+    '"timestamp":"2026-11-24T06:36:40Z"}'
+)
+
+
+def _mixed(start: int, count: int) -> list[LogLine]:
+    """Plain lines with two kinds of explained ones among them (each kind repeats)."""
+    lines = []
+    for n in range(start, start + count):
+        text = ANNOTATED if n % 7 == 0 else FAILED if n % 11 == 0 else PLAIN
+        lines.append(LogLine("x", None, text.replace("beta", f"n{n}")))
+    return lines
+
+
+def _shown(pane: LogPane) -> tuple[object, ...]:
+    top = pane.entry_at(int(pane.scroll_y))
+    return (
+        pane.text_rows,
+        pane.following,
+        pane.pending,
+        pane.virtual_size.height,
+        None if pane.following else top and top.seq,  # following: at the end after a refresh
+    )
+
+
+async def test_annotated_toggle_shows_what_laying_out_the_store_again_shows() -> None:
+    """``a`` swaps in spare rows the drain kept current instead of laying out the store
+    again: pinned to the slow path (``_rebuild``: every kept entry laid out afresh) while old
+    lines leave the store, so the first explanation still kept is shown in full again and
+    the later ones count from it. Following and paused."""
+    backend = FakeBackend()  # logs.max_lines = 500
+    backend.runtime.log_lines["outpost-example-dev"] = _mixed(0, 450)
+    backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
+    app = make_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await _open_logs(app, pilot, "down", "l")
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        fed = 450
+
+        async def feed(count: int) -> None:
+            nonlocal fed
+            for line in _mixed(fed, count):
+                backend.runtime.feed("outpost-example-dev", line)
+            fed += count
+            for _ in range(100):  # bounded wait: every line drained
+                await _settle(pilot, 0.05)
+                if screen.store.next_pos >= fed and not screen._inbox:
+                    break
+
+        await feed(0)
+        for paused in (False, False, True, True):
+            await pilot.press("a")  # no spare yet: laid out from the store, the old rows kept
+            await pilot.pause()
+            assert pane.has_spare
+            if paused:
+                pane.scroll_to(y=pane.max_scroll_y // 2, animate=False, immediate=True)
+                await pilot.press("k")
+                assert not pane.following
+            await feed(130)  # both sides fed; the oldest lines (and explanations) drop out
+            assert screen.store.dropped > 0
+            before = pane.entry_at(int(pane.scroll_y))
+            screen.action_toggle_annotated()  # the swap: no await, so no drain in between
+            assert pane.has_spare  # the rows shown until now are the spare now
+            fast = _shown(pane)
+            screen._rebuild()  # the slow path, from the store: drops the spare
+            assert not pane.has_spare
+            assert _shown(pane) == fast
+            if paused:  # the entry on top stays on top, or the next one the filter keeps
+                assert before is not None
+                top = pane.entry_at(int(pane.scroll_y))
+                assert top is not None and top.seq >= before.seq
+            else:
+                await pilot.pause()
+                assert pane.following and pane.scroll_y == pane.max_scroll_y
+        assert any("same as above" in r for r in pane.text_rows)
 
 
 async def test_restart_from_logs_shows_reattach_marker() -> None:

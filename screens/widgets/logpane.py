@@ -36,6 +36,7 @@ from textual.strip import Strip
 
 from aktui.logs.store import Entry, Note
 from aktui.logs.text import RepeatCounter, pretty_json, same_as_above, stamp
+from aktui.screens.widgets import strips
 from aktui.screens.widgets.text import literal
 from aktui.terminal import UNSAFE
 
@@ -251,6 +252,7 @@ class LogPane(ScrollView, can_focus=True):
 
     def __init__(self, *, multi: int = 0, id: str | None = None) -> None:
         super().__init__(id=id)
+        strips.install()  # a flood redraws 20 times a second: no cyclic garbage per line
         self.multi = multi
         self.pending = 0  # rows added while paused
         self.built = 0  # entries turned into Text so far: the render work, for tests

@@ -46,8 +46,8 @@ from tests.fixtures.app import FakeBackend, FakeRuntime  # noqa: E402
 KEYS: tuple[tuple[str, tuple[bool, bool]], ...] = (
     ("up", (False, False)),  # scroll up one row: follow pauses
     ("end", (True, False)),  # resume following
-    ("a", (True, True)),  # annotated lines only: the pane is rebuilt from the store
-    ("a", (True, False)),  # everything again: rebuilt again
+    ("a", (True, True)),  # annotated lines only (the first time laid out from the store)
+    ("a", (True, False)),  # everything again: the rows kept as the pane's spare swapped in
 )
 TARGET = "outpost-example-dev"
 

@@ -333,7 +333,7 @@ class LogPane(ScrollView, can_focus=True):
         self._track = track
         self.virtual_size = Size(track.width, len(track.rows))
         if self.following:
-            self.scroll_end(animate=False, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
         elif top is not None:
             # Paused: the entry at the top stays at the top (or the next one shown).
             y = track.top_index(top)
@@ -392,7 +392,7 @@ class LogPane(ScrollView, can_focus=True):
             self.pending += added
         self.virtual_size = Size(track.width, len(track.rows))
         if self.following:
-            self.scroll_end(animate=False, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
     def append_spare(self, items: Iterable[tuple[int, Entry]], *, first_pos: int) -> None:
@@ -481,7 +481,7 @@ class LogPane(ScrollView, can_focus=True):
     def watch_following(self, following: bool) -> None:
         if following:
             self.pending = 0
-            self.scroll_end(animate=False, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.post_message(self.FollowChanged(following))
 
     def _pause(self) -> None:

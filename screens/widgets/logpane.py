@@ -351,12 +351,12 @@ class LogPane(ScrollView, can_focus=True):
         it out again would: a flood drops old lines, so the first explanation kept gets shown
         in full again and later ones get their number within what is kept. Only the entries
         whose row count changes are laid out again (a handful: one per kind of problem)."""
-        width, view, multi = self._layout_width, self.view, self.multi
+        width, view = self._layout_width, self.view
         counter = RepeatCounter()
         repeat: dict[int, int] = {}
         old = track.repeat
         rows = track.rows
-        changed: list[tuple[int, int, Entry, int, int]] = []
+        changed: list[tuple[int, int, int]] = []  # (first row, note rows before, after)
         for index, (pos, sub, e) in enumerate(rows):
             if sub or e.note is None:
                 continue
@@ -364,13 +364,21 @@ class LogPane(ScrollView, can_focus=True):
             if n > 1:
                 repeat[pos] = n
             was = old.get(pos, 1)
-            if n != was:
-                before = row_count(e, width, view, was, multi)
-                after = row_count(e, width, view, n, multi)
+            # Only the explanation's rows depend on the count, and only the first one
+            # differs from the later ones (in full, or one "same as above" row).
+            if n != was and 1 in (n, was):
+                before = len(note_rows(e.note, width, view, was))
+                after = len(note_rows(e.note, width, view, n))
                 if before != after:
-                    changed.append((index, pos, e, before, after))
-        for index, pos, e, before, after in reversed(changed):  # from the end: indexes hold
-            rows[index + 1 : index + before] = [(pos, sub, e) for sub in range(1, after)]
+                    changed.append((index, before, after))
+        for index, before, after in reversed(changed):  # from the end: indexes hold
+            pos, _, e = rows[index]
+            end = index + 1
+            while end < len(rows) and rows[end][0] == pos:
+                end += 1
+            # The explanation's rows come last (entry_rows): the rest of the entry stays.
+            count = end - index - before + after
+            rows[index:end] = [(pos, sub, e) for sub in range(count)]
         track.counter = counter
         track.repeat = repeat
 

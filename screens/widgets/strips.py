@@ -9,8 +9,9 @@ second) and of the older-generation ones that follow, all on the UI thread.
 
 ``install`` answers that one case with a new ``[self]`` list and caches nothing; every other
 cut goes to Textual's own code. The strips drawn are the same objects as before, so nothing
-on screen changes (tests/app/test_strips.py pins it). Should Textual change ``divide``, the
-wrapper still only returns what ``divide`` would.
+on screen changes. Written against textual 8.2.8 (pyproject allows <9): tests/app/test_strips.py
+compares the answers with Textual's own ``divide``, so a Textual that divides differently
+fails there, not on screen.
 """
 
 from __future__ import annotations

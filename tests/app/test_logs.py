@@ -236,11 +236,15 @@ def _shown(pane: LogPane) -> tuple[object, ...]:
     )
 
 
-async def test_annotated_toggle_shows_what_laying_out_the_store_again_shows() -> None:
+@pytest.mark.parametrize("view_keys", [(), ("w", "p")], ids=["plain", "wrapped-pretty"])
+async def test_annotated_toggle_shows_what_laying_out_the_store_again_shows(
+    view_keys: tuple[str, ...],
+) -> None:
     """``a`` swaps in spare rows the drain kept current instead of laying out the store
     again: pinned to the slow path (``_rebuild``: every kept entry laid out afresh) while old
     lines leave the store, so the first explanation still kept is shown in full again and
-    the later ones count from it. Following and paused."""
+    the later ones count from it. Following and paused; plain, and with wrapped lines and
+    pretty JSON rows between a line and its explanation."""
     backend = FakeBackend()  # logs.max_lines = 500
     backend.runtime.log_lines["outpost-example-dev"] = _mixed(0, 450)
     backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
@@ -262,6 +266,9 @@ async def test_annotated_toggle_shows_what_laying_out_the_store_again_shows() ->
                     break
 
         await feed(0)
+        if view_keys:
+            await pilot.press(*view_keys)
+            await pilot.pause()
         for paused in (False, False, True, True):
             await pilot.press("a")  # no spare yet: laid out from the store, the old rows kept
             await pilot.pause()

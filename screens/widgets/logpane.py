@@ -208,12 +208,14 @@ def entry_rows(
 
 
 class Track:
-    """Rows laid out for one filter, and what laying them out counted: the widest first row
-    and the repeated explanations (store position -> how many-th time, pruned with the rows)."""
+    """Rows laid out for one filter, and what laying them out counted: the wrap width they
+    were counted at, the widest first row and the repeated explanations (store position ->
+    how many-th time, pruned with the rows)."""
 
-    __slots__ = ("counter", "repeat", "rows", "width")
+    __slots__ = ("counter", "layout_width", "repeat", "rows", "width")
 
-    def __init__(self) -> None:
+    def __init__(self, layout_width: int = 0) -> None:
+        self.layout_width = layout_width
         self.rows: list[Row] = []
         self.width = 0
         self.counter = RepeatCounter()
@@ -256,7 +258,7 @@ class LogPane(ScrollView, can_focus=True):
         self.multi = multi
         self.pending = 0  # rows added while paused
         self.built = 0  # entries turned into Text so far: the render work, for tests
-        self._layout_width = 0  # wrap width the rows were counted at
+        self.swaps = 0  # filter toggles answered by swapping in the spare rows, for tests
         self._texts: LRUCache[tuple[int, int, View, int], list[Text]] = LRUCache(TEXT_CACHE)
         self._cache: LRUCache[tuple[int, int, str, int, View, int], Strip] = LRUCache(STRIP_CACHE)
         self._track = Track()  # the rows shown
@@ -272,6 +274,15 @@ class LogPane(ScrollView, can_focus=True):
     @property
     def has_spare(self) -> bool:
         return self._spare is not None
+
+    @property
+    def _layout_width(self) -> int:
+        """The wrap width the rows shown were counted at."""
+        return self._track.layout_width
+
+    @_layout_width.setter
+    def _layout_width(self, width: int) -> None:
+        self._track.layout_width = width
 
     # --- content --------------------------------------------------------------------------
 
@@ -311,22 +322,24 @@ class LogPane(ScrollView, can_focus=True):
         toggles; they are kept (and must then be fed with ``append_spare``) for ``swap``."""
         old = self._track
         top = self._top_pos()
-        self._layout_width = self._wrap_width()
-        track = Track()
-        self._layout(items, self._layout_width, track)
+        track = Track(self._wrap_width())
+        self._layout(items, track.layout_width, track)
         self._spare = old if keep_spare else None
         self._show(track, top)
 
     def swap(self) -> bool:
         """Show the spare rows instead of the shown ones (which become the spare), as
-        ``set_entries`` with the spare's filter would show them; False without a spare."""
+        ``set_entries`` with the spare's filter would show them. False without a spare, or
+        when its rows were counted at another width than set_entries would use now (the
+        width changes without a resize when a scrollbar comes or goes)."""
         spare = self._spare
-        if spare is None:
+        if spare is None or spare.layout_width != self._wrap_width():
             return False
         top = self._top_pos()
         self._recount(spare)
         self._spare = self._track
         self._show(spare, top)
+        self.swaps += 1
         return True
 
     def _show(self, track: Track, top: int | None) -> None:
@@ -351,7 +364,7 @@ class LogPane(ScrollView, can_focus=True):
         it out again would: a flood drops old lines, so the first explanation kept gets shown
         in full again and later ones get their number within what is kept. Only the entries
         whose row count changes are laid out again (a handful: one per kind of problem)."""
-        width, view = self._layout_width, self.view
+        width, view = track.layout_width, self.view
         counter = RepeatCounter()
         repeat: dict[int, int] = {}
         old = track.repeat
@@ -405,9 +418,10 @@ class LogPane(ScrollView, can_focus=True):
 
     def append_spare(self, items: Iterable[tuple[int, Entry]], *, first_pos: int) -> None:
         """``append`` for the spare rows (not shown: nothing to scroll or draw)."""
-        if self._spare is not None:
-            self._layout(items, self._layout_width, self._spare)
-            self._spare.prune(first_pos)
+        spare = self._spare
+        if spare is not None:
+            self._layout(items, spare.layout_width, spare)
+            spare.prune(first_pos)
 
     def _entry_texts(self, pos: int, e: Entry) -> list[Text]:
         repeat = self._track.repeat.get(pos, 1)

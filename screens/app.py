@@ -61,6 +61,8 @@ GC_PAUSE_LIMIT = 10.0
 # of the whole heap came every second, up to 140 ms each on the UI thread (measured with
 # gc.callbacks: 23 in 20 s). With 10,000, short-lived objects die young and there was one.
 GC_THRESHOLDS = (10_000, 10, 10)
+# Seconds after a log view closes before the heap is settled again (release_heap).
+RESETTLE_DELAY = 1.0
 
 
 class AktuiApp(FixMixin, App[int]):
@@ -312,6 +314,21 @@ class AktuiApp(FixMixin, App[int]):
             self._froze_heap = True
         finally:
             gc.enable()  # run_app pauses it for the start (see there)
+
+    def hold_heap(self) -> None:
+        """A screen that floods the heap while open (the log view) moves everything alive now
+        out of the collector's reach, as the settle does."""
+        gc.freeze()
+
+    def release_heap(self) -> None:
+        """Undo hold_heap when that screen goes. The interpreter has one frozen set, so this
+        thaws the settle's too; the app settles again a moment later, once the leaving
+        screen's objects are garbage (else the dashboard's refreshes would walk the whole
+        heap again after any visit to a log view)."""
+        gc.unfreeze()
+        if self._froze_heap:
+            self._froze_heap = False
+            self.set_timer(RESETTLE_DELAY, self._settle_heap, name="heap-settle")
 
     async def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_thresholds)  # the process's own, for whatever runs next

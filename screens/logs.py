@@ -10,7 +10,6 @@ counted, and the status line says so: never silently.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from collections import deque
@@ -149,7 +148,7 @@ class LogsScreen(LogViewKeys, GuardedScreen):
         # a second to the oldest generation, and each full collection rescanned all of it:
         # ~50 ms pauses, the tail of key latency. Frozen, a full pass scans only what the
         # view created (~18 ms). Undone on unmount, so nothing frozen is kept for good.
-        gc.freeze()
+        self.app.hold_heap()
         for source in self.sources:
             self._stream(source)
         self.set_interval(DRAIN_INTERVAL, self._drain, name="drain")
@@ -157,7 +156,7 @@ class LogsScreen(LogViewKeys, GuardedScreen):
 
     def on_unmount(self) -> None:
         self._stop.set()
-        gc.unfreeze()
+        self.app.release_heap()
 
     # --- reading --------------------------------------------------------------------------
 

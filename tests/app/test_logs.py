@@ -353,3 +353,24 @@ async def test_logs_without_runtime_explain() -> None:
         await pilot.pause()
         assert not isinstance(app.screen, LogsScreen)
         assert any("no container runtime" in str(n.message) for n in app._notifications)
+
+
+async def test_leaving_the_log_view_settles_the_heap_again() -> None:
+    """The log view freezes the heap while open and thaws it on leaving; the interpreter has
+    one frozen set, so the app's own settle is undone too and must be redone."""
+    import gc
+
+    from aktui.screens.app import RESETTLE_DELAY
+
+    app = make_app(FakeBackend())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await _settle(pilot)
+        assert app._froze_heap and gc.get_freeze_count() > 0
+        await _open_logs(app, pilot, "down", "l")
+        await pilot.press("escape")
+        await _settle(pilot)
+        assert not isinstance(app.screen, LogsScreen)
+        await _settle(pilot, RESETTLE_DELAY)
+        assert app._froze_heap and gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # and nothing stays frozen after the app

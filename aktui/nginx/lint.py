@@ -58,7 +58,7 @@ CHECKS: tuple[Check, ...] = (
 RULES: dict[str, str] = {
     "outpost-location-shadowed": "a regex location wins over the outpost location",
     "outpost-location-no-caret": "the outpost location is a plain prefix without ^~",
-    "error-page-401-only": "the signin error_page catches 401 but not 403",
+    "error-page-401-only": "the signin error_page catches 401 but not 403 (works with authentik)",
     "error-page-missing": "auth_request applies without an error_page to the signin location",
     "cookie-not-passed": "the outpost's Set-Cookie is not passed back where auth applies",
     "x-original-url-missing": "the auth subrequest lacks the X-Original-URL header",

@@ -29,7 +29,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
         (DATA / "clean" / "field_guide_single", 0),
         (BROKEN / "public_path_protected.conf", 0),  # info only
         (BROKEN / "outpost_location_no_caret.conf", 1),
-        (BROKEN / "error_page_401_only.conf", 2),
+        (BROKEN / "error_page_401_only.conf", 0),  # info: 401-only works with authentik
+        (BROKEN / "signin_redirect_wrong.conf", 2),
     ],
 )
 def test_exit_codes(capsys: pytest.CaptureFixture[str], path: Path, code: int) -> None:
@@ -37,22 +38,22 @@ def test_exit_codes(capsys: pytest.CaptureFixture[str], path: Path, code: int) -
 
 
 def test_text_report_is_grouped_and_points_at_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    path = BROKEN / "error_page_401_only.conf"
+    path = BROKEN / "signin_redirect_wrong.conf"
     code, out, _ = run(capsys, str(path))
     assert code == 2
     lines = out.splitlines()
     assert lines[0] == f"== {path}"
     assert lines[1] == "-- server app.example.com"
-    assert lines[2].startswith(f"{path}:6: error [error-page-401-only] ")
-    assert lines[3].startswith("    fix: Change it to `error_page 401 403")
+    assert lines[2].startswith(f"{path}:24: error [signin-redirect-wrong] ")
+    assert lines[3].startswith("    fix: Use `return 302 /outpost.goauthentik.io/start")
     assert lines[-1].startswith("1 error(s), 0 warning(s)")
 
 
 def test_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--json", str(BROKEN / "npm_advanced_seed.conf"))
     data = json.loads(out)
-    assert code == 2 and data["exit_code"] == 2
-    assert data["summary"] == {"error": 1, "warning": 2, "info": 0}
+    assert code == 1 and data["exit_code"] == 1
+    assert data["summary"] == {"error": 0, "warning": 2, "info": 1}
     first = data["findings"][0]
     assert set(first) == {"id", "severity", "file", "line", "server_name", "evidence", "fix"}
     assert {(f["id"], f["line"]) for f in data["findings"]} == {
@@ -90,7 +91,7 @@ def test_stdin_dump(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
     monkeypatch.setattr(sys, "stdin", io.StringIO(dump))
     code, out, _ = run(capsys, "--json")  # no PATH and stdin is a pipe: read the dump
     files = {f["file"] for f in json.loads(out)["findings"]}
-    assert code == 2 and files == {
+    assert code == 1 and files == {  # warnings; its error-page-401-only is info
         "/etc/nginx/conf.d/10-app.conf",
         "/etc/nginx/snippets/authentik-forward-auth.conf",
         "/etc/nginx/snippets/authentik-outpost-single.conf",
@@ -103,7 +104,7 @@ def test_stdin_fragment_and_path_together(
     npm = (DATA / "clean" / "npm_advanced" / "advanced.conf").read_text()
     monkeypatch.setattr(sys, "stdin", io.StringIO(npm.replace("401 403", "401")))
     code, out, _ = run(capsys, "--json", "-", str(BROKEN / "outpost_location_no_caret.conf"))
-    assert code == 2
+    assert code == 1
     got = {(Path(f["file"]).name, f["id"]) for f in json.loads(out)["findings"]}
     assert got == {
         ("<stdin>", "error-page-401-only"),
@@ -152,13 +153,19 @@ def test_list_checks(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_entry_point_in_a_subprocess() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "aktui.cli", "lint-nginx", str(BROKEN / "error_page_401_only.conf")],
+        [
+            sys.executable,
+            "-m",
+            "aktui.cli",
+            "lint-nginx",
+            str(BROKEN / "signin_redirect_wrong.conf"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
-    assert "[error-page-401-only]" in proc.stdout
+    assert "[signin-redirect-wrong]" in proc.stdout
 
 
 def test_run_with_a_minimal_namespace(capsys: pytest.CaptureFixture[str]) -> None:

@@ -74,6 +74,7 @@ RULES: dict[str, str] = {
     "signin-redirect-wrong": "the signin location does not 302 to /outpost.goauthentik.io/start",
     "auth-on-outpost-paths": "auth_request applies to the outpost's own locations",
     "missing-outpost-locations": "no location serves the outpost paths auth_request relies on",
+    "auth-subrequest-to-app": "the auth subrequest goes to the app's location, not an outpost",
     "auth-header-var-unset": "an X-authentik-* variable is used where it is not set",
     "auth-bypassed-by-regex": "a regex location takes requests away from a protected prefix",
     "public-path-protected": "a webhook, status or ACME path is behind forward auth",

@@ -101,7 +101,8 @@ def _covered_by_outpost(server: Server, uri: str) -> bool:
 
 
 def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]:
-    """auth_request to a URI nothing proxies; a signin target that does not exist."""
+    """auth_request to a URI nothing proxies (or only the app's location: auth-subrequest-to-app);
+    a signin target that does not exist."""
     if server.incomplete:
         return  # the missing location may be in the include we could not read
     for uri, d in auth_uris(server).items():
@@ -109,6 +110,9 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
         if winner is not None and not is_outpost(winner) and _covered_by_outpost(server, uri):
             continue  # reported as outpost-location-shadowed
         if _proxies(winner, server):
+            assert winner is not None
+            if not is_outpost(winner) and not _outpost_like(winner, env):
+                yield _to_app(server, uri, d, winner)
             continue
         seen = f"it is answered by {label(winner)}" if winner else "no location matches it"
         yield finding(
@@ -162,7 +166,38 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
                 )
 
 
-def auth_locations(server: Server) -> list[tuple[str, Location]]:
+def _outpost_like(loc: Location, env: Env) -> bool:
+    """A non-outpost location whose proxy_pass may still reach an outpost: its URL names one
+    (outpost, authentik, the outpost path) or an address the caller knows as one."""
+    url = loc.own("proxy_pass")[-1].args[0].lower() if loc.own("proxy_pass")[-1].args else ""
+    if any(word in url for word in ("outpost", "authentik")):
+        return True
+    host = url.split("://", 1)[-1].split("/", 1)[0]
+    known = {a.split(":")[0] for a in (*env.outpost_addresses, *env.server_hosts)}
+    return host in env.outpost_addresses or host.split(":")[0] in known
+
+
+def _to_app(server: Server, uri: str, d: Directive, winner: Location) -> LintFinding:
+    """auth-subrequest-to-app: nginx skips the access phase (auth_request) in subrequests, so
+    the app's own location answers the auth check: whatever the app says for that path decides
+    who gets in (an app or SPA answering 200 for unknown paths lets everyone in; checked with
+    nginx 1.22: /secret served without a login)."""
+    pp = winner.own("proxy_pass")[-1]
+    return finding(
+        server,
+        "auth-subrequest-to-app",
+        "error",
+        d,
+        f"{d.text()} but {uri} is answered by {label(winner)}, which proxies to the app "
+        f"(`{pp.text()}`), not to an outpost: the app's answer decides who gets in (200 for "
+        "unknown paths lets every visitor in, 404 makes NGINX answer 500)",
+        "Include the outpost snippet (authentik-outpost-single.conf) in this server: "
+        + AUTH_LOCATION
+        + " and `location ^~ /outpost.goauthentik.io { proxy_pass http://TAILSCALE_IP:9001; }`",
+    )
+
+
+def auth_locations(server: Server, env: Env | None = None) -> list[tuple[str, Location]]:
     out = []
     for uri in auth_uris(server):
         winner = server.match(uri)
@@ -172,13 +207,19 @@ def auth_locations(server: Server) -> list[tuple[str, Location]]:
             continue  # the outpost location may be in the part that could not be read
         if not is_outpost(winner) and _covered_by_outpost(server, uri):
             continue  # outpost-location-shadowed: the winner is not meant for the outpost
+        if (
+            not is_outpost(winner)
+            and not server.incomplete
+            and not _outpost_like(winner, env or Env())
+        ):
+            continue  # auth-subrequest-to-app: the app's location, not one for the outpost
         out.append((uri, winner))
     return out
 
 
 def auth_subrequest(server: Server, env: Env) -> Iterator[LintFinding]:
     """x-original-url-missing and auth-body-passed on the location answering auth_request."""
-    for uri, loc in auth_locations(server):
+    for uri, loc in auth_locations(server, env):
         if loc.directive is None:
             continue
         hdrs, source = headers(loc)
@@ -320,6 +361,10 @@ def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
         value, d = hdrs.get("host", ("", None))
         if d is None or "$" in value or not value or value.lower() in names:
             continue
+        if "$" in hdrs.get("x-forwarded-host", ("", None))[0]:
+            # The outpost picks the app by X-Forwarded-Host when it is set (GetHost), so a
+            # fixed Host for a front that routes by it (Traefik, SNI) is fine (#12911's fix).
+            continue
         yield finding(
             server,
             "outpost-host-fixed",
@@ -340,7 +385,7 @@ def auth_on_outpost_paths(server: Server, env: Env) -> Iterator[LintFinding]:
     handlers do not run for the auth subrequest). One set in the location itself, or one to
     another auth service, makes /start and /callback need a login first.
     """
-    auth_targets = {id(loc) for _, loc in auth_locations(server)}
+    auth_targets = {id(loc) for _, loc in auth_locations(server, env)}
     for loc in server.all_locations():
         if not is_outpost(loc) or id(loc) in auth_targets or loc.directive is None:
             continue

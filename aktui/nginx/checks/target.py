@@ -176,7 +176,7 @@ def outpost_scheme_port(server: Server, env: Env) -> Iterator[LintFinding]:
 def auth_path_via_proxy(server: Server, env: Env) -> Iterator[LintFinding]:
     """The auth path sent to a public host name: through Cloudflare or another proxy that
     routes by Host (cheat sheet: 500 `unexpected status: 301`, 403 from Cloudflare)."""
-    for _uri, loc in auth_locations(server):
+    for _uri, loc in auth_locations(server, env):
         target = proxy_target(loc, server)
         if target is None or target.members or not target.host or is_ip(target.host):
             continue

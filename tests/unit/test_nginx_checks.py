@@ -79,6 +79,8 @@ SEVERITY = {
     "missing_outpost_locations": "error",
     "public_path_protected": "info",
     "auth_bypassed_by_regex": "error",
+    "auth_bypassed_static_assets": "info",  # public theme assets are usually meant
+    "auth_subrequest_to_app": "error",
     "auth_on_outpost_paths": "warning",
 }
 

@@ -34,6 +34,9 @@ _ACME_CERT = re.compile(r"letsencrypt|certbot|acme|dehydrated", re.IGNORECASE)
 # What a request under a protected prefix may look like; a regex location taking one of them
 # takes it away from the prefix location and from its auth_request.
 _PROBE_SUFFIXES = ("index.php", "wp-login.php", "app.js", "style.css", "logo.png", "data.json")
+# Static assets: a regex location serving only these without login is the usual deliberate
+# choice (the field guide's own asset block; apps load theme CSS on their login page).
+_STATIC_SUFFIXES = frozenset({"app.js", "style.css", "logo.png"})
 
 
 def _uses(value: str, var: str) -> bool:
@@ -427,7 +430,9 @@ def _cert_lines(server: Server) -> list[Directive]:
 def auth_bypassed_by_regex(server: Server, env: Env) -> Iterator[LintFinding]:
     """Subdirectory-only auth (field guide part 4) undone by a regex location: `location
     /admin { auth_request ...; }` does not protect /admin/index.php if `location ~ \\.php$`
-    (which has no auth_request) answers it."""
+    (which has no auth_request) answers it. A regex taking only static assets (css, js,
+    images) is reported as info: public assets are usually meant (goauthentik users' NPM
+    configs keep theme CSS/JS public on purpose)."""
     if authentik_auth(server) is not None:
         return  # server-wide auth: regex locations inherit it unless they turn it off
     for loc in server.all_locations():
@@ -437,6 +442,7 @@ def auth_bypassed_by_regex(server: Server, env: Env) -> Iterator[LintFinding]:
             continue
         base = loc.pattern if loc.pattern.endswith("/") else loc.pattern + "/"
         inside = {id(x) for x in loc.walk()}
+        bypass: list[tuple[str, str, Location]] = []
         for suffix in _PROBE_SUFFIXES:
             uri = base + suffix
             winner = server.match(uri)
@@ -444,6 +450,12 @@ def auth_bypassed_by_regex(server: Server, env: Env) -> Iterator[LintFinding]:
                 continue
             if _deliberately_open(winner):
                 continue
+            bypass.append((suffix, uri, winner))
+        if not bypass:
+            continue
+        content = [b for b in bypass if b[0] not in _STATIC_SUFFIXES]
+        _, uri, winner = (content or bypass)[0]
+        if content:
             yield finding(
                 server,
                 "auth-bypassed-by-regex",
@@ -455,7 +467,18 @@ def auth_bypassed_by_regex(server: Server, env: Env) -> Iterator[LintFinding]:
                 "{ ... } }` (nest the regex location inside), or add the auth_request lines "
                 "to the regex location too.",
             )
-            break
+        else:
+            yield finding(
+                server,
+                "auth-bypassed-by-regex",
+                "info",
+                loc.directive,
+                f"static files under {loc.pattern} ({uri}) are answered by {label(winner)}, "
+                f"which has no auth_request: they are public although {loc.label()} needs a "
+                "login (fine for theme assets, not for private files)",
+                "If they should stay public, say so with `auth_request off;` in that regex "
+                "location; otherwise add the auth_request lines to it.",
+            )
 
 
 def _deliberately_open(loc: Location) -> bool:

@@ -190,6 +190,8 @@ class Server(Level):
     # Regex evaluations left (REGEX_BUDGET); when it runs out, answers become "cannot tell".
     regex_budget: int = field(default_factory=lambda: REGEX_BUDGET)
     budget_exhausted: bool = False
+    # server_name values of the other server blocks in the same config (this NGINX's hosts).
+    siblings: frozenset[str] = frozenset()
 
     @property
     def display_name(self) -> str:
@@ -330,8 +332,13 @@ def servers(config: Config) -> list[Server]:
         http_statements = config.statements
     http = Level(None, None, tuple(d for d in http_statements if d.name != "server"))
     upstreams = _upstreams(http_statements)
-    return [
+    found = [
         _server(d, http, d.block or (), upstreams)
         for d in http_statements
         if d.name == "server" and d.block is not None
     ]
+    for server in found:
+        server.siblings = frozenset(
+            n.lower() for other in found if other is not server for n in other.names
+        )
+    return found

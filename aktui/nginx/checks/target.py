@@ -7,9 +7,12 @@ import re
 from collections.abc import Iterator
 
 from aktui.nginx.checks.outpost import auth_locations
-from aktui.nginx.facts import Env, finding, is_ip, is_outpost, proxy_target
+from aktui.nginx.facts import Env, finding, headers, is_ip, is_outpost, proxy_target
 from aktui.nginx.locations import OUTPOST_PREFIX, Location, Server
 from aktui.nginx.report import LintFinding
+
+# The site's own host as a request header value: $host, $http_host (with or without braces).
+_SITE_HOST = re.compile(r"\$\{?(?:host|http_host)\b")
 
 _PRIVATE_SUFFIXES = (
     ".ts.net",
@@ -216,4 +219,37 @@ def auth_path_via_proxy(server: Server, env: Env) -> Iterator[LintFinding]:
             "Send the auth path straight to the outpost container over a private network: "
             "`proxy_pass http://TAILSCALE_IP:9001;` (Cloudflare stays in front of your sites, "
             "not between NGINX and the outpost); if it must, add `proxy_ssl_server_name on;`.",
+        )
+
+
+def outpost_path_loops(server: Server, env: Env) -> Iterator[LintFinding]:
+    """The outpost location proxies to a host name this NGINX serves itself (the authentik
+    site's server_name) while sending the site's own Host: NGINX picks the server by Host, so
+    the request lands in this site's outpost location again and again until connections run
+    out (checked with nginx 1.22: 502 "Connection reset by peer", then 500s;
+    goauthentik#4207: "error 500 on browser, 502 in logs")."""
+    own = {n.lower() for n in server.names}
+    for loc in server.all_locations():
+        if not is_outpost(loc):
+            continue
+        target = proxy_target(loc, server)
+        if target is None or target.members or not target.host:
+            continue
+        if target.host not in server.siblings and target.host not in own:
+            continue
+        value = headers(loc)[0].get("host", ("$proxy_host", None))[0]
+        if target.host not in own and not _SITE_HOST.search(value):
+            continue  # Host names the target: NGINX routes it to that server, not here
+        yield finding(
+            server,
+            "outpost-path-loops",
+            "error",
+            target.directive,
+            f"`{target.directive.text()}` in {loc.label()} goes to {target.host}, a name this "
+            f"NGINX serves itself, with Host {value} ({server.display_name}): NGINX routes it "
+            "back to this site's outpost location, which proxies it again (a loop until "
+            "connections run out: 502, and 500 for every visitor)",
+            "Proxy the outpost paths to the outpost itself, not to a public name served by "
+            "this NGINX: `proxy_pass http://TAILSCALE_IP:9001;` (or the authentik server's "
+            "internal address, e.g. http://127.0.0.1:9000/outpost.goauthentik.io).",
         )

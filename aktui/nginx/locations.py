@@ -190,8 +190,9 @@ class Server(Level):
     # Regex evaluations left (REGEX_BUDGET); when it runs out, answers become "cannot tell".
     regex_budget: int = field(default_factory=lambda: REGEX_BUDGET)
     budget_exhausted: bool = False
-    # server_name values of the other server blocks in the same config (this NGINX's hosts).
-    siblings: frozenset[str] = frozenset()
+    # server_name values of every server block in the same config (the hosts this NGINX
+    # serves), one set shared by all its servers.
+    config_names: frozenset[str] = frozenset()
 
     @property
     def display_name(self) -> str:
@@ -337,8 +338,7 @@ def servers(config: Config) -> list[Server]:
         for d in http_statements
         if d.name == "server" and d.block is not None
     ]
+    names = frozenset(n.lower() for server in found for n in server.names)
     for server in found:
-        server.siblings = frozenset(
-            n.lower() for other in found if other is not server for n in other.names
-        )
+        server.config_names = names
     return found

@@ -235,7 +235,7 @@ def outpost_path_loops(server: Server, env: Env) -> Iterator[LintFinding]:
         target = proxy_target(loc, server)
         if target is None or target.members or not target.host:
             continue
-        if target.host not in server.siblings and target.host not in own:
+        if target.host not in server.config_names and target.host not in own:
             continue
         value = headers(loc)[0].get("host", ("$proxy_host", None))[0]
         if target.host not in own and not _SITE_HOST.search(value):

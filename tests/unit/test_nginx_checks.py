@@ -68,7 +68,8 @@ def test_every_check_has_a_fixture_where_it_fires() -> None:
 SEVERITY = {
     "outpost_location_shadowed": "error",
     "outpost_location_no_caret": "warning",
-    "error_page_401_only": "info",  # authentik's /auth/nginx answers 401, never 403
+    # authentik's /auth/nginx answers 401, never 403: a risk (a WAF's 403), not a failure
+    "error_page_401_only": "warning",
     "error_page_dropped": "warning",
     "cookie_not_passed_php": "warning",
     "x_original_url_missing": "error",

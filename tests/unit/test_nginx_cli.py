@@ -29,7 +29,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
         (DATA / "clean" / "field_guide_single", 0),
         (BROKEN / "public_path_protected.conf", 0),  # info only
         (BROKEN / "outpost_location_no_caret.conf", 1),
-        (BROKEN / "error_page_401_only.conf", 0),  # info: 401-only works with authentik
+        (BROKEN / "error_page_401_only.conf", 1),  # a warning: 401-only works with authentik
         (BROKEN / "signin_redirect_wrong.conf", 2),
     ],
 )
@@ -53,7 +53,7 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--json", str(BROKEN / "npm_advanced_seed.conf"))
     data = json.loads(out)
     assert code == 1 and data["exit_code"] == 1
-    assert data["summary"] == {"error": 0, "warning": 2, "info": 1}
+    assert data["summary"] == {"error": 0, "warning": 3, "info": 0}
     first = data["findings"][0]
     assert set(first) == {"id", "severity", "file", "line", "server_name", "evidence", "fix"}
     assert {(f["id"], f["line"]) for f in data["findings"]} == {
@@ -91,7 +91,7 @@ def test_stdin_dump(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
     monkeypatch.setattr(sys, "stdin", io.StringIO(dump))
     code, out, _ = run(capsys, "--json")  # no PATH and stdin is a pipe: read the dump
     files = {f["file"] for f in json.loads(out)["findings"]}
-    assert code == 1 and files == {  # warnings; its error-page-401-only is info
+    assert code == 1 and files == {  # warnings only
         "/etc/nginx/conf.d/10-app.conf",
         "/etc/nginx/snippets/authentik-forward-auth.conf",
         "/etc/nginx/snippets/authentik-outpost-single.conf",

@@ -66,20 +66,20 @@ def error_page(server: Server, env: Env) -> Iterator[LintFinding]:
         if c401:
             if not any("403" in error_codes(d) for d in pages):
                 for d in c401:
-                    # Info, not an error: authentik's /auth/nginx answers an anonymous
+                    # A warning, not an error: authentik's /auth/nginx answers an anonymous
                     # visitor with 401 and never 403 (proxyv2 forwardHandleNginx), so the
-                    # reference config's `error_page 401 = ...` works. A 403 comes from
-                    # something else on the auth path (a WAF, Cloudflare Access, an outpost
-                    # to come); catching it too is the field guide's belt and braces.
+                    # reference config's `error_page 401 = ...` logs in. A 403 comes from
+                    # something else on the auth path (a WAF, Cloudflare Access, a deny rule);
+                    # the field guide catches both, and a raw 403 page is its cheat-sheet row.
                     yield finding(
                         server,
                         "error-page-401-only",
-                        "info",
+                        "warning",
                         d,
                         f"`{d.text()}` catches 401 but not 403: authentik's outpost answers "
                         "401 here, so login works; a 403 from anything else on the auth path "
-                        "(a WAF, an access policy in front of the outpost) would show a raw "
-                        "NGINX 403 page instead of the login",
+                        "(a WAF, an access policy in front of the outpost, a deny rule) shows "
+                        "a raw NGINX 403 page instead of the login",
                         f"Change it to `{_with_403(d)}`",
                     )
             continue

@@ -89,6 +89,8 @@ def run_app(args: argparse.Namespace) -> int:
         if prefetch is not None:
             prefetch.stop()
         if backend is not None:
-            backend.close()
-        elif lab is not None:
-            lab.stop()  # launched, never handed to a backend
+            backend.close()  # the demo's backend stops the lab it was given
+        if lab is not None:
+            # Idempotent: whatever the backend did with it (or if it never took it), the
+            # lab's process and outposts are gone when run_app returns.
+            lab.stop()

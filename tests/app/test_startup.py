@@ -161,6 +161,9 @@ def test_run_app_prints_a_lab_failure(
 ) -> None:
     backend = LabBackend()
     backend.lab_gate.set()
+    lab = FakeLab()
+    monkeypatch.setattr("aktui.lab.LabHost", lambda **kw: lab)
+    # A backend that does not take the launched lab over: run_app stops it all the same.
     monkeypatch.setattr("aktui.backend.open_demo", lambda **kw: backend)
 
     def run(self: Any, **kw: Any) -> int:
@@ -172,6 +175,7 @@ def test_run_app_prints_a_lab_failure(
     assert tui.run_app(args) == 2
     assert capsys.readouterr().err == "aktui: demo lab: port 9001 refused\n"
     assert backend.closed
+    assert lab.events == ["launch", "stop"]
 
 
 def test_run_app_lab_api_failure_is_one_line(
@@ -179,12 +183,15 @@ def test_run_app_lab_api_failure_is_one_line(
 ) -> None:
     backend = LabBackend(fail=AktuiError("demo lab: no free port"))
     backend.lab_gate.set()
+    lab = FakeLab()
+    monkeypatch.setattr("aktui.lab.LabHost", lambda **kw: lab)
     monkeypatch.setattr("aktui.backend.open_demo", lambda **kw: backend)
     monkeypatch.setattr(app_module.AktuiApp, "run", lambda self, **kw: 0)
     args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
     assert tui.run_app(args) == 2
     assert capsys.readouterr().err == "aktui: demo lab: no free port\n"
     assert backend.closed
+    assert lab.events == ["launch", "stop"]
 
 
 async def test_quit_while_the_lab_starts_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,7 +255,9 @@ def test_run_app_starts_the_lab_api_before_the_ui_and_stops_it(
     args = argparse.Namespace(config=None, context=None, read_only=False, demo=True)
     assert tui.run_app(args) == 0
     assert seen == [["launch", "start", "started"]]  # the API was up when the UI started
-    assert lab.events == ["launch", "start", "started", "stop"]
+    # stopped by the backend and once more by run_app (stop is idempotent), nothing after
+    assert lab.events[:4] == ["launch", "start", "started", "stop"]
+    assert set(lab.events[4:]) <= {"stop"}
 
 
 def test_started_demo_backend_has_the_lab_context(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -169,12 +169,12 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
 def _outpost_like(loc: Location, env: Env) -> bool:
     """A non-outpost location whose proxy_pass may still reach an outpost: its URL names one
     (outpost, authentik, the outpost path) or an address the caller knows as one."""
-    url = loc.own("proxy_pass")[-1].args[0].lower() if loc.own("proxy_pass")[-1].args else ""
+    args = loc.own("proxy_pass")[-1].args
+    url = args[0].lower() if args else ""
     if any(word in url for word in ("outpost", "authentik")):
         return True
-    host = url.split("://", 1)[-1].split("/", 1)[0]
-    known = {a.split(":")[0] for a in (*env.outpost_addresses, *env.server_hosts)}
-    return host in env.outpost_addresses or host.split(":")[0] in known
+    host = url.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
+    return host in {a.split(":")[0] for a in (*env.outpost_addresses, *env.server_hosts)}
 
 
 def _to_app(server: Server, uri: str, d: Directive, winner: Location) -> LintFinding:
@@ -197,7 +197,7 @@ def _to_app(server: Server, uri: str, d: Directive, winner: Location) -> LintFin
     )
 
 
-def auth_locations(server: Server, env: Env | None = None) -> list[tuple[str, Location]]:
+def auth_locations(server: Server, env: Env) -> list[tuple[str, Location]]:
     out = []
     for uri in auth_uris(server):
         winner = server.match(uri)
@@ -207,11 +207,7 @@ def auth_locations(server: Server, env: Env | None = None) -> list[tuple[str, Lo
             continue  # the outpost location may be in the part that could not be read
         if not is_outpost(winner) and _covered_by_outpost(server, uri):
             continue  # outpost-location-shadowed: the winner is not meant for the outpost
-        if (
-            not is_outpost(winner)
-            and not server.incomplete
-            and not _outpost_like(winner, env or Env())
-        ):
+        if not is_outpost(winner) and not _outpost_like(winner, env):
             continue  # auth-subrequest-to-app: the app's location, not one for the outpost
         out.append((uri, winner))
     return out

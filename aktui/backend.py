@@ -70,14 +70,6 @@ class Backend:
         self.start_lab_api()
         self.await_lab()
 
-    def launch_lab(self) -> None:
-        """A hosted demo lab (``open_demo(hosted=True)``): start its process now, without
-        waiting; ``start_lab_api()`` waits for its API. Does nothing otherwise."""
-        with self._lab_lock:
-            launch = getattr(self.lab, "launch", None)
-            if not self._closed and self.lab_pending and launch is not None:
-                launch()
-
     def start_lab_api(self) -> None:
         """Phase 1 of the demo lab (fast, no waiting): its API answers and its outpost
         processes are spawned; this backend's context and runtime are the lab's from here on.
@@ -180,17 +172,15 @@ def open_demo(
     read_only: bool = False,
     chaos: bool = True,
     start: bool = True,
-    hosted: bool = False,
     lab: Lab | LabHost | None = None,
     **lab_options: Any,
 ) -> Backend:
     """The demo lab's backend. ``start=False`` returns at once; ``start_lab()`` (or its two
     phases, as the TUI does: the API before the UI, the outposts while it draws) starts it;
-    ``close()`` always stops it. ``hosted``: the lab runs in a process of its own
-    (``aktui.lab.host``), not in this one (the TUI: the lab then neither waits for the UI's
-    thread nor slows it); ``launch_lab()`` starts that process early. ``lab``: one made
-    (and maybe launched) already, instead of a new one from the options."""
-    import aktui.lab  # through the package: tests replace aktui.lab.Lab / LabHost
+    ``close()`` always stops it. ``lab``: one made (and maybe launched) already instead of
+    a new one from the options: the TUI's, running in a process of its own
+    (``aktui.cmd.tui.demo_lab``), so it neither waits for the UI's thread nor slows it."""
+    import aktui.lab  # through the package: tests replace aktui.lab.Lab
     from aktui.lab.versions import CURRENT
 
     lab_options.setdefault("authentik", CURRENT)  # the demo shows the authentik people run
@@ -205,7 +195,7 @@ def open_demo(
         ),
         context=ContextConfig(url="", token=Secret("")),  # the lab's, once it runs
         read_only=read_only,
-        lab=lab or (aktui.lab.LabHost if hosted else aktui.lab.Lab)(chaos=chaos, **lab_options),
+        lab=lab or aktui.lab.Lab(chaos=chaos, **lab_options),
     )
     if start:
         try:

@@ -105,16 +105,7 @@ def main() -> int:
             # is imported where aktui imports it (after the lab's process was launched).
             wrap_run("outposts", verdicts=True)
 
-        def timed_launch(self: Any) -> None:  # the lab's process, started before the UI
-            start = time.perf_counter()
-            try:
-                launch(self)
-            finally:
-                phases["lab start (in setup)"] += time.perf_counter() - start
-
-        launch = aktui.backend.Backend.launch_lab
         aktui.backend.Backend.start_lab_api = timed_start_api  # type: ignore[method-assign]
-        aktui.backend.Backend.launch_lab = timed_launch  # type: ignore[method-assign]
         from aktui.cli import main as aktui_main
 
         aktui_main(["--demo"] if which == "aktui" else ["--config", sys.argv[2]])

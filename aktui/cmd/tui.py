@@ -15,6 +15,18 @@ if TYPE_CHECKING:
     from aktui.lab.host import LabHost
 
 
+def demo_lab() -> LabHost:
+    """The demo's lab, in a process of its own: it builds, answers and boots its outposts on
+    another core while Textual loads, and fetches the first snapshot from its API as
+    --config's helper does (aktui.cmd._demo_lab). Launched by the caller."""
+    import aktui.lab  # through the package: tests replace aktui.lab.LabHost
+    from aktui.lab.versions import CURRENT
+
+    # the options open_demo() gives its own lab: chaos, the current authentik line
+    lab: LabHost = aktui.lab.LabHost(module="aktui.cmd._demo_lab", chaos=True, authentik=CURRENT)
+    return lab
+
+
 def run_app(args: argparse.Namespace) -> int:
     """Entry point from ``aktui`` without a subcommand."""
     read_only = bool(getattr(args, "read_only", False))
@@ -30,14 +42,7 @@ def run_app(args: argparse.Namespace) -> int:
     try:
         # First, before any import of ours: the helper's fetch runs while the TUI loads.
         if demo:
-            # The demo's lab runs in a process of its own: it builds, answers and boots its
-            # outposts on another core while Textual loads, and fetches the first snapshot
-            # from its API as --config's helper does (aktui.cmd._demo_lab).
-            import aktui.lab  # through the package: tests replace aktui.lab.LabHost
-            from aktui.lab.versions import CURRENT
-
-            # the options open_demo() gives its own lab: chaos, the current authentik line
-            lab = aktui.lab.LabHost(module="aktui.cmd._demo_lab", chaos=True, authentik=CURRENT)
+            lab = demo_lab()
             lab.launch()
         else:
             from aktui.cmd._prefetch import Prefetch

@@ -98,10 +98,10 @@ async def test_the_tuis_hosted_demo_shows_its_stale_outpost_and_restarts_it() ->
     first snapshot fetched there), the opening stale outpost flagged, and a restart from the
     UI going through the host to a new outpost process."""
     from aktui.backend import open_demo
+    from aktui.cmd.tui import demo_lab
 
-    demo = open_demo(chaos=True, start=False, hosted=True, module="aktui.cmd._demo_lab")
+    demo = open_demo(start=False, lab=demo_lab().launch())
     try:
-        demo.launch_lab()
         demo.start_lab_api()
         lab = demo.lab
         app = AktuiApp(demo, first_snapshot=lambda: lab.first_snapshot(30))  # type: ignore[union-attr]

@@ -38,10 +38,6 @@ class LabBackend(FakeBackend):
         self.up_gate = threading.Event()
         self.lab_fail = fail
         self.up_fail = up_fail
-        self.launched = False
-
-    def launch_lab(self) -> None:
-        self.launched = True
 
     def start_lab_api(self) -> None:
         assert self.lab_gate.wait(10), "the test never opened the lab gate"

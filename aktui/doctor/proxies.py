@@ -41,19 +41,25 @@ def _version(text: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def _untrusted(host: str) -> str:
-    """Why ``host`` is outside the default trusted networks, or '' (trusted or unknown)."""
+# Where an untrusted address is: on the tailnet (its CIDR can be trusted as a whole) or public
+# (only each web server's own address can).
+TAILNET_KIND, PUBLIC_KIND = "tailnet", "public"
+
+
+def _untrusted(host: str) -> tuple[str, str]:
+    """(kind, why) when ``host`` is outside the default trusted networks, else ("", "")
+    (trusted, or a name whose address is not known here)."""
     if host.endswith(".ts.net"):
-        return "a Tailscale name (100.64.0.0/10)"
+        return TAILNET_KIND, "a Tailscale name (100.64.0.0/10)"
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return ""  # a name: where it resolves is not known here
+        return "", ""
     if any(ip in net for net in DEFAULT_TRUSTED if net.version == ip.version):
-        return ""
+        return "", ""
     if ip in TAILNET:
-        return "Tailscale/CGNAT space (100.64.0.0/10)"
-    return "a public address"
+        return TAILNET_KIND, "Tailscale/CGNAT space (100.64.0.0/10)"
+    return PUBLIC_KIND, "a public address"
 
 
 def trusted_proxy_results(
@@ -63,14 +69,14 @@ def trusted_proxy_results(
     if version is None or version < FIRST_VERSION:
         return []  # before 2026.8 forwarded headers were taken from any source
     outside = []
-    tailnet = public = False
+    kinds: set[str] = set()
     for endpoint in endpoints:
         host = (urlsplit(endpoint.base_url).hostname or "").lower()
-        why = _untrusted(host)
-        if why:
+        kind, why = _untrusted(host)
+        if kind:
             outside.append(f"{endpoint.outpost.name} at {host} ({why})")
-            tailnet |= "100.64" in why
-            public |= "public" in why
+            kinds.add(kind)
+    tailnet, public = TAILNET_KIND in kinds, PUBLIC_KIND in kinds
     if not outside:
         return [
             CheckResult(

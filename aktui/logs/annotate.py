@@ -79,6 +79,7 @@ class _Index:
         self.prefix: dict[str, list[Rule]] = {}
         self.other: list[tuple[Rule, Callable[[str], bool]]] = []
         self.always: list[Rule] = []  # also "raw": both need the whole record, every line
+        self.ordered = rules = tuple(sorted(rules, key=_order))  # for few rules: see _FEW
         for rule in rules:
             kind, keys = rule.anchor
             index: dict[str, list[Rule]] | dict[int, list[Rule]]
@@ -203,6 +204,10 @@ def _order(rule: Rule) -> int:
     return rule.order
 
 
+# A flagged line's hint holds a few rules, and its message rarely repeats (a request path, a
+# whole text line): trying each of at most this many rules costs less than working out its
+# candidates (every literal searched for, the answer sorted) for a message seen once.
+_FEW = 12
 _SETTLED = ("exact", "exact_ci", "scan")
 _HintEntry = tuple[tuple[Rule, ...], dict[str, "_Index"], bool, bool]
 # For a hint's rules: the probe families' pre-filter indexes (json, nginx, text) and the
@@ -370,12 +375,16 @@ class RuleSet:
         on that reading, the line is parsed only for the others."""
         seen: LogRecord | None = None
         judged = new_record(raw=line, format="nginx-error", message=message, status=status)
-        for rule in index.candidates(message, status):
+        few = len(index.ordered) <= _FEW
+        settled = frozenset() if few else self._settled
+        for rule in index.ordered if few else index.candidates(message, status):
             if not rule.message_only:
+                if rule.message is not None and not rule.message(message):
+                    continue  # what its candidacy would have said, without parsing
                 seen = seen or parse_for_rules(line)
                 if rule.matches(seen, "nginx"):
                     return rule.annotation
-            elif rule in self._settled or rule.matches(judged, "nginx"):
+            elif rule in settled or rule.matches(judged, "nginx"):
                 return rule.annotation
         return None
 
@@ -388,8 +397,14 @@ class RuleSet:
 
     def _first_match(self, record: LogRecord, indexes: dict[str, _Index]) -> Annotation | None:
         source = record.source
+        index = indexes[source]
+        if len(index.ordered) <= _FEW:
+            for rule in index.ordered:
+                if rule.matches(record, source):
+                    return rule.annotation
+            return None
         settled = self._settled
-        for rule in indexes[source].candidates(record.message, record.status):
+        for rule in index.candidates(record.message, record.status):
             # An index of one source holds only rules for it (text: all), so a rule whose one
             # test its anchor already passed matches without testing the message again.
             if rule in settled or rule.matches(record, source):

@@ -26,8 +26,12 @@ MARK = "<redacted>"
 TRIGGERS = (
     "ookie",  # Cookie, cookie, Set-Cookie
     "OOKIE",
-    "uthori",  # Authorization, authorization, Proxy-Authorization
-    "UTHORI",
+    # Authorization, authorization, Proxy-Authorization; not "uthori" alone: every OAuth
+    # login logs /application/o/authorize/, which holds no credential.
+    "uthorization",
+    "uthorisation",
+    "UTHORIZATION",
+    "UTHORISATION",
     "earer",  # Bearer, bearer
     "EARER",
     "authentik_proxy_",

@@ -420,12 +420,17 @@ HINT_LINES = (
 )
 
 
+@pytest.mark.parametrize("few", [0, 12, 1000])
 def test_hinted_rules_give_annotate_s_answer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few: int
 ) -> None:
+    from aktui.logs import annotate
     from aktui.logs.annotate import load_rules
     from aktui.logs.redact import TRIGGERS
 
+    # A hint's rules are tried one by one when they are few, looked up by anchor otherwise:
+    # both ways, and the default, give annotate's answer.
+    monkeypatch.setattr(annotate, "_FEW", few)
     rules = tmp_path / "rules.yaml"
     rules.write_text(HINT_RULES, encoding="utf-8")
     log = tmp_path / "x.log"

@@ -60,6 +60,17 @@ def test_near_misses_stay_as_they_are(text: str) -> None:
     assert redact(text) == text
 
 
+def test_an_oauth_authorize_url_is_not_looked_at() -> None:
+    # Every login logs /application/o/authorize/: "authorize" is not a trigger word, so the
+    # line is returned as it came, not rewritten (and `aktui annotate` writes it in bulk).
+    for text in (
+        "< Location: http://server:9000/application/o/authorize/?client_id=abc&state=1",
+        '{"event":"/application/o/authorize/","status":302}',
+        "GET /APPLICATION/O/AUTHORIZE/ HTTP/1.1",
+    ):
+        assert redact(text) is text
+
+
 def test_only_the_patterns_whose_word_a_line_holds_run_with_the_same_result() -> None:
     # _redact_line skips the patterns whose word the line lacks: pinned to running them all,
     # over each secret line, its case variants, mixes of secrets, and non-ASCII look-alikes.

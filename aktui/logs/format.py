@@ -667,6 +667,7 @@ def _parse_logfmt(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
 
 
 _PROBE_STATUS = re.compile(r'\s*:\s*("?)(\d{3})\1\s*[,}]')
+_STATUS_ENDS = (",", "}")
 
 
 def probe(text: str) -> tuple[str, str, int | None] | None:
@@ -728,10 +729,16 @@ def _probe_json(body: str) -> tuple[str, str, int | None] | None:
         return "json", message, None
     if body.find('"status"', at + 8) >= 0:
         return None
-    s = _PROBE_STATUS.match(body, at + 8)
-    # A status that is not a plain 3-digit number is None for parse_line too, unless the
-    # key is not a key at all ("kind": "status"); only the exact shape is trusted.
-    if s is None:
-        return None
-    code = int(s.group(2))
+    digits = body[at + 9 : at + 12]
+    if body[at + 8 : at + 9] == ":" and body[at + 12 : at + 13] in _STATUS_ENDS and (
+        len(digits) == 3 and digits.isdecimal()  # \d: any decimal digit, as int() reads
+    ):
+        code = int(digits)  # the common shape ("status":401,) without the regex's cost
+    else:
+        s = _PROBE_STATUS.match(body, at + 8)
+        # A status that is not a plain 3-digit number is None for parse_line too, unless
+        # the key is not a key at all ("kind": "status"); only the exact shape is trusted.
+        if s is None:
+            return None
+        code = int(s.group(2))
     return "json", message, code if 100 <= code <= 599 else None

@@ -178,7 +178,7 @@ class _StrMatch:
         if self.kind == "regex":
             flags = re.IGNORECASE if fold else 0
             compiled = [reader.regex(value_node, where, v, flags) for v in self.values]
-            self.fn: Callable[[str], bool] = lambda s: any(p.search(s) for p in compiled)
+            self.fn: Callable[[str], bool] = _searches_any(compiled)
             return
         values = tuple(v.lower() for v in self.values) if fold else self.values
         if self.kind == "exact":
@@ -196,6 +196,22 @@ class _StrMatch:
         """How the index finds this matcher: by ``contains`` or ``prefix`` literal, or ``other``
         (regex, ignore_case), which is tried on every line of its family."""
         return "other" if self.ignore_case or self.kind not in ("contains", "prefix") else self.kind
+
+
+def _searches_any(patterns: list[re.Pattern[str]]) -> Callable[[str], bool]:
+    """Whether one of ``patterns`` is found in a text: one pattern searched directly, several
+    in a loop (not any(generator): this runs for every candidate line)."""
+    if len(patterns) == 1:
+        search = patterns[0].search
+        return lambda s: search(s) is not None
+
+    def searches(text: str) -> bool:
+        for pattern in patterns:  # noqa: SIM110 - see the docstring
+            if pattern.search(text):
+                return True
+        return False
+
+    return searches
 
 
 def _contains_any(values: tuple[str, ...], fold: bool) -> Callable[[str], bool]:

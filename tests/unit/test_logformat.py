@@ -299,6 +299,39 @@ def test_probe_gives_up_or_agrees_on_tricky_json(line: str) -> None:
     assert quick is None or (quick[1], quick[2]) == (record.message, record.status)
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [
+        ":401,",
+        ":401}",
+        ":401 ,",
+        ": 401,",
+        ':"401",',
+        ":4011,",
+        ":40,",
+        ":40}",
+        ":401",
+        ":٤٠١,",
+        ":²⁰¹,",
+        ":099}",
+        ":600,",
+        ":401]",
+        "",
+        ":",
+        ":401:",
+    ],
+)
+def test_probe_reads_a_status_as_its_pattern_does(tail: str) -> None:
+    # probe reads the common `"status":401,` without its regex: pinned to the regex's answer.
+    from aktui.logs.format import _PROBE_STATUS
+
+    body = '{"event":"x","status"' + tail + ("" if tail.endswith("}") else "}")
+    m = _PROBE_STATUS.match(body, body.index('"status"') + 8)
+    code = int(m.group(2)) if m else None
+    expected = None if m is None else ("json", "x", code if 100 <= code <= 599 else None)
+    assert probe(body) == expected
+
+
 # --- the shapes real operators paste (tests/data/wild/ has each with its source) -----------
 
 

@@ -399,8 +399,12 @@ class RuleSet:
         source = record.source
         index = indexes[source]
         if len(index.ordered) <= _FEW:
+            # An index of one source holds only rules for it (text: all): their tests decide.
             for rule in index.ordered:
-                if rule.matches(record, source):
+                for test in rule.tests:
+                    if not test(record):
+                        break
+                else:
                     return rule.annotation
             return None
         settled = self._settled

@@ -242,7 +242,10 @@ def parse_line(text: str | bytes | object, *, naive_tz: tzinfo = UTC) -> LogReco
     elif not isinstance(text, str):
         text = str(text)
     raw = text.rstrip("\r\n")
-    body, docker_time, container = strip_prefixes(raw, want_time=naive_tz is not _NO_TIME)
+    if raw[:1] == "{":  # no prefix starts with "{" (strip_prefixes would find none)
+        body, docker_time, container = raw, None, None
+    else:
+        body, docker_time, container = strip_prefixes(raw, want_time=naive_tz is not _NO_TIME)
     record = _parse_body(raw, body, naive_tz, depth=0)
     if docker_time is not None or container is not None:
         record = replace(record, time=docker_time or record.time, container=container)
@@ -730,8 +733,12 @@ def _probe_json(body: str) -> tuple[str, str, int | None] | None:
     if body.find('"status"', at + 8) >= 0:
         return None
     digits = body[at + 9 : at + 12]
-    if body[at + 8 : at + 9] == ":" and body[at + 12 : at + 13] in _STATUS_ENDS and (
-        len(digits) == 3 and digits.isdecimal()  # \d: any decimal digit, as int() reads
+    if (
+        body[at + 8 : at + 9] == ":"
+        and body[at + 12 : at + 13] in _STATUS_ENDS
+        and (
+            len(digits) == 3 and digits.isdecimal()  # \d: any decimal digit, as int() reads
+        )
     ):
         code = int(digits)  # the common shape ("status":401,) without the regex's cost
     else:

@@ -332,6 +332,24 @@ def test_probe_reads_a_status_as_its_pattern_does(tail: str) -> None:
     assert probe(body) == expected
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"event":"x"}',
+        '{"ab-cdefgTx":1}',  # a docker time's "-" and "T" where one would be
+        '{"ab-cdefg x":1}',
+        '{"a b  c :x"}',  # journald's spaces and colon
+        "{pod/x] y",
+        '{"a":1} | {"b":2}',
+    ],
+)
+def test_no_prefix_starts_with_a_brace(line: str) -> None:
+    # parse_line skips strip_prefixes for a line starting with "{": pinned to its answer.
+    from aktui.logs.format import strip_prefixes
+
+    assert strip_prefixes(line) == (line, None, None)
+
+
 # --- the shapes real operators paste (tests/data/wild/ has each with its source) -----------
 
 

@@ -233,7 +233,10 @@ class AktuiApp(FixMixin, App[int]):
         if "refresh" in self._busy():
             self._again.add("refresh")
         else:
-            self._load_snapshot()
+            # Once the frame is drawn: this is the app's first fetch of its own in the demo,
+            # and its client's import (httpx, ~35 ms on this thread) would hold up the frame
+            # with the first data in it.
+            self.call_after_refresh(self._load_snapshot)
 
     def action_refresh_now(self) -> None:
         if self._lab_starting:
@@ -428,7 +431,7 @@ class AktuiApp(FixMixin, App[int]):
         if group in self._again and event.state in _ENDED:
             self._again.discard(group)
             if group == "refresh":
-                self._load_snapshot()
+                self._fetch_again()
             elif group == "containers" and not self._containers_after_fetch:
                 self._load_containers()
         elif group == "containers" and event.state in _ENDED and self._fetch_after_containers:

@@ -340,7 +340,12 @@ def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
     """The host's loop: one lab, its calls answered in threads, stopped at EOF. With
     ``prefetch`` (url, token -> a snapshot or a one-line error), the first snapshot is fetched
     in a thread as soon as the lab's API answers, for ``first_snapshot`` to hand over: the
-    TUI's process then neither imports the HTTP client nor parses before its first frame."""
+    TUI's process then neither imports the HTTP client nor parses before its first frame.
+
+    The outposts' wait (``Lab.await_outposts``: /ping, HELLO, then chaos) begins in a thread
+    as soon as they are spawned, not when the TUI asks (``await_outposts``, once its UI is
+    up): by then they answer, so the TUI's first container listing already finds them healthy
+    (their health is what that wait, or the supervisor's ping 0.25 s later, records)."""
     # As run_app does for the TUI: the start (imports, the lab's build, the first snapshot)
     # allocates a lot and frees little, so the collector's passes over it are wasted time
     # (~10% of it); resumed once the start is done.
@@ -350,6 +355,7 @@ def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
     sock = socket.socket(fileno=fd)
     lock = threading.Lock()
     lab: Lab | None = None
+    up: Future[list[str]] = Future()  # the outposts' wait, begun as soon as they are spawned
     first: Future[object] = Future()
     first.add_done_callback(lambda _: gc.enable())
     if prefetch is None:
@@ -367,6 +373,15 @@ def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
                 first.set_result(None)  # no snapshot to fetch; the collector back on
             raise
         assert lab.runtime is not None and lab.workdir is not None
+        started = lab
+
+        def wait_up() -> None:
+            try:
+                up.set_result(list(started.await_outposts().notes))
+            except BaseException as exc:
+                up.set_exception(exc)
+
+        threading.Thread(target=wait_up, daemon=True, name="aktui-lab-outposts").start()
         if prefetch is not None:
             url, token = lab.url, lab.token
 
@@ -395,7 +410,7 @@ def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
     def await_outposts() -> list[str]:
         if lab is None:
             raise RuntimeError("Lab.start_api() first")
-        return list(lab.await_outposts().notes)
+        return up.result()
 
     calls: dict[str, Callable[..., Any]] = {
         "start_api": start_api,

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
 
 def demo_lab() -> LabHost:
     """The demo's lab, in a process of its own: it builds, answers and boots its outposts on
-    another core while Textual loads, and fetches the first snapshot from its API as
-    --config's helper does (aktui.cmd._demo_lab). Launched by the caller."""
+    another core while Textual loads, and reads the first snapshot from its API
+    (aktui.lab.snapshot), as --config's helper fetches it. Launched by the caller."""
     import aktui.lab  # through the package: tests replace aktui.lab.LabHost
     from aktui.lab.versions import CURRENT
 
     # the options open_demo() gives its own lab: chaos, the current authentik line
-    lab: LabHost = aktui.lab.LabHost(module="aktui.cmd._demo_lab", chaos=True, authentik=CURRENT)
+    lab: LabHost = aktui.lab.LabHost(first_snapshot=True, chaos=True, authentik=CURRENT)
     return lab
 
 
@@ -77,7 +77,7 @@ def run_app(args: argparse.Namespace) -> int:
         if prefetch is not None:
             first = partial(prefetch.result, timeout)
         elif demo:
-            # The lab's process fetched it (aktui.cmd._demo_lab), as the helper does above.
+            # The lab's process read it (aktui.lab.snapshot), as the helper fetches it above.
             first = getattr(getattr(backend, "lab", None), "first_snapshot", None)
             first = partial(first, timeout) if first is not None else None
         app = AktuiApp(backend, first_snapshot=first)

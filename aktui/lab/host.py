@@ -14,7 +14,8 @@ talks to it as to any authentik (HTTP) and any runtime:
   and lab commands are calls to the host; the logs are read from their files directly, as
   ``LabRuntime`` does.
 
-    python -S -m aktui.lab.host --fd N     (started by ``LabHost``; N: its control socket)
+    python -S -m aktui.lab.host --fd N [--first-snapshot]
+                                    (started by ``LabHost``; N: its control socket)
 
 One call at a time per request id, over a socket pair: length-prefixed pickles (our own child,
 nothing else can write to it), each call answered in its own thread in the host so a restart
@@ -81,12 +82,12 @@ def _recv_frame(sock: socket.socket) -> Any:
 
 
 class LabHost:
-    """A ``Lab`` (same options) run by a child process; ``stop()`` always. ``module``: the
-    host's entry point; one that passes ``serve()`` a ``prefetch`` (``aktui.cmd._demo_lab``)
-    also gives ``first_snapshot()``, and runs with site-packages (httpx) for it."""
+    """A ``Lab`` (same options) run by a child process; ``stop()`` always. With
+    ``first_snapshot``, the host reads its API's first snapshot as soon as it answers, for
+    ``first_snapshot()`` (the TUI's demo)."""
 
-    def __init__(self, *, module: str = "aktui.lab.host", **lab_options: Any) -> None:
-        self.module = module
+    def __init__(self, *, first_snapshot: bool = False, **lab_options: Any) -> None:
+        self.reads_first_snapshot = first_snapshot
         self.options = lab_options
         self.notes: list[str] = []
         self.url = ""
@@ -104,6 +105,7 @@ class LabHost:
         self._reader: threading.Thread | None = None
         self._stopping = threading.Event()
         self._start: Future[Any] | None = None  # the start_api call, from launch()
+        self._first: Future[Any] | None = None  # the first_snapshot call, from launch()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -118,11 +120,13 @@ class LabHost:
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")])
             )
-            # -S (no site: see LabRuntime) unless the entry point needs site-packages
-            site = [] if self.module != "aktui.lab.host" else ["-S"]
+            # -S: no site (see LabRuntime); the host needs the standard library and aktui only
+            argv = [sys.executable, "-S", "-m", "aktui.lab.host", "--fd", str(theirs.fileno())]
+            if self.reads_first_snapshot:
+                argv.append("--first-snapshot")
             try:
                 self._proc = subprocess.Popen(  # our own module, fixed arguments
-                    [sys.executable, *site, "-m", self.module, "--fd", str(theirs.fileno())],
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,  # never onto the TUI's terminal
@@ -139,6 +143,10 @@ class LabHost:
             self._reader = threading.Thread(target=self._read, daemon=True, name="aktui-lab-host")
             self._reader.start()
         self._start = self._call_async("start_api", self.options)
+        if self.reads_first_snapshot:
+            # Asked now, so it is here (read by this process's reader thread while the UI
+            # loads) when the app wants it, instead of a round trip then.
+            self._first = self._call_async("first_snapshot")
         return self
 
     def start_api(self) -> LabHost:
@@ -172,11 +180,13 @@ class LabHost:
         return self
 
     def first_snapshot(self, timeout: float) -> object:
-        """The snapshot the host fetched from its lab's API as soon as it answered (through
-        aktui's client, as ``aktui.cmd._prefetch`` does for ``--config``), or that fetch's
-        one-line error, or None: fetch it yourself (blocking, at most ``timeout`` s)."""
+        """The snapshot the host read from its lab's API as soon as it answered
+        (``aktui.lab.snapshot``: what aktui's client would fetch), or None: fetch it yourself
+        (blocking, at most ``timeout`` s)."""
         try:
-            return self._call("first_snapshot", timeout=timeout)
+            if self._first is None:
+                return self._call("first_snapshot", timeout=timeout)
+            return self._first.result(timeout)
         except Exception:
             return None
 
@@ -336,11 +346,11 @@ def _answer(
         _send_frame(sock, lock, reply)
 
 
-def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
+def serve(fd: int, first_snapshot: bool = False) -> int:
     """The host's loop: one lab, its calls answered in threads, stopped at EOF. With
-    ``prefetch`` (url, token -> a snapshot or a one-line error), the first snapshot is fetched
-    in a thread as soon as the lab's API answers, for ``first_snapshot`` to hand over: the
-    TUI's process then neither imports the HTTP client nor parses before its first frame.
+    ``first_snapshot``, the first snapshot is read (``aktui.lab.snapshot``) in a thread as soon
+    as the lab's API answers, for ``first_snapshot`` to hand over: the TUI's process then
+    neither imports the HTTP client nor parses before its first frame.
 
     The outposts' wait (``Lab.await_outposts``: /ping, HELLO, then chaos) begins in a thread
     as soon as they are spawned, not when the TUI asks (``await_outposts``, once its UI is
@@ -358,7 +368,7 @@ def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
     up: Future[list[str]] = Future()  # the outposts' wait, begun as soon as they are spawned
     first: Future[object] = Future()
     first.add_done_callback(lambda _: gc.enable())
-    if prefetch is None:
+    if not first_snapshot:
         first.set_result(None)
 
     def start_api(options: dict[str, Any]) -> dict[str, Any]:
@@ -382,16 +392,19 @@ def serve(fd: int, prefetch: Callable[[str, str], object] | None = None) -> int:
                 up.set_exception(exc)
 
         threading.Thread(target=wait_up, daemon=True, name="aktui-lab-outposts").start()
-        if prefetch is not None:
-            url, token = lab.url, lab.token
+        if first_snapshot:
+            assert lab.simulator is not None
+            sim, token = lab.simulator, lab.token
 
-            def fetch() -> None:
+            def read() -> None:
                 try:
-                    first.set_result(prefetch(url, token))
-                except BaseException:
-                    first.set_result(None)
+                    from aktui.lab.snapshot import read_snapshot
 
-            threading.Thread(target=fetch, daemon=True, name="aktui-lab-prefetch").start()
+                    first.set_result(read_snapshot(sim, token))
+                except BaseException:
+                    first.set_result(None)  # the TUI fetches it through its client
+
+            threading.Thread(target=read, daemon=True, name="aktui-lab-first-snapshot").start()
         return {
             "url": lab.url,
             "token": lab.token,
@@ -446,10 +459,13 @@ def _unknown(method: str, *args: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 2 or args[0] != "--fd" or not args[1].isdigit():
-        print("usage: python -m aktui.lab.host --fd N", file=sys.stderr)
+    first = args[2:] == ["--first-snapshot"]
+    if len(args) not in (2, 3) or (len(args) == 3 and not first):
+        args = []
+    if len(args) < 2 or args[0] != "--fd" or not args[1].isdigit():
+        print("usage: python -S -m aktui.lab.host --fd N [--first-snapshot]", file=sys.stderr)
         return 2
-    return serve(int(args[1]))
+    return serve(int(args[1]), first_snapshot=first)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,25 @@ class Simulator:
                 return handler(method, query, body, caller, req, *match.groups())
         raise HTTPAnswer(404, NOT_FOUND)
 
+    def answer(
+        self, method: str, path: str, query: dict[str, str], authorization: str
+    ) -> tuple[int, Any]:
+        """One API request without a body (``path`` under /api/v3), answered in this process
+        as the HTTP handler answers it: the same authentication, routes and errors, and the
+        payload as the client decodes the JSON the handler would send."""
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        self.requests += 1
+        try:
+            caller = self.authenticate(authorization, anonymous_ok=path == "/root/config/")
+            req = RequestInfo(path="/api/v3" + path, method=method, args=dict(query))
+            status, payload = self.api(method, path, query, None, caller, req)
+        except HTTPAnswer as answer:
+            status, payload = answer.status, answer.body
+        if payload is None:
+            return status, None
+        return status, json.loads(json.dumps(payload, ensure_ascii=False))
+
     def _routes(self) -> list[tuple[str, tuple[str, ...], Callable[..., tuple[int, Any]]]]:
         if not self._route_table:
             self._route_table = routes.routes(self)

@@ -83,7 +83,7 @@ def _recv_frame(sock: socket.socket) -> Any:
 
 class LabHost:
     """A ``Lab`` (same options) run by a child process; ``stop()`` always. With
-    ``first_snapshot``, the host reads its API's first snapshot as soon as it answers, for
+    ``first_snapshot``, the host reads its API's first snapshot once its outposts are up, for
     ``first_snapshot()`` (the TUI's demo)."""
 
     def __init__(self, *, first_snapshot: bool = False, **lab_options: Any) -> None:
@@ -348,9 +348,10 @@ def _answer(
 
 def serve(fd: int, first_snapshot: bool = False) -> int:
     """The host's loop: one lab, its calls answered in threads, stopped at EOF. With
-    ``first_snapshot``, the first snapshot is read (``aktui.lab.snapshot``) in a thread as soon
-    as the lab's API answers, for ``first_snapshot`` to hand over: the TUI's process then
-    neither imports the HTTP client nor parses before its first frame.
+    ``first_snapshot``, the first snapshot is read (``aktui.lab.snapshot``, a few ms) in a
+    thread once the outposts are up, for ``first_snapshot`` to hand over: the TUI's process
+    then neither imports the HTTP client nor parses before its first frame, and that frame
+    shows the outposts connected (read before their HELLOs, it showed none for a moment).
 
     The outposts' wait (``Lab.await_outposts``: /ping, HELLO, then chaos) begins in a thread
     as soon as they are spawned, not when the TUI asks (``await_outposts``, once its UI is
@@ -400,6 +401,9 @@ def serve(fd: int, first_snapshot: bool = False) -> int:
                 try:
                     from aktui.lab.snapshot import read_snapshot
 
+                    # Once the outposts are up (or failed to come up): their HELLOs, and the
+                    # demo's opening change, are in it, as they are when the TUI draws it.
+                    up.exception()
                     first.set_result(read_snapshot(sim, token))
                 except BaseException:
                     first.set_result(None)  # the TUI fetches it through its client

@@ -15,7 +15,7 @@ from typing import Any
 
 from aktui.lab.chaos import Chaos
 from aktui.lab.objects import random_token
-from aktui.lab.runtime import LabRuntime, ProcessSpec
+from aktui.lab.runtime import READY_POLL, LabRuntime, ProcessSpec
 from aktui.lab.scenario import OPENING_OUTPOST, build_lab, opening_change
 from aktui.lab.simulator import Simulator
 from aktui.lab.state import LabState
@@ -252,7 +252,7 @@ class Lab:
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             pending = {pk for pk in pending if not state.connected(pk)}
-            if self._stopping.wait(0.02):
+            if self._stopping.wait(READY_POLL):
                 return
 
     def _wait_loaded(self, name: str, timeout: float = 3) -> bool:

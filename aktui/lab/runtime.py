@@ -30,6 +30,8 @@ from aktui.runtime import ContainerInfo, LogLine
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 # How long a stopping outpost gets after SIGTERM before SIGKILL (it normally exits in ~50 ms).
 STOP_GRACE = 3.0
+# Seconds between the start's checks that the outposts answer (and, in Lab, said HELLO).
+READY_POLL = 0.005
 
 
 @dataclass
@@ -118,7 +120,8 @@ class LabRuntime:
         waiting = [p for p in self._procs.values() if p.spec.expect_ready]
         while waiting and time.monotonic() < deadline:
             waiting = [p for p in waiting if not p.ready and not ping(p.spec.port, 0.5)]
-            if waiting and self._stop.wait(0.02):
+            # Often: the demo's first frame waits for this (a refused connect costs ~0.1 ms)
+            if waiting and self._stop.wait(READY_POLL):
                 return
         for proc in self._procs.values():
             proc.ready = proc not in waiting and proc.spec.expect_ready

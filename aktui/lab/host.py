@@ -50,6 +50,9 @@ _HEADER = struct.Struct("!I")
 # How long stop() waits for the host: its lab gives the outposts 3 s (LabRuntime's STOP_GRACE)
 # after SIGTERM, then kills and reaps them.
 _STOP_WAIT = 15.0
+# How long the first snapshot waits for the outposts to be up (~0.1 s on an idle machine)
+# before it is read without them: the TUI's first frame waits for it.
+FIRST_SNAPSHOT_WAIT = 1.0
 # Errors that cross as themselves; any other is an AktuiError with its text.
 _ERRORS: dict[str, type[Exception]] = {
     "ActionRefused": ActionRefused,
@@ -401,9 +404,11 @@ def serve(fd: int, first_snapshot: bool = False) -> int:
                 try:
                     from aktui.lab.snapshot import read_snapshot
 
-                    # Once the outposts are up (or failed to come up): their HELLOs, and the
-                    # demo's opening change, are in it, as they are when the TUI draws it.
-                    up.exception()
+                    # Once the outposts are up (or failed, or are slow: then without them):
+                    # their HELLOs and the demo's opening change are in it, as they are when
+                    # the TUI draws it.
+                    with contextlib.suppress(TimeoutError):
+                        up.exception(FIRST_SNAPSHOT_WAIT)
                     first.set_result(read_snapshot(sim, token))
                 except BaseException:
                     first.set_result(None)  # the TUI fetches it through its client

@@ -205,9 +205,10 @@ def test_launch_starts_the_process_and_start_api_takes_its_answer() -> None:
 
 
 def test_the_demo_host_reads_the_first_snapshot_the_client_would_fetch() -> None:
-    """The host hands over the snapshot it read in-process (aktui.lab.snapshot); the client
-    fetches the same from its API. (Outposts saying HELLO meanwhile change their health:
-    compared without it; aktui.lab.snapshot's own tests compare whole snapshots.)"""
+    """The host hands over the snapshot it read in-process (aktui.lab.snapshot) once its
+    outposts were up; the client fetches the same from its API. (Health compared apart: a
+    HELLO between the two reads changes its time; tests/integration/test_lab_snapshot.py
+    compares whole snapshots.)"""
     import asyncio
 
     from aktui.authentik.client import AuthentikClient
@@ -231,6 +232,9 @@ def test_the_demo_host_reads_the_first_snapshot_the_client_would_fetch() -> None
         ]
         assert first.providers == here.providers and first.applications == here.applications
         assert first.changes == here.changes
+        # read once the outposts were up: every one that can connect is in it, connected
+        connected = {o.name for o in first.outposts if o.instances}
+        assert connected >= set(host.ports) - {"outpost-staging"}
     finally:
         host.stop()
 

@@ -19,8 +19,14 @@ def stamp(ts: float) -> str:
 
 
 def unstamp(text: str) -> datetime | None:
+    """The time of a ``stamp()``, or None. Only that shape is read (as ``strptime`` with
+    ``%Y-%m-%dT%H:%M:%S.%f`` reads it); ``fromisoformat`` does it ~40x faster, and spares the
+    TUI _strptime's import and first call (~3 ms) while it starts."""
+    head = text[:26]
+    if len(head) != 26 or head[10] != "T" or head[19] != "." or not head[20:].isdigit():
+        return None
     try:
-        return datetime.strptime(text[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+        return datetime.fromisoformat(head).replace(tzinfo=UTC)
     except ValueError:
         return None
 

@@ -63,3 +63,38 @@ def test_evidence_reads_recent_logs_at_once(runtime: LabRuntime) -> None:
 def test_recent_logs_of_an_outpost_that_never_logged(tmp_path: Path) -> None:
     rt = LabRuntime(tmp_path, [ProcessSpec("op", 1, "http://127.0.0.1:1", tmp_path / "t")])
     assert rt.recent_logs("op", tail=10) == []
+
+
+def test_unstamp_reads_what_strptime_read() -> None:
+    """logfiles.unstamp's fast path (fromisoformat on stamp()'s shape) against the strptime
+    it replaced, on stamps across the year and on text that is not one."""
+    import random
+    from datetime import UTC, datetime
+
+    from aktui.lab.logfiles import stamp, unstamp
+
+    def slow(text: str) -> datetime | None:
+        try:
+            return datetime.strptime(text[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+
+    rng = random.Random(7)
+    stamps = [stamp(rng.uniform(0, 4_000_000_000)) + " O line" for _ in range(500)]
+    bad = [
+        "",
+        "not a log line",
+        "2026-01-01T10:00:00",
+        "2026-01-01 10:00:00.000000000Z O x",
+        "2026-01-01T10:00:00.00000Z O x",
+        "2026-13-01T10:00:00.000000000Z O x",
+        "2026-02-30T10:00:00.000000000Z O x",
+        "2026-01-01T24:00:00.000000000Z O x",
+        "2026-01-01T10:00:00,000000000Z O x",
+        "2026-01-01T10:00:00.+00000000Z O x",
+        "2026-1-01T10:00:00.0000000000Z O x",
+    ]
+    for text in stamps + bad:
+        assert unstamp(text) == slow(text), text
+    assert all(unstamp(text) is not None for text in stamps)
+    assert all(unstamp(text) is None for text in bad)

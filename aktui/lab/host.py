@@ -30,6 +30,7 @@ import contextlib
 import gc
 import os
 import pickle
+import shutil
 import socket
 import struct
 import subprocess
@@ -212,6 +213,10 @@ class LabHost:
             self._reader.join(5)
         if sock is not None:
             sock.close()
+        if self.workdir is not None and not self.options.get("workdir"):
+            # The lab removes the work directory it made when it stops; a host that died
+            # (killed, crashed) could not: its process is gone now, so nothing writes there.
+            shutil.rmtree(self.workdir, ignore_errors=True)
         self._fail_calls()
 
     # --- calls --------------------------------------------------------------------------

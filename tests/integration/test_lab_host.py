@@ -152,6 +152,8 @@ def test_a_dead_host_is_an_error_not_a_hang() -> None:
         wait_for(lambda: not [pid for pid in started if alive(pid)], what="the outposts gone")
     finally:
         host.stop()
+    # and the lab's work directory, which the dead host could not remove, goes at stop()
+    assert host.workdir is not None and not host.workdir.exists()
 
 
 # The TUI's process, killed while its lab runs (no stop of any kind).

@@ -184,13 +184,16 @@ class LabHost:
         return self
 
     def first_snapshot(self, timeout: float) -> object:
-        """The snapshot the host read from its lab's API as soon as it answered
+        """The snapshot the host read from its lab's API once its outposts were up
         (``aktui.lab.snapshot``: what aktui's client would fetch), or None: fetch it yourself
         (blocking, at most ``timeout`` s)."""
         try:
             if self._first is None:
-                return self._call("first_snapshot", timeout=timeout)
-            return self._first.result(timeout)
+                data = self._call("first_snapshot", timeout=timeout)
+            else:
+                data = self._first.result(timeout)
+            # Pickled apart (see serve): unpickled here, by the app's thread that wants it
+            return pickle.loads(data) if isinstance(data, bytes) else None
         except Exception:
             return None
 
@@ -439,10 +442,16 @@ def serve(fd: int, first_snapshot: bool = False) -> int:
             raise RuntimeError("Lab.start_api() first")
         return up.result()
 
+    def first_snapshot_bytes() -> bytes | None:
+        # Pickled on its own: the TUI's reader thread receives it while the UI still imports,
+        # and unpickling a Snapshot there would import aktui's model beside those imports.
+        snapshot = first.result()
+        return None if snapshot is None else pickle.dumps(snapshot)
+
     calls: dict[str, Callable[..., Any]] = {
         "start_api": start_api,
         "await_outposts": await_outposts,
-        "first_snapshot": lambda: first.result(),
+        "first_snapshot": first_snapshot_bytes,
         "containers": lambda: runtime().containers(),
         "restart": lambda name, timeout: runtime().restart(name, timeout),
         "reload": lambda name: runtime().reload(name),

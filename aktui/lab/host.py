@@ -14,7 +14,7 @@ talks to it as to any authentik (HTTP) and any runtime:
   and lab commands are calls to the host; the logs are read from their files directly, as
   ``LabRuntime`` does.
 
-    python -S -m aktui.lab.host --fd N [--first-snapshot]
+    python -S -P -m aktui.lab.host --fd N [--first-snapshot]
                                     (started by ``LabHost``; N: its control socket)
 
 One call at a time per request id, over a socket pair: length-prefixed pickles (our own child,
@@ -124,8 +124,11 @@ class LabHost:
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")])
             )
-            # -S: no site (see LabRuntime); the host needs the standard library and aktui only
-            argv = [sys.executable, "-S", "-m", "aktui.lab.host", "--fd", str(theirs.fileno())]
+            # -S: no site (see LabRuntime); the host needs the standard library and aktui only.
+            # -P: not the current directory first on sys.path (-m puts it there), where
+            # another checkout's aktui would run instead of this one.
+            argv = [sys.executable, "-S", "-P", "-m", "aktui.lab.host"]
+            argv += ["--fd", str(theirs.fileno())]
             if self.reads_first_snapshot:
                 argv.append("--first-snapshot")
             try:
@@ -486,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) not in (2, 3) or (len(args) == 3 and not first):
         args = []
     if len(args) < 2 or args[0] != "--fd" or not args[1].isdigit():
-        print("usage: python -S -m aktui.lab.host --fd N [--first-snapshot]", file=sys.stderr)
+        print("usage: python -S -P -m aktui.lab.host --fd N [--first-snapshot]", file=sys.stderr)
         return 2
     return serve(int(args[1]), first_snapshot=first)
 

@@ -165,6 +165,7 @@ class LabRuntime:
             # and site's work (.pth files, the editable install's finder) is ~12 ms of CPU per
             # process, five at once while the demo's UI loads.
             "-S",
+            "-P",  # this aktui (PYTHONPATH), not one in the current directory (see LabHost)
             "-m",
             "aktui.lab.fake_outpost",
             *self._outpost_args(spec),

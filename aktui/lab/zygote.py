@@ -7,7 +7,7 @@ of CPU from the two cores the TUI was loading on. A fork of this already loaded 
 a millisecond or two, and is still a real, separate outpost process (its own pid, its own
 uid, killed and reaped like any other).
 
-    python -S -m aktui.lab.zygote --fd N      (started by ``Zygote``; N: its control socket)
+    python -S -P -m aktui.lab.zygote --fd N   (started by ``Zygote``; N: its control socket)
 
 The control socket is a SOCK_SEQPACKET pair, one JSON message per packet:
 
@@ -98,8 +98,9 @@ def _start(fd: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     return subprocess.Popen(  # our own module, fixed arguments
-        # -S: no site (.pth files, the editable install's finder): see LabRuntime
-        [sys.executable, "-S", "-m", "aktui.lab.zygote", "--fd", str(fd)],
+        # -S: no site (.pth files, the editable install's finder): see LabRuntime; -P: this
+        # aktui, not one in the current directory (see LabHost)
+        [sys.executable, "-S", "-P", "-m", "aktui.lab.zygote", "--fd", str(fd)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

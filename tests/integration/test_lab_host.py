@@ -243,3 +243,23 @@ def test_the_demo_host_reads_the_first_snapshot_the_client_would_fetch() -> None
 
 def test_a_plain_host_has_no_first_snapshot(host: LabHost) -> None:
     assert host.first_snapshot(5) is None  # the TUI fetches it itself
+
+
+def test_another_aktui_in_the_current_directory_is_not_the_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m`` puts the current directory first on sys.path: started from a checkout of
+    another aktui, the host (and its zygote and outposts) ran that one's code."""
+    (tmp_path / "aktui").mkdir()
+    (tmp_path / "aktui" / "__init__.py").write_text("raise SystemExit('not this aktui')\n")
+    monkeypatch.chdir(tmp_path)
+    host = LabHost(first_snapshot=True, base_port=free_base_port(), chaos=False)
+    try:
+        host.start_api().await_outposts()
+        assert host.runtime is not None
+        assert {c.health for c in host.runtime.containers() if c.name != "outpost-staging"} == {
+            "healthy"
+        }
+        assert host.first_snapshot(30) is not None
+    finally:
+        host.stop()

@@ -393,9 +393,11 @@ def serve(fd: int, first_snapshot: bool = False) -> int:
         try:
             lab = Lab(**options)
             lab.start_api()
-        except BaseException:
+        except BaseException as exc:
             if not first.done():
                 first.set_result(None)  # no snapshot to fetch; the collector back on
+            if not up.done():
+                up.set_exception(exc)  # no outposts to wait for: await_outposts says why
             raise
         assert lab.runtime is not None and lab.workdir is not None
         started = lab

@@ -263,3 +263,32 @@ def test_another_aktui_in_the_current_directory_is_not_the_one_run(
         assert host.first_snapshot(30) is not None
     finally:
         host.stop()
+
+
+def test_await_after_a_failed_start_is_its_error_not_a_hang(tmp_path: Path) -> None:
+    """serve() itself: a lab whose start failed after it was made has no outposts to wait
+    for; await_outposts answers with the start's error at once."""
+    import socket as socketlib
+
+    from aktui.lab.host import _recv_frame, _send_frame, serve
+
+    ours, theirs = socketlib.socketpair(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    server = threading.Thread(target=serve, args=(theirs.detach(),), daemon=True)
+    server.start()
+    lock = threading.Lock()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    try:
+        ours.settimeout(30)
+        # its work directory cannot be made (a file is in the way): Lab() is fine, start fails
+        options = {"workdir": str(blocker / "lab"), "base_port": free_base_port()}
+        _send_frame(ours, lock, (1, "start_api", (options,)))
+        call_id, ok, started = _recv_frame(ours)
+        assert (call_id, ok) == (1, False), started
+        _send_frame(ours, lock, (2, "await_outposts", ()))
+        call_id, ok, awaited = _recv_frame(ours)  # within the socket's 30 s, not never
+        assert (call_id, ok, awaited) == (2, False, started)  # (kind, message, hint)
+    finally:
+        ours.close()
+        server.join(15)
+    assert not server.is_alive()

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aktui.errors import AktuiError
 
 if TYPE_CHECKING:
     from aktui.backend import Backend
     from aktui.lab.host import LabHost
+
+# How long the demo's first snapshot waits for the app's first container listing (one call to
+# the lab's process, a few ms): see _with_first_listing.
+LISTING_WAIT = 0.3
 
 
 def demo_lab() -> LabHost:
@@ -25,6 +30,19 @@ def demo_lab() -> LabHost:
     # the options open_demo() gives its own lab: chaos, the current authentik line
     lab: LabHost = aktui.lab.LabHost(first_snapshot=True, chaos=True, authentik=CURRENT)
     return lab
+
+
+def _with_first_listing(lab: Any, timeout: float) -> object:
+    """The demo lab's first snapshot (``LabHost.first_snapshot``), handed over once the app's
+    first container listing, begun beside it as the app mounts, is in too (at most
+    LISTING_WAIT s more). Both come from the lab's process; handed over apart, the first frame
+    with data could show the outposts without their containers (no state, every verdict
+    unsure) until the next one, ~50 ms later."""
+    snapshot = lab.first_snapshot(timeout)
+    listed = getattr(getattr(lab, "runtime", None), "first_listing", None)
+    if listed is not None:
+        listed.wait(LISTING_WAIT)
+    return snapshot
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -72,14 +90,15 @@ def run_app(args: argparse.Namespace) -> int:
             # it; the app waits for the outposts in a thread.
             backend.start_lab_api()
 
-        first = None
+        first: Callable[[], object] | None = None
         timeout = float(backend.context.timeout or 10.0) + 5.0
         if prefetch is not None:
             first = partial(prefetch.result, timeout)
         elif demo:
             # The lab's process read it (aktui.lab.snapshot), as the helper fetches it above.
-            first = getattr(getattr(backend, "lab", None), "first_snapshot", None)
-            first = partial(first, timeout) if first is not None else None
+            hosted = getattr(backend, "lab", None)
+            if getattr(hosted, "first_snapshot", None) is not None:
+                first = partial(_with_first_listing, hosted, timeout)
         app = AktuiApp(backend, first_snapshot=first)
         code = int(app.run() or 0)
         if app.startup_error:

@@ -312,6 +312,9 @@ class HostedRuntime:
         self._host = host
         self._logs = logs
         self._names = names
+        # Set once a containers() call has returned (aktui.cmd.tui: the demo's first snapshot
+        # is handed to the app with its first listing, not a frame ahead of it).
+        self.first_listing = threading.Event()
 
     def _log(self, name: str) -> Path:
         if name not in self._names:
@@ -322,7 +325,10 @@ class HostedRuntime:
         return self._logs / f"{name}.log"
 
     def containers(self) -> list[ContainerInfo]:
-        return list(self._host.call("containers"))
+        try:
+            return list(self._host.call("containers"))
+        finally:
+            self.first_listing.set()
 
     def restart(self, name: str, timeout: float = 30.0) -> None:
         self._host.call("restart", name, timeout)

@@ -67,7 +67,9 @@ def host() -> Iterator[LabHost]:
 def test_the_hosted_lab_through_its_runtime_and_api(host: LabHost) -> None:
     runtime = host.runtime
     assert runtime is not None
+    assert not runtime.first_listing.is_set()
     containers = {c.name: c for c in runtime.containers()}
+    assert runtime.first_listing.is_set()  # aktui.cmd.tui hands the first snapshot over then
     assert set(containers) == set(host.ports)
     assert containers["outpost-example-dev"].state == "running"
     assert containers["outpost-example-dev"].health == "healthy"

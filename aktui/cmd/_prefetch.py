@@ -34,7 +34,9 @@ class Prefetch:
     """The helper process for one TUI start; ``result()`` once, ``stop()`` always."""
 
     def __init__(self, config: str | None, context: str | None) -> None:
-        argv = [sys.executable, "-m", "aktui.cmd._prefetch"]
+        # -P: this aktui (PYTHONPATH below), not one in the current directory, which -m
+        # would put first on sys.path (aktui started from another checkout ran that one).
+        argv = [sys.executable, "-P", "-m", "aktui.cmd._prefetch"]
         if config:
             argv += ["--config", config]
         if context:

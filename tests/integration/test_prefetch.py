@@ -53,6 +53,23 @@ def test_same_snapshot_as_the_tuis_own_fetch(lab_config: Path) -> None:
     assert found.outposts and found.findings == own.findings
 
 
+def test_another_aktui_in_the_current_directory_is_not_the_one_run(
+    lab_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # python -m puts the current directory first on sys.path: started from a checkout of
+    # another aktui, the helper ran that one's code.
+    other = tmp_path / "checkout"
+    (other / "aktui").mkdir(parents=True)
+    (other / "aktui" / "__init__.py").write_text("raise SystemExit('not this aktui')\n")
+    monkeypatch.chdir(other)
+    prefetch = Prefetch(str(lab_config), None)
+    try:
+        found = prefetch.result(60)
+    finally:
+        prefetch.stop()
+    assert found is not None and not isinstance(found, str)
+
+
 def test_same_error_as_the_tuis_own_fetch(tmp_path: Path) -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))

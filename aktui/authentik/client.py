@@ -20,7 +20,13 @@ from typing import Any
 import httpx
 
 from aktui.authentik.model import Snapshot
-from aktui.authentik.parse import ParseMemo, build_snapshot
+from aktui.authentik.parse import (
+    EVENT_MODELS,
+    EVENTS_PER_MODEL,
+    PAGE_SIZE,
+    ParseMemo,
+    build_snapshot,
+)
 from aktui.authentik.transport import api_transport
 from aktui.errors import (
     AuthentikError,
@@ -33,13 +39,7 @@ from aktui.errors import (
 )
 from aktui.secret import Secret
 
-PAGE_SIZE = 100  # the server's maximum (pagination_max_page_size); fewer round trips
 RETRIES = 3
-EVENT_MODELS = (
-    ("authentik_providers_proxy", "proxyprovider"),
-    ("authentik_core", "application"),
-    ("authentik_outposts", "outpost"),
-)
 # "Bearer <anything>" as a server may echo it, whatever token it holds.
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;&<>]+")
 SUMMARY_CHARS = 200
@@ -436,7 +436,7 @@ class AuthentikClient:
     async def root_config(self) -> object:
         return await self.request("GET", "/root/config/")
 
-    async def recent_changes(self, per_model: int = 100) -> list[dict[str, Any]]:
+    async def recent_changes(self, per_model: int = EVENTS_PER_MODEL) -> list[dict[str, Any]]:
         """Newest ``model_updated`` events for providers, applications and outposts."""
 
         async def one(app: str, model: str) -> list[dict[str, Any]]:

@@ -26,6 +26,18 @@ from aktui.authentik.model import (
     parse_time,
 )
 
+# What the client asks for a snapshot (aktui.authentik.client; aktui.lab.snapshot asks the same
+# of the demo's simulator, without httpx): objects a page, the server's maximum
+# (pagination_max_page_size, fewer round trips), and the newest model_updated events of these
+# models, EVENTS_PER_MODEL each.
+PAGE_SIZE = 100
+EVENTS_PER_MODEL = 100
+EVENT_MODELS = (
+    ("authentik_providers_proxy", "proxyprovider"),
+    ("authentik_core", "application"),
+    ("authentik_outposts", "outpost"),
+)
+
 
 def _s(obj: Mapping[str, Any], key: str, default: str = "") -> str:
     value = obj.get(key)

@@ -16,19 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from aktui.authentik.model import Snapshot
-from aktui.authentik.parse import build_snapshot
+from aktui.authentik.parse import EVENT_MODELS, EVENTS_PER_MODEL, PAGE_SIZE, build_snapshot
 from aktui.errors import AktuiError
 from aktui.lab.simulator import Simulator
-
-# As AuthentikClient asks: PAGE_SIZE objects a page, the newest model_updated events of
-# EVENT_MODELS (per_model each). Kept here: that module imports httpx.
-PAGE_SIZE = 100
-EVENTS_PER_MODEL = 100
-EVENT_MODELS = (
-    ("authentik_providers_proxy", "proxyprovider"),
-    ("authentik_core", "application"),
-    ("authentik_outposts", "outpost"),
-)
 
 
 def read_snapshot(sim: Simulator, token: str) -> Snapshot:

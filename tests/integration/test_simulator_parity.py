@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aktui.authentik.client import EVENT_MODELS
+from aktui.authentik.parse import EVENT_MODELS
 from tests.fixtures.realak import TEST_PREFIX, RealAuthentik
 from tests.integration.test_real_authentik import OLDER
 

@@ -4,6 +4,7 @@ re-attach marker after a restart."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -24,6 +25,15 @@ async def _open_logs(app, pilot, *keys: str):  # type: ignore[no-untyped-def]
     await _settle(pilot)
     assert isinstance(app.screen, LogsScreen)
     return app.screen.query_one(LogPane)
+
+
+def _long_log(lines: Iterable[LogLine]) -> FakeBackend:
+    """A backend whose stale outpost logs ``lines``, all read at once (tail above them), into
+    a view that keeps logs.max_lines = 500."""
+    backend = FakeBackend()
+    backend.runtime.log_lines["outpost-example-dev"] = list(lines)
+    backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
+    return backend
 
 
 async def _settle(pilot, seconds: float = 0.25) -> None:  # type: ignore[no-untyped-def]
@@ -132,11 +142,7 @@ async def test_time_window_hides_old_lines() -> None:
 
 
 async def test_memory_is_bounded_by_max_lines() -> None:
-    backend = FakeBackend()  # logs.max_lines = 500
-    backend.runtime.log_lines["outpost-example-dev"] = [
-        LogLine("x", None, PLAIN.replace("beta", f"n{n}")) for n in range(2000)
-    ]
-    backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
+    backend = _long_log(LogLine("x", None, PLAIN.replace("beta", f"n{n}")) for n in range(2000))
     app = make_app(backend)
     async with app.run_test(size=(80, 24)) as pilot:
         screen_pane = await _open_logs(app, pilot, "down", "l")
@@ -182,11 +188,7 @@ async def test_lines_dropped_when_the_view_falls_behind_are_counted_and_shown() 
 
 @pytest.mark.slow
 async def test_filter_toggle_renders_only_what_is_visible() -> None:
-    backend = FakeBackend()  # logs.max_lines = 500
-    backend.runtime.log_lines["outpost-example-dev"] = [
-        LogLine("x", None, PLAIN.replace("beta", f"n{n}")) for n in range(2000)
-    ]
-    backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
+    backend = _long_log(LogLine("x", None, PLAIN.replace("beta", f"n{n}")) for n in range(2000))
     app = make_app(backend)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await _open_logs(app, pilot, "down", "l")
@@ -245,9 +247,7 @@ async def test_annotated_toggle_shows_what_laying_out_the_store_again_shows(
     lines leave the store, so the first explanation still kept is shown in full again and
     the later ones count from it. Following and paused; plain, and with wrapped lines and
     pretty JSON rows between a line and its explanation."""
-    backend = FakeBackend()  # logs.max_lines = 500
-    backend.runtime.log_lines["outpost-example-dev"] = _mixed(0, 450)
-    backend.config = replace(backend.config, logs=replace(backend.config.logs, tail=5000))
+    backend = _long_log(_mixed(0, 450))
     app = make_app(backend)
     async with app.run_test(size=(100, 30)) as pilot:
         pane = await _open_logs(app, pilot, "down", "l")

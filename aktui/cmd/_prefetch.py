@@ -15,40 +15,33 @@ reads it once; anything else (a crash, a timeout, garbage) and it fetches as usu
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aktui.errors import describe_error
+from aktui.ownprocess import own_env, own_module
 
 if TYPE_CHECKING:
     from aktui.authentik.model import Snapshot
-
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class Prefetch:
     """The helper process for one TUI start; ``result()`` once, ``stop()`` always."""
 
     def __init__(self, config: str | None, context: str | None) -> None:
-        # -P: this aktui (PYTHONPATH below), not one in the current directory, which -m
-        # would put first on sys.path (aktui started from another checkout ran that one).
-        argv = [sys.executable, "-P", "-m", "aktui.cmd._prefetch"]
+        argv = own_module("aktui.cmd._prefetch")
         if config:
             argv += ["--config", config]
         if context:
             argv += ["--context", context]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(  # our own module, fixed arguments
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # never onto the TUI's terminal
-            env=env,
+            env=own_env(),
         )
 
     def result(self, timeout: float) -> Snapshot | str | None:

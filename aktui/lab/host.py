@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import pickle
 import shutil
 import socket
@@ -44,9 +43,9 @@ from typing import Any
 
 from aktui.errors import ActionRefused, AktuiError
 from aktui.lab.logfiles import recent_logs, stream_logs
+from aktui.ownprocess import own_env, own_module
 from aktui.runtime import ContainerInfo, LogLine
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _HEADER = struct.Struct("!I")
 # How long stop() waits for the host: its lab gives the outposts 3 s (LabRuntime's STOP_GRACE)
 # after SIGTERM, then kills and reaps them.
@@ -120,15 +119,8 @@ class LabHost:
             if self._proc is not None or self._stopping.is_set():
                 return self
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")])
-            )
-            # -S: no site (see LabRuntime); the host needs the standard library and aktui only.
-            # -P: not the current directory first on sys.path (-m puts it there), where
-            # another checkout's aktui would run instead of this one.
-            argv = [sys.executable, "-S", "-P", "-m", "aktui.lab.host"]
-            argv += ["--fd", str(theirs.fileno())]
+            # No site: the host needs the standard library and aktui only.
+            argv = own_module("aktui.lab.host", "--fd", str(theirs.fileno()), site=False)
             if self.reads_first_snapshot:
                 argv.append("--first-snapshot")
             try:
@@ -138,7 +130,7 @@ class LabHost:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,  # never onto the TUI's terminal
                     pass_fds=(theirs.fileno(),),
-                    env=env,
+                    env=own_env(),
                     start_new_session=True,  # Ctrl-C in the terminal reaches aktui only
                 )
             except BaseException:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,9 +23,9 @@ from pathlib import Path
 from aktui.errors import ActionRefused, AktuiError
 from aktui.lab.logfiles import recent_logs, stamp, stream_logs
 from aktui.lab.zygote import Zygote, ZygoteProcess
+from aktui.ownprocess import own_env, own_module
 from aktui.runtime import ContainerInfo, LogLine
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 # How long a stopping outpost gets after SIGTERM before SIGKILL (it normally exits in ~50 ms).
 STOP_GRACE = 3.0
 # Seconds between the start's checks that the outposts answer (and, in Lab, said HELLO).
@@ -159,17 +157,9 @@ class LabRuntime:
                 self.zygote.close()  # its outposts are stopped: the zygote itself now
 
     def _command(self, spec: ProcessSpec) -> list[str]:
-        return [
-            sys.executable,
-            # No site: the outpost needs the standard library and aktui (on PYTHONPATH) only,
-            # and site's work (.pth files, the editable install's finder) is ~12 ms of CPU per
-            # process, five at once while the demo's UI loads.
-            "-S",
-            "-P",  # this aktui (PYTHONPATH), not one in the current directory (see LabHost)
-            "-m",
-            "aktui.lab.fake_outpost",
-            *self._outpost_args(spec),
-        ]
+        # No site: the outpost needs the standard library and aktui only, and site's work is
+        # paid five times at once while the demo's UI loads.
+        return own_module("aktui.lab.fake_outpost", *self._outpost_args(spec), site=False)
 
     def _outpost_args(self, spec: ProcessSpec) -> list[str]:
         """The fake outpost's arguments (``aktui.lab.fake_outpost.main``)."""
@@ -200,16 +190,12 @@ class LabRuntime:
         if self.zygote is not None:
             popen = self.zygote.spawn(self._outpost_args(proc.spec))
         if popen is None:
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")])
-            )
             popen = subprocess.Popen(  # our own module, fixed arguments
                 self._command(proc.spec),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env=own_env(),
                 start_new_session=True,  # Ctrl-C in the terminal reaches aktui only
             )
         proc.popen = popen

@@ -35,10 +35,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+from aktui.ownprocess import own_env, own_module
+
 # How long the zygote's outposts get after SIGTERM when the lab goes away without stopping them.
 ORPHAN_GRACE = 2.0
 _MAX_MESSAGE = 1 << 16
@@ -95,17 +95,13 @@ class ZygoteProcess:
 
 
 def _start(fd: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     return subprocess.Popen(  # our own module, fixed arguments
-        # -S: no site (.pth files, the editable install's finder): see LabRuntime; -P: this
-        # aktui, not one in the current directory (see LabHost)
-        [sys.executable, "-S", "-P", "-m", "aktui.lab.zygote", "--fd", str(fd)],
+        own_module("aktui.lab.zygote", "--fd", str(fd), site=False),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         pass_fds=(fd,),
-        env=env,
+        env=own_env(),
         start_new_session=True,
     )
 

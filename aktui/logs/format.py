@@ -242,10 +242,7 @@ def parse_line(text: str | bytes | object, *, naive_tz: tzinfo = UTC) -> LogReco
     elif not isinstance(text, str):
         text = str(text)
     raw = text.rstrip("\r\n")
-    if raw[:1] == "{":  # no prefix starts with "{" (strip_prefixes would find none)
-        body, docker_time, container = raw, None, None
-    else:
-        body, docker_time, container = strip_prefixes(raw, want_time=naive_tz is not _NO_TIME)
+    body, docker_time, container = strip_prefixes(raw, want_time=naive_tz is not _NO_TIME)
     record = _parse_body(raw, body, naive_tz, depth=0)
     if docker_time is not None or container is not None:
         record = replace(record, time=docker_time or record.time, container=container)
@@ -262,6 +259,8 @@ def strip_prefixes(raw: str, *, want_time: bool = True) -> tuple[str, datetime |
     """Remove the prefixes log collectors add: ``docker compose logs``' ``name  | ``,
     ``docker logs -t``/``kubectl logs --timestamps``' RFC 3339 time, journald's
     ``Mon DD HH:MM:SS host unit[pid]: `` and a viewer's ``YYYY-MM-DD HH:MM:SS`` time."""
+    if raw[:1] == "{":  # the common case, a bare JSON line: no prefix starts with "{"
+        return raw, None, None
     container = None
     # kubectl logs --prefix: "[pod/ak-outpost-x-6d5c9b7f4-2xq8w/proxy] ".
     if raw[:5] == "[pod/":

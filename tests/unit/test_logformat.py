@@ -344,10 +344,15 @@ def test_probe_reads_a_status_as_its_pattern_does(tail: str) -> None:
     ],
 )
 def test_no_prefix_starts_with_a_brace(line: str) -> None:
-    # parse_line skips strip_prefixes for a line starting with "{": pinned to its answer.
-    from aktui.logs.format import strip_prefixes
+    # strip_prefixes answers a line starting with "{" at once: none of the prefixes it looks
+    # for (their patterns, kubectl's "[pod/") would have matched there.
+    from aktui.logs import format as logformat
 
-    assert strip_prefixes(line) == (line, None, None)
+    assert logformat.strip_prefixes(line) == (line, None, None)
+    assert not line.startswith("[pod/")
+    for prefix in (logformat._COMPOSE, logformat._DOCKER_TS, logformat._JOURNALD):
+        assert prefix.match(line) is None, prefix.pattern
+    assert logformat._SPACED_TS.match(line) is None
 
 
 # --- the shapes real operators paste (tests/data/wild/ has each with its source) -----------

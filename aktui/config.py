@@ -20,7 +20,7 @@ import yaml
 
 from aktui.errors import ConfigError
 from aktui.secret import Secret
-from aktui.userdirs import user_dir
+from aktui.userdirs import config_file
 from aktui.yamlnodes import SCALARS, compose_yaml, did_you_mean, node_kind
 
 
@@ -322,16 +322,8 @@ def transport_warnings(ctx: ContextConfig, name: str, source: str = "") -> list[
     return []
 
 
-def default_path() -> Path:
-    return user_dir("config") / "config.yaml"
-
-
 def find_config(explicit: str | None) -> Path:
-    if explicit:
-        return Path(explicit).expanduser()
-    if os.environ.get("AKTUI_CONFIG"):
-        return Path(os.environ["AKTUI_CONFIG"]).expanduser()
-    return default_path()
+    return config_file(explicit)
 
 
 def parse_config(text: str, path: Path) -> Config:

@@ -116,6 +116,24 @@ class _Index:
         self.prefixes = tuple(self.prefix)
         self.seen: dict[str, bool] = {}
         self.known: dict[tuple[str, int | None], tuple[Rule, ...]] = {}
+        if not (
+            self.exact or self.exact_ci or literals or self.prefix or self.other or self.always
+        ):
+            # Only a status can anchor (a hint of status rules: every healthy outpost 401 asks
+            # this): the same answer as maybe's, without its other lookups.
+            self.maybe = self._maybe_status  # type: ignore[method-assign]
+
+    def _maybe_status(self, message: str, status: int | None) -> bool:
+        """``maybe`` for an index whose rules are all anchored on a status."""
+        tests = self.status_messages.get(status, _NO_STATUS)  # type: ignore[arg-type]
+        if tests is _NO_STATUS:
+            return False
+        if tests is None:
+            return True
+        for test in tests:  # noqa: SIM110 - as in maybe
+            if test(message):
+                return True
+        return False
 
     def maybe(self, message: str, status: int | None) -> bool:
         """Could any rule match? The same tests as ``candidates`` without building a list:
@@ -207,6 +225,8 @@ def _order(rule: Rule) -> int:
 # whole text line): trying each of at most this many rules costs less than working out its
 # candidates (every literal searched for, the answer sorted) for a message seen once.
 _FEW = 12
+# status_messages.get's default: no rule for that status.
+_NO_STATUS: list[Callable[[str], bool]] = []
 _SETTLED = ("exact", "exact_ci", "scan")
 _HintEntry = tuple[tuple[Rule, ...], dict[str, "_Index"], bool, bool]
 # For a hint's rules: the probe families' pre-filter indexes (json, nginx, text) and the

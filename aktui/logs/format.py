@@ -714,7 +714,9 @@ def _probe_json(body: str) -> tuple[str, str, int | None] | None:
     # Plain str.find and slicing, no helper calls: this runs for nearly every line, and on
     # CPython each call or regex costs about as much as the whole of the rest.
     at = body.find('"event"')
-    if at < 0 or body.find("{", 1) >= 0 or body.find('"event"', at + 7) >= 0:
+    # The last occurrence is the first: no repeated key (an overlapping one, at + 6, is not
+    # followed by ":" and gives up below anyway). rfind: ~40% cheaper than find from at + 7.
+    if at < 0 or body.find("{", 1) >= 0 or body.rfind('"event"') != at:
         return None
     if body.startswith(':"', at + 7):
         start = at + 9

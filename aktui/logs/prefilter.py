@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import platform
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -323,7 +322,7 @@ def _database(expressions: list[bytes], flags: list[int]) -> Any:
     everything the database depends on; a missing, unreadable or damaged file is compiled
     again, and a cache that cannot be written is simply not kept."""
     version = getattr(hyperscan, "__version__", "")
-    key = repr((version, platform.machine(), expressions, flags)).encode()
+    key = repr((version, os.uname().machine, expressions, flags)).encode()
     path = _cache_dir() / f"patterns-{hashlib.sha256(key).hexdigest()[:32]}.hsdb"
     try:
         stored = path.read_bytes()

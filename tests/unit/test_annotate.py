@@ -474,3 +474,34 @@ def test_a_status_rule_with_a_message_lets_other_messages_of_that_status_go() ->
     )
     found = rules.annotate(line)
     assert found is not None and found.rule == "server-outpost-token-403"
+
+
+def test_an_index_of_status_rules_answers_maybe_without_its_other_lookups() -> None:
+    # A hint of status rules (every healthy outpost 401 is one) gets an index whose maybe is
+    # _maybe_status: pinned to the general maybe, for each probe family's share of the rules.
+    from aktui.logs.annotate import _HINT_SOURCES, _Index
+
+    rules = default_rules()
+    status_rules = [r for r in rules.rules if r.anchor[0] == "status"]
+    assert status_rules
+    messages = [
+        "/outpost.goauthentik.io/auth/nginx",
+        "/api/v3/outposts/instances/",
+        "/ws/outpost/abc/",
+        "Forbidden: /api/v3/outposts/",
+        "auth request unexpected status: 404",
+        "",
+        "a message with spaces",
+    ]
+    checked = 0
+    for wanted in _HINT_SOURCES.values():
+        index = _Index(r for r in status_rules if wanted is None or r.sources & wanted)
+        assert index.maybe == index._maybe_status  # the fast one is in use
+        for message in messages:
+            for status in (None, 200, 400, 401, 403, 404, 500, 502, 599):
+                fast = index.maybe(message, status)
+                assert fast == _Index.maybe(index, message, status), (wanted, message, status)
+                checked += fast
+    assert checked  # some answers are "yes"
+    # An index with any other anchor keeps the general maybe.
+    assert _Index(rules.rules).maybe != _Index(rules.rules)._maybe_status

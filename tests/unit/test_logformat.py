@@ -291,6 +291,9 @@ def test_parse_for_rules_is_parse_line_without_the_time(line: str) -> None:
         '{"kind":"status","event":"x"}',
         '{"event":"x","nested":{"status":500}}',
         '{"event" : "spaced", "status" : 404}',
+        '{"event":"a","x":"y","event":"b"}',  # the repeated key far from the first
+        '{"event"event":"a"}',  # overlapping occurrences: not JSON, and not read
+        '{"event":"a","b":"\\"event\\""}',  # the key's text inside a value (escaped)
     ],
 )
 def test_probe_gives_up_or_agrees_on_tricky_json(line: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +137,53 @@ def test_rules_file_from_config(tmp_path: Path) -> None:
     config.chmod(0o600)
     _, out = _run(HEALTHY + "\n", "--config", str(config), "--json")
     assert json.loads(out)["rule"] == "loaded-app"
+
+
+@pytest.mark.parametrize("where", ["default", "AKTUI_CONFIG"])
+def test_rules_file_from_the_config_found_without_config(where: str, tmp_path: Path) -> None:
+    # Without --config the config file is looked for where the TUI looks (XDG, AKTUI_CONFIG);
+    # when there is none its reader is not even imported (a shorter start), when there is
+    # one its logs.rules_file applies.
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "rules:\n  - id: loaded-app\n    title: t\n    sources: [outpost]\n    match:\n"
+        "      message: Loaded application\n    cause: c\n    fix: f\n    severity: warning\n"
+    )
+    home = tmp_path / "xdg"
+    config = home / "aktui" / "config.yaml" if where == "default" else tmp_path / "elsewhere.yaml"
+    env = {"XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    if where == "AKTUI_CONFIG":
+        env["AKTUI_CONFIG"] = str(config)
+    script = (
+        "import sys\nfrom aktui.cmd import annotate\ncode = annotate.main(['--json'])\n"
+        "print('config imported' if 'aktui.config' in sys.modules else 'config not imported')\n"
+    )
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            input=HEALTHY + "\n",
+            capture_output=True,
+            text=True,
+            env={**_env_without_config(), **env},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    line, verdict = run()
+    assert json.loads(line)["rule"] is None
+    assert verdict == "config not imported"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"logs:\n  rules_file: {rules}\n")
+    config.chmod(0o600)
+    line, verdict = run()
+    assert json.loads(line)["rule"] == "loaded-app"
+    assert verdict == "config imported"
+
+
+def _env_without_config() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("AKTUI_CONFIG", "XDG_CONFIG_HOME")}
 
 
 def test_terminal_output_escapes_control_characters() -> None:

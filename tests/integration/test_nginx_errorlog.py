@@ -4,7 +4,12 @@ given the rule that names its cause, and the linter agreeing on the same config.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
+import struct
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +55,60 @@ server {{
     }}
 }}
 """
+# An outpost that takes the request and then drops the connection: with a reset (a crash, a
+# killed container) or by closing it (a restart's shutdown).
+DROPPED = """\
+server {{
+    listen 127.0.0.1:{port};
+    server_name {name}.example.com;
+    root {www};
+    location / {{
+        auth_request /outpost.goauthentik.io/auth/nginx;
+        error_page 401 403 = @goauthentik_proxy_signin;
+    }}
+    location ^~ /outpost.goauthentik.io {{
+        proxy_pass http://127.0.0.1:{outpost};
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }}
+    location @goauthentik_proxy_signin {{
+        internal;
+        return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def _dropping_outpost(reset: bool) -> Iterator[int]:
+    """A loopback server that reads each request and drops the connection without answering:
+    with a TCP reset (SO_LINGER 0) or a plain close. Stopped on the way out."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:  # the timeout, or closed below
+                continue
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                if reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
 
 
 def _status(port: int) -> int:
@@ -89,3 +148,29 @@ def test_each_line_real_nginx_writes_gets_its_cause(run_nginx, tmp_path: Path) -
     ids = {(f.server_name, f.check_id) for f in lint_text(sites, "sites.conf").findings}
     assert ("app.example.com", "missing-outpost-locations") in ids
     assert not any(name == "down.example.com" and "missing" in cid for name, cid in ids)
+
+
+def test_an_outpost_dropping_the_connection_is_named(run_nginx, tmp_path: Path) -> None:  # noqa: F811
+    # What nginx writes when the outpost takes the auth subrequest and then resets or closes
+    # the connection without an answer (a crash, a killed or restarting container).
+    www = tmp_path / "www"
+    www.mkdir()
+    with _dropping_outpost(reset=True) as resets, _dropping_outpost(reset=False) as closes:
+        ports = {"reset": free_port(), "closed": free_port()}
+        sites = DROPPED.format(www=www, name="reset", port=ports["reset"], outpost=resets)
+        sites += DROPPED.format(www=www, name="closed", port=ports["closed"], outpost=closes)
+        run_nginx(sites, ports["closed"])
+        assert _status(ports["reset"]) == 500
+        assert _status(ports["closed"]) == 500
+    lines = [
+        line for line in (tmp_path / "error.log").read_text().splitlines() if "[error]" in line
+    ]
+    rules = default_rules()
+    got = [(n.rule if (n := rules.annotate(line)) else None) for line in lines]
+    assert got == [
+        "nginx-outpost-closed",  # recv() failed (104: Connection reset by peer)
+        "nginx-auth-status-5xx",
+        "nginx-outpost-closed",  # upstream prematurely closed connection
+        "nginx-auth-status-5xx",
+    ], lines
+    assert "104: Connection reset by peer" in lines[0] and "prematurely closed" in lines[2]

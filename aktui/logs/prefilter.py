@@ -126,21 +126,19 @@ class BlockFilter:
         rfind, find = block.rfind, block.find
         size = len(block)
         first_also = self._first_also
-        low = high = -1  # the line last seen: its matches end in (low, high]
-        ids: list[int] = []
+        line_ids = ids_at.get
 
         def on_match(pattern: int, _start: int, to: int, _flags: int, _ctx: Any) -> None:
-            nonlocal low, high, ids
-            if not low < to <= high:
-                if pattern == controls_id and not controls:
-                    return
-                last = to - 1  # the match's last byte; its line holds it (a "\\n" ends it)
-                low = rfind(b"\n", 0, last) + 1
-                high = find(b"\n", last) + 1 or size
-                # Hyperscan reports matches by end offset, so a line's are consecutive; the
-                # dict does not rely on it.
-                ids = ids_at.setdefault(low, [])
-            ids.append(pattern)
+            if pattern == controls_id and not controls:
+                return
+            # The match's last byte is in its line (a "\\n" ends it): one rfind per match,
+            # cheaper than finding the line's end too (most lines hold one match).
+            low = rfind(b"\n", 0, to - 1) + 1
+            ids = line_ids(low)
+            if ids is None:
+                ids_at[low] = [pattern]
+            else:
+                ids.append(pattern)
             if pattern >= first_also and marked is not None:
                 marked.add(low)
 

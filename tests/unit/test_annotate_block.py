@@ -591,3 +591,23 @@ def test_a_filter_without_the_control_pattern_refuses_to_look_for_controls() -> 
     assert without.starts(data) == with_controls.starts(data) == [42]
     with pytest.raises(ValueError):
         without.lines(data, controls=True)
+
+
+def test_a_control_character_not_asked_for_leaves_the_hint_alone() -> None:
+    # A filter built with the control pattern, asked without it (plain output): a control
+    # character after a rule's anchor on the same line must not turn the line's hint into
+    # "any rule", as it would with the controls' pattern id among its own.
+    from aktui.logs.annotate import default_rules
+
+    line = (
+        b"2026/03/29 08:40:22 [error] 31#31: *11 auth request unexpected status: 404 while "
+        b'sending to client, client: 203.0.113.7, server: app.example.com, host: "a"'
+    )
+    with_controls = default_rules().block_filter(controls=True)
+    assert with_controls is not None
+    plain = dict(with_controls.lines(line + b"\n"))
+    marked = dict(with_controls.lines(line + b" \x01\n"))
+    assert list(plain) == list(marked) == [0]
+    assert plain[0] is not None and marked[0] == plain[0]
+    # Asked for, the control character makes the line one to write escaped: any rule.
+    assert dict(with_controls.lines(line + b" \x01\n", controls=True))[0] is None

@@ -122,7 +122,9 @@ class BlockFilter:
         if controls and self._controls_id < 0:
             raise ValueError("this filter was built without the control-character pattern")
         controls_id = self._controls_id
-        ids_at: dict[int, list[int]] = {}  # line start -> the patterns matched in it
+        # Line start -> the pattern matched in it, or the patterns when more than one (most
+        # lines hold one: no list to build for them).
+        ids_at: dict[int, int | list[int]] = {}
         rfind, find = block.rfind, block.find
         size = len(block)
         first_also = self._first_also
@@ -134,11 +136,13 @@ class BlockFilter:
             # The match's last byte is in its line (a "\\n" ends it): one rfind per match,
             # cheaper than finding the line's end too (most lines hold one match).
             low = rfind(b"\n", 0, to - 1) + 1
-            ids = line_ids(low)
-            if ids is None:
-                ids_at[low] = [pattern]
+            held = line_ids(low)
+            if held is None:
+                ids_at[low] = pattern
+            elif isinstance(held, int):
+                ids_at[low] = [held, pattern]
             else:
-                ids.append(pattern)
+                held.append(pattern)
             if pattern >= first_also and marked is not None:
                 marked.add(low)
 
@@ -155,7 +159,7 @@ class BlockFilter:
             if start in extra:
                 continue
             # Most lines hold one pattern (a healthy 401's status): its hint by the id alone.
-            known = hints.get(ids[0] if len(ids) == 1 else frozenset(ids)) or hint_of(ids)
+            known = hints.get(ids if isinstance(ids, int) else frozenset(ids)) or hint_of(ids)
             dismiss = known[1]
             if dismiss is not None and (marked is None or start not in marked):
                 end = find(b"\n", start) + 1 or size
@@ -169,16 +173,16 @@ class BlockFilter:
         found.sort()
         return found
 
-    def _hint(self, ids: list[int]) -> tuple[Hint, Dismiss | None]:
-        """The hint of a line holding the patterns ``ids``, with its dismissal test, kept
-        by the set of ids (or the one id)."""
-        key: int | frozenset[int] = ids[0] if len(set(ids)) == 1 else frozenset(ids)
+    def _hint(self, ids: int | list[int]) -> tuple[Hint, Dismiss | None]:
+        """The hint of a line holding the pattern ``ids`` (or the patterns), with its
+        dismissal test, kept by the id (or the set of ids)."""
+        key: int | frozenset[int] = ids if isinstance(ids, int) else frozenset(ids)
         known = self._hints.get(key)
         if known is not None:
             return known
         owners = self._owners
         rules: set[Any] = set()
-        for pattern in set(ids):
+        for pattern in (key,) if isinstance(key, int) else key:
             owned = owners[pattern] if owners is not None else None
             if owned is None:
                 rules = None  # type: ignore[assignment]

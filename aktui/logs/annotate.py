@@ -228,7 +228,7 @@ _FEW = 12
 # status_messages.get's default: no rule for that status.
 _NO_STATUS: list[Callable[[str], bool]] = []
 _SETTLED = ("exact", "exact_ci", "scan")
-_HintEntry = tuple[tuple[Rule, ...], dict[str, "_Index"], bool, bool]
+_HintEntry = tuple[tuple[Rule, ...], dict[str, "_Index"], bool, bool, bool]
 # For a hint's rules: the probe families' pre-filter indexes (json, nginx, text) and the
 # sources' rule indexes (nginx and text are both), by the rule sources each holds (None: all).
 _HINT_SOURCES: dict[str, frozenset[str] | None] = {
@@ -360,18 +360,18 @@ class RuleSet:
                 if not indexes[quick[0]].maybe(quick[1], quick[2]):
                     return None
                 if quick[0] == "nginx" and line[:1] != "{":
-                    return self._judge_nginx(line, quick[1], quick[2], indexes["nginx"])
+                    return self._judge(line, "nginx", quick[1], quick[2], indexes["nginx"])
             found = self._first_match(parse_for_rules(line), indexes)
-        elif (
-            entry[3]
-            and line[:1] != "{"
-            and (quick := probe(line)) is not None
-            and quick[0] == "nginx"
-        ):
-            index = indexes["nginx"]
-            if not index.maybe(quick[1], quick[2]):
-                return None
-            return self._judge_nginx(line, quick[1], quick[2], index)
+        elif entry[3] and line[:1] != "{" and (quick := probe(line)) is not None:
+            family = quick[0]
+            if family != "json":
+                # Not asked of index.maybe first: a rule's anchor flagged the line, so it is
+                # most likely a failure, and _judge finds no match where maybe would say no.
+                return self._judge(line, family, quick[1], quick[2], indexes[family])
+            if entry[4]:
+                return None  # an authentik line (outpost or server): none of these rules
+            # probe read it as authentik's: annotate's pre-filter passes for any match.
+            found = self._first_match(parse_for_rules(line), indexes)
         else:
             # Likely a failure: parse first, and ask annotate's pre-filter (probe) only
             # about a match, unless its answer is known (see _probe_agrees).
@@ -385,15 +385,17 @@ class RuleSet:
                 return None
         return found
 
-    def _judge_nginx(
-        self, line: str, message: str, status: int | None, index: _Index
+    def _judge(
+        self, line: str, source: str, message: str, status: int | None, index: _Index
     ) -> Annotation | None:
-        """The first match for an NGINX line not starting with "{", given probe's reading of
-        it (probe reads exactly what parse_line does there: the same regexes in the same
-        order, no JSON before them): rules that test only the message and status are judged
-        on that reading, the line is parsed only for the others."""
+        """The first match for an NGINX or plain-text line (``source``) not starting with
+        "{", given probe's reading of it (probe reads exactly what parse_line does there:
+        the same regexes in the same order, no JSON before them): rules that test only the
+        message and status are judged on that reading, the line is parsed only for the
+        others."""
         seen: LogRecord | None = None
-        judged = new_record(raw=line, format="nginx-error", message=message, status=status)
+        shape = "nginx-error" if source == "nginx" else "text"
+        judged = new_record(raw=line, format=shape, message=message, status=status)
         few = len(index.ordered) <= _FEW
         settled = frozenset() if few else self._settled
         for rule in index.ordered if few else index.candidates(message, status):
@@ -401,9 +403,9 @@ class RuleSet:
                 if rule.message is not None and not rule.message(message):
                     continue  # what its candidacy would have said, without parsing
                 seen = seen or parse_for_rules(line)
-                if rule.matches(seen, "nginx"):
+                if rule.matches(seen, source):
                     return rule.annotation
-            elif rule in settled or rule.matches(judged, "nginx"):
+            elif rule in settled or rule.matches(judged, source):
                 return rule.annotation
         return None
 
@@ -436,10 +438,10 @@ class RuleSet:
 
     def _hinted(self, rules: tuple[Rule, ...]) -> _HintEntry:
         """A hint, the indexes of its rules per probe family and per source, whether to ask
-        probe first (only status rules, some not NGINX's: a status in a JSON line) and
-        whether NGINX rules are among them, built once per hint (the block filter hands out
-        one tuple per set of patterns) and kept by id, with the hint itself, so that the id
-        stays its own."""
+        probe first (only status rules, some not NGINX's: a status in a JSON line), whether
+        rules for NGINX or browser lines are among them, and whether none is for authentik's
+        JSON lines, built once per hint (the block filter hands out one tuple per set of
+        patterns) and kept by id, with the hint itself, so that the id stays its own."""
         if len(self._hints) >= 4096:
             self._hints.clear()  # bounded, like the filter's own hints
         indexes = {
@@ -449,8 +451,11 @@ class RuleSet:
         probe_first = all(r.anchor[0] == "status" for r in rules) and any(
             not r.sources & {"nginx", "any"} for r in rules
         )
-        nginx = any(r.sources & {"nginx", "any"} for r in rules)  # worth asking probe
-        entry = self._hints[id(rules)] = (rules, indexes, probe_first, nginx)
+        # Rules for lines that are not authentik's JSON (NGINX's, a browser's): worth asking
+        # probe first about a line not starting with "{".
+        plain = any(r.sources & {"nginx", "browser", "any"} for r in rules)
+        no_json = not any(r.sources & {"outpost", "server", "any"} for r in rules)
+        entry = self._hints[id(rules)] = (rules, indexes, probe_first, plain, no_json)
         return entry
 
 

@@ -417,6 +417,14 @@ HINT_LINES = (
     # a console value read stripped; both lines are text, so the NGINX 401 rule applies.
     '{"event":"x","status":0401}',
     "INF something status= 401 msg=x",
+    # Lines not starting with "{" under hints of browser rules: text judged on probe's reading,
+    # an authentik line behind a prefix (none of them applies), logfmt (probe gives up).
+    "< Location: http://server:9000/application/o/authorize/?client_id=abc&state=1",
+    "web-1  | < Location: http://server:9000/application/o/authorize/?client_id=abc",
+    "This page isn't working: ERR_TOO_MANY_REDIRECTS",
+    '2026-03-29T08:40:20.123456789Z {"event":"ERR_TOO_MANY_REDIRECTS","level":"info",'
+    '"logger":"authentik.outpost.x"}',
+    'level=info msg="ERR_TOO_MANY_REDIRECTS" logger=authentik.outpost.x',
 )
 
 

@@ -55,6 +55,8 @@ _ENDED = (WorkerState.SUCCESS, WorkerState.ERROR)
 
 # The longest the start may run with the garbage collector paused (seconds).
 GC_PAUSE_LIMIT = 10.0
+# Seconds the app waits at mount for a first snapshot about to arrive (see on_mount).
+FIRST_DATA_GRACE = 0.05
 # The collector's generation thresholds while the app runs (CPython's default: 700, 10, 10).
 # A log flood (5,000 lines/s) allocates containers fast and keeps the newest lines: with 700 the
 # young lines were promoted within milliseconds, the old generation grew, and full collections
@@ -97,9 +99,11 @@ class AktuiApp(FixMixin, App[int]):
         clock: Clock | None = None,
         live_refresh: bool = True,
         first_snapshot: Callable[[], object] | None = None,
+        first_ready: Callable[[float], bool] | None = None,
     ) -> None:
         """``first_snapshot``: blocking, gives the first fetch's result from elsewhere (run_app's
-        helper process): a Snapshot, a one-line error, or None (fetch it here)."""
+        helper process): a Snapshot, a one-line error, or None (fetch it here).
+        ``first_ready(seconds)``: whether that result is there, waiting at most ``seconds``."""
         overrides = check_keymap(backend.config.keys, backend.config.source)
         super().__init__()
         self.backend = backend
@@ -115,6 +119,7 @@ class AktuiApp(FixMixin, App[int]):
         self._overrides = overrides
         self._api: Any = None  # the app loop's authentik client, built on first refresh
         self._first_snapshot = first_snapshot
+        self._first_ready = first_ready
         self._lab_starting = False
         # Containers once the fetch under way is done: "replace" a read under way (as the key
         # does), "idle" only without one (as the timer does), "" not at all.
@@ -154,6 +159,11 @@ class AktuiApp(FixMixin, App[int]):
             )
             self._start_lab()
         else:
+            if self._first_ready is not None:
+                # The helper fetches while the UI loads and usually answers about now: a moment
+                # waited here (FIRST_DATA_GRACE at most) puts its data in the first frame, rather
+                # than an empty first frame and the data in a second one (~60 ms later here).
+                self._first_ready(FIRST_DATA_GRACE)
             self.action_refresh_now()
             if getattr(self.backend, "lab_starting", False):
                 self._await_lab()
@@ -383,7 +393,10 @@ class AktuiApp(FixMixin, App[int]):
 
         from aktui.authentik.model import Snapshot
 
-        found = await asyncio.to_thread(first)
+        if self._first_ready is not None and self._first_ready(0):
+            found = first()  # there already: read at once, before the first frame is drawn
+        else:
+            found = await asyncio.to_thread(first)
         return found if isinstance(found, (Snapshot, str)) else None
 
     @work(thread=True, exclusive=True, group="containers", exit_on_error=False)

@@ -15,7 +15,9 @@ reads it once; anything else (a crash, a timeout, garbage) and it fetches as usu
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
+import select
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -66,6 +68,14 @@ class Prefetch:
             return value
         return None
 
+    def done(self, seconds: float) -> bool:
+        """Whether the helper has answered (or ended), waiting at most ``seconds`` for it."""
+        stdout = self._proc.stdout
+        if self._proc.poll() is not None or stdout is None or stdout.closed:
+            return True
+        readable, _, _ = select.select([stdout], [], [], seconds)
+        return bool(readable)
+
     def stop(self) -> None:
         """Idempotent: the helper is gone when this returns."""
         if self._proc.poll() is None:
@@ -94,4 +104,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The TUI reads the answer once this process has ended: the interpreter's teardown
+    # (modules, the event loop, the collector) would only delay it. Everything is written.
+    os._exit(main())

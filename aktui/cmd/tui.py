@@ -91,15 +91,16 @@ def run_app(args: argparse.Namespace) -> int:
             backend.start_lab_api()
 
         first: Callable[[], object] | None = None
+        ready: Callable[[float], bool] | None = None
         timeout = float(backend.context.timeout or 10.0) + 5.0
         if prefetch is not None:
-            first = partial(prefetch.result, timeout)
+            first, ready = partial(prefetch.result, timeout), prefetch.done
         elif demo:
             # The lab's process read it (aktui.lab.snapshot), as the helper fetches it above.
             hosted = getattr(backend, "lab", None)
             if getattr(hosted, "first_snapshot", None) is not None:
                 first = partial(_with_first_listing, hosted, timeout)
-        app = AktuiApp(backend, first_snapshot=first)
+        app = AktuiApp(backend, first_snapshot=first, first_ready=ready)
         code = int(app.run() or 0)
         if app.startup_error:
             print(f"aktui: {app.startup_error}", file=sys.stderr)

@@ -346,10 +346,44 @@ async def test_one_client_for_every_refresh_closed_at_exit() -> None:
     assert backend.clients[0].closed
 
 
-def _app_with_first(backend: FakeBackend, first: Any) -> Any:
+def _app_with_first(backend: FakeBackend, first: Any, ready: Any = None) -> Any:
     from tests.fixtures.app import NOW
 
-    return app_module.AktuiApp(backend, clock=lambda: NOW, live_refresh=False, first_snapshot=first)
+    return app_module.AktuiApp(
+        backend, clock=lambda: NOW, live_refresh=False, first_snapshot=first, first_ready=ready
+    )
+
+
+@pytest.mark.parametrize("there", [True, False])
+async def test_a_first_snapshot_about_to_arrive_is_waited_for_briefly_at_mount(
+    there: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The helper usually answers while the app mounts: the app waits a moment (at most
+    # FIRST_DATA_GRACE) so its data is in the first frame, and reads an answer that is there
+    # at once (no thread); one that is not is awaited in a thread, as before.
+    import asyncio
+
+    backend = FakeBackend()
+    asked: list[float] = []
+    threads: list[object] = []
+
+    def ready(seconds: float) -> bool:
+        asked.append(seconds)
+        return there
+
+    real_to_thread = asyncio.to_thread
+
+    async def to_thread(fn: Any, *args: Any) -> Any:
+        threads.append(fn)
+        return await real_to_thread(fn, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+    app = _app_with_first(backend, lambda: backend.snapshot, ready)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert asked[0] == app_module.FIRST_DATA_GRACE  # at mount, bounded
+        assert backend.fetches == 0 and app.data.snapshot == backend.snapshot
+        assert (len(threads) == 0) is there
 
 
 async def test_first_snapshot_from_the_helper_replaces_the_first_fetch() -> None:
@@ -407,6 +441,9 @@ def test_run_app_stops_the_helper(monkeypatch: pytest.MonkeyPatch) -> None:
 
         def result(self, timeout: float) -> None:
             return None
+
+        def done(self, seconds: float) -> bool:
+            return True
 
         def stop(self) -> None:
             self.stopped = True

@@ -98,3 +98,28 @@ def test_a_helper_that_takes_too_long_is_stopped(tmp_path: Path) -> None:
         assert time.monotonic() - start < 5
         assert prefetch._proc.poll() is not None  # gone, not left behind
         prefetch.stop()  # idempotent
+
+
+def test_done_says_whether_the_answer_is_there(lab_config: Path, tmp_path: Path) -> None:
+    # The TUI waits a moment at mount for an answer about to arrive (done), then reads one
+    # that is there at once; the helper ends as soon as it has written it.
+    with socket.socket() as server:  # accepts, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        silent = tmp_path / "silent"  # lab_config is tmp_path's config.yaml
+        silent.mkdir()
+        config = _config(silent, f"http://127.0.0.1:{server.getsockname()[1]}", "x" * 40)
+        waiting = Prefetch(str(config), None)
+        try:
+            assert not waiting.done(0.05)
+        finally:
+            waiting.stop()
+        assert waiting.done(0)  # ended (stopped): nothing more to wait for
+    prefetch = Prefetch(str(lab_config), None)
+    try:
+        assert prefetch.done(60)
+        found = prefetch.result(5)
+        assert found is not None and not isinstance(found, str)
+        assert prefetch._proc.wait(5) == 0
+    finally:
+        prefetch.stop()

@@ -264,20 +264,25 @@ def _annotate_blocks(
                 continue
             known = notes.get(id(found))
             if known is None:  # per annotation: its rank and what follows the line
-                known = notes[id(found)] = (
-                    rank(found.severity),
-                    f"\n{format_annotation(found)}\n".encode(),
-                )
+                follows = _json_tail(found) if as_json else f"\n{format_annotation(found)}\n"
+                known = notes[id(found)] = (rank(found.severity), follows.encode())
             if known[0] > worst:
                 worst = known[0]
-            if not as_json and start not in secret:
-                # The line as read (without its line break) and the note: in bytes, with the
-                # healthy run before it in the same piece.
+            if start not in secret and (not as_json or hint is not None):
+                # The line as read (without its line break) and what follows it, in bytes: in
+                # plain output with the healthy run before it in the same piece; in JSON its
+                # text is the line with its quotes escaped, as json.dumps writes it (a line
+                # with a hint holds no backslash and no control character: see the filter).
                 eol = end - 1
                 if eol > start and data[eol - 1] == 13:  # CRLF
                     eol -= 1
-                put(view[start if only else pos : eol])
-                put(known[1])
+                if as_json:
+                    if start > pos and not only:
+                        pieces += _healthy_json(data[pos:start])
+                    pieces += (_HEAD_B, data[start:eol].replace(b'"', b'\\"'), known[1])
+                else:
+                    put(view[start if only else pos : eol])
+                    put(known[1])
                 pos = end
                 continue
             if start > pos and not only:

@@ -619,3 +619,32 @@ def test_a_control_character_not_asked_for_leaves_the_hint_alone() -> None:
     assert plain[0] is not None and marked[0] == plain[0]
     # Asked for, the control character makes the line one to write escaped: any rule.
     assert dict(with_controls.lines(line + b" \x01\n", controls=True))[0] is None
+
+
+def test_matched_lines_in_json_are_what_json_dumps_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The block path writes a matched line with a hint as its bytes with the quotes escaped
+    # (no json.dumps call): pinned to the per-line path, which uses it, for quotes, CRLF,
+    # non-ASCII text, a line at the end without its line break, and --only-annotated.
+    fail_404 = (
+        "2026/03/29 08:40:22 [error] 31#31: *11 auth request unexpected status: 404 while "
+        'sending to client, client: 203.0.113.7, server: "é.example.com", request: "GET / '
+        'HTTP/1.1", host: "app.example.com"'
+    )
+    mismatch = (
+        '{"event":"mismatched session ID","is":"","level":"warning","logger":'
+        '"authentik.outpost.proxyv2.application","name":"ünïcode \\u00e9","should":"x"}'
+    )
+    log = tmp_path / "matched.log"
+    ascii_404 = fail_404.replace("é", "e")  # a hint: non-ASCII lines have none (a guard)
+    log.write_bytes(
+        f"{ascii_404}\r\nhealthy\n{mismatch}\n{fail_404}\nplain \u2028 text\n{ascii_404}\n"
+        f"{ascii_404}".encode()
+    )
+    _check(log, monkeypatch)
+    block, _ = _both(log, monkeypatch, "--json")
+    lines = block.split("\n")  # not splitlines(): U+2028 is no line break in JSON lines
+    assert lines.pop() == "" and len(lines) == 7
+    for line in lines:
+        assert json.dumps(json.loads(line), ensure_ascii=False) == line

@@ -276,10 +276,9 @@ def _annotate_blocks(
                 eol = end - 1
                 if eol > start and data[eol - 1] == 13:  # CRLF
                     eol -= 1
-                if as_json:
-                    if start > pos and not only:
-                        pieces += _healthy_json(data[pos:start])
-                    pieces += (_HEAD_B, data[start:eol].replace(b'"', b'\\"'), known[1])
+                if as_json:  # the run and the line framed together, the line's tail after
+                    run = data[start if only else pos : eol]
+                    pieces += (_HEAD_B, _json_lines(run), known[1])
                 else:
                     put(view[start if only else pos : eol])
                     put(known[1])
@@ -362,17 +361,21 @@ def _raw_chunks(stream: IO[str]) -> Iterator[bytes]:
 
 
 def _healthy_json(run: bytes) -> tuple[bytes, memoryview]:
-    """The JSON lines of a run of unmatched lines (in two pieces: one copy less), built
-    with a few bytes.replace calls: in JSON mode the block filter sends every line with a
-    backslash or a control character other than "\\n" and a CRLF's "\\r" to annotate, so a
-    quote is all there is to escape (json.dumps keeps non-ASCII, DEL and U+2028 as they are
-    when not asked for ASCII). Every line ends in "\\n", the last one too: each becomes the
-    end of its object and the start of the next, and the last start is left out (a view,
-    not a copy of the run without its last byte)."""
+    """The JSON lines of a run of unmatched lines, each ending in "\\n" (the last one too),
+    in two pieces (one copy less): the first start, then the lines framed by _json_lines
+    without the start that follows the last one (a view, not a copy)."""
+    return _HEAD_B, memoryview(_json_lines(run))[: -len(_HEAD_B)]
+
+
+def _json_lines(run: bytes) -> bytes:
+    """The lines of ``run`` as JSON text, each line break made the end of its object and the
+    start of the next, built with a few bytes.replace calls: in JSON mode the block filter
+    sends every line with a backslash or a control character other than "\\n" and a CRLF's
+    "\\r" to annotate, so a quote is all there is to escape (json.dumps keeps non-ASCII, DEL
+    and U+2028 as they are when not asked for ASCII)."""
     if b"\r" in run:
         run = run.replace(b"\r\n", b"\n")
-    framed = run.replace(b'"', b'\\"').replace(b"\n", _TAIL_HEAD_B)
-    return _HEAD_B, memoryview(framed)[: -len(_HEAD_B)]
+    return run.replace(b'"', b'\\"').replace(b"\n", _TAIL_HEAD_B)
 
 
 def _strip_cr(text: str) -> str:

@@ -8,22 +8,22 @@ import contextlib
 import http.client
 import socket
 import struct
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from aktui.logs.annotate import default_rules
 from aktui.nginx.lint import lint_text
-from tests.fixtures.procs import free_port
+from tests.fixtures.procs import free_port, loopback_server
 from tests.integration.test_nginx_real import _nginx, run_nginx  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
-SITES = """\
+# A site behind forward auth, without the outpost's location: nginx looks for the auth path
+# on disk.
+NO_LOCATION = """\
 server {{
-    listen 127.0.0.1:{no_location};
+    listen 127.0.0.1:{port};
     server_name app.example.com;
     root {www};
     location / {{
@@ -35,29 +35,9 @@ server {{
         return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
     }}
 }}
-server {{
-    listen 127.0.0.1:{outpost_down};
-    server_name down.example.com;
-    root {www};
-    location / {{
-        auth_request /outpost.goauthentik.io/auth/nginx;
-        error_page 401 403 = @goauthentik_proxy_signin;
-    }}
-    location ^~ /outpost.goauthentik.io {{
-        proxy_pass http://127.0.0.1:{closed};
-        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-        proxy_pass_request_body off;
-        proxy_set_header Content-Length "";
-    }}
-    location @goauthentik_proxy_signin {{
-        internal;
-        return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
-    }}
-}}
 """
-# An outpost that takes the request and then drops the connection: with a reset (a crash, a
-# killed container) or by closing it (a restart's shutdown).
-DROPPED = """\
+# A site whose outpost location proxies to the port ``outpost``.
+WITH_OUTPOST = """\
 server {{
     listen 127.0.0.1:{port};
     server_name {name}.example.com;
@@ -80,35 +60,19 @@ server {{
 """
 
 
-@contextlib.contextmanager
-def _dropping_outpost(reset: bool) -> Iterator[int]:
-    """A loopback server that reads each request and drops the connection without answering:
-    with a TCP reset (SO_LINGER 0) or a plain close. Stopped on the way out."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
+def _dropping_outpost(reset: bool) -> contextlib.AbstractContextManager[int]:
+    """An outpost that reads each request and drops the connection without answering: with a
+    TCP reset (SO_LINGER 0: a crash, a killed container) or a plain close (a restart)."""
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:  # the timeout, or closed below
-                continue
-            with conn:
-                conn.settimeout(5)
-                with contextlib.suppress(OSError):
-                    conn.recv(65536)
-                if reset:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    def drop(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+            if reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
+    return loopback_server(drop)
 
 
 def _status(port: int) -> int:
@@ -124,7 +88,10 @@ def test_each_line_real_nginx_writes_gets_its_cause(run_nginx, tmp_path: Path) -
     www = tmp_path / "www"
     www.mkdir()
     ports = {"no_location": free_port(), "outpost_down": free_port(), "closed": free_port()}
-    sites = SITES.format(www=www, **ports)
+    sites = NO_LOCATION.format(www=www, port=ports["no_location"])
+    sites += WITH_OUTPOST.format(
+        www=www, name="down", port=ports["outpost_down"], outpost=ports["closed"]
+    )
     run_nginx(sites, ports["outpost_down"])
     assert _status(ports["no_location"]) == 500
     assert _status(ports["outpost_down"]) == 500
@@ -157,8 +124,8 @@ def test_an_outpost_dropping_the_connection_is_named(run_nginx, tmp_path: Path) 
     www.mkdir()
     with _dropping_outpost(reset=True) as resets, _dropping_outpost(reset=False) as closes:
         ports = {"reset": free_port(), "closed": free_port()}
-        sites = DROPPED.format(www=www, name="reset", port=ports["reset"], outpost=resets)
-        sites += DROPPED.format(www=www, name="closed", port=ports["closed"], outpost=closes)
+        sites = WITH_OUTPOST.format(www=www, name="reset", port=ports["reset"], outpost=resets)
+        sites += WITH_OUTPOST.format(www=www, name="closed", port=ports["closed"], outpost=closes)
         run_nginx(sites, ports["closed"])
         assert _status(ports["reset"]) == 500
         assert _status(ports["closed"]) == 500

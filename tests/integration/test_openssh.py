@@ -5,7 +5,6 @@ ProxyCommand and servers that never speak SSH."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from aktui.deploy.push import plan_hosts
 from aktui.deploy.ssh import WebServer
 from aktui.docker.host import DockerHost
 from aktui.errors import DockerUnavailable, HostKeyChanged, HostKeyUnknown, RemoteError
+from tests.fixtures.procs import loopback_server
 from tests.fixtures.webhost import WebHost
 
 pytestmark = pytest.mark.integration
@@ -156,30 +156,11 @@ def test_proxy_command_read_returns_end_of_file():
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """Accepts connections and never says a word (a firewall's tarpit, a wrong service)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
     held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        for s in held:
-            s.close()
-        server.close()
+    with loopback_server(held.append) as port:
+        yield port
+    for conn in held:
+        conn.close()
 
 
 def test_silent_server_waits_the_configured_timeout(webhost, silent_port):

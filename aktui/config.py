@@ -322,10 +322,6 @@ def transport_warnings(ctx: ContextConfig, name: str, source: str = "") -> list[
     return []
 
 
-def find_config(explicit: str | None) -> Path:
-    return config_file(explicit)
-
-
 def parse_config(text: str, path: Path) -> Config:
     loader = _Loader(path)
     root = compose_yaml(text, path)
@@ -368,7 +364,7 @@ def _check_references(config: Config, root: yaml.Node, loader: _Loader) -> None:
 
 
 def load_config(explicit: str | None = None, *, required: bool = True) -> Config:
-    path = find_config(explicit)
+    path = config_file(explicit)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

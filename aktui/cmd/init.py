@@ -13,8 +13,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from aktui.config import find_config
 from aktui.errors import ConfigError
+from aktui.userdirs import config_file
 
 EXAMPLE = "config.example.yaml"
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "print_only", False):
         sys.stdout.write(text)
         return 0
-    path = find_config(getattr(args, "config", None))
+    path = config_file(getattr(args, "config", None))
     write_starter(path, text)
     print(f"wrote a starter config to {path} (mode 0600)")
     print(

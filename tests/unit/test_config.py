@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from aktui.config import find_config, load_config, resolve_token
+from aktui.config import load_config, resolve_token
 from aktui.errors import ConfigError
+from aktui.userdirs import config_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,10 +30,10 @@ def test_example_config_is_valid(monkeypatch):
 
 def test_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    assert find_config(None) == tmp_path / "xdg" / "aktui" / "config.yaml"
+    assert config_file(None) == tmp_path / "xdg" / "aktui" / "config.yaml"
     monkeypatch.setenv("AKTUI_CONFIG", str(tmp_path / "env.yaml"))
-    assert find_config(None) == tmp_path / "env.yaml"
-    assert find_config(str(tmp_path / "cli.yaml")) == tmp_path / "cli.yaml"
+    assert config_file(None) == tmp_path / "env.yaml"
+    assert config_file(str(tmp_path / "cli.yaml")) == tmp_path / "cli.yaml"
 
 
 @pytest.mark.parametrize(

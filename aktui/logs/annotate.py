@@ -359,8 +359,8 @@ class RuleSet:
             if quick is not None:
                 if not indexes[quick[0]].maybe(quick[1], quick[2]):
                     return None
-                if quick[0] == "nginx" and line[:1] != "{":
-                    return self._judge(line, "nginx", quick[1], quick[2], indexes["nginx"])
+                if quick[0] != "json" and line[:1] != "{":
+                    return self._judge(line, quick[0], quick[1], quick[2], indexes[quick[0]])
             found = self._first_match(parse_for_rules(line), indexes)
         elif entry[3] and line[:1] != "{" and (quick := probe(line)) is not None:
             family = quick[0]

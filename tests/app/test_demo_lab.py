@@ -60,8 +60,8 @@ async def test_incident_path_on_the_lab(demo) -> None:  # type: ignore[no-untype
         pk = app.data.snapshot.outpost(OUTPOST).pk
         table = app.screen.query_one("#outposts", DataTable)
         table.move_cursor(row=table.get_row_index(pk))
-        await pilot.pause()
-        assert "⟳ STALE" in screen_text(app)
+        # The table is redrawn after the data lands (DataTable lays new rows out when idle).
+        await wait_for(pilot, lambda: "⟳ STALE" in screen_text(app), 10, "the flag on screen")
 
         await pilot.press("r")
         await pilot.pause()
@@ -75,7 +75,7 @@ async def test_incident_path_on_the_lab(demo) -> None:  # type: ignore[no-untype
         assert record.ok, record.message
         assert "Loaded application" in record.message
         await wait_for(pilot, lambda: (v := verdict()) and not v.stale, 30, "the flag to clear")
-        assert "⟳ STALE" not in screen_text(app)
+        await wait_for(pilot, lambda: "⟳ STALE" not in screen_text(app), 10, "the flag gone")
 
         await pilot.press("l")
         await pilot.pause()
@@ -113,7 +113,8 @@ async def test_the_tuis_hosted_demo_shows_its_stale_outpost_and_restarts_it() ->
                 return app.data.verdicts.get(o.pk) if o else None
 
             await wait_for(pilot, lambda: (v := verdict()) and v.stale, 30, "the opening stale")
-            assert "⟳ STALE" in screen_text(app)
+            # The header and the table are redrawn from the data on the next idle, not at once.
+            await wait_for(pilot, lambda: "⟳ STALE" in screen_text(app), 10, "the flag on screen")
             running = {c.name: c for c in app.data.containers}
             assert running[OUTPOST].state == "running"
             pk = app.data.snapshot.outpost(OUTPOST).pk  # type: ignore[union-attr]

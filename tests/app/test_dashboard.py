@@ -237,7 +237,7 @@ async def test_reload_that_loads_nothing_escalates_to_restart() -> None:
     backend = FakeBackend()
     backend.runtime.silent_reload = True
     app = make_app(backend)
-    app.verify_timeout = 0.5
+    app.verify_timeout = 2.0  # only the silent reload waits it out; a loaded CI machine needs room
     async with app.run_test(size=(80, 24)) as pilot:
         await _ready(app, pilot)
         await pilot.press("down", "r", "y")

@@ -15,6 +15,7 @@ import pytest
 from aktui.logs.annotate import default_rules
 from aktui.nginx.lint import lint_text
 from tests.fixtures.procs import free_port, loopback_server
+from tests.fixtures.webhost import nginx_check, nginx_main_conf
 from tests.integration.test_nginx_real import _nginx, run_nginx  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -141,3 +142,21 @@ def test_an_outpost_dropping_the_connection_is_named(run_nginx, tmp_path: Path) 
         "nginx-auth-status-5xx",
     ], lines
     assert "104: Connection reset by peer" in lines[0] and "prematurely closed" in lines[2]
+
+
+def test_a_proxy_manager_snippet_on_plain_nginx_is_named(_nginx, tmp_path: Path) -> None:  # noqa: F811
+    # Nginx Proxy Manager's forward-auth snippet passes the cookie with headers-more, which
+    # plain nginx lacks: `nginx -t` refuses the whole config.
+    site = WITH_OUTPOST.format(www=tmp_path, name="npm", port=free_port(), outpost=free_port())
+    site = site.replace(
+        "        error_page 401 403",
+        "        more_set_headers 'Set-Cookie: $auth_cookie';\n        error_page 401 403",
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginx_main_conf(tmp_path, site))
+    test = nginx_check(conf)
+    assert test.returncode != 0
+    lines = [line for line in test.stderr.splitlines() if "[emerg]" in line]
+    assert lines and 'unknown directive "more_set_headers"' in lines[0], test.stderr
+    notes = [default_rules().annotate(line) for line in lines]
+    assert [n.rule if n else None for n in notes] == ["nginx-no-headers-more"], lines

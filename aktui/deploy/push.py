@@ -525,7 +525,7 @@ class _Push:
         verify: Callable[[], str] | None,
         check: Callable[[WebServer, str], str] | None,
     ) -> HostResult:
-        test = self.server.run(self.server.nginx_command("-T"))
+        test = self.server.nginx_dump()
         if not test.ok:
             self.steps.append(f"nginx -t failed: `{test.command}`")
             return self.rollback("nginx -t rejected the new config", _tail(test.output))
@@ -675,7 +675,7 @@ class _Push:
         taken), reload and prove nginx runs them. Then the marker goes."""
         server, after = self.server, ""
         try:
-            again = server.run(server.nginx_command("-T"))
+            again = server.nginx_dump()
             self.steps.append("old config: nginx -t " + ("passed" if again.ok else "FAILED"))
             if not again.ok:
                 after = f"; the restored config fails nginx -t too: {_tail(again.output)}"
@@ -703,7 +703,7 @@ class _Push:
         reload and prove it, else put the backup it recorded back."""
         self.steps.append(f"found an interrupted push ({owner.text})")
         self.backup_dir = owner.backup
-        test = self.server.run(self.server.nginx_command("-T"))
+        test = self.server.nginx_dump()
         if test.ok:
             self.steps.append("nginx -t passed on what it left")
             problem = self.reload(test.output)
@@ -788,7 +788,7 @@ def staged_test(plan: HostPlan, cfg: WebServerConfig, *, opener: Opener | None =
         return str(e)
     staging = ""
     try:
-        dump = server.run(server.nginx_command("-T"))
+        dump = server.nginx_dump()
         if not dump.ok:
             return f"the live config fails nginx -t already: {_tail(dump.output, 500)}"
         files = dump_files(dump.output)

@@ -142,9 +142,12 @@ class WebServer:
     def _fail(self, what: str, e: BaseException) -> RemoteError:
         return RemoteError(f"{self.endpoint.target}: {what}: {e or type(e).__name__}")
 
-    def run(self, argv: list[str] | str, *, sudo: bool | None = None) -> CommandResult:
+    def run(
+        self, argv: list[str] | str, *, sudo: bool | None = None, stderr_first: bool = False
+    ) -> CommandResult:
         """Run a command; a list is shell-quoted word by word, a string (the configured reload
-        command) is passed as the operator wrote it."""
+        command) is passed as the operator wrote it. Its output is stdout and stderr merged
+        as they arrive, or with ``stderr_first`` read apart and stderr put first."""
         use_sudo = self.cfg.sudo if sudo is None else sudo
         command = argv if isinstance(argv, str) else shlex.join(argv)
         if use_sudo:
@@ -153,12 +156,19 @@ class WebServer:
             raise RemoteError(f"{self.endpoint.target}: not connected")
         try:
             chan = transport.open_session(timeout=self.command_timeout)
-            chan.set_combine_stderr(True)
+            chan.set_combine_stderr(not stderr_first)
             chan.settimeout(self.command_timeout)
             chan.exec_command(command)
             chunks = []
             while data := chan.recv(65536):
                 chunks.append(data)
+            if stderr_first:
+                # After stdout's EOF; a few lines here (nginx's), far below the channel window
+                # that unread stderr would have to fill to stall stdout.
+                errors = []
+                while data := chan.recv_stderr(65536):
+                    errors.append(data)
+                chunks = errors + chunks
             status = chan.recv_exit_status()
             chan.close()
         except _TRANSPORT_ERRORS as e:
@@ -382,6 +392,12 @@ class WebServer:
         """The configured nginx binary with ``args``, on the configured main config if any."""
         conf = ["-c", self.cfg.nginx_conf] if self.cfg.nginx_conf else []
         return [self.cfg.nginx, *args, *conf]
+
+    def nginx_dump(self) -> CommandResult:
+        """``nginx -T``: the test's messages (stderr) before the dump (stdout). Merged as they
+        arrive, sshd can pass a chunk of the dump before them, and `syntax is ok` then lands
+        inside a file of the dump (or after the last one) and breaks its parse."""
+        return self.run(self.nginx_command("-T"), stderr_first=True)
 
     def nginx_test(self) -> CommandResult:
         return self.run(self.nginx_command("-t"))

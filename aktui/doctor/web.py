@@ -216,7 +216,7 @@ class _HostRun(SiteChecks):
     def all(self, env: Env) -> list[CheckResult]:
         out = [self.r("web-ssh", "ok", f"SSH to {self.server.endpoint.target}", "host key known")]
         try:
-            dump = self.server.run(self.server.nginx_command("-T"))
+            dump = self.server.nginx_dump()
             command, output, ok = dump.command, dump.output, dump.ok
         except RemoteError as e:  # the session broke or nginx -T hung past the timeout
             command, output, ok = f"{self.cfg.nginx} -T", e.message, False

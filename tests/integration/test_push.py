@@ -24,7 +24,7 @@ from aktui.errors import RemoteError
 from aktui.nginx.templates import FORWARD_AUTH_FILE
 from tests.fixtures import pushdata
 from tests.fixtures.procs import free_port
-from tests.fixtures.webhost import COOKIE_OK, FakeOutpost, WebHost, keygen
+from tests.fixtures.webhost import COOKIE_OK, NGINX, FakeOutpost, WebHost, keygen
 
 pytestmark = pytest.mark.integration
 
@@ -289,11 +289,11 @@ def test_cli_push(host, fake_outpost, monkeypatch, capsys, tmp_path):
 class DropsConnection(WebServer):
     """Real server; the SSH connection dies right before `nginx -T` (the test)."""
 
-    def run(self, argv, *, sudo=None):
+    def run(self, argv, *, sudo=None, **kw):
         if "-T" in argv and not getattr(self, "dropped", False):
             self.dropped = True
             self._client.get_transport().close()
-        return super().run(argv, sudo=sudo)
+        return super().run(argv, sudo=sudo, **kw)
 
 
 class WriteFails(WebServer):
@@ -358,3 +358,32 @@ def test_sudo_mode(host, files):
         assert not list(host.snippet_dir.glob(".*.tmp"))
     finally:
         shim.unlink()
+
+
+def test_nginx_dump_keeps_the_test_messages_out_of_the_files(host: WebHost, files) -> None:
+    """`nginx -T` writes `syntax is ok` to stderr just before the dump to stdout; merged as
+    they arrive, sshd may pass part of the dump first, and the two lines then land inside a
+    file of the dump (here: after its first half), breaking its parse. A shim around the real
+    nginx forces that order."""
+    from aktui.nginx.sources import split_dump
+
+    shim = host.bin_dir / "nginx-interleaved"
+    shim.write_text(
+        "#!/bin/sh\n"
+        f'"{NGINX}" "$@" 2>"$0.err" >"$0.out" || exit $?\n'
+        'half=$(( $(wc -c <"$0.out") / 2 ))\n'
+        'head -c "$half" "$0.out"; sleep 0.3\n'
+        'cat "$0.err" >&2; sleep 0.3\n'
+        'tail -c +"$((half + 1))" "$0.out"\n'
+    )
+    shim.chmod(0o755)
+    for name, text in files.items():
+        (host.snippet_dir / name).write_text(text)
+    with WebServer(host.name, host.web_server_config(nginx=str(shim))) as server:
+        dump = server.nginx_dump()
+    assert dump.ok, dump.output
+    assert "syntax is ok" in dump.output  # the messages are kept, before the dump
+    parts = split_dump(dump.output)
+    assert parts is not None and str(host.nginx_conf) in parts
+    assert not [p for p, body in parts.items() if "syntax is ok" in body or "successful" in body]
+    assert "".join(parts.values()).count("{") == "".join(parts.values()).count("}")

@@ -154,8 +154,8 @@ class Faulty(WebServer):
     def write_new(self, path: str, data: bytes, mode: int = 0o644) -> None:
         return self.fault("write", path, lambda: super(Faulty, self).write_new(path, data, mode))
 
-    def run(self, argv, *, sudo=None):
-        return self.fault("run", argv, lambda: super(Faulty, self).run(argv, sudo=sudo))
+    def run(self, argv, *, sudo=None, **kw):
+        return self.fault("run", argv, lambda: super(Faulty, self).run(argv, sudo=sudo, **kw))
 
 
 @pytest.fixture(autouse=True)
@@ -633,7 +633,7 @@ def test_session_lost_during_nginx_t_is_not_a_rejection(host, fake_outpost):
     shim, started, go = slow_nginx(host)
 
     class Cut(WebServer):
-        def run(self, argv, *, sudo=None):
+        def run(self, argv, *, sudo=None, **kw):
             if " -T" in f" {argv if isinstance(argv, str) else ' '.join(argv)}" and not getattr(
                 self, "cut", False
             ):
@@ -645,7 +645,7 @@ def test_session_lost_during_nginx_t_is_not_a_rejection(host, fake_outpost):
                     go.touch()
 
                 threading.Thread(target=cut, daemon=True).start()
-            return super().run(argv, sudo=sudo)
+            return super().run(argv, sudo=sudo, **kw)
 
     cfg = host.web_server_config(nginx=str(shim))
     result = apply_host(plan_host(host.name, cfg, wanted(fake_outpost)), cfg, opener=Cut)

@@ -329,7 +329,16 @@ def cookie_not_passed(server: Server, env: Env) -> Iterator[LintFinding]:
                 and any(_uses(d.args[1], v) for v in names)
             )
 
-        if any(sends(d) for d in level.effective("add_header")[0]):
+        def sends_more(d: Directive, names: list[str] = cookie_vars) -> bool:
+            # headers-more (Nginx Proxy Manager, OpenResty): more_set_headers 'Set-Cookie: $v'
+            return any(
+                a.lower().startswith("set-cookie:") and any(_uses(a, v) for v in names)
+                for a in d.args
+            )
+
+        if any(sends(d) for d in level.effective("add_header")[0]) or any(
+            sends_more(d) for d in level.effective("more_set_headers")[0]
+        ):
             continue
         hidden = dropped(level, "add_header", sends)
         if hidden is not None:

@@ -144,19 +144,40 @@ def test_an_outpost_dropping_the_connection_is_named(run_nginx, tmp_path: Path) 
     assert "104: Connection reset by peer" in lines[0] and "prematurely closed" in lines[2]
 
 
-def test_a_proxy_manager_snippet_on_plain_nginx_is_named(_nginx, tmp_path: Path) -> None:  # noqa: F811
-    # Nginx Proxy Manager's forward-auth snippet passes the cookie with headers-more, which
-    # plain nginx lacks: `nginx -t` refuses the whole config.
-    site = WITH_OUTPOST.format(www=tmp_path, name="npm", port=free_port(), outpost=free_port())
-    site = site.replace(
+# A config nginx refuses (`nginx -t` fails, a reload keeps the old one): the edit to
+# WITH_OUTPOST that causes it, and the rule that must name nginx's line.
+REFUSED = {
+    # Nginx Proxy Manager's snippet passes the cookie with headers-more, which plain nginx lacks.
+    "proxy-manager-snippet": (
         "        error_page 401 403",
         "        more_set_headers 'Set-Cookie: $auth_cookie';\n        error_page 401 403",
-    )
+        "nginx-no-headers-more",
+    ),
+    # The outpost snippet pasted next to a server that already had its location.
+    "outpost-location-twice": (
+        "    location @goauthentik_proxy_signin",
+        "    location ^~ /outpost.goauthentik.io { return 204; }\n"
+        "    location @goauthentik_proxy_signin",
+        "nginx-duplicate-location",
+    ),
+    # The forward-auth lines included into a location that already had auth_request.
+    "auth-request-twice": (
+        "        error_page 401 403",
+        "        auth_request /outpost.goauthentik.io/auth/nginx;\n        error_page 401 403",
+        "nginx-directive-duplicate",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_a_config_nginx_refuses_is_named(_nginx, tmp_path: Path, case: str) -> None:  # noqa: F811
+    anchor, edit, rule = REFUSED[case]
+    site = WITH_OUTPOST.format(www=tmp_path, name="x", port=free_port(), outpost=free_port())
+    assert anchor in site
     conf = tmp_path / "nginx.conf"
-    conf.write_text(nginx_main_conf(tmp_path, site))
+    conf.write_text(nginx_main_conf(tmp_path, site.replace(anchor, edit, 1)))
     test = nginx_check(conf)
     assert test.returncode != 0
     lines = [line for line in test.stderr.splitlines() if "[emerg]" in line]
-    assert lines and 'unknown directive "more_set_headers"' in lines[0], test.stderr
     notes = [default_rules().annotate(line) for line in lines]
-    assert [n.rule if n else None for n in notes] == ["nginx-no-headers-more"], lines
+    assert [n.rule if n else None for n in notes] == [rule], test.stderr

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from aktui.nginx.checks import auth as checks_auth
 from aktui.nginx.checks import outpost as checks_outpost
+from aktui.nginx.checks import refused as checks_refused
 from aktui.nginx.checks import target as checks_target
 from aktui.nginx.config import Config, load_paths, load_text
 from aktui.nginx.facts import Env
@@ -53,6 +54,8 @@ CHECKS: tuple[Check, ...] = (
     checks_auth.auth_bypassed_by_regex,
     checks_auth.public_path_protected,
     checks_auth.header_directive_mixup,
+    checks_refused.duplicate_location,
+    checks_refused.directive_twice,
 )
 
 # Stable ids (scripts, CI and SARIF rules refer to them) and what each one means.
@@ -81,6 +84,8 @@ RULES: dict[str, str] = {
     "auth-bypassed-by-regex": "a regex location takes requests away from a protected prefix",
     "public-path-protected": "a webhook, status or ACME path is behind forward auth",
     "header-directive-mixup": "add_header where proxy_set_header was meant, or the reverse",
+    "duplicate-location": "one block defines the same location twice (nginx refuses it)",
+    "directive-twice": "a once-per-block directive set twice in one block (nginx refuses it)",
     "config-unparseable": "a file could not be parsed (nginx -t would fail too)",
     "config-refused": "a file was not read: too large, binary, or nested too deep",
     "include-unresolved": "an include names a file that was not given",

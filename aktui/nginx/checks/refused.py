@@ -1,0 +1,68 @@
+"""What nginx itself refuses to load, and crossplane parses without a word: the same location
+twice in one block, or a once-per-block directive set twice. Both come from pasting an
+authentik snippet into a block that already had what it brings; `nginx -t` fails and a
+reload keeps the old config live, so the lint must not call such a config clean."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aktui.nginx.facts import Env, finding
+from aktui.nginx.locations import Level, Server
+from aktui.nginx.report import LintFinding
+
+# nginx answers `"X" directive is duplicate` for these (checked on nginx 1.22); the forward
+# auth snippets set the first two.
+ONCE_PER_BLOCK = ("auth_request", "proxy_pass", "root", "alias")
+
+
+def _levels(server: Server) -> Iterator[Level]:
+    yield server
+    yield from server.all_locations()
+
+
+def duplicate_location(server: Server, env: Env) -> Iterator[LintFinding]:
+    """Two locations of one block with the same path and kind: exact (`=`) with exact, or
+    prefix with prefix (`^~` counts as a prefix). nginx does not compare regex ones."""
+    for level in _levels(server):
+        seen: dict[tuple[bool, str], str] = {}
+        for loc in level.locations:
+            if loc.is_regex or loc.is_named or loc.directive is None:
+                continue
+            key = (loc.modifier == "=", loc.pattern)
+            first = seen.get(key)
+            if first is None:  # the same file:line twice is one snippet included twice
+                seen[key] = loc.directive.where()
+                continue
+            yield finding(
+                server,
+                "duplicate-location",
+                "error",
+                loc.directive,
+                f"{loc.label()} is defined a second time in this block (first at {first}): "
+                f'nginx refuses the config (duplicate location "{loc.pattern}"), so '
+                "`nginx -t` fails and a reload keeps the old config",
+                "Keep one location for this path: move this one's lines into the first, or "
+                "drop the include that brings it again (an authentik snippet with its own "
+                "location / or location /outpost.goauthentik.io).",
+            )
+
+
+def directive_twice(server: Server, env: Env) -> Iterator[LintFinding]:
+    """A once-per-block directive set twice in the same block (not inherited: that is fine)."""
+    for level in _levels(server):
+        for name in ONCE_PER_BLOCK:
+            own = level.own(name)
+            for d in own[1:]:
+                yield finding(
+                    server,
+                    "directive-twice",
+                    "error",
+                    d,
+                    f"`{d.text()}` repeats {name} in the block that already has "
+                    f"`{own[0].text()}` ({own[0].where()}): nginx refuses the config "
+                    f'("{name}" directive is duplicate), so `nginx -t` fails and a reload '
+                    "keeps the old config",
+                    f"Keep one {name} in this block: remove the site's own or the one the "
+                    "included snippet brings.",
+                )

@@ -85,6 +85,22 @@ def test_nginx_accepts_the_clean_fixtures(fixture: Path, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
 
 
+# Fixtures for configs nginx itself refuses: the lint must find them where nginx does.
+REFUSED = ["duplicate_location", "directive_twice"]
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_nginx_refuses_the_refused_fixtures_at_the_marked_line(name: str, tmp_path: Path) -> None:
+    fixture = DATA / "broken" / f"{name}.conf"
+    result = nginx_check(prepared(fixture, tmp_path))
+    assert result.returncode != 0
+    at = re.search(r"\[emerg\] (.*) in (\S+):(\d+)", result.stderr)
+    assert at, result.stderr
+    check = name.replace("_", "-")
+    marked = {line for _, line, cid in expected_marks(fixture) if cid == check}
+    assert marked == {int(at.group(3))}, result.stderr
+
+
 def test_nginx_t_dump_findings_name_the_original_files(tmp_path: Path) -> None:
     main = prepared(DATA / "tree_broken", tmp_path)
     dump = subprocess.run(

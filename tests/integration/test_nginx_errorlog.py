@@ -160,6 +160,18 @@ REFUSED = {
         "    location @goauthentik_proxy_signin",
         "nginx-duplicate-location",
     ),
+    # The sign-in snippet's cookie line without the forward-auth snippet that defines it.
+    "cookie-variable-undefined": (
+        "        internal;",
+        "        internal;\n        add_header Set-Cookie $auth_cookie;",
+        "nginx-unknown-auth-variable",
+    ),
+    # The outpost snippet saved where nginx.conf includes every file inside http {}.
+    "location-at-http-level": (
+        "server {\n",
+        "location ^~ /outpost.goauthentik.io { return 204; }\nserver {\n",
+        "nginx-location-outside-server",
+    ),
     # The forward-auth lines included into a location that already had auth_request.
     "auth-request-twice": (
         "        error_page 401 403",

@@ -30,6 +30,10 @@ from aktui.runtime import ContainerInfo, LogLine
 STOP_GRACE = 3.0
 # Seconds between the start's checks that the outposts answer (and, in Lab, said HELLO).
 READY_POLL = 0.005
+# Seconds for every outpost process to answer /ping: ~0.3 s on an idle machine, but one fork
+# took over 10 s on a 2-core machine running a test suite beside the lab. The wait ends as
+# soon as all answer, so only a process that never starts pays it in full.
+READY_TIMEOUT = 30.0
 
 
 @dataclass
@@ -96,7 +100,7 @@ class LabRuntime:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start_all(self, timeout: float = 10.0) -> None:
+    def start_all(self, timeout: float = READY_TIMEOUT) -> None:
         """``spawn_all()`` then ``wait_ready()``."""
         self.spawn_all()
         self.wait_ready(timeout)
@@ -111,7 +115,7 @@ class LabRuntime:
         if not self._supervisor.is_alive() and not self._stop.is_set():
             self._supervisor.start()
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Until every process meant to serve answers /ping (``AktuiError`` after
         ``timeout`` seconds); returns at once once ``stop_all()`` has begun."""
         deadline = time.monotonic() + timeout

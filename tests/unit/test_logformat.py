@@ -155,6 +155,33 @@ def test_nginx_access_line() -> None:
     assert r.time == datetime(2026, 3, 29, 10, 40, 20, tzinfo=timezone(timedelta(hours=2)))
 
 
+def test_nginx_proxy_manager_access_lines() -> None:
+    # Nginx Proxy Manager's "proxy" format (its proxy hosts) and "standard" format.
+    proxy = parse_line(
+        '[30/May/2024:01:26:28 +0200] - - 500 - GET http tandoor.local "/?a=1" '
+        '[Client 192.168.178.22] [Length 572] [Gzip -] [Sent-to app] "Mozilla/5.0" "-"'
+    )
+    assert (proxy.format, proxy.source, proxy.status, proxy.message) == (
+        "nginx-access",
+        "nginx",
+        500,
+        "/?a=1",
+    )
+    assert proxy.fields["upstream_status"] == "-" and proxy.fields["host"] == "tandoor.local"
+    assert proxy.time == datetime(2024, 5, 30, 1, 26, 28, tzinfo=timezone(timedelta(hours=2)))
+    assert probe(proxy.raw) == ("nginx", "/?a=1", 500)
+    standard = parse_line(
+        '[19/Mar/2024:10:00:00 +0000] 302 - GET https a.example "/x" [Client 10.0.0.1] '
+        '[Length 0] [Gzip -] "curl/8" "-"'
+    )
+    assert (standard.format, standard.status, standard.fields["remote_addr"]) == (
+        "nginx-access",
+        302,
+        "10.0.0.1",
+    )
+    assert "upstream_status" not in standard.fields
+
+
 def test_nginx_access_garbage_request() -> None:
     r = parse_line(
         '198.51.100.1 - - [29/Mar/2026:08:40:20 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"'

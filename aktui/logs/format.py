@@ -120,8 +120,13 @@ class LogRecord:
         if self.format in ("logrus", "logfmt", "rust", "console", "fragment"):
             logger = (self.logger or "").replace("::", ".")
             # The server container's embedded outpost logs as authentik.outpost.*; its Go
-            # router as authentik.router; refresh failures carry no logger at all.
-            if not logger or logger.startswith("authentik.outpost"):
+            # router as authentik.router; refresh failures carry no logger at all. The
+            # server's own authentik.outposts.* (plural: signals, controllers) is the server.
+            if (
+                not logger
+                or logger == "authentik.outpost"
+                or logger.startswith("authentik.outpost.")
+            ):
                 return "outpost"
             return "server"
         return "text"

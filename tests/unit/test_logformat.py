@@ -182,6 +182,17 @@ def test_nginx_proxy_manager_access_lines() -> None:
     assert "upstream_status" not in standard.fields
 
 
+def test_server_outposts_logger_is_the_server() -> None:
+    # authentik.outposts.* (plural) is the server's Python side; authentik.outpost.* the outposts.
+    server = parse_line(
+        "INF domain_url=null event=Provider changed, rebuilding permissions and sending update "
+        "logger=authentik.outposts.signals outpost=authentik Embedded Outpost pid=90"
+    )
+    assert (server.format, server.source) == ("console", "server")
+    outpost = parse_line("INF event=waiting 4 seconds to reconnect logger=authentik.outpost.ak-ws")
+    assert outpost.source == "outpost"
+
+
 def test_nginx_access_garbage_request() -> None:
     r = parse_line(
         '198.51.100.1 - - [29/Mar/2026:08:40:20 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"'

@@ -112,24 +112,25 @@ class LogRecord:
         if self.format in ("nginx-error", "nginx-access"):
             return "nginx"
         if self.format == "structlog":
-            return "server"
+            # Python's separators. An outpost's line re-serialised that way (a log shipper, a
+            # viewer) keeps its authentik.outpost.* logger, which no Python module has.
+            return "outpost" if self.logger and _outpost_logger(self.logger) else "server"
         if self.format in ("fragment", "console") and not self.logger:
             # A pasted piece of JSON, or a console line, without its logger: both the server
             # and the Go outposts write these, so the origin is unknown.
             return "text"
         if self.format in ("logrus", "logfmt", "rust", "console", "fragment"):
-            logger = (self.logger or "").replace("::", ".")
-            # The server container's embedded outpost logs as authentik.outpost.*; its Go
-            # router as authentik.router; refresh failures carry no logger at all. The
-            # server's own authentik.outposts.* (plural: signals, controllers) is the server.
-            if (
-                not logger
-                or logger == "authentik.outpost"
-                or logger.startswith("authentik.outpost.")
-            ):
-                return "outpost"
-            return "server"
+            # Refresh failures carry no logger at all.
+            return "outpost" if not self.logger or _outpost_logger(self.logger) else "server"
         return "text"
+
+
+def _outpost_logger(logger: str) -> bool:
+    """The server container's embedded outpost and the outposts log as authentik.outpost.*
+    (the Rust ones as authentik::outpost::*); its Go router as authentik.router, and the
+    server's Python side as authentik.outposts.* (plural: signals, controllers)."""
+    logger = logger.replace("::", ".")
+    return logger == "authentik.outpost" or logger.startswith("authentik.outpost.")
 
 
 _new = object.__new__

@@ -191,6 +191,12 @@ def test_server_outposts_logger_is_the_server() -> None:
     assert (server.format, server.source) == ("console", "server")
     outpost = parse_line("INF event=waiting 4 seconds to reconnect logger=authentik.outpost.ak-ws")
     assert outpost.source == "outpost"
+    # An outpost line re-serialised with Python's separators is still the outpost's.
+    spaced = parse_line(
+        '{"event": "mismatched session ID", "level": "warning", '
+        '"logger": "authentik.outpost.proxyv2.application", "name": "app"}'
+    )
+    assert (spaced.format, spaced.source) == ("structlog", "outpost")
 
 
 def test_nginx_access_garbage_request() -> None:

@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import socket
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -201,7 +202,12 @@ def test_an_upstream_group_going_down_is_named(run_nginx, tmp_path: Path) -> Non
         "nginx-auth-status-5xx",
     ], lines
     assert got[5:] == ["nginx-upstream-refused"], lines
+    # nginx writes the access line after the response has gone out: wait for it.
+    deadline = time.monotonic() + 5
     access = (tmp_path / "access.log").read_text().splitlines()
+    while len(access) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        access = (tmp_path / "access.log").read_text().splitlines()
     assert [rules.annotate(line).rule for line in access if '" 502 ' in line] == [  # type: ignore[union-attr]
         "access-502"
     ], access

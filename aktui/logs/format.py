@@ -12,7 +12,8 @@ Python (structlog) JSON, and a pasted incident log mixes NGINX, outposts and bro
 - authentik Python structlog JSON (``", "`` separators, local time with microseconds);
 - the Rust outpost's tracing JSON (``target``/``filename``, message under ``fields``);
 - logfmt (``AUTHENTIK_DEBUG=true`` switches logrus to text: ``level=warning msg="..."``);
-- NGINX error and access (combined) logs; anything else is plain text.
+- NGINX error and access logs (combined, and Nginx Proxy Manager's proxy and standard formats);
+  anything else is plain text.
 
 Pure and total: garbage, binary, invalid UTF-8 and megabyte lines give a ``text`` record, never an
 exception. No Textual or rich here: the docker log reader and the TUI both import this.
@@ -111,19 +112,25 @@ class LogRecord:
         if self.format in ("nginx-error", "nginx-access"):
             return "nginx"
         if self.format == "structlog":
-            return "server"
+            # Python's separators. An outpost's line re-serialised that way (a log shipper, a
+            # viewer) keeps its authentik.outpost.* logger, which no Python module has.
+            return "outpost" if self.logger and _outpost_logger(self.logger) else "server"
         if self.format in ("fragment", "console") and not self.logger:
             # A pasted piece of JSON, or a console line, without its logger: both the server
             # and the Go outposts write these, so the origin is unknown.
             return "text"
         if self.format in ("logrus", "logfmt", "rust", "console", "fragment"):
-            logger = (self.logger or "").replace("::", ".")
-            # The server container's embedded outpost logs as authentik.outpost.*; its Go
-            # router as authentik.router; refresh failures carry no logger at all.
-            if not logger or logger.startswith("authentik.outpost"):
-                return "outpost"
-            return "server"
+            # Refresh failures carry no logger at all.
+            return "outpost" if not self.logger or _outpost_logger(self.logger) else "server"
         return "text"
+
+
+def _outpost_logger(logger: str) -> bool:
+    """The server container's embedded outpost and the outposts log as authentik.outpost.*
+    (the Rust ones as authentik::outpost::*); its Go router as authentik.router, and the
+    server's Python side as authentik.outposts.* (plural: signals, controllers)."""
+    logger = logger.replace("::", ".")
+    return logger == "authentik.outpost" or logger.startswith("authentik.outpost.")
 
 
 _new = object.__new__
@@ -210,6 +217,14 @@ _NGINX_CONTEXT = re.compile(r'(\w+): ("[^"\\]*(?:\\.[^"\\]*)*"|[^,]*)(?:, |$)')
 # only when a record is built.
 _NGINX_ACCESS = re.compile(rf"(\S+) \S+ (\S+) \[([^\]]{{1,64}})\] {_QUOTED} (\d{{3}}) (\d+|-)")
 _ACCESS_TAIL = re.compile(rf"(?: {_QUOTED} {_QUOTED})?(.*)", re.S)
+# Nginx Proxy Manager's own formats (conf.d/include/log-proxy.conf): "proxy", which its proxy
+# hosts write ("[$time_local] $upstream_cache_status $upstream_status $status - $request_method
+# $scheme $host \"$request_uri\" [Client $remote_addr] [Length ...] ..."), and "standard", the
+# same without the two upstream fields.
+_NPM_ACCESS = re.compile(
+    rf"\[([^\]]{{1,64}})\] (?:(\S+) (\S+) )?(\d{{3}}) - ([A-Z]+) (\S+) (\S+) {_QUOTED} "
+    r"\[Client ([^\]]{1,64})\]"
+)
 _LOGFMT_PAIR = re.compile(r'([\w.-]+)=("[^"\\]*(?:\\.[^"\\]*)*"|\S*)')
 # Console form: a level word first (time before it optional), then either key=value pairs or
 # a message and then pairs. A value runs to the next " key=", so it may hold spaces.
@@ -309,6 +324,10 @@ def _parse_body(raw: str, body: str, naive_tz: tzinfo, depth: int) -> LogRecord:
             return record
     if body.find('] "', 0, 256) >= 0:
         record = _parse_nginx_access(raw, body, naive_tz)
+        if record is not None:
+            return record
+    if body[:1] == "[":
+        record = _parse_npm_access(raw, body, naive_tz)
         if record is not None:
             return record
     if ("msg=" in body or "event=" in body) and "level=" in body:
@@ -627,6 +646,35 @@ def _parse_nginx_access(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | No
     )
 
 
+def _parse_npm_access(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
+    m = _NPM_ACCESS.match(body)
+    if m is None:
+        return None
+    when, cache, upstream, status, method, scheme, host, uri, remote = m.groups()
+    fields: dict[str, Any] = {
+        "remote_addr": remote,
+        "method": method,
+        "scheme": scheme,
+        "host": host,
+        "request_uri": uri,
+    }
+    if upstream is not None:
+        fields["upstream_cache_status"], fields["upstream_status"] = cache, upstream
+    extra = body[m.end() :].strip()
+    if extra:
+        fields["extra"] = _cap(extra)
+    code = int(status)
+    return new_record(
+        raw=raw,
+        format="nginx-access",
+        time=_access_time(when, naive_tz),
+        level="error" if code >= 500 else "warning" if code >= 400 else "info",
+        message=_cap(uri),
+        fields=MappingProxyType(fields),
+        status=_status(code),
+    )
+
+
 def _access_time(value: str, naive_tz: tzinfo) -> datetime | None:
     # "29/Mar/2026:08:40:20 +0000"; strptime's %b depends on the locale, so map months here.
     # The zone is the line's own; naive_tz only says whether a time is wanted at all.
@@ -699,6 +747,10 @@ def probe(text: str) -> tuple[str, str, int | None] | None:
         m = _NGINX_ACCESS.match(body)
         if m is not None:
             return "nginx", _access_path(m.group(4)), _status(int(m.group(5)))
+    if body[:1] == "[":
+        m = _NPM_ACCESS.match(body)
+        if m is not None:
+            return "nginx", _cap(m.group(8)), _status(int(m.group(4)))
     # Shapes parse_line reads as structured (logfmt, console, nginx without its date, JSON
     # behind an unknown prefix or in pieces): the full parse decides.
     if "=" in body and (

@@ -426,7 +426,8 @@ def _status_patterns(rules: list[Any]) -> tuple[bytes, bytes]:
         # Leading zeros: a pasted fragment's `"status": 0401` is int("0401"); a console
         # line's `status= 401` is read with the value stripped.
         b'status(?:"[ \\t\\r]*:[ \\t\\r]*"?|=[ \\t\\r]*"?)0*(?:' + alternation + b")",
-        b'" (?:' + alternation + b") ",
+        # Combined (`"GET / HTTP/1.1" 502 `) or Nginx Proxy Manager's (`] - 502 502 - GET `).
+        b'(?:" (?:' + alternation + b") | (?:" + alternation + b") - [A-Z])",
     )
 
 

@@ -8,6 +8,7 @@ import contextlib
 import http.client
 import socket
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,74 @@ def test_an_outpost_dropping_the_connection_is_named(run_nginx, tmp_path: Path) 
         "nginx-auth-status-5xx",
     ], lines
     assert "104: Connection reset by peer" in lines[0] and "prematurely closed" in lines[2]
+
+
+# The outpost behind an upstream group of two addresses (a name resolving to IPv4 and IPv6, or
+# two replicas), both down; and an application location whose upstream is down.
+GROUP_DOWN = """\
+upstream outposts {{
+    server 127.0.0.1:{first};
+    server 127.0.0.1:{second};
+}}
+server {{
+    listen 127.0.0.1:{port};
+    server_name group.example.com;
+    root {www};
+    location / {{
+        auth_request /outpost.goauthentik.io/auth/nginx;
+        error_page 401 403 = @goauthentik_proxy_signin;
+    }}
+    location /app/ {{
+        proxy_pass http://127.0.0.1:{first};
+    }}
+    location ^~ /outpost.goauthentik.io {{
+        proxy_pass http://outposts;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }}
+    location @goauthentik_proxy_signin {{
+        internal;
+        return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
+    }}
+}}
+"""
+
+
+def test_an_upstream_group_going_down_is_named(run_nginx, tmp_path: Path) -> None:  # noqa: F811
+    www = tmp_path / "www"
+    www.mkdir()
+    port, first, second = free_port(), free_port(), free_port()
+    run_nginx(GROUP_DOWN.format(www=www, port=port, first=first, second=second), port)
+    assert _status(port) == 500
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/app/")
+        assert conn.getresponse().status == 502
+    finally:
+        conn.close()
+    log = (tmp_path / "error.log").read_text().splitlines()
+    lines = [line for line in log if "[error]" in line or "upstream server temporarily" in line]
+    rules = default_rules()
+    got = [(n.rule if (n := rules.annotate(line)) else None) for line in lines]
+    # Each server refuses and is taken out of rotation, then the auth subrequest's 502 and
+    # the application location's own refused upstream.
+    assert got[:5] == [
+        "nginx-outpost-refused",
+        "nginx-upstream-disabled",
+        "nginx-outpost-refused",
+        "nginx-upstream-disabled",
+        "nginx-auth-status-5xx",
+    ], lines
+    assert got[5:] == ["nginx-upstream-refused"], lines
+    # nginx writes the access line after the response has gone out: wait for it.
+    deadline = time.monotonic() + 5
+    access = (tmp_path / "access.log").read_text().splitlines()
+    while len(access) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        access = (tmp_path / "access.log").read_text().splitlines()
+    assert [rules.annotate(line).rule for line in access if '" 502 ' in line] == [  # type: ignore[union-attr]
+        "access-502"
+    ], access
 
 
 # A config nginx refuses (`nginx -t` fails, a reload keeps the old one): the edit to

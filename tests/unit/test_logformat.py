@@ -155,6 +155,50 @@ def test_nginx_access_line() -> None:
     assert r.time == datetime(2026, 3, 29, 10, 40, 20, tzinfo=timezone(timedelta(hours=2)))
 
 
+def test_nginx_proxy_manager_access_lines() -> None:
+    # Nginx Proxy Manager's "proxy" format (its proxy hosts) and "standard" format.
+    proxy = parse_line(
+        '[30/May/2024:01:26:28 +0200] - - 500 - GET http tandoor.local "/?a=1" '
+        '[Client 192.168.178.22] [Length 572] [Gzip -] [Sent-to app] "Mozilla/5.0" "-"'
+    )
+    assert (proxy.format, proxy.source, proxy.status, proxy.message) == (
+        "nginx-access",
+        "nginx",
+        500,
+        "/?a=1",
+    )
+    assert proxy.fields["upstream_status"] == "-" and proxy.fields["host"] == "tandoor.local"
+    assert proxy.time == datetime(2024, 5, 30, 1, 26, 28, tzinfo=timezone(timedelta(hours=2)))
+    assert probe(proxy.raw) == ("nginx", "/?a=1", 500)
+    standard = parse_line(
+        '[19/Mar/2024:10:00:00 +0000] 302 - GET https a.example "/x" [Client 10.0.0.1] '
+        '[Length 0] [Gzip -] "curl/8" "-"'
+    )
+    assert (standard.format, standard.status, standard.fields["remote_addr"]) == (
+        "nginx-access",
+        302,
+        "10.0.0.1",
+    )
+    assert "upstream_status" not in standard.fields
+
+
+def test_server_outposts_logger_is_the_server() -> None:
+    # authentik.outposts.* (plural) is the server's Python side; authentik.outpost.* the outposts.
+    server = parse_line(
+        "INF domain_url=null event=Provider changed, rebuilding permissions and sending update "
+        "logger=authentik.outposts.signals outpost=authentik Embedded Outpost pid=90"
+    )
+    assert (server.format, server.source) == ("console", "server")
+    outpost = parse_line("INF event=waiting 4 seconds to reconnect logger=authentik.outpost.ak-ws")
+    assert outpost.source == "outpost"
+    # An outpost line re-serialised with Python's separators is still the outpost's.
+    spaced = parse_line(
+        '{"event": "mismatched session ID", "level": "warning", '
+        '"logger": "authentik.outpost.proxyv2.application", "name": "app"}'
+    )
+    assert (spaced.format, spaced.source) == ("structlog", "outpost")
+
+
 def test_nginx_access_garbage_request() -> None:
     r = parse_line(
         '198.51.100.1 - - [29/Mar/2026:08:40:20 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"'

@@ -204,6 +204,19 @@ def _substitute_set(url: str, loc: Level) -> str:
     return _VAR.sub(value, url)
 
 
+def fronts_same_host(server: Server, host: str) -> bool:
+    """The server's own `location /` proxies to the same host as its outpost location: it is
+    the authentik server's own site (its /outpost.goauthentik.io serves domain-level
+    callbacks), not a protected app sending auth checks to the embedded outpost."""
+    root = next(
+        (x for x in server.locations if x.pattern == "/" and x.modifier in ("", "^~")), None
+    )
+    if root is None or is_outpost(root):
+        return False
+    other = proxy_target(root, server)
+    return other is not None and bool(host) and other.host == host
+
+
 def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))

@@ -237,12 +237,14 @@ server {{
     add_header Set-Cookie $auth_cookie;
     location = /outpost.goauthentik.io/auth/nginx {{
         proxy_pass http://127.0.0.1:{outpost};
+        proxy_set_header Host $http_host;
         proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
     }}
     location ^~ /outpost.goauthentik.io {{
         proxy_pass http://127.0.0.1:{outpost};
+        proxy_set_header Host $http_host;
         proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
     }}
     location @goauthentik_proxy_signin {{

@@ -174,6 +174,7 @@ def ids(text: str, **kw: object) -> list[str]:
 NPM_PREFIX = """\
     location /outpost.goauthentik.io {
         proxy_pass http://100.64.0.10:9001;
+        proxy_set_header Host $host;
         proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";

@@ -20,6 +20,7 @@ from aktui.nginx.facts import (
     auth_requests,
     auth_uris,
     finding,
+    fronts_same_host,
     headers,
     is_outpost,
     label,
@@ -354,12 +355,15 @@ def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
         if not is_outpost(loc):
             continue
         hdrs, _ = headers(loc)
-        value, d = hdrs.get("host", ("", None))
-        if d is None or "$" in value or not value or value.lower() in names:
-            continue
         if "$" in hdrs.get("x-forwarded-host", ("", None))[0]:
             # The outpost picks the app by X-Forwarded-Host when it is set (GetHost), so a
             # fixed Host for a front that routes by it (Traefik, SNI) is fine (#12911's fix).
+            continue
+        value, d = hdrs.get("host", ("", None))
+        if d is None:
+            yield from _default_host(server, loc, names)
+            continue
+        if "$" in value or not value or value.lower() in names:
             continue
         yield finding(
             server,
@@ -371,6 +375,32 @@ def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
             f'{value} instead of {server.display_name} ("no app for hostname" or 404)',
             "Send the site's own host: `proxy_set_header Host $host;` ($http_host with a port).",
         )
+
+
+def _default_host(server: Server, loc: Location, names: set[str]) -> Iterator[LintFinding]:
+    """No Host line in force: nginx sends `Host: $proxy_host`, the proxy_pass address
+    (authentik-nix#22, a NixOS vhost without recommendedProxySettings). The embedded outpost
+    then finds no application (404); a standalone one answers "no app for hostname" (400)
+    unless it serves exactly one application. Both become 500 in NGINX."""
+    if server.incomplete or loc.directive is None:
+        return  # a proxy.conf we could not read may set Host
+    target = proxy_target(loc, server)
+    if target is None or not target.host or target.host in names:
+        return
+    if fronts_same_host(server, target.host):
+        return  # the authentik server's own site: the outpost path is the server's
+    sent = f"{target.host}:{target.port}" if target.port else target.host
+    yield finding(
+        server,
+        "outpost-host-fixed",
+        "warning",
+        target.directive,
+        f"{loc.label()} sets no Host, so NGINX sends `Host: {sent}` (the proxy_pass "
+        "address): the outpost chooses the application by Host and finds none for it (the "
+        'embedded outpost answers 404, a shared one "no app for hostname"; NGINX shows 500)',
+        "Send the site's own host: `proxy_set_header Host $host;` ($http_host with a port), "
+        "or `proxy_set_header X-Forwarded-Host $http_host;`.",
+    )
 
 
 def auth_on_outpost_paths(server: Server, env: Env) -> Iterator[LintFinding]:

@@ -297,20 +297,60 @@ def host_vs_http_host(server: Server, env: Env) -> Iterator[LintFinding]:
         )
 
 
+# The outpost's endpoints for the other proxies: they answer an anonymous visitor with 302.
+_OTHER_ENDPOINTS = frozenset(f"{OUTPOST_PREFIX}/auth/{p}" for p in ("traefik", "caddy", "envoy"))
+
+
+def _sent_path(server: Server, uri: str) -> str | None:
+    """The path the outpost receives for ``uri``, or None when it cannot be told: proxy_pass
+    with a URI part replaces the matched prefix (all of it for an exact location)."""
+    loc = server.match(uri)
+    if loc is None or not is_outpost(loc) or loc.is_regex:
+        return None
+    target = proxy_target(loc, server)
+    if target is None:
+        return None
+    if not target.path:
+        return uri
+    if "$" in target.path:
+        return None
+    if loc.modifier == "=":
+        return target.path
+    return target.path + uri[len(loc.pattern) :]
+
+
 def auth_endpoint(server: Server, env: Env) -> Iterator[LintFinding]:
     """auth_request to another proxy's endpoint (/auth/traefik, /auth/caddy, /auth/envoy):
-    those answer an anonymous visitor with a 302, and auth_request accepts only 2xx/401/403."""
+    those answer an anonymous visitor with a 302, and auth_request accepts only 2xx/401/403.
+    Or to an outpost path that is no endpoint at all (`/outpost.goauthentik.io/auth`, seen in a
+    published NPM template): the outpost answers 404, unless the location sends it on to
+    /auth/nginx."""
     for uri, d in auth_uris(server).items():
-        if not uri.startswith(f"{OUTPOST_PREFIX}/auth/") or uri == AUTH_URI:
+        if uri == AUTH_URI:
+            continue
+        if uri in _OTHER_ENDPOINTS:
+            yield finding(
+                server,
+                "auth-endpoint-wrong",
+                "error",
+                d,
+                f"`{d.text()}` asks the outpost's {uri.rsplit('/', 1)[-1]} endpoint, which "
+                "redirects (302) a visitor without a session; NGINX turns that into 500 ('auth "
+                "request unexpected status: 302')",
+                f"Use `auth_request {AUTH_URI};`, the endpoint written for NGINX (401 or 200).",
+            )
+            continue
+        sent = _sent_path(server, uri)
+        if sent is None or sent == AUTH_URI or sent in _OTHER_ENDPOINTS:
             continue
         yield finding(
             server,
             "auth-endpoint-wrong",
             "error",
             d,
-            f"`{d.text()}` asks the outpost's {uri.rsplit('/', 1)[-1]} endpoint, which redirects "
-            "(302) a visitor without a session; NGINX turns that into 500 ('auth request "
-            "unexpected status: 302')",
+            f"`{d.text()}`: the outpost has no {sent} endpoint (only {AUTH_URI} answers NGINX's "
+            "auth subrequest), so it answers 404 and NGINX turns that into 500 ('auth request "
+            "unexpected status: 404')",
             f"Use `auth_request {AUTH_URI};`, the endpoint written for NGINX (401 or 200).",
         )
 

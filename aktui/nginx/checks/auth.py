@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from aktui.nginx.config import Directive
 from aktui.nginx.facts import (
+    AUTH_URI,
     START_URI,
     Env,
     anchor,
@@ -179,9 +180,41 @@ def _signin_targets(server: Server) -> list[Directive]:
     return pages
 
 
+def _from_location_header(server: Server, var: str) -> Directive | None:
+    """The `auth_request_set VAR $upstream_http_location;` defining ``var``, if any."""
+    levels: list[Level] = [*server.chain(), *server.all_locations()]
+    for level in levels:
+        for d in level.own("auth_request_set"):
+            if (
+                len(d.args) == 2
+                and d.args[0] == var
+                and _uses(d.args[1], "$upstream_http_location")
+            ):
+                return d
+    return None
+
+
 def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
     for ep in _signin_targets(server):
         target = ep.args[-1]
+        source = _from_location_header(server, target) if target.startswith("$") else None
+        if source is not None:
+            # Authelia's protocol: its auth endpoint answers 401 with the login URL in
+            # Location. authentik's /auth/nginx answers 401 with a text body and no Location
+            # (proxyv2 forwardHandleNginx), so the variable is empty.
+            yield finding(
+                server,
+                "signin-redirect-wrong",
+                "error",
+                ep,
+                f"`{ep.text()}` redirects to the auth response's Location header "
+                f"(`{source.text()}`, {source.where()}), but authentik's {AUTH_URI} answers "
+                "401 without one: visitors get an empty redirect, not the "
+                "login",
+                f"Use `{SIGNIN}` with `location @goauthentik_proxy_signin {{ internal; "
+                f"{RETURN} }}`",
+            )
+            continue
         if target.startswith(("/", "http://", "https://", "$scheme")):
             # `error_page 401 =302 https://auth.example.com/outpost.goauthentik.io/start?...`:
             # the redirect is the error_page itself (302 unless `=CODE` says otherwise).

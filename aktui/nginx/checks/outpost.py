@@ -165,6 +165,21 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
                     "Include authentik-outpost-single.conf: `location ^~ /outpost.goauthentik.io "
                     "{ proxy_pass http://TAILSCALE_IP:9001; ... }` serves /start and /callback.",
                 )
+        elif winner is not None and winner.own("internal"):
+            # `internal;` keeps browsers out (404): only the auth subrequest and internal
+            # redirects get in, so /start and /callback never reach the outpost (published
+            # in an NPM template that put it on the whole /outpost.goauthentik.io prefix).
+            yield finding(
+                server,
+                "missing-outpost-locations",
+                "error",
+                winner.own("internal")[0],
+                f"the signin redirect sends browsers to {START_URI}, but {label(winner)} is "
+                "`internal;`: NGINX answers browsers 404 there, so the login never starts",
+                "Remove `internal;` from the outpost location; if the auth check needs its own "
+                "internal location, make it exact: `location = /outpost.goauthentik.io/auth/nginx"
+                " { internal; ... }`.",
+            )
 
 
 def _outpost_like(loc: Location, env: Env) -> bool:

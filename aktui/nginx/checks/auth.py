@@ -432,6 +432,48 @@ def auth_vars_unset(server: Server, env: Env) -> Iterator[LintFinding]:
                         break
 
 
+# Request headers an app behind forward auth takes as the logged-in user.
+_IDENTITY_HEADER = re.compile(
+    r"x-authentik-[a-z-]+|x-forwarded-(?:user|email|preferred-username|groups)"
+    r"|x-remote-user|remote-(?:user|email|name|groups)|x-webauth-user"
+    r"|x-auth-request-(?:user|email|preferred-username|groups)"
+)
+_CLIENT_HEADER_VAR = re.compile(r"\$\{?http_\w+\}?")
+
+
+def identity_header_from_client(server: Server, env: Env) -> Iterator[LintFinding]:
+    """identity-header-from-client: `proxy_set_header X-Forwarded-Email $http_x_forwarded_email;`
+    where authentik's auth applies. $http_* is the browser's own request header: auth_request
+    does not strip it, and in forward auth the outpost puts the identity on its response to
+    the subrequest (read with auth_request_set), never on the request. So every visitor who
+    gets past the login, or sends the header, names any user (a published NPM guide did this
+    and then added a second line from $authentik_*: the app gets both values)."""
+    seen: set[Directive] = set()
+    for level in protected(server):
+        for d in level.effective("proxy_set_header")[0]:
+            if d in seen or len(d.args) < 2:
+                continue
+            seen.add(d)
+            header = d.args[0].lower()
+            client = _CLIENT_HEADER_VAR.search(d.args[1])
+            if client is None or not _IDENTITY_HEADER.fullmatch(header):
+                continue
+            field = next((f for f in ("email", "groups", "name") if header.endswith(f)), "username")
+            yield finding(
+                server,
+                "identity-header-from-client",
+                "error",
+                d,
+                f"`{d.text()}` where authentik's auth applies ({label(level)}) passes the "
+                f"browser's own {client.group(0)}: the outpost sends the identity only in its "
+                "answer to the auth subrequest, so any visitor can claim any user",
+                f"Take it from the auth response: `auth_request_set $authentik_{field} "
+                f"$upstream_http_x_authentik_{field};` and "
+                f"`proxy_set_header {d.args[0]} $authentik_{field};` "
+                "(authentik-forward-auth.conf).",
+            )
+
+
 def public_path_protected(server: Server, env: Env) -> Iterator[LintFinding]:
     """Webhooks, status pages and ACME challenges behind forward auth (info)."""
     guarded = {id(level) for level in protected(server)}

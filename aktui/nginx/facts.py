@@ -169,6 +169,8 @@ def proxy_target(loc: Level, server: Server) -> Target | None:
         return None
     d = own[-1]
     url = d.args[0]
+    if "://" not in url:
+        return None  # `proxy_pass $backend;`, or no scheme: nginx refuses it (proxy-pass-invalid)
     if "$" in url.split("://", 1)[-1].split("/", 1)[0]:
         url = _substitute_set(url, loc)
         if "$" in url.split("://", 1)[-1].split("/", 1)[0]:

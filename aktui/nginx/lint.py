@@ -57,6 +57,7 @@ CHECKS: tuple[Check, ...] = (
     checks_auth.header_directive_mixup,
     checks_refused.duplicate_location,
     checks_refused.directive_twice,
+    checks_refused.proxy_pass_invalid,
 )
 
 # Stable ids (scripts, CI and SARIF rules refer to them) and what each one means.
@@ -88,6 +89,7 @@ RULES: dict[str, str] = {
     "header-directive-mixup": "add_header where proxy_set_header was meant, or the reverse",
     "duplicate-location": "one block defines the same location twice (nginx refuses it)",
     "directive-twice": "a once-per-block directive set twice in one block (nginx refuses it)",
+    "proxy-pass-invalid": "proxy_pass without a scheme or with a placeholder host (refused)",
     "config-unparseable": "a file could not be parsed (nginx -t would fail too)",
     "config-refused": "a file was not read: too large, binary, or nested too deep",
     "include-unresolved": "an include names a file that was not given",

@@ -209,6 +209,17 @@ CASES = [
         site(PHP + "    location ~ /\\.ht { deny all; }\n", browser=NPM_PREFIX),
         ["outpost-location-no-caret"],
     ),
+    # proxy-pass-invalid: what nginx refuses, not a path the outpost would get
+    (
+        "a guide's placeholder host left in proxy_pass",
+        site(upstream="http://<authentik-outpost-ip>:9000"),
+        ["proxy-pass-invalid", "proxy-pass-invalid"],  # the auth and the browser location
+    ),
+    (
+        "proxy_pass built from variables (NPM) is evaluated per request",
+        site("    location /app/ { proxy_pass $forward_scheme://$server:$port; }\n"),
+        [],
+    ),
     (
         "an exact auth location is immune to regexes",
         site("    location ~ /auth/ { proxy_pass http://127.0.0.1:3000; }\n"),

@@ -162,10 +162,32 @@ class _Loader:
             )
             return None
         self.total_bytes += len(data)
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            # Windows editors' "Unicode": nginx reads bytes, so it would not load this either.
+            self.problem(
+                "config-refused",
+                path,
+                0,
+                'UTF-16 text (saved as "Unicode"?): nginx reads '
+                "UTF-8 only; save the file as UTF-8 without BOM",
+            )
+            return None
         if b"\x00" in data:
             self.problem("config-refused", path, 0, "binary data (NUL bytes), not an nginx config")
             return None
         text = data.decode("utf-8", "replace")
+        if text.startswith("\ufeff"):
+            # nginx does not skip a byte order mark: `unknown directive "\ufeffserver"` (checked
+            # on nginx 1.22). Report it and lint the rest as it was meant.
+            self.problem(
+                "config-unparseable",
+                path,
+                1,
+                "the file starts with a UTF-8 byte order mark "
+                "(BOM): nginx reads it as part of the first directive and refuses the file; "
+                "save it as UTF-8 without BOM",
+            )
+            text = text[1:]
         try:
             toks = list(self._balanced(_lex_file_object(io.StringIO(text)), path))
         except NgxParserBaseException as e:
@@ -419,7 +441,9 @@ def load_paths(
         elif os.path.lexists(path):
             configs.append(_load_file(path, None, roots, prefix, follow_any_include))
         else:
-            problem = LoadProblem("config-unparseable", path, 0, "no such file or directory")
+            problem = LoadProblem(
+                "config-unreadable", path, 0, "cannot read: no such file or directory"
+            )
             configs.append(Config(path, "http", (), (), (problem,)))
     return configs
 

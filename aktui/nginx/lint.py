@@ -106,8 +106,8 @@ _PROBLEM_SEVERITY = {
     "include-outside-roots": "warning",
 }
 _PROBLEM_FIX = {
-    "config-unreadable": "Run the lint as a user that can read it (nginx's master runs as "
-    "root), or lint an `nginx -T` dump: `sudo nginx -T | aktui lint-nginx -`.",
+    "config-unreadable": "Check the path; run the lint as a user that can read it (nginx's "
+    "master runs as root), or lint an `nginx -T` dump: `sudo nginx -T | aktui lint-nginx -`.",
     "config-unparseable": "Fix the file at this line; `nginx -t` reports the same error.",
     "config-refused": "Lint the real config files; aktui does not read inputs like this one.",
     "include-unresolved": "Lint the whole config (its directory, nginx.conf or an `nginx -T` "

@@ -46,6 +46,13 @@ MAX_FILES = 2000
 MAX_STATEMENTS = 200_000
 
 # What people write where they cut a config short in an issue or forum post.
+# Files every nginx package ships, holding only fastcgi_param/scgi_param/uwsgi_param, types
+# or charset_map lines. A pasted PHP site includes fastcgi_params by name; counting it as a
+# hole made the absence checks skip nearly every PHP config. Read when given; never a hole.
+STOCK_INCLUDES = frozenset(
+    {"fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "mime.types"}
+    | {"koi-utf", "koi-win", "win-utf"}
+)
 _HOLE = "\x00aktui-hole"  # never a real token: the lexer gets no NUL bytes (refused before)
 _ELISIONS = frozenset({"...", "…", "[...]", "(...)", "<...>", "[…]", "etc", "etc."})
 
@@ -310,6 +317,8 @@ class _Loader:
         if pattern not in self._resolved:
             self._resolved[pattern] = self._resolve(pattern)
         names = self._resolved[pattern]
+        if names is None and os.path.basename(pattern) in STOCK_INCLUDES:
+            return []  # only *_param, types and charset lines: nothing a check reads
         if names is None:
             self.problem(
                 "include-unresolved", path, line, f"include {pattern}: no such file was given"

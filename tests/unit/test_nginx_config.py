@@ -158,6 +158,19 @@ def test_utf16_is_refused_with_what_to_do(tmp_path: Path) -> None:
     assert f.check_id == "config-refused" and "UTF-16" in f.evidence and "UTF-8" in f.evidence
 
 
+def test_stock_params_files_are_not_holes() -> None:
+    """`include fastcgi_params;` in a pasted PHP site names a file every nginx ships (params
+    only): it must not make the absence checks skip the server, nor warn as unresolved."""
+    text = (
+        "server {\n listen 80;\n auth_request /outpost.goauthentik.io/auth/nginx;\n"
+        " location ~ \\.php$ { include fastcgi_params; fastcgi_pass 127.0.0.1:9000; }\n}\n"
+    )
+    ids = {f.check_id for f in lint_text(text).findings}
+    assert "missing-outpost-locations" in ids and "include-unresolved" not in ids
+    other = lint_text(text.replace("fastcgi_params", "snippets/php.conf")).findings
+    assert "missing-outpost-locations" not in {f.check_id for f in other}
+
+
 # --- hostile input: refused or handled in bounded time ------------------------------------
 
 

@@ -401,9 +401,44 @@ def cookie_not_passed(server: Server, env: Env) -> Iterator[LintFinding]:
             )
 
 
+# The outpost's response header read straight in the app request, not via auth_request_set.
+_UPSTREAM_AUTH_VAR = re.compile(r"\$\{?upstream_http_x_authentik_\w+\}?")
+_APP_PARAMS = ("fastcgi_param", "proxy_set_header", "uwsgi_param")
+
+
+def _upstream_vars_direct(server: Server) -> Iterator[LintFinding]:
+    """`fastcgi_param HTTP_X_AUTHENTIK_USERNAME $upstream_http_x_authentik_username;`: in the
+    request to the app, $upstream_http_* names that request's own upstream, whose response has
+    not come yet, so the app gets it empty. Only auth_request_set reads the auth subrequest's
+    answer (nginx auth_request docs); a published PHP app's README does it this way."""
+    seen: set[Directive] = set()
+    for level in protected(server):
+        for name in _APP_PARAMS:
+            for d in level.effective(name)[0]:
+                m = _UPSTREAM_AUTH_VAR.search(d.args[1]) if len(d.args) >= 2 else None
+                if m is None or d in seen:
+                    continue
+                seen.add(d)
+                var = m.group(0).strip("${}")
+                field = var.removeprefix("upstream_http_x_")
+                yield finding(
+                    server,
+                    "auth-header-var-unset",
+                    "warning",
+                    d,
+                    f"`{d.text()}` in {label(level)} reads ${var} in the request to the app, "
+                    "where it names the app's own response (not there yet), not the auth "
+                    "subrequest's: the app gets it empty",
+                    f"Capture it after the auth check: `auth_request_set ${field} ${var};` and "
+                    f"use ${field} here (authentik-forward-auth.conf).",
+                )
+
+
 def auth_vars_unset(server: Server, env: Env) -> Iterator[LintFinding]:
     """auth-header-var-unset: fastcgi_param/proxy_set_header using an X-authentik-* variable
-    where the auth_request_set that fills it is not in force (PHP-FPM params, field guide 2e)."""
+    where the auth_request_set that fills it is not in force (PHP-FPM params, field guide 2e),
+    or reading the outpost's $upstream_http_x_authentik_* without auth_request_set."""
+    yield from _upstream_vars_direct(server)
     setters: dict[str, Directive] = {}
     for level in [server, *server.all_locations()]:
         for d in level.own("auth_request_set"):

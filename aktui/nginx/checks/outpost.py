@@ -19,12 +19,14 @@ from aktui.nginx.facts import (
     auth_request,
     auth_requests,
     auth_uris,
+    authentik_auth,
     finding,
     fronts_same_host,
     headers,
     is_outpost,
     label,
     non_default_port,
+    protected,
     proxy_target,
     signin_pages,
 )
@@ -106,7 +108,12 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
     a signin target that does not exist."""
     if server.incomplete:
         return  # the missing location may be in the include we could not read
+    # Only where auth really runs: an auth_request inherited by a server that answers with a
+    # server-level `return` (the port-80 redirect next to the site) never asks the outpost.
+    applied = {d.args[0].split("?", 1)[0] for d in map(authentik_auth, protected(server)) if d}
     for uri, d in auth_uris(server).items():
+        if uri not in applied:
+            continue
         winner = server.match(uri)
         if winner is not None and not is_outpost(winner) and _covered_by_outpost(server, uri):
             continue  # reported as outpost-location-shadowed

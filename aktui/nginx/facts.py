@@ -175,6 +175,12 @@ def proxy_target(loc: Level, server: Server) -> Target | None:
         url = _substitute_set(url, loc)
         if "$" in url.split("://", 1)[-1].split("/", 1)[0]:
             return None  # host from a request-time variable: cannot tell
+    scheme, rest = url.split("://", 1)
+    if rest.lower().startswith("unix:"):
+        # `http://unix:/run/outpost.sock:/outpost.goauthentik.io`: the socket path ends at
+        # the next colon, the URI part follows it (nginx's own syntax, not a URL's).
+        sock, colon, uri = rest[5:].partition(":")
+        return Target(d, url, scheme.lower(), f"unix:{sock}", None, uri if colon else "")
     try:
         parts = urlsplit(url)
         port = parts.port

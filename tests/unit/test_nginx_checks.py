@@ -181,6 +181,8 @@ NPM_PREFIX = """\
     }
 """
 PHP = "    location ~ \\.php$ { fastcgi_pass unix:/run/php.sock; }\n"
+UNIX_SOCKET = "http://unix:/run/authentik/outpost.sock"
+UNIX_AUTH_LOC = AUTH_LOC.replace("UPSTREAM", UNIX_SOCKET)
 
 CASES = [
     ("baseline", site(), []),
@@ -208,6 +210,17 @@ CASES = [
         "regex that cannot match the outpost paths: only the missing ^~ is worth saying",
         site(PHP + "    location ~ /\\.ht { deny all; }\n", browser=NPM_PREFIX),
         ["outpost-location-no-caret"],
+    ),
+    # a unix socket: `http://unix:/path.sock:/uri`, the URI part after the socket's colon
+    (
+        "outpost on a unix socket, the path kept",
+        site(auth_loc=UNIX_AUTH_LOC, upstream=f"{UNIX_SOCKET}:/outpost.goauthentik.io"),
+        [],
+    ),
+    (
+        "outpost on a unix socket, the prefix stripped",
+        site(auth_loc=UNIX_AUTH_LOC, upstream=f"{UNIX_SOCKET}:/"),
+        ["outpost-path-rewritten"],
     ),
     # proxy-pass-invalid: what nginx refuses, not a path the outpost would get
     (

@@ -412,7 +412,9 @@ def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
     """`proxy_set_header Host auth.example.com;` on the outpost's paths: the outpost picks the
     application by Host, so every site proxied this way looks like that one host (no app for
     hostname / the embedded outpost's 404), unless it is this server's own single name."""
-    names = {n.lower() for n in server.names}
+    # The host the signin sends browsers to, in domain-level mode the provider's external host:
+    # a Host naming it is the one the outpost matches (exact external_host), not a wrong one.
+    names = {n.lower() for n in server.names} | _signin_hosts(server)
     for loc in server.all_locations():
         if not is_outpost(loc):
             continue
@@ -437,6 +439,26 @@ def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
             f'{value} instead of {server.display_name} ("no app for hostname" or 404)',
             "Send the site's own host: `proxy_set_header Host $host;` ($http_host with a port).",
         )
+
+
+def _signin_hosts(server: Server) -> set[str]:
+    """Hosts of absolute signin redirects (`https://auth.example.com/outpost.goauthentik.io/
+    start?...`, domain-level mode), from the error_page itself or its named location."""
+    targets = []
+    for ep in signin_pages(server):
+        target = ep.args[-1]
+        named = server.named.get(target)
+        if named is not None:
+            targets += [r.args[-1] for r in named.own("return") if r.args]
+        else:
+            targets.append(target)
+    hosts = set()
+    for url in targets:
+        if url.startswith(("http://", "https://")):
+            host = url.split("://", 1)[1].split("/", 1)[0].lower()
+            if "$" not in host:
+                hosts |= {host, host.split(":", 1)[0]}
+    return hosts
 
 
 def _default_host(server: Server, loc: Location, names: set[str]) -> Iterator[LintFinding]:

@@ -119,6 +119,12 @@ def anchor(level: Level, fallback: Directive) -> Directive:
     return level.directive if level.directive is not None else fallback
 
 
+def has_hole(level: Level) -> bool:
+    """An include that could not be read (or elided lines) here or in a level around it: the
+    missing text may set what this level seems to lack (proxy_set_header, ...)."""
+    return any(d.unresolved for lvl in level.chain() for d in lvl.own("include"))
+
+
 def headers(level: Level) -> tuple[dict[str, tuple[str, Directive]], Level | None]:
     """proxy_set_header in force, by lower-cased header name, and the level they come from."""
     found, source = level.effective("proxy_set_header")

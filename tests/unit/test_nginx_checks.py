@@ -222,6 +222,17 @@ CASES = [
         site(auth_loc=UNIX_AUTH_LOC, upstream=f"{UNIX_SOCKET}:/"),
         ["outpost-path-rewritten"],
     ),
+    # an include that could not be read may hold the outpost location's header lines
+    (
+        "the outpost location's headers come from an include not given",
+        site(
+            auth_loc="",
+            browser="    location ^~ /outpost.goauthentik.io {\n"
+            "        include snippets/authentik-outpost-headers.conf;\n"
+            "        proxy_pass UPSTREAM;\n    }\n",
+        ),
+        ["include-unresolved"],
+    ),
     # proxy-pass-invalid: what nginx refuses, not a path the outpost would get
     (
         "a guide's placeholder host left in proxy_pass",

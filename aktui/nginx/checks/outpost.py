@@ -22,6 +22,7 @@ from aktui.nginx.facts import (
     authentik_auth,
     finding,
     fronts_same_host,
+    has_hole,
     headers,
     is_outpost,
     label,
@@ -239,8 +240,8 @@ def auth_locations(server: Server, env: Env) -> list[tuple[str, Location]]:
 def auth_subrequest(server: Server, env: Env) -> Iterator[LintFinding]:
     """x-original-url-missing and auth-body-passed on the location answering auth_request."""
     for uri, loc in auth_locations(server, env):
-        if loc.directive is None:
-            continue
+        if loc.directive is None or has_hole(loc):
+            continue  # an include we could not read may set the header or body lines
         hdrs, source = headers(loc)
         if "x-original-url" not in hdrs and "x-original-uri" not in hdrs:
             why = ""

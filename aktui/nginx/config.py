@@ -45,15 +45,16 @@ MAX_FILES = 2000
 # snippets each is ~25k statements); ~15 µs per statement keeps the worst case near 3 s.
 MAX_STATEMENTS = 200_000
 
-# What people write where they cut a config short in an issue or forum post.
-# Files every nginx package ships, holding only fastcgi_param/scgi_param/uwsgi_param, types
-# or charset_map lines. A pasted PHP site includes fastcgi_params by name; counting it as a
-# hole made the absence checks skip nearly every PHP config. Read when given; never a hole.
+# Files every nginx package ships, holding only *_param, types or charset_map lines (and
+# Debian's snippets/fastcgi-php.conf: split_path_info, try_files, PATH_INFO), nothing a check
+# reads. A pasted PHP site includes them by name; counting them as holes made the absence
+# checks skip nearly every PHP config. Read when given; never a hole.
 STOCK_INCLUDES = frozenset(
     {"fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "mime.types"}
-    | {"koi-utf", "koi-win", "win-utf"}
+    | {"koi-utf", "koi-win", "win-utf", "fastcgi-php.conf"}
 )
 _HOLE = "\x00aktui-hole"  # never a real token: the lexer gets no NUL bytes (refused before)
+# What people write where they cut a config short in an issue or forum post.
 _ELISIONS = frozenset({"...", "…", "[...]", "(...)", "<...>", "[…]", "etc", "etc."})
 
 # Directives that only exist in nginx's main context: their presence makes a file a full config.

@@ -142,3 +142,13 @@ location ^~ /outpost.goauthentik.io { proxy_pass http://10.0.0.1:9001; }
     assert "signin-redirect-wrong" not in {cid for _, cid in _ids(named)}
     other = named.replace("https://app.example.com/", "https://auth.example.com/")
     assert "signin-redirect-wrong" in {cid for _, cid in _ids(other)}
+
+
+def test_signin_location_left_out_or_included_is_not_called_wrong() -> None:
+    """A pasted signin location with its lines elided, or taken from an include not given,
+    may well return the 302: no signin-redirect-wrong error for what cannot be seen."""
+    done = CUT + "    }\n    location @goauthentik_proxy_signin {\n        BODY\n    }\n}\n"
+    for body in ("...", "include snippets/authentik-signin.conf;"):
+        assert "signin-redirect-wrong" not in {cid for _, cid in _ids(done.replace("BODY", body))}
+    # Written out and without a return, it is still wrong.
+    assert "signin-redirect-wrong" in {cid for _, cid in _ids(done.replace("BODY", "internal;"))}

@@ -96,6 +96,18 @@ def outpost_location(server: Server, env: Env) -> Iterator[LintFinding]:
             )
 
 
+def _absence(server: Server) -> tuple[str, str]:
+    """Severity and a note for a finding about a location the server lacks. Text without a
+    server block (a snippet file, an NPM Advanced tab) may go into a server that has it, as
+    an include or an NPM custom location: a warning there, an error for a whole server."""
+    if server.fragment:
+        return "warning", (
+            " (this text has no server block: if the server it goes into has that location, "
+            "lint that server or its `nginx -T`)"
+        )
+    return "error", ""
+
+
 def _proxies(loc: Location | None, server: Server) -> bool:
     return loc is not None and bool(loc.own("proxy_pass"))
 
@@ -124,13 +136,14 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
                 yield _to_app(server, uri, d, winner)
             continue
         seen = f"it is answered by {label(winner)}" if winner else "no location matches it"
+        severity, note = _absence(server)
         yield finding(
             server,
             "missing-outpost-locations",
-            "error",
+            severity,
             d,
             f"{d.text()} but nothing proxies {uri} to the outpost ({seen}): the auth "
-            "subrequest fails and NGINX answers 500",
+            f"subrequest fails and NGINX answers 500{note}",
             "Include the outpost snippet (authentik-outpost-single.conf) in this server: "
             + AUTH_LOCATION,
         )
@@ -138,13 +151,14 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
     for ep in signin_pages(server):
         target = ep.args[-1]
         if target.startswith("@") and target not in server.named:
+            severity, note = _absence(server)
             yield finding(
                 server,
                 "missing-outpost-locations",
-                "error",
+                severity,
                 ep,
                 f"{ep.text()} but this server has no `location {target}`: NGINX answers "
-                "500 instead of sending visitors to the login",
+                f"500 instead of sending visitors to the login{note}",
                 "Include authentik-outpost-single.conf, which defines `location "
                 "@goauthentik_proxy_signin { internal; add_header Set-Cookie $auth_cookie; "
                 "return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host"
@@ -163,13 +177,14 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
             at = server.directive or next(iter(auth_uris(server).values()), None)
             if at is not None:
                 seen = f"{label(winner)} answers it" if winner else "no location matches it"
+                severity, note = _absence(server)
                 yield finding(
                     server,
                     "missing-outpost-locations",
-                    "error",
+                    severity,
                     at,
                     f"the signin redirect goes to {START_URI} on this server, but no location "
-                    f"proxies it to the outpost ({seen})",
+                    f"proxies it to the outpost ({seen}){note}",
                     "Include authentik-outpost-single.conf: `location ^~ /outpost.goauthentik.io "
                     "{ proxy_pass http://TAILSCALE_IP:9001; ... }` serves /start and /callback.",
                 )
@@ -207,14 +222,15 @@ def _to_app(server: Server, uri: str, d: Directive, winner: Location) -> LintFin
     who gets in (an app or SPA answering 200 for unknown paths lets everyone in; checked with
     nginx 1.22: /secret served without a login)."""
     pp = winner.own("proxy_pass")[-1]
+    severity, note = _absence(server)
     return finding(
         server,
         "auth-subrequest-to-app",
-        "error",
+        severity,
         d,
         f"{d.text()} but {uri} is answered by {label(winner)}, which proxies to the app "
         f"(`{pp.text()}`), not to an outpost: the app's answer decides who gets in (200 for "
-        "unknown paths lets every visitor in, 404 makes NGINX answer 500)",
+        f"unknown paths lets every visitor in, 404 makes NGINX answer 500){note}",
         "Include the outpost snippet (authentik-outpost-single.conf) in this server: "
         + AUTH_LOCATION
         + " and `location ^~ /outpost.goauthentik.io { proxy_pass http://TAILSCALE_IP:9001; }`",

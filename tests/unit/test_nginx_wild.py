@@ -177,3 +177,23 @@ def test_snippet_file_alone_is_warned_not_failed_for_what_its_server_may_have() 
     whole = "server {\n    listen 80;\n    server_name app.example.com;\n" + AUTH_SNIPPET + "}\n"
     errors = {f.check_id for f in lint_text(whole, "site.conf").findings if f.severity == "error"}
     assert errors == {"missing-outpost-locations"}
+
+
+OUTPOST_ONLY = """\
+location ^~ /outpost.goauthentik.io {
+    proxy_pass http://100.64.0.10:9001;
+    proxy_pass_request_body off;
+}
+"""
+
+
+def test_snippet_outpost_location_takes_the_headers_of_the_server_it_goes_into() -> None:
+    """An outpost location with no proxy_set_header of its own inherits the server's, which a
+    snippet does not show: no x-original-url-missing error, no Host warning. In a whole server
+    without them, both."""
+    snippet = AUTH_SNIPPET + OUTPOST_ONLY
+    alone = {f.check_id for f in lint_text(snippet, "snippets/authentik.conf").findings}
+    assert not alone & {"x-original-url-missing", "outpost-host-fixed"}
+    whole = "server {\n    listen 80;\n    server_name app.example.com;\n" + snippet + "}\n"
+    found = {f.check_id for f in lint_text(whole, "site.conf").findings}
+    assert {"x-original-url-missing", "outpost-host-fixed"} <= found

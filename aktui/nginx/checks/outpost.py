@@ -259,7 +259,10 @@ def auth_subrequest(server: Server, env: Env) -> Iterator[LintFinding]:
         if loc.directive is None or has_hole(loc):
             continue  # an include we could not read may set the header or body lines
         hdrs, source = headers(loc)
-        if "x-original-url" not in hdrs and "x-original-uri" not in hdrs:
+        # Text without a server block: a location with no proxy_set_header of its own takes
+        # the server's, which this text does not show (a snippet included into a server).
+        unseen = bool(server.fragment) and not loc.own("proxy_set_header")
+        if "x-original-url" not in hdrs and "x-original-uri" not in hdrs and not unseen:
             why = ""
             for outer in loc.chain():
                 if outer is source:
@@ -485,6 +488,8 @@ def _default_host(server: Server, loc: Location, names: set[str]) -> Iterator[Li
     unless it serves exactly one application. Both become 500 in NGINX."""
     if server.incomplete or loc.directive is None:
         return  # a proxy.conf we could not read may set Host
+    if server.fragment and not isinstance(headers(loc)[1], Location):
+        return  # text without a server block: the server it goes into may set Host
     target = proxy_target(loc, server)
     if target is None or not target.host or target.host in names:
         return

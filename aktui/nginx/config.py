@@ -45,8 +45,16 @@ MAX_FILES = 2000
 # snippets each is ~25k statements); ~15 µs per statement keeps the worst case near 3 s.
 MAX_STATEMENTS = 200_000
 
-# What people write where they cut a config short in an issue or forum post.
+# Files every nginx package ships, holding only *_param, types or charset_map lines (and
+# Debian's snippets/fastcgi-php.conf: split_path_info, try_files, PATH_INFO), nothing a check
+# reads. A pasted PHP site includes them by name; counting them as holes made the absence
+# checks skip nearly every PHP config. Read when given; never a hole.
+STOCK_INCLUDES = frozenset(
+    {"fastcgi_params", "fastcgi.conf", "scgi_params", "uwsgi_params", "mime.types"}
+    | {"koi-utf", "koi-win", "win-utf", "fastcgi-php.conf"}
+)
 _HOLE = "\x00aktui-hole"  # never a real token: the lexer gets no NUL bytes (refused before)
+# What people write where they cut a config short in an issue or forum post.
 _ELISIONS = frozenset({"...", "…", "[...]", "(...)", "<...>", "[…]", "etc", "etc."})
 
 # Directives that only exist in nginx's main context: their presence makes a file a full config.
@@ -162,10 +170,32 @@ class _Loader:
             )
             return None
         self.total_bytes += len(data)
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            # Windows editors' "Unicode": nginx reads bytes, so it would not load this either.
+            self.problem(
+                "config-refused",
+                path,
+                0,
+                'UTF-16 text (saved as "Unicode"?): nginx reads '
+                "UTF-8 only; save the file as UTF-8 without BOM",
+            )
+            return None
         if b"\x00" in data:
             self.problem("config-refused", path, 0, "binary data (NUL bytes), not an nginx config")
             return None
         text = data.decode("utf-8", "replace")
+        if text.startswith("\ufeff"):
+            # nginx does not skip a byte order mark: `unknown directive "\ufeffserver"` (checked
+            # on nginx 1.22). Report it and lint the rest as it was meant.
+            self.problem(
+                "config-unparseable",
+                path,
+                1,
+                "the file starts with a UTF-8 byte order mark "
+                "(BOM): nginx reads it as part of the first directive and refuses the file; "
+                "save it as UTF-8 without BOM",
+            )
+            text = text[1:]
         try:
             toks = list(self._balanced(_lex_file_object(io.StringIO(text)), path))
         except NgxParserBaseException as e:
@@ -288,6 +318,8 @@ class _Loader:
         if pattern not in self._resolved:
             self._resolved[pattern] = self._resolve(pattern)
         names = self._resolved[pattern]
+        if names is None and os.path.basename(pattern) in STOCK_INCLUDES:
+            return []  # only *_param, types and charset lines: nothing a check reads
         if names is None:
             self.problem(
                 "include-unresolved", path, line, f"include {pattern}: no such file was given"
@@ -419,7 +451,9 @@ def load_paths(
         elif os.path.lexists(path):
             configs.append(_load_file(path, None, roots, prefix, follow_any_include))
         else:
-            problem = LoadProblem("config-unparseable", path, 0, "no such file or directory")
+            problem = LoadProblem(
+                "config-unreadable", path, 0, "cannot read: no such file or directory"
+            )
             configs.append(Config(path, "http", (), (), (problem,)))
     return configs
 

@@ -119,6 +119,12 @@ def anchor(level: Level, fallback: Directive) -> Directive:
     return level.directive if level.directive is not None else fallback
 
 
+def has_hole(level: Level) -> bool:
+    """An include that could not be read (or elided lines) here or in a level around it: the
+    missing text may set what this level seems to lack (proxy_set_header, ...)."""
+    return any(d.unresolved for lvl in level.chain() for d in lvl.own("include"))
+
+
 def headers(level: Level) -> tuple[dict[str, tuple[str, Directive]], Level | None]:
     """proxy_set_header in force, by lower-cased header name, and the level they come from."""
     found, source = level.effective("proxy_set_header")
@@ -169,10 +175,18 @@ def proxy_target(loc: Level, server: Server) -> Target | None:
         return None
     d = own[-1]
     url = d.args[0]
+    if "://" not in url:
+        return None  # `proxy_pass $backend;`, or no scheme: nginx refuses it (proxy-pass-invalid)
     if "$" in url.split("://", 1)[-1].split("/", 1)[0]:
         url = _substitute_set(url, loc)
         if "$" in url.split("://", 1)[-1].split("/", 1)[0]:
             return None  # host from a request-time variable: cannot tell
+    scheme, rest = url.split("://", 1)
+    if rest.lower().startswith("unix:"):
+        # `http://unix:/run/outpost.sock:/outpost.goauthentik.io`: the socket path ends at
+        # the next colon, the URI part follows it (nginx's own syntax, not a URL's).
+        sock, colon, uri = rest[5:].partition(":")
+        return Target(d, url, scheme.lower(), f"unix:{sock}", None, uri if colon else "")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -202,6 +216,19 @@ def _substitute_set(url: str, loc: Level) -> str:
         return values.get(name, m.group(0))
 
     return _VAR.sub(value, url)
+
+
+def fronts_same_host(server: Server, host: str) -> bool:
+    """The server's own `location /` proxies to the same host as its outpost location: it is
+    the authentik server's own site (its /outpost.goauthentik.io serves domain-level
+    callbacks), not a protected app sending auth checks to the embedded outpost."""
+    root = next(
+        (x for x in server.locations if x.pattern == "/" and x.modifier in ("", "^~")), None
+    )
+    if root is None or is_outpost(root):
+        return False
+    other = proxy_target(root, server)
+    return other is not None and bool(host) and other.host == host
 
 
 def is_ip(host: str) -> bool:

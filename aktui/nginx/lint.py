@@ -51,11 +51,13 @@ CHECKS: tuple[Check, ...] = (
     checks_auth.signin_redirect,
     checks_auth.cookie_not_passed,
     checks_auth.auth_vars_unset,
+    checks_auth.identity_header_from_client,
     checks_auth.auth_bypassed_by_regex,
     checks_auth.public_path_protected,
     checks_auth.header_directive_mixup,
     checks_refused.duplicate_location,
     checks_refused.directive_twice,
+    checks_refused.proxy_pass_invalid,
 )
 
 # Stable ids (scripts, CI and SARIF rules refer to them) and what each one means.
@@ -67,8 +69,8 @@ RULES: dict[str, str] = {
     "cookie-not-passed": "the outpost's Set-Cookie is not passed back where auth applies",
     "x-original-url-missing": "the auth subrequest lacks the X-Original-URL header",
     "host-vs-http-host": "$host (no port) where the site's URL has a port or a proxy in front",
-    "outpost-host-fixed": "the outpost locations send a fixed Host, not the site's",
-    "auth-endpoint-wrong": "auth_request asks another proxy's endpoint (/auth/traefik, ...)",
+    "outpost-host-fixed": "the outpost locations send a fixed Host (or none), not the site's",
+    "auth-endpoint-wrong": "auth_request asks an endpoint not for NGINX (/auth/traefik, /auth)",
     "outpost-path-rewritten": "proxy_pass with a URI part strips /outpost.goauthentik.io",
     "legacy-outpost-path": "/akprox, the outposts' path before authentik 2022",
     "auth-body-passed": "the auth subrequest passes the request body",
@@ -81,11 +83,13 @@ RULES: dict[str, str] = {
     "missing-outpost-locations": "no location serves the outpost paths auth_request relies on",
     "auth-subrequest-to-app": "the auth subrequest goes to the app's location, not an outpost",
     "auth-header-var-unset": "an X-authentik-* variable is used where it is not set",
+    "identity-header-from-client": "an identity header (X-Forwarded-User, ...) passed from $http_*",
     "auth-bypassed-by-regex": "a regex location takes requests away from a protected prefix",
     "public-path-protected": "a webhook, status or ACME path is behind forward auth",
     "header-directive-mixup": "add_header where proxy_set_header was meant, or the reverse",
     "duplicate-location": "one block defines the same location twice (nginx refuses it)",
     "directive-twice": "a once-per-block directive set twice in one block (nginx refuses it)",
+    "proxy-pass-invalid": "proxy_pass without a scheme or with a placeholder host (refused)",
     "config-unparseable": "a file could not be parsed (nginx -t would fail too)",
     "config-refused": "a file was not read: too large, binary, or nested too deep",
     "include-unresolved": "an include names a file that was not given",
@@ -102,8 +106,8 @@ _PROBLEM_SEVERITY = {
     "include-outside-roots": "warning",
 }
 _PROBLEM_FIX = {
-    "config-unreadable": "Run the lint as a user that can read it (nginx's master runs as "
-    "root), or lint an `nginx -T` dump: `sudo nginx -T | aktui lint-nginx -`.",
+    "config-unreadable": "Check the path; run the lint as a user that can read it (nginx's "
+    "master runs as root), or lint an `nginx -T` dump: `sudo nginx -T | aktui lint-nginx -`.",
     "config-unparseable": "Fix the file at this line; `nginx -t` reports the same error.",
     "config-refused": "Lint the real config files; aktui does not read inputs like this one.",
     "include-unresolved": "Lint the whole config (its directory, nginx.conf or an `nginx -T` "

@@ -86,7 +86,7 @@ def test_nginx_accepts_the_clean_fixtures(fixture: Path, tmp_path: Path) -> None
 
 
 # Fixtures for configs nginx itself refuses: the lint must find them where nginx does.
-REFUSED = ["duplicate_location", "directive_twice"]
+REFUSED = ["duplicate_location", "directive_twice", "proxy_pass_invalid"]
 
 
 @pytest.mark.parametrize("name", REFUSED)
@@ -237,12 +237,14 @@ server {{
     add_header Set-Cookie $auth_cookie;
     location = /outpost.goauthentik.io/auth/nginx {{
         proxy_pass http://127.0.0.1:{outpost};
+        proxy_set_header Host $http_host;
         proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
     }}
     location ^~ /outpost.goauthentik.io {{
         proxy_pass http://127.0.0.1:{outpost};
+        proxy_set_header Host $http_host;
         proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
     }}
     location @goauthentik_proxy_signin {{
@@ -309,3 +311,67 @@ def test_linter_predictions_match_nginx_behaviour(run_nginx, tmp_path: Path) -> 
     finally:
         outpost.shutdown()
         outpost.server_close()
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """The app: answers with the X-User header nginx sent it."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = self.headers.get("X-User", "").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+UPSTREAM_VARS = """\
+server {{
+    listen 127.0.0.1:{port};
+    server_name app.example.com;
+    auth_request /outpost.goauthentik.io/auth/nginx;
+    location = /outpost.goauthentik.io/auth/nginx {{
+        proxy_pass http://127.0.0.1:{outpost};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }}
+    location /direct/ {{
+        proxy_pass http://127.0.0.1:{app};
+        proxy_set_header X-User $upstream_http_x_authentik_username;
+    }}
+    location /captured/ {{
+        auth_request_set $authentik_username $upstream_http_x_authentik_username;
+        proxy_pass http://127.0.0.1:{app};
+        proxy_set_header X-User $authentik_username;
+    }}
+}}
+"""
+
+
+def test_outpost_headers_read_without_auth_request_set_reach_the_app_empty(
+    run_nginx, tmp_path: Path
+) -> None:
+    """auth-header-var-unset for $upstream_http_x_authentik_* used straight in the app request:
+    nginx gives the app an empty value there; through auth_request_set it gets the user."""
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), h) for h in (_Outpost, _Echo)]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        port = free_port()
+        outpost, app = (s.server_address[1] for s in servers)
+        block = UPSTREAM_VARS.format(port=port, outpost=outpost, app=app)
+        run_nginx(block, port)
+        assert _get(port, "/direct/").body == b""  # type: ignore[attr-defined]
+        assert _get(port, "/captured/").body == b"akadmin"  # type: ignore[attr-defined]
+        lines = block.splitlines()
+        direct = next(n for n, t in enumerate(lines, 1) if "X-User $upstream_http" in t)
+        report = lint_text(block, "site.conf")
+        assert {f.line for f in report.by_id("auth-header-var-unset")} == {direct}
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()

@@ -174,12 +174,15 @@ def ids(text: str, **kw: object) -> list[str]:
 NPM_PREFIX = """\
     location /outpost.goauthentik.io {
         proxy_pass http://100.64.0.10:9001;
+        proxy_set_header Host $host;
         proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
     }
 """
 PHP = "    location ~ \\.php$ { fastcgi_pass unix:/run/php.sock; }\n"
+UNIX_SOCKET = "http://unix:/run/authentik/outpost.sock"
+UNIX_AUTH_LOC = AUTH_LOC.replace("UPSTREAM", UNIX_SOCKET)
 
 CASES = [
     ("baseline", site(), []),
@@ -207,6 +210,39 @@ CASES = [
         "regex that cannot match the outpost paths: only the missing ^~ is worth saying",
         site(PHP + "    location ~ /\\.ht { deny all; }\n", browser=NPM_PREFIX),
         ["outpost-location-no-caret"],
+    ),
+    # a unix socket: `http://unix:/path.sock:/uri`, the URI part after the socket's colon
+    (
+        "outpost on a unix socket, the path kept",
+        site(auth_loc=UNIX_AUTH_LOC, upstream=f"{UNIX_SOCKET}:/outpost.goauthentik.io"),
+        [],
+    ),
+    (
+        "outpost on a unix socket, the prefix stripped",
+        site(auth_loc=UNIX_AUTH_LOC, upstream=f"{UNIX_SOCKET}:/"),
+        ["outpost-path-rewritten"],
+    ),
+    # an include that could not be read may hold the outpost location's header lines
+    (
+        "the outpost location's headers come from an include not given",
+        site(
+            auth_loc="",
+            browser="    location ^~ /outpost.goauthentik.io {\n"
+            "        include snippets/authentik-outpost-headers.conf;\n"
+            "        proxy_pass UPSTREAM;\n    }\n",
+        ),
+        ["include-unresolved"],
+    ),
+    # proxy-pass-invalid: what nginx refuses, not a path the outpost would get
+    (
+        "a guide's placeholder host left in proxy_pass",
+        site(upstream="http://<authentik-outpost-ip>:9000"),
+        ["proxy-pass-invalid", "proxy-pass-invalid"],  # the auth and the browser location
+    ),
+    (
+        "proxy_pass built from variables (NPM) is evaluated per request",
+        site("    location /app/ { proxy_pass $forward_scheme://$server:$port; }\n"),
+        [],
     ),
     (
         "an exact auth location is immune to regexes",
@@ -424,3 +460,36 @@ def test_generated_snippets_pass_the_linter(shape: str, tmp_path: Path) -> None:
     site_file.write_text(render_example(shape, "app.example.com", target))
     report = lint_paths([str(site_file)])
     assert [f"{f.where()} {f.check_id}" for f in report.findings] == []
+
+
+SUBDIR_PHP = (
+    """\
+server {
+    listen 443 ssl;
+    server_name app.example.com;
+    root /var/www/app;
+    location / {
+        auth_request /outpost.goauthentik.io/auth/nginx;
+        error_page 401 403 = @goauthentik_proxy_signin;
+        auth_request_set $auth_cookie $upstream_http_set_cookie;
+        add_header Set-Cookie $auth_cookie;
+        try_files $uri $uri/ /index.php?$args;
+    }
+    location ~ \\.php$ {
+        INCLUDE
+        fastcgi_pass unix:/run/php/php8.2-fpm.sock;
+    }
+"""
+    + (AUTH_LOC + BROWSER).replace("UPSTREAM", "http://100.64.0.10:9001")
+    + SIGNIN
+    + "}\n"
+)
+
+
+def test_regex_bypass_holds_back_for_an_unread_include_not_for_stock_php_snippets() -> None:
+    """The PHP location may take its auth_request from a snippet that was not given; Debian's
+    snippets/fastcgi-php.conf never holds one, so the bypass is still an error with it."""
+    own = ids(SUBDIR_PHP.replace("INCLUDE", "include snippets/authentik-php-auth.conf;"))
+    assert own == ["include-unresolved"]
+    stock = ids(SUBDIR_PHP.replace("INCLUDE", "include snippets/fastcgi-php.conf;"))
+    assert stock == ["auth-bypassed-by-regex"]

@@ -128,6 +128,8 @@ def test_unparseable_file_is_one_stderr_line_and_others_are_checked(
 def test_missing_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, str(tmp_path / "nope.conf"))
     assert code == 2 and "no such file or directory" in out
+    # Not a parse error at some line: the path is not there to be read.
+    assert "[config-unreadable]" in out and "[config-unparseable]" not in out
 
 
 def test_authentik_url_flag_decides_embedded(capsys: pytest.CaptureFixture[str]) -> None:

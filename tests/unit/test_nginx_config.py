@@ -139,6 +139,38 @@ def test_crlf_line_endings_keep_line_numbers() -> None:
     assert {f.line for f in report.by_id("missing-outpost-locations")} == {4}
 
 
+def test_utf8_bom_is_an_error_and_the_rest_is_still_linted(tmp_path: Path) -> None:
+    """nginx does not skip a byte order mark (`unknown directive "\ufeffserver"`, nginx 1.22):
+    a file saved by a Windows editor fails `nginx -t`, so it cannot be called clean."""
+    path = tmp_path / "site.conf"
+    text = "server {\r\n listen 80;\r\n\r\n auth_request /outpost.goauthentik.io/auth/nginx;\r\n}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    report = lint_paths([str(path)])
+    (bom,) = report.by_id("config-unparseable")
+    assert bom.line == 1 and "byte order mark" in bom.evidence
+    assert {f.line for f in report.by_id("missing-outpost-locations")} == {4}
+
+
+def test_utf16_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "site.conf"
+    path.write_bytes("server { listen 80; }\r\n".encode("utf-16"))
+    (f,) = lint_paths([str(path)]).findings
+    assert f.check_id == "config-refused" and "UTF-16" in f.evidence and "UTF-8" in f.evidence
+
+
+def test_stock_params_files_are_not_holes() -> None:
+    """`include fastcgi_params;` in a pasted PHP site names a file every nginx ships (params
+    only): it must not make the absence checks skip the server, nor warn as unresolved."""
+    text = (
+        "server {\n listen 80;\n auth_request /outpost.goauthentik.io/auth/nginx;\n"
+        " location ~ \\.php$ { include fastcgi_params; fastcgi_pass 127.0.0.1:9000; }\n}\n"
+    )
+    ids = {f.check_id for f in lint_text(text).findings}
+    assert "missing-outpost-locations" in ids and "include-unresolved" not in ids
+    other = lint_text(text.replace("fastcgi_params", "snippets/php.conf")).findings
+    assert "missing-outpost-locations" not in {f.check_id for f in other}
+
+
 # --- hostile input: refused or handled in bounded time ------------------------------------
 
 

@@ -142,3 +142,58 @@ location ^~ /outpost.goauthentik.io { proxy_pass http://10.0.0.1:9001; }
     assert "signin-redirect-wrong" not in {cid for _, cid in _ids(named)}
     other = named.replace("https://app.example.com/", "https://auth.example.com/")
     assert "signin-redirect-wrong" in {cid for _, cid in _ids(other)}
+
+
+def test_signin_location_left_out_or_included_is_not_called_wrong() -> None:
+    """A pasted signin location with its lines elided, or taken from an include not given,
+    may well return the 302: no signin-redirect-wrong error for what cannot be seen."""
+    done = CUT + "    }\n    location @goauthentik_proxy_signin {\n        BODY\n    }\n}\n"
+    for body in ("...", "include snippets/authentik-signin.conf;"):
+        assert "signin-redirect-wrong" not in {cid for _, cid in _ids(done.replace("BODY", body))}
+    # Written out and without a return, it is still wrong.
+    assert "signin-redirect-wrong" in {cid for _, cid in _ids(done.replace("BODY", "internal;"))}
+
+
+AUTH_SNIPPET = """\
+auth_request     /outpost.goauthentik.io/auth/nginx;
+error_page       401 403 = @goauthentik_proxy_signin;
+auth_request_set $auth_cookie $upstream_http_set_cookie;
+add_header       Set-Cookie $auth_cookie;
+"""
+
+
+def test_snippet_file_alone_is_warned_not_failed_for_what_its_server_may_have() -> None:
+    """A published snippet (the forward-auth lines a repo keeps in snippets/, or an NPM
+    Advanced tab whose outpost path is an NPM custom location) goes into a server that may
+    have the outpost and signin locations: warnings, no error. A whole server lacking them
+    is an error."""
+    alone = lint_text(AUTH_SNIPPET, "snippets/authentik-authrequest.conf").findings
+    assert {f.check_id for f in alone} == {"missing-outpost-locations"}
+    assert {f.severity for f in alone} == {"warning"}
+    assert "no server block" in alone[0].evidence
+    app = AUTH_SNIPPET + "location / { proxy_pass http://10.0.0.5:8080; }\n"
+    to_app = lint_text(app, "npm-advanced.conf").findings
+    assert {(f.check_id, f.severity) for f in to_app} >= {("auth-subrequest-to-app", "warning")}
+    whole = "server {\n    listen 80;\n    server_name app.example.com;\n" + AUTH_SNIPPET + "}\n"
+    errors = {f.check_id for f in lint_text(whole, "site.conf").findings if f.severity == "error"}
+    assert errors == {"missing-outpost-locations"}
+
+
+OUTPOST_ONLY = """\
+location ^~ /outpost.goauthentik.io {
+    proxy_pass http://100.64.0.10:9001;
+    proxy_pass_request_body off;
+}
+"""
+
+
+def test_snippet_outpost_location_takes_the_headers_of_the_server_it_goes_into() -> None:
+    """An outpost location with no proxy_set_header of its own inherits the server's, which a
+    snippet does not show: no x-original-url-missing error, no Host warning. In a whole server
+    without them, both."""
+    snippet = AUTH_SNIPPET + OUTPOST_ONLY
+    alone = {f.check_id for f in lint_text(snippet, "snippets/authentik.conf").findings}
+    assert not alone & {"x-original-url-missing", "outpost-host-fixed"}
+    whole = "server {\n    listen 80;\n    server_name app.example.com;\n" + snippet + "}\n"
+    found = {f.check_id for f in lint_text(whole, "site.conf").findings}
+    assert {"x-original-url-missing", "outpost-host-fixed"} <= found

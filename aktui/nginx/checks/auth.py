@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from aktui.nginx.config import Directive
 from aktui.nginx.facts import (
+    AUTH_URI,
     START_URI,
     Env,
     anchor,
@@ -17,6 +18,7 @@ from aktui.nginx.facts import (
     dropped,
     error_codes,
     finding,
+    has_hole,
     is_outpost,
     label,
     protected,
@@ -179,9 +181,41 @@ def _signin_targets(server: Server) -> list[Directive]:
     return pages
 
 
+def _from_location_header(server: Server, var: str) -> Directive | None:
+    """The `auth_request_set VAR $upstream_http_location;` defining ``var``, if any."""
+    levels: list[Level] = [*server.chain(), *server.all_locations()]
+    for level in levels:
+        for d in level.own("auth_request_set"):
+            if (
+                len(d.args) == 2
+                and d.args[0] == var
+                and _uses(d.args[1], "$upstream_http_location")
+            ):
+                return d
+    return None
+
+
 def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
     for ep in _signin_targets(server):
         target = ep.args[-1]
+        source = _from_location_header(server, target) if target.startswith("$") else None
+        if source is not None:
+            # Authelia's protocol: its auth endpoint answers 401 with the login URL in
+            # Location. authentik's /auth/nginx answers 401 with a text body and no Location
+            # (proxyv2 forwardHandleNginx), so the variable is empty.
+            yield finding(
+                server,
+                "signin-redirect-wrong",
+                "error",
+                ep,
+                f"`{ep.text()}` redirects to the auth response's Location header "
+                f"(`{source.text()}`, {source.where()}), but authentik's {AUTH_URI} answers "
+                "401 without one: visitors get an empty redirect, not the "
+                "login",
+                f"Use `{SIGNIN}` with `location @goauthentik_proxy_signin {{ internal; "
+                f"{RETURN} }}`",
+            )
+            continue
         if target.startswith(("/", "http://", "https://", "$scheme")):
             # `error_page 401 =302 https://auth.example.com/outpost.goauthentik.io/start?...`:
             # the redirect is the error_page itself (302 unless `=CODE` says otherwise).
@@ -203,6 +237,8 @@ def signin_redirect(server: Server, env: Env) -> Iterator[LintFinding]:
         if loc is None or loc.directive is None:
             continue  # a missing one is missing-outpost-locations
         rets = loc.own("return")
+        if not rets and has_hole(loc):
+            continue  # the return may be in the include we could not read, or the elided lines
         if not rets:
             yield finding(
                 server,
@@ -368,9 +404,44 @@ def cookie_not_passed(server: Server, env: Env) -> Iterator[LintFinding]:
             )
 
 
+# The outpost's response header read straight in the app request, not via auth_request_set.
+_UPSTREAM_AUTH_VAR = re.compile(r"\$\{?upstream_http_x_authentik_\w+\}?")
+_APP_PARAMS = ("fastcgi_param", "proxy_set_header", "uwsgi_param")
+
+
+def _upstream_vars_direct(server: Server) -> Iterator[LintFinding]:
+    """`fastcgi_param HTTP_X_AUTHENTIK_USERNAME $upstream_http_x_authentik_username;`: in the
+    request to the app, $upstream_http_* names that request's own upstream, whose response has
+    not come yet, so the app gets it empty. Only auth_request_set reads the auth subrequest's
+    answer (nginx auth_request docs); a published PHP app's README does it this way."""
+    seen: set[Directive] = set()
+    for level in protected(server):
+        for name in _APP_PARAMS:
+            for d in level.effective(name)[0]:
+                m = _UPSTREAM_AUTH_VAR.search(d.args[1]) if len(d.args) >= 2 else None
+                if m is None or d in seen:
+                    continue
+                seen.add(d)
+                var = m.group(0).strip("${}")
+                field = var.removeprefix("upstream_http_x_")
+                yield finding(
+                    server,
+                    "auth-header-var-unset",
+                    "warning",
+                    d,
+                    f"`{d.text()}` in {label(level)} reads ${var} in the request to the app, "
+                    "where it names the app's own response (not there yet), not the auth "
+                    "subrequest's: the app gets it empty",
+                    f"Capture it after the auth check: `auth_request_set ${field} ${var};` and "
+                    f"use ${field} here (authentik-forward-auth.conf).",
+                )
+
+
 def auth_vars_unset(server: Server, env: Env) -> Iterator[LintFinding]:
     """auth-header-var-unset: fastcgi_param/proxy_set_header using an X-authentik-* variable
-    where the auth_request_set that fills it is not in force (PHP-FPM params, field guide 2e)."""
+    where the auth_request_set that fills it is not in force (PHP-FPM params, field guide 2e),
+    or reading the outpost's $upstream_http_x_authentik_* without auth_request_set."""
+    yield from _upstream_vars_direct(server)
     setters: dict[str, Directive] = {}
     for level in [server, *server.all_locations()]:
         for d in level.own("auth_request_set"):
@@ -397,6 +468,48 @@ def auth_vars_unset(server: Server, env: Env) -> Iterator[LintFinding]:
                             "fastcgi_param lines (field guide 2e: inside `location ~ \\.php$`).",
                         )
                         break
+
+
+# Request headers an app behind forward auth takes as the logged-in user.
+_IDENTITY_HEADER = re.compile(
+    r"x-authentik-[a-z-]+|x-forwarded-(?:user|email|preferred-username|groups)"
+    r"|x-remote-user|remote-(?:user|email|name|groups)|x-webauth-user"
+    r"|x-auth-request-(?:user|email|preferred-username|groups)"
+)
+_CLIENT_HEADER_VAR = re.compile(r"\$\{?http_\w+\}?")
+
+
+def identity_header_from_client(server: Server, env: Env) -> Iterator[LintFinding]:
+    """identity-header-from-client: `proxy_set_header X-Forwarded-Email $http_x_forwarded_email;`
+    where authentik's auth applies. $http_* is the browser's own request header: auth_request
+    does not strip it, and in forward auth the outpost puts the identity on its response to
+    the subrequest (read with auth_request_set), never on the request. So every visitor who
+    gets past the login, or sends the header, names any user (a published NPM guide did this
+    and then added a second line from $authentik_*: the app gets both values)."""
+    seen: set[Directive] = set()
+    for level in protected(server):
+        for d in level.effective("proxy_set_header")[0]:
+            if d in seen or len(d.args) < 2:
+                continue
+            seen.add(d)
+            header = d.args[0].lower()
+            client = _CLIENT_HEADER_VAR.search(d.args[1])
+            if client is None or not _IDENTITY_HEADER.fullmatch(header):
+                continue
+            field = next((f for f in ("email", "groups", "name") if header.endswith(f)), "username")
+            yield finding(
+                server,
+                "identity-header-from-client",
+                "error",
+                d,
+                f"`{d.text()}` where authentik's auth applies ({label(level)}) passes the "
+                f"browser's own {client.group(0)}: the outpost sends the identity only in its "
+                "answer to the auth subrequest, so any visitor can claim any user",
+                f"Take it from the auth response: `auth_request_set $authentik_{field} "
+                f"$upstream_http_x_authentik_{field};` and "
+                f"`proxy_set_header {d.args[0]} $authentik_{field};` "
+                "(authentik-forward-auth.conf).",
+            )
 
 
 def public_path_protected(server: Server, env: Env) -> Iterator[LintFinding]:
@@ -457,8 +570,8 @@ def auth_bypassed_by_regex(server: Server, env: Env) -> Iterator[LintFinding]:
             winner = server.match(uri)
             if winner is None or id(winner) in inside or not winner.is_regex:
                 continue
-            if _deliberately_open(winner):
-                continue
+            if _deliberately_open(winner) or has_hole(winner):
+                continue  # open on purpose, or an include not given may hold its auth_request
             bypass.append((suffix, uri, winner))
         if not bypass:
             continue

@@ -19,11 +19,15 @@ from aktui.nginx.facts import (
     auth_request,
     auth_requests,
     auth_uris,
+    authentik_auth,
     finding,
+    fronts_same_host,
+    has_hole,
     headers,
     is_outpost,
     label,
     non_default_port,
+    protected,
     proxy_target,
     signin_pages,
 )
@@ -92,6 +96,18 @@ def outpost_location(server: Server, env: Env) -> Iterator[LintFinding]:
             )
 
 
+def _absence(server: Server) -> tuple[str, str]:
+    """Severity and a note for a finding about a location the server lacks. Text without a
+    server block (a snippet file, an NPM Advanced tab) may go into a server that has it, as
+    an include or an NPM custom location: a warning there, an error for a whole server."""
+    if server.fragment:
+        return "warning", (
+            " (this text has no server block: if the server it goes into has that location, "
+            "lint that server or its `nginx -T`)"
+        )
+    return "error", ""
+
+
 def _proxies(loc: Location | None, server: Server) -> bool:
     return loc is not None and bool(loc.own("proxy_pass"))
 
@@ -105,7 +121,12 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
     a signin target that does not exist."""
     if server.incomplete:
         return  # the missing location may be in the include we could not read
+    # Only where auth really runs: an auth_request inherited by a server that answers with a
+    # server-level `return` (the port-80 redirect next to the site) never asks the outpost.
+    applied = {d.args[0].split("?", 1)[0] for d in map(authentik_auth, protected(server)) if d}
     for uri, d in auth_uris(server).items():
+        if uri not in applied:
+            continue
         winner = server.match(uri)
         if winner is not None and not is_outpost(winner) and _covered_by_outpost(server, uri):
             continue  # reported as outpost-location-shadowed
@@ -115,13 +136,14 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
                 yield _to_app(server, uri, d, winner)
             continue
         seen = f"it is answered by {label(winner)}" if winner else "no location matches it"
+        severity, note = _absence(server)
         yield finding(
             server,
             "missing-outpost-locations",
-            "error",
+            severity,
             d,
             f"{d.text()} but nothing proxies {uri} to the outpost ({seen}): the auth "
-            "subrequest fails and NGINX answers 500",
+            f"subrequest fails and NGINX answers 500{note}",
             "Include the outpost snippet (authentik-outpost-single.conf) in this server: "
             + AUTH_LOCATION,
         )
@@ -129,13 +151,14 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
     for ep in signin_pages(server):
         target = ep.args[-1]
         if target.startswith("@") and target not in server.named:
+            severity, note = _absence(server)
             yield finding(
                 server,
                 "missing-outpost-locations",
-                "error",
+                severity,
                 ep,
                 f"{ep.text()} but this server has no `location {target}`: NGINX answers "
-                "500 instead of sending visitors to the login",
+                f"500 instead of sending visitors to the login{note}",
                 "Include authentik-outpost-single.conf, which defines `location "
                 "@goauthentik_proxy_signin { internal; add_header Set-Cookie $auth_cookie; "
                 "return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host"
@@ -154,16 +177,32 @@ def missing_outpost_locations(server: Server, env: Env) -> Iterator[LintFinding]
             at = server.directive or next(iter(auth_uris(server).values()), None)
             if at is not None:
                 seen = f"{label(winner)} answers it" if winner else "no location matches it"
+                severity, note = _absence(server)
                 yield finding(
                     server,
                     "missing-outpost-locations",
-                    "error",
+                    severity,
                     at,
                     f"the signin redirect goes to {START_URI} on this server, but no location "
-                    f"proxies it to the outpost ({seen})",
+                    f"proxies it to the outpost ({seen}){note}",
                     "Include authentik-outpost-single.conf: `location ^~ /outpost.goauthentik.io "
                     "{ proxy_pass http://TAILSCALE_IP:9001; ... }` serves /start and /callback.",
                 )
+        elif winner is not None and winner.own("internal"):
+            # `internal;` keeps browsers out (404): only the auth subrequest and internal
+            # redirects get in, so /start and /callback never reach the outpost (published
+            # in an NPM template that put it on the whole /outpost.goauthentik.io prefix).
+            yield finding(
+                server,
+                "missing-outpost-locations",
+                "error",
+                winner.own("internal")[0],
+                f"the signin redirect sends browsers to {START_URI}, but {label(winner)} is "
+                "`internal;`: NGINX answers browsers 404 there, so the login never starts",
+                "Remove `internal;` from the outpost location; if the auth check needs its own "
+                "internal location, make it exact: `location = /outpost.goauthentik.io/auth/nginx"
+                " { internal; ... }`.",
+            )
 
 
 def _outpost_like(loc: Location, env: Env) -> bool:
@@ -183,14 +222,15 @@ def _to_app(server: Server, uri: str, d: Directive, winner: Location) -> LintFin
     who gets in (an app or SPA answering 200 for unknown paths lets everyone in; checked with
     nginx 1.22: /secret served without a login)."""
     pp = winner.own("proxy_pass")[-1]
+    severity, note = _absence(server)
     return finding(
         server,
         "auth-subrequest-to-app",
-        "error",
+        severity,
         d,
         f"{d.text()} but {uri} is answered by {label(winner)}, which proxies to the app "
         f"(`{pp.text()}`), not to an outpost: the app's answer decides who gets in (200 for "
-        "unknown paths lets every visitor in, 404 makes NGINX answer 500)",
+        f"unknown paths lets every visitor in, 404 makes NGINX answer 500){note}",
         "Include the outpost snippet (authentik-outpost-single.conf) in this server: "
         + AUTH_LOCATION
         + " and `location ^~ /outpost.goauthentik.io { proxy_pass http://TAILSCALE_IP:9001; }`",
@@ -216,10 +256,13 @@ def auth_locations(server: Server, env: Env) -> list[tuple[str, Location]]:
 def auth_subrequest(server: Server, env: Env) -> Iterator[LintFinding]:
     """x-original-url-missing and auth-body-passed on the location answering auth_request."""
     for uri, loc in auth_locations(server, env):
-        if loc.directive is None:
-            continue
+        if loc.directive is None or has_hole(loc):
+            continue  # an include we could not read may set the header or body lines
         hdrs, source = headers(loc)
-        if "x-original-url" not in hdrs and "x-original-uri" not in hdrs:
+        # Text without a server block: a location with no proxy_set_header of its own takes
+        # the server's, which this text does not show (a snippet included into a server).
+        unseen = bool(server.fragment) and not loc.own("proxy_set_header")
+        if "x-original-url" not in hdrs and "x-original-uri" not in hdrs and not unseen:
             why = ""
             for outer in loc.chain():
                 if outer is source:
@@ -296,20 +339,60 @@ def host_vs_http_host(server: Server, env: Env) -> Iterator[LintFinding]:
         )
 
 
+# The outpost's endpoints for the other proxies: they answer an anonymous visitor with 302.
+_OTHER_ENDPOINTS = frozenset(f"{OUTPOST_PREFIX}/auth/{p}" for p in ("traefik", "caddy", "envoy"))
+
+
+def _sent_path(server: Server, uri: str) -> str | None:
+    """The path the outpost receives for ``uri``, or None when it cannot be told: proxy_pass
+    with a URI part replaces the matched prefix (all of it for an exact location)."""
+    loc = server.match(uri)
+    if loc is None or not is_outpost(loc) or loc.is_regex:
+        return None
+    target = proxy_target(loc, server)
+    if target is None:
+        return None
+    if not target.path:
+        return uri
+    if "$" in target.path:
+        return None
+    if loc.modifier == "=":
+        return target.path
+    return target.path + uri[len(loc.pattern) :]
+
+
 def auth_endpoint(server: Server, env: Env) -> Iterator[LintFinding]:
     """auth_request to another proxy's endpoint (/auth/traefik, /auth/caddy, /auth/envoy):
-    those answer an anonymous visitor with a 302, and auth_request accepts only 2xx/401/403."""
+    those answer an anonymous visitor with a 302, and auth_request accepts only 2xx/401/403.
+    Or to an outpost path that is no endpoint at all (`/outpost.goauthentik.io/auth`, seen in a
+    published NPM template): the outpost answers 404, unless the location sends it on to
+    /auth/nginx."""
     for uri, d in auth_uris(server).items():
-        if not uri.startswith(f"{OUTPOST_PREFIX}/auth/") or uri == AUTH_URI:
+        if uri == AUTH_URI:
+            continue
+        if uri in _OTHER_ENDPOINTS:
+            yield finding(
+                server,
+                "auth-endpoint-wrong",
+                "error",
+                d,
+                f"`{d.text()}` asks the outpost's {uri.rsplit('/', 1)[-1]} endpoint, which "
+                "redirects (302) a visitor without a session; NGINX turns that into 500 ('auth "
+                "request unexpected status: 302')",
+                f"Use `auth_request {AUTH_URI};`, the endpoint written for NGINX (401 or 200).",
+            )
+            continue
+        sent = _sent_path(server, uri)
+        if sent is None or sent == AUTH_URI or sent in _OTHER_ENDPOINTS:
             continue
         yield finding(
             server,
             "auth-endpoint-wrong",
             "error",
             d,
-            f"`{d.text()}` asks the outpost's {uri.rsplit('/', 1)[-1]} endpoint, which redirects "
-            "(302) a visitor without a session; NGINX turns that into 500 ('auth request "
-            "unexpected status: 302')",
+            f"`{d.text()}`: the outpost has no {sent} endpoint (only {AUTH_URI} answers NGINX's "
+            "auth subrequest), so it answers 404 and NGINX turns that into 500 ('auth request "
+            "unexpected status: 404')",
             f"Use `auth_request {AUTH_URI};`, the endpoint written for NGINX (401 or 200).",
         )
 
@@ -349,17 +432,22 @@ def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
     """`proxy_set_header Host auth.example.com;` on the outpost's paths: the outpost picks the
     application by Host, so every site proxied this way looks like that one host (no app for
     hostname / the embedded outpost's 404), unless it is this server's own single name."""
-    names = {n.lower() for n in server.names}
+    # The host the signin sends browsers to, in domain-level mode the provider's external host:
+    # a Host naming it is the one the outpost matches (exact external_host), not a wrong one.
+    names = {n.lower() for n in server.names} | _signin_hosts(server)
     for loc in server.all_locations():
         if not is_outpost(loc):
             continue
         hdrs, _ = headers(loc)
-        value, d = hdrs.get("host", ("", None))
-        if d is None or "$" in value or not value or value.lower() in names:
-            continue
         if "$" in hdrs.get("x-forwarded-host", ("", None))[0]:
             # The outpost picks the app by X-Forwarded-Host when it is set (GetHost), so a
             # fixed Host for a front that routes by it (Traefik, SNI) is fine (#12911's fix).
+            continue
+        value, d = hdrs.get("host", ("", None))
+        if d is None:
+            yield from _default_host(server, loc, names)
+            continue
+        if "$" in value or not value or value.lower() in names:
             continue
         yield finding(
             server,
@@ -371,6 +459,54 @@ def outpost_host_fixed(server: Server, env: Env) -> Iterator[LintFinding]:
             f'{value} instead of {server.display_name} ("no app for hostname" or 404)',
             "Send the site's own host: `proxy_set_header Host $host;` ($http_host with a port).",
         )
+
+
+def _signin_hosts(server: Server) -> set[str]:
+    """Hosts of absolute signin redirects (`https://auth.example.com/outpost.goauthentik.io/
+    start?...`, domain-level mode), from the error_page itself or its named location."""
+    targets = []
+    for ep in signin_pages(server):
+        target = ep.args[-1]
+        named = server.named.get(target)
+        if named is not None:
+            targets += [r.args[-1] for r in named.own("return") if r.args]
+        else:
+            targets.append(target)
+    hosts = set()
+    for url in targets:
+        if url.startswith(("http://", "https://")):
+            host = url.split("://", 1)[1].split("/", 1)[0].lower()
+            if "$" not in host:
+                hosts |= {host, host.split(":", 1)[0]}
+    return hosts
+
+
+def _default_host(server: Server, loc: Location, names: set[str]) -> Iterator[LintFinding]:
+    """No Host line in force: nginx sends `Host: $proxy_host`, the proxy_pass address
+    (authentik-nix#22, a NixOS vhost without recommendedProxySettings). The embedded outpost
+    then finds no application (404); a standalone one answers "no app for hostname" (400)
+    unless it serves exactly one application. Both become 500 in NGINX."""
+    if server.incomplete or loc.directive is None:
+        return  # a proxy.conf we could not read may set Host
+    if server.fragment and not isinstance(headers(loc)[1], Location):
+        return  # text without a server block: the server it goes into may set Host
+    target = proxy_target(loc, server)
+    if target is None or not target.host or target.host in names:
+        return
+    if fronts_same_host(server, target.host):
+        return  # the authentik server's own site: the outpost path is the server's
+    sent = f"{target.host}:{target.port}" if target.port else target.host
+    yield finding(
+        server,
+        "outpost-host-fixed",
+        "warning",
+        target.directive,
+        f"{loc.label()} sets no Host, so NGINX sends `Host: {sent}` (the proxy_pass "
+        "address): the outpost chooses the application by Host and finds none for it (the "
+        'embedded outpost answers 404, a shared one "no app for hostname"; NGINX shows 500)',
+        "Send the site's own host: `proxy_set_header Host $host;` ($http_host with a port), "
+        "or `proxy_set_header X-Forwarded-Host $http_host;`.",
+    )
 
 
 def auth_on_outpost_paths(server: Server, env: Env) -> Iterator[LintFinding]:

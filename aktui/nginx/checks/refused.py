@@ -1,10 +1,12 @@
 """What nginx itself refuses to load, and crossplane parses without a word: the same location
 twice in one block, or a once-per-block directive set twice. Both come from pasting an
 authentik snippet into a block that already had what it brings; `nginx -t` fails and a
-reload keeps the old config live, so the lint must not call such a config clean."""
+reload keeps the old config live, so the lint must not call such a config clean. And a
+proxy_pass still holding a guide's placeholder (`AUTHENTIK/...`, `http://<outpost-ip>:9000`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from aktui.nginx.facts import Env, finding
@@ -66,3 +68,34 @@ def directive_twice(server: Server, env: Env) -> Iterator[LintFinding]:
                     f"Keep one {name} in this block: remove the site's own or the one the "
                     "included snippet brings.",
                 )
+
+
+# A placeholder where the host goes: `<authentik-outpost-url>`, `{{ host }}`; no DNS name
+# has these characters, so nginx answers "host not found in upstream" at load.
+_PLACEHOLDER_HOST = re.compile(r"[<>{}\s]")
+
+
+def proxy_pass_invalid(server: Server, env: Env) -> Iterator[LintFinding]:
+    """proxy_pass without http:// or https:// and without variables: nginx refuses it with
+    "invalid URL prefix" (checked on nginx 1.22), as it refuses a placeholder host."""
+    for level in _levels(server):
+        for d in level.own("proxy_pass"):
+            url = d.args[0] if d.args else ""
+            if not url or "$" in url:
+                continue  # variables: nginx evaluates them per request
+            if not url.lower().startswith(("http://", "https://")):
+                why = "it has no http:// or https:// in front (invalid URL prefix)"
+            elif _PLACEHOLDER_HOST.search(url.split("://", 1)[1].split("/", 1)[0]):
+                why = "its host is a placeholder (host not found in upstream)"
+            else:
+                continue
+            yield finding(
+                server,
+                "proxy-pass-invalid",
+                "error",
+                d,
+                f"`{d.text()}`: nginx refuses the config, {why}; `nginx -t` fails and a reload "
+                "keeps the old config",
+                "Put the real address there with its scheme: `proxy_pass "
+                "http://OUTPOST_HOST:9000;` (the guide's placeholder is still in it).",
+            )

@@ -7,7 +7,15 @@ import re
 from collections.abc import Iterator
 
 from aktui.nginx.checks.outpost import auth_locations
-from aktui.nginx.facts import Env, finding, headers, is_ip, is_outpost, proxy_target
+from aktui.nginx.facts import (
+    Env,
+    finding,
+    fronts_same_host,
+    headers,
+    is_ip,
+    is_outpost,
+    proxy_target,
+)
 from aktui.nginx.locations import OUTPOST_PREFIX, Location, Server
 from aktui.nginx.report import LintFinding
 
@@ -71,7 +79,7 @@ def embedded_outpost_target(server: Server, env: Env) -> Iterator[LintFinding]:
         addresses = target.addresses
         if any(_known(a, env.outpost_addresses) for a in addresses):
             continue
-        if _fronts_same_host(server, target.host):
+        if fronts_same_host(server, target.host):
             continue
         sure = [a for a in addresses if _split(a)[0] in env.server_hosts]
         why: list[str] = []
@@ -102,19 +110,6 @@ def embedded_outpost_target(server: Server, env: Env) -> Iterator[LintFinding]:
             "Do not use the embedded outpost for forward auth: deploy a separate proxy outpost "
             "container (outpost-single, port 9001) and `proxy_pass http://TAILSCALE_IP:9001;`.",
         )
-
-
-def _fronts_same_host(server: Server, host: str) -> bool:
-    """The server's own `location /` proxies to the same host as its outpost location: it is
-    the authentik server's own site (its /outpost.goauthentik.io serves domain-level
-    callbacks), not a protected app sending auth checks to the embedded outpost."""
-    root = next(
-        (x for x in server.locations if x.pattern == "/" and x.modifier in ("", "^~")), None
-    )
-    if root is None or is_outpost(root):
-        return False
-    other = proxy_target(root, server)
-    return other is not None and bool(host) and other.host == host
 
 
 _VARIABLE_HOST = re.compile(r"^(?:\w+|\$\w+)://(\$\{?(\w+)\}?)(?::(\d+))?(/\S*)?$")

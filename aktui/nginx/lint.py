@@ -58,6 +58,7 @@ CHECKS: tuple[Check, ...] = (
     checks_refused.duplicate_location,
     checks_refused.directive_twice,
     checks_refused.proxy_pass_invalid,
+    checks_refused.variable_undefined,
 )
 
 # Stable ids (scripts, CI and SARIF rules refer to them) and what each one means.
@@ -90,6 +91,7 @@ RULES: dict[str, str] = {
     "duplicate-location": "one block defines the same location twice (nginx refuses it)",
     "directive-twice": "a once-per-block directive set twice in one block (nginx refuses it)",
     "proxy-pass-invalid": "proxy_pass without a scheme or with a placeholder host (refused)",
+    "variable-undefined": "$auth_cookie or an $authentik_* variable nothing declares (refused)",
     "config-unparseable": "a file could not be parsed (nginx -t would fail too)",
     "config-refused": "a file was not read: too large, binary, or nested too deep",
     "include-unresolved": "an include names a file that was not given",

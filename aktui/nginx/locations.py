@@ -23,6 +23,7 @@ from functools import lru_cache
 import pcre2
 
 from aktui.nginx.config import Config, Directive
+from aktui.nginx.variables import undeclared
 
 OUTPOST_PREFIX = "/outpost.goauthentik.io"
 # Patterns longer than this are not compiled: nothing real is this long.
@@ -193,6 +194,12 @@ class Server(Level):
     # server_name values of every server block in the same config (the hosts this NGINX
     # serves), one set shared by all its servers.
     config_names: frozenset[str] = frozenset()
+    # authentik's snippet variables ($auth_cookie, $authentik_*) the whole input reads and
+    # declares nowhere (aktui.nginx.variables); empty when part of it could not be read (a
+    # hole or a parse error may hold the declaration).
+    undeclared_auth_variables: frozenset[str] = frozenset()
+    # The input is a whole nginx.conf (or an `nginx -T` dump), not a file nginx.conf includes.
+    whole_config: bool = False
 
     @property
     def display_name(self) -> str:
@@ -325,7 +332,9 @@ def servers(config: Config) -> list[Server]:
     (checked as if pasted into a server, as Nginx Proxy Manager does with its advanced tab)."""
     if config.context == "server":
         http = Level(None, None, ())
-        return [_server(None, http, config.statements, {}, fragment="(fragment)")]
+        found = [_server(None, http, config.statements, {}, fragment="(fragment)")]
+        _declared(config, found)
+        return found
     if config.context == "main":
         blocks = [d for d in config.statements if d.name == "http" and d.block is not None]
         http_statements = tuple(s for b in blocks for s in b.block or ())
@@ -341,4 +350,24 @@ def servers(config: Config) -> list[Server]:
     names = frozenset(n.lower() for server in found for n in server.names)
     for server in found:
         server.config_names = names
+    _declared(config, found)
     return found
+
+
+# How the names of the variables authentik's snippets declare begin ($auth_cookie,
+# $authentik_username, ...): no variable nginx has built in begins so ($http_authorization,
+# $upstream_http_x_authentik_* and $cookie_authentik_* begin with their prefix).
+AUTH_VARIABLES = ("auth_cookie", "authentik_")
+
+
+def _declared(config: Config, found: list[Server]) -> None:
+    """What the whole input leaves undeclared, for every server of it (variables are
+    config-wide in nginx)."""
+    whole = config.context == "main"
+    for server in found:
+        server.whole_config = whole
+    if config.problems or _has_hole(config.statements):
+        return
+    missing = undeclared(config.statements, AUTH_VARIABLES)
+    for server in found:
+        server.undeclared_auth_variables = missing

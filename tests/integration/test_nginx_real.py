@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from aktui.nginx.config import load_text
-from aktui.nginx.lint import lint_text
+from aktui.nginx.lint import lint_paths, lint_text
 from aktui.nginx.locations import servers
 from tests.fixtures.procs import free_port, read_pid, stop_pid, unavailable, wait_port
 from tests.fixtures.webhost import NGINX, nginx_check, nginx_main_conf
@@ -99,6 +99,24 @@ def test_nginx_refuses_the_refused_fixtures_at_the_marked_line(name: str, tmp_pa
     check = name.replace("_", "-")
     marked = {line for _, line, cid in expected_marks(fixture) if cid == check}
     assert marked == {int(at.group(3))}, result.stderr
+
+
+def test_nginx_refuses_a_snippet_variable_nothing_declares(tmp_path: Path) -> None:
+    # nginx names no file or line for an unknown variable: the lint's line is its own.
+    fixture = DATA / "broken" / "variable_undefined.conf"
+    refused = nginx_check(prepared(fixture, tmp_path / "as-is"))
+    assert refused.returncode != 0
+    assert 'unknown "auth_cookie" variable' in refused.stderr, refused.stderr
+    # Declared once, anywhere in the config (here in another server), nginx loads it.
+    declared = tmp_path / "declared.conf"
+    declared.write_text(
+        fixture.read_text() + 'server {\n    listen 127.0.0.1:8081;\n    set $auth_cookie "";\n}\n'
+    )
+    accepted = nginx_check(prepared(declared, tmp_path / "declared"))
+    assert accepted.returncode == 0, accepted.stderr
+    assert not [
+        f for f in lint_paths([str(declared)]).findings if f.check_id == "variable-undefined"
+    ]
 
 
 def test_nginx_t_dump_findings_name_the_original_files(tmp_path: Path) -> None:

@@ -378,7 +378,8 @@ CASES = [
     (
         "server-level auth to another service covers the outpost's login pages",
         site(forward="    auth_request /oauth2/auth;\n"),
-        ["auth-on-outpost-paths", "auth-on-outpost-paths"],
+        # and the signin location still sends $auth_cookie, which nothing declares now
+        ["auth-on-outpost-paths", "auth-on-outpost-paths", "variable-undefined"],
     ),
     # missing-outpost-locations
     (
@@ -493,3 +494,59 @@ def test_regex_bypass_holds_back_for_an_unread_include_not_for_stock_php_snippet
     assert own == ["include-unresolved"]
     stock = ids(SUBDIR_PHP.replace("INCLUDE", "include snippets/fastcgi-php.conf;"))
     assert stock == ["auth-bypassed-by-regex"]
+
+
+# --- variable-undefined: what nginx refuses at load, for the whole config or a site file ---
+
+
+def _severities(text: str, check: str) -> list[str]:
+    return [f.severity for f in lint_text(text, "nginx.conf").findings if f.check_id == check]
+
+
+def _whole(*servers: str, http: str = "") -> str:
+    return "events {}\nhttp {\n" + http + "".join(servers) + "}\n"
+
+
+SIGNIN_ONLY = site(forward="    auth_request /outpost.goauthentik.io/auth/nginx;\n")
+
+
+def test_a_snippet_variable_nothing_declares_is_an_error_in_a_whole_config() -> None:
+    assert _severities(_whole(SIGNIN_ONLY), "variable-undefined") == ["error"]
+    # a site file alone: nginx.conf could declare it, so a warning
+    assert _severities(SIGNIN_ONLY, "variable-undefined") == ["warning"]
+    # the brace form is the same variable
+    braced = site("    add_header X-User ${authentik_username};\n")
+    assert _severities(_whole(braced), "variable-undefined") == ["error"]
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        '    map $http_cookie $auth_cookie { default ""; }\n',  # at http level
+        '    server { listen 81; set $auth_cookie ""; }\n',  # in another server
+        "    server { listen 82; location ~ ^/(?<auth_cookie>x) { return 204; } }\n",
+        '    geo $auth_cookie { default ""; }\n',
+    ],
+)
+def test_a_declaration_anywhere_in_the_config_counts(declared: str) -> None:
+    assert _severities(_whole(SIGNIN_ONLY, http=declared), "variable-undefined") == []
+
+
+def test_variable_undefined_holds_back_where_part_of_the_config_is_unread() -> None:
+    text = _whole(SIGNIN_ONLY.replace("    listen 80;\n", "    listen 80;\n    include x.conf;\n"))
+    assert _severities(text, "variable-undefined") == []
+
+
+def test_builtin_variables_holding_authentik_in_their_names_are_not_undeclared() -> None:
+    builtin = site(
+        "    location /api/ {\n"
+        "        proxy_set_header Authorization $http_authorization;\n"
+        "        proxy_set_header X-User $upstream_http_x_authentik_username;\n"
+        "        proxy_set_header X-Session $cookie_authentik_session;\n"
+        "        proxy_pass http://10.0.0.5:8080;\n"
+        "    }\n"
+    )
+    assert "variable-undefined" not in ids(_whole(builtin))
+    # nginx compares variable names without case: $Auth_Cookie is $auth_cookie
+    shouting = SIGNIN_ONLY.replace("$auth_cookie", "$Auth_Cookie")
+    assert _severities(_whole(shouting), "variable-undefined") == ["error"]

@@ -2,7 +2,8 @@
 twice in one block, or a once-per-block directive set twice. Both come from pasting an
 authentik snippet into a block that already had what it brings; `nginx -t` fails and a
 reload keeps the old config live, so the lint must not call such a config clean. And a
-proxy_pass still holding a guide's placeholder (`AUTHENTIK/...`, `http://<outpost-ip>:9000`)."""
+proxy_pass still holding a guide's placeholder (`AUTHENTIK/...`, `http://<outpost-ip>:9000`),
+or a snippet's variable that nothing declares."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from aktui.nginx.facts import Env, finding
 from aktui.nginx.locations import Level, Server
 from aktui.nginx.report import LintFinding
+from aktui.nginx.variables import used_variables, walk
 
 # nginx answers `"X" directive is duplicate` for these (checked on nginx 1.22); the forward
 # auth snippets set the first two.
@@ -98,4 +100,45 @@ def proxy_pass_invalid(server: Server, env: Env) -> Iterator[LintFinding]:
                 "keeps the old config",
                 "Put the real address there with its scheme: `proxy_pass "
                 "http://OUTPOST_HOST:9000;` (the guide's placeholder is still in it).",
+            )
+
+
+def variable_undefined(server: Server, env: Env) -> Iterator[LintFinding]:
+    """$auth_cookie or an $authentik_* variable read where nothing in the whole input declares
+    it: the sign-in snippet pasted without the forward-auth one. nginx refuses the config
+    (`unknown "auth_cookie" variable`, checked on nginx 1.22). An error for a whole nginx.conf;
+    a warning for a file nginx.conf includes, which could declare it (it never does in the
+    snippets authentik publishes)."""
+    missing = server.undeclared_auth_variables
+    if not missing or server.incomplete:
+        return
+    reported: set[str] = set()
+    for d in walk(server.statements):
+        for name in used_variables(d):
+            if name not in missing or name in reported:
+                continue
+            reported.add(name)
+            header = name.removeprefix("authentik_").replace("_", "-")
+            source = (
+                "$upstream_http_set_cookie"
+                if name == "auth_cookie"
+                else f"$upstream_http_x_authentik_{name.removeprefix('authentik_')}"
+            )
+            where = (
+                "nothing in this config declares it"
+                if server.whole_config
+                else "nothing in the given files declares it (nor, in authentik's snippets, "
+                "does nginx.conf)"
+            )
+            yield finding(
+                server,
+                "variable-undefined",
+                "error" if server.whole_config else "warning",
+                d,
+                f"`{d.text()}` reads ${name}, but {where}: nginx refuses the config "
+                f'(unknown "{name}" variable), so `nginx -t` fails and a reload keeps the old '
+                "config",
+                f"Declare it where auth_request applies: `auth_request_set ${name} {source};`"
+                + ("" if name == "auth_cookie" else f" (the outpost's X-authentik-{header})")
+                + " (authentik-forward-auth.conf), or include the forward-auth snippet.",
             )

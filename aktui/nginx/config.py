@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -250,6 +251,11 @@ class _Loader:
         toks = self.tokens(path)
         if toks is None:
             return context or "http", ()
+        other = _other_format(toks)
+        if other is not None:
+            # Read as nginx, a manifest is one long directive and lints "clean".
+            self.problem("config-refused", path, other[1], other[0])
+            return context or "http", ()
         context = context or _guess_context(toks)
         ctx = {"main": (), "http": ("http",), "server": ("http", "server")}[context]
         return context, tuple(self._build(path, iter(toks), ctx, 0, (path,)))
@@ -396,6 +402,32 @@ def _strip_if_parens(args: list[str]) -> None:
         args[0] = args[0][1:].lstrip()
         args[-1] = args[-1][:-1].rstrip()
         args[:] = [a for a in args if a]
+
+
+# A YAML mapping key (`apiVersion:`, `services:`), a YAML list item or document start: no
+# nginx directive is written so.
+_YAML_START = re.compile(r"[A-Za-z_][\w.-]*:|-|---")
+
+
+def _other_format(tokens: list[tuple[str, int, bool]]) -> tuple[str, int] | None:
+    """Why a file is not nginx syntax at all (YAML, JSON), and the line that shows it."""
+    for token, line, quoted in tokens:
+        if token.startswith("#") and not quoted:
+            continue
+        if quoted or token == "nginx:":  # `nginx -t` said its word before the config
+            return None
+        if _YAML_START.fullmatch(token):
+            return (
+                f"YAML, not NGINX syntax (`{token}`: a Kubernetes manifest or a compose "
+                "file?); for ingress-nginx lint the config its controller generates: "
+                "`kubectl exec -n ingress-nginx <controller-pod> -- nginx -T | aktui "
+                "lint-nginx -`",
+                line,
+            )
+        if token in ("{", "["):
+            return f"JSON, not NGINX syntax (`{token}`)", line
+        return None
+    return None
 
 
 def _guess_context(tokens: list[tuple[str, int, bool]]) -> str:

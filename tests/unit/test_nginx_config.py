@@ -238,3 +238,30 @@ def test_catastrophic_regex_locations_do_not_hang() -> None:
     )
     report = _timed(lambda: lint_text(text), limit=2.0)
     assert "missing-outpost-locations" in {f.check_id for f in report.findings}
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (  # an ingress-nginx manifest, where the auth lines are annotations
+            "# app ingress\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n"
+            "  annotations:\n    nginx.ingress.kubernetes.io/auth-url: http://ak:9000/"
+            "outpost.goauthentik.io/auth/nginx\n",
+            "YAML",
+        ),
+        ("services:\n  nginx:\n    image: nginx\n", "YAML"),
+        ("- name: nginx site\n  template: src=site.j2\n", "YAML"),
+        ('{"server": {"listen": 80}}\n', "JSON"),
+    ],
+)
+def test_other_formats_are_refused_not_called_clean(text: str, kind: str) -> None:
+    """Read as nginx, a manifest is one long directive without a server: "clean" before."""
+    report = lint_text(text, "ingress.yaml")
+    (f,) = report.findings
+    assert f.check_id == "config-refused" and f.severity == "error" and kind in f.evidence
+    assert report.exit_code == 2
+
+
+def test_nginx_t_words_before_a_config_are_not_yaml() -> None:
+    text = "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\nevents {}\n"
+    assert not lint_text(text + "http { server { listen 80; } }\n").by_id("config-refused")

@@ -634,16 +634,7 @@ def _parse_nginx_access(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | No
         fields["http_referer"], fields["http_user_agent"] = referer, agent
     if extra.strip():
         fields["extra"] = _cap(extra.strip())
-    code = int(status)
-    return new_record(
-        raw=raw,
-        format="nginx-access",
-        time=_access_time(when, naive_tz),
-        level="error" if code >= 500 else "warning" if code >= 400 else "info",
-        message=_access_path(request),
-        fields=MappingProxyType(fields),
-        status=_status(code),
-    )
+    return _access_record(raw, when, naive_tz, int(status), _access_path(request), fields)
 
 
 def _parse_npm_access(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None:
@@ -663,13 +654,19 @@ def _parse_npm_access(raw: str, body: str, naive_tz: tzinfo) -> LogRecord | None
     extra = body[m.end() :].strip()
     if extra:
         fields["extra"] = _cap(extra)
-    code = int(status)
+    return _access_record(raw, when, naive_tz, int(status), _cap(uri), fields)
+
+
+def _access_record(
+    raw: str, when: str, naive_tz: tzinfo, code: int, message: str, fields: dict[str, Any]
+) -> LogRecord:
+    """An access-log record of any of the formats read (combined, Proxy Manager's)."""
     return new_record(
         raw=raw,
         format="nginx-access",
         time=_access_time(when, naive_tz),
         level="error" if code >= 500 else "warning" if code >= 400 else "info",
-        message=_cap(uri),
+        message=message,
         fields=MappingProxyType(fields),
         status=_status(code),
     )

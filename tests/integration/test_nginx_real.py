@@ -393,3 +393,49 @@ def test_outpost_headers_read_without_auth_request_set_reach_the_app_empty(
         for s in servers:
             s.shutdown()
             s.server_close()
+
+
+class _Hosts(http.server.BaseHTTPRequestHandler):
+    """The outpost's stand-in: answers with every Host header nginx sent it, one a line."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = "\n".join(self.headers.get_all("Host") or []).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+HOST_TWICE = """\
+server {{
+    listen 127.0.0.1:{port};
+    server_name app.example.com;
+    location ^~ /outpost.goauthentik.io {{
+        proxy_set_header Host $http_host;
+        proxy_pass http://127.0.0.1:{outpost};
+        proxy_set_header Host $host;
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+    }}
+}}
+"""
+
+
+def test_a_header_set_twice_reaches_the_outpost_twice(run_nginx) -> None:
+    """header-set-twice: nginx sends both proxy_set_header lines (Go then answers 400)."""
+    outpost = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hosts)
+    threading.Thread(target=outpost.serve_forever, daemon=True).start()
+    try:
+        port = free_port()
+        block = HOST_TWICE.format(port=port, outpost=outpost.server_address[1])
+        run_nginx(block, port)
+        sent = _get(port, "/outpost.goauthentik.io/start").body  # type: ignore[attr-defined]
+        assert sent.decode().splitlines() == ["app.example.com", "app.example.com"]
+        second = next(n for n, t in enumerate(block.splitlines(), 1) if "Host $host;" in t)
+        findings = lint_text(block, "site.conf").by_id("header-set-twice")
+        assert [(f.line, f.severity) for f in findings] == [(second, "error")]
+    finally:
+        outpost.shutdown()
+        outpost.server_close()

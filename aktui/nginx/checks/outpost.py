@@ -569,3 +569,47 @@ def legacy_outpost_path(server: Server, env: Env) -> Iterator[LintFinding]:
                 "authentik-outpost-single.conf).",
             )
             return  # one finding per server: the fix is the same everywhere
+
+
+def header_set_twice(server: Server, env: Env) -> Iterator[LintFinding]:
+    """The same request header set twice where the outpost's paths are proxied, mostly
+    `include proxy_params;` (Host $http_host) followed by the snippet's own `Host $host`.
+    nginx sends both lines (checked on nginx 1.22). Go's HTTP server, which the outposts and
+    authentik's router are, refuses a request with two Host headers (400 "too many Host
+    headers", net/http's request.go; GitLab's NGINX troubleshooting has the same error), which
+    auth_request turns into a 500; of another header Go reads the first."""
+    levels: dict[int, Location] = {}
+    for loc in server.all_locations():
+        if is_outpost(loc):
+            levels[id(loc)] = loc
+    for _, loc in auth_locations(server, env):
+        levels.setdefault(id(loc), loc)
+    for loc in levels.values():
+        seen: dict[str, Directive] = {}
+        for d in loc.effective("proxy_set_header")[0]:
+            if len(d.args) < 2:
+                continue
+            name = d.args[0].lower()
+            first = seen.setdefault(name, d)
+            host = name == "host"
+            if first is d or "" in (d.args[1], first.args[1]):
+                continue  # an empty value is not sent at all
+            if not host and d.args[1] == first.args[1]:
+                continue  # the same value twice: whichever is read, it is right
+            yield finding(
+                server,
+                "header-set-twice",
+                "error" if host else "warning",
+                d,
+                f"{loc.label()} sets {d.args[0]} twice (`{first.text()}` at {first.where()}, "
+                f"then `{d.text()}`): nginx sends both headers, and "
+                + (
+                    'the outpost (Go) refuses two Host headers: 400 "too many Host headers", '
+                    "which NGINX shows as 500"
+                    if host
+                    else "the outpost reads the first one"
+                ),
+                "Keep one line per header: drop one of them, or the include that brings the "
+                "other (proxy_params sets Host $http_host, X-Real-IP, X-Forwarded-For and "
+                "X-Forwarded-Proto).",
+            )

@@ -331,18 +331,28 @@ def test_linter_predictions_match_nginx_behaviour(run_nginx, tmp_path: Path) -> 
         outpost.server_close()
 
 
-class _Echo(http.server.BaseHTTPRequestHandler):
-    """The app: answers with the X-User header nginx sent it."""
+class _Reflect(http.server.BaseHTTPRequestHandler):
+    """An upstream that answers 200 with what ``reflect`` takes from the request's headers."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def reflect(self) -> str:
+        raise NotImplementedError
+
     def do_GET(self) -> None:
-        body = self.headers.get("X-User", "").encode()
+        body = self.reflect().encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class _Echo(_Reflect):
+    """The app: answers with the X-User header nginx sent it."""
+
+    def reflect(self) -> str:
+        return self.headers.get("X-User", "")
 
 
 UPSTREAM_VARS = """\
@@ -395,18 +405,11 @@ def test_outpost_headers_read_without_auth_request_set_reach_the_app_empty(
             s.server_close()
 
 
-class _Hosts(http.server.BaseHTTPRequestHandler):
+class _Hosts(_Reflect):
     """The outpost's stand-in: answers with every Host header nginx sent it, one a line."""
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = "\n".join(self.headers.get_all("Host") or []).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def reflect(self) -> str:
+        return "\n".join(self.headers.get_all("Host") or [])
 
 
 HOST_TWICE = """\

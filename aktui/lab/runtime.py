@@ -65,14 +65,22 @@ class _Proc:
 
 
 def ping(port: int, timeout: float = 1.0) -> bool:
+    """Whether an outpost answers /ping on ``port``; anything else (no listener, a reset, an
+    answer that is not HTTP) is "not yet". While no process listens on a port in the ephemeral
+    range, Linux may connect a client to itself (its source port chosen equal to the port):
+    the client then reads back its own request, and that socket holds the port the restarted
+    outpost is about to bind, so it is closed at once."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.connect()
+        if conn.sock is None or conn.sock.getsockname() == conn.sock.getpeername():
+            return False
         conn.request("GET", "/outpost.goauthentik.io/ping")
-        ok = conn.getresponse().status == 204
-        conn.close()
-        return ok
-    except OSError:
+        return conn.getresponse().status == 204
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        conn.close()
 
 
 class LabRuntime:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +135,26 @@ def pid_of_slow(runtime: LabRuntime) -> int:
     popen = runtime._procs["outpost-slow"].popen
     assert popen is not None
     return popen.pid
+
+
+def test_ping_says_not_yet_to_an_answer_that_is_not_http() -> None:
+    """A client connected to itself (Linux, while nothing listens on an ephemeral port) reads
+    its own request back: ping said so with http.client's BadStatusLine, which failed a
+    restart in CI ("GET /outpost.goauthentik.io/ping HTTP/1.1"). The same bytes from a
+    listener that echoes them must be "not yet", not an error."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def echo() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(conn.recv(4096))
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    try:
+        assert ping(listener.getsockname()[1], timeout=5) is False
+    finally:
+        thread.join(10)
+        listener.close()

@@ -40,27 +40,19 @@ def undeclared(statements: Iterable[Directive], prefixes: tuple[str, ...]) -> fr
     before any regex: a dump of a big site has tens of thousands of arguments."""
     declared: set[str] = set()
     used: set[str] = set()
-    stack = [iter(statements)]
-    while stack:
-        for d in stack[-1]:
-            if d.block:
-                stack.append(iter(d.block))
-            declaring: bool | None = None
-            for arg in d.args:
-                if "$" in arg:
-                    low = arg.lower()
-                    if any(p in low for p in prefixes):
-                        used.update(n for n in _names(low) if n.startswith(prefixes))
-                    if declaring is None:
-                        declaring = _declares(d.name)
-                    if declaring and (m := _VARIABLE_ARG.fullmatch(low)) is not None:
-                        declared.add(m.group(1))
-                if "(?" in arg:
-                    declared.update(_captures(arg))
-            if d.block:
-                break  # the block first, then the rest of this level
-        else:
-            stack.pop()
+    for d in walk(statements):
+        declaring: bool | None = None
+        for arg in d.args:
+            if "$" in arg:
+                low = arg.lower()
+                if any(p in low for p in prefixes):
+                    used.update(n for n in _names(low) if n.startswith(prefixes))
+                if declaring is None:
+                    declaring = _declares(d.name)
+                if declaring and (m := _VARIABLE_ARG.fullmatch(low)) is not None:
+                    declared.add(m.group(1))
+            if "(?" in arg:
+                declared.update(_captures(arg))
     return frozenset(used - declared)
 
 
@@ -78,5 +70,4 @@ def used_variables(d: Directive) -> Iterator[str]:
     """The variable names (without $, lower-cased) a directive's arguments read."""
     for arg in d.args:
         if "$" in arg:
-            for m in _USED.finditer(arg):
-                yield (m.group(1) or m.group(2)).lower()
+            yield from _names(arg.lower())
